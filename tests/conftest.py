@@ -1,0 +1,3 @@
+"""Shared fixtures. Fixture modules live in ``tests/fixtures`` and are registered here."""
+
+pytest_plugins = ["tests.fixtures.emulator"]
