@@ -161,3 +161,60 @@ class Lake(Protocol):
         """Run DuckDB SQL where each key of ``tables`` names a view over the Delta table at that path."""
 
     def drop(self, table_path: str) -> None: ...
+
+
+# ----------------------------------------------------------------------------------------------- store
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A stored resource: the document clients see (with ``id``, ``etag``, ``createdAt``...; secret
+    parameters appear there only as a mask) and, when asked for, its secrets decrypted."""
+
+    kind: str
+    id: str
+    doc: dict[str, Any]
+    secrets: dict[str, str]
+    etag: str
+
+
+class Resources(Protocol):
+    """Tenant-scoped documents. A resource of another tenant is ``None``, never visible."""
+
+    def add(self, kind: str, tenant: Any, id: str, doc: dict[str, Any], secrets: dict[str, str]) -> Stored: ...
+
+    def get(self, kind: str, tenant: Any, id: str, *, with_secrets: bool = False) -> Stored | None:
+        """Secrets are decrypted only when asked for (to call the source), never for API reads."""
+
+    def list(self, kind: str, tenant: Any) -> list[Stored]: ...
+
+    def update(
+        self,
+        kind: str,
+        tenant: Any,
+        id: str,
+        doc: dict[str, Any],
+        secrets: dict[str, str] | None,
+        *,
+        if_etag: str | None,
+    ) -> Stored:
+        """Replace the document; ``if_etag`` (when given) must equal the current etag, else
+        ``PreconditionFailed``; ``secrets=None`` keeps the stored ones."""
+
+    def delete(self, kind: str, tenant: Any, id: str) -> bool: ...
+
+
+class Identities(Protocol):
+    def add_client(self, org: str, name: str) -> tuple[str, str]:
+        """Register a client; return ``(client_id, client_secret)``. Only a hash of the secret is kept."""
+
+    def verify_client(self, client_id: str, client_secret: str) -> str | None:
+        """The client's org when the secret matches, else None."""
+
+    def client_org(self, client_id: str) -> str | None: ...
+
+    def add_sandbox(self, org: str, name: str) -> None: ...
+
+    def sandbox_exists(self, org: str, name: str) -> bool: ...
+
+    def list_sandboxes(self, org: str) -> list[str]: ...

@@ -1,0 +1,3 @@
+from flowservice.cli import main
+
+main()

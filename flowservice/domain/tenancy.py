@@ -1,0 +1,27 @@
+"""Who is calling, and which partition of the data they see.
+
+Every stored resource belongs to exactly one ``Tenant`` (org, sandbox). A resource of another tenant is
+simply not found: there is no code path that reads across tenants.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Tenant:
+    org: str
+    sandbox: str
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller, from a verified token."""
+
+    client_id: str
+    org: str
+    name: str = ""
+
+
+DEFAULT_SANDBOX = "prod"

@@ -1,0 +1,231 @@
+"""Base connections: create, read (secrets masked), list, patch under If-Match, delete, test and explore."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+from contextlib import closing
+from typing import Any
+
+import pyarrow as pa
+
+from flowservice.domain.errors import Conflict, FlowServiceError, InvalidRequest, NotFound, SourceError
+from flowservice.domain.tenancy import Principal, Tenant
+from flowservice.services.ports import Column, Resources, SourceClient, SourceFactory, Stored
+from flowservice.services.resources import ResourceService, audit_fields, new_id, require_object
+from flowservice.services.specs import MASK, ConnectionSpec, SpecCatalog, validation_message
+
+MAX_PREVIEW = 100
+
+
+class ConnectionService(ResourceService):
+    kind = "connections"
+
+    def __init__(self, resources: Resources, specs: SpecCatalog, sources: SourceFactory) -> None:
+        super().__init__(resources)
+        self.specs = specs
+        self.sources = sources
+
+    # ------------------------------------------------------------------ create / patch
+    def create(self, tenant: Tenant, principal: Principal, body: Any) -> Stored:
+        body = require_object(body)
+        spec_ref = body.get("connectionSpec")
+        if not isinstance(spec_ref, dict) or not spec_ref.get("id"):
+            raise InvalidRequest("The field 'connectionSpec.id' is required.", code="1413")
+        spec = self.specs.connection(spec_ref["id"])
+        doc: dict[str, Any] = {
+            "name": _string(body, "name", required=True),
+            "description": _string(body, "description"),
+            "connectionSpec": {"id": spec.id, "version": str(spec_ref.get("version") or spec.doc["version"])},
+            "state": "enabled",
+        }
+        secrets: dict[str, str] = {}
+        if spec.auth_specs:
+            auth = body.get("auth")
+            if not isinstance(auth, dict) or not auth.get("specName"):
+                raise InvalidRequest("The field 'auth.specName' is required.")
+            doc["auth"], secrets = _split_auth(spec, auth)
+        doc.update(audit_fields(principal, tenant))
+        return self.resources.add(self.kind, tenant, new_id(), doc, secrets)
+
+    def update(self, tenant: Tenant, principal: Principal, id: str, operations: Any, if_match: str | None) -> Stored:
+        def validate(old: dict[str, Any], new: dict[str, Any]) -> dict[str, str] | None:
+            if new.get("connectionSpec") != old.get("connectionSpec"):
+                raise InvalidRequest("The connection spec of a connection cannot be updated.", code="1414")
+            if not isinstance(new.get("name"), str) or not new["name"].strip():
+                raise InvalidRequest("The field 'name' is required and must be a non-empty string.", code="1455")
+            if new.get("state") not in ("enabled", "disabled"):
+                raise InvalidRequest("The field 'state' must be 'enabled' or 'disabled'.", code="1455")
+            spec = self.specs.connection(old["connectionSpec"]["id"])
+            if not spec.auth_specs:
+                return None
+            new_auth = new.get("auth") or {}
+            if str(new_auth.get("specName", "")).lower() != old["auth"]["specName"].lower():
+                raise InvalidRequest(
+                    "The authentication type of a connection cannot be changed; create a new connection instead.",
+                    code="1455",
+                )
+            current = self.get(tenant, id, with_secrets=True).secrets
+            params = dict(new_auth.get("params") or {})
+            for field, value in list(params.items()):
+                if value == MASK and field in current:  # unchanged secret sent back masked
+                    params[field] = current[field]
+            new["auth"], secrets = _split_auth(spec, {**new_auth, "params": params})
+            return secrets
+
+        stored = self.patch(tenant, principal, id, operations, if_match, validate)
+        self.sources_invalidate(id)
+        return stored
+
+    def sources_invalidate(self, id: str) -> None:
+        invalidate = getattr(self.sources, "invalidate", None)
+        if invalidate is not None:
+            invalidate(id)
+
+    def check_deletable(self, tenant: Tenant, id: str) -> None:
+        for kind in ("sourceConnections", "targetConnections"):
+            for other in self.resources.list(kind, tenant):
+                if other.doc.get("baseConnectionId") == id:
+                    raise Conflict(
+                        f"The base connection with the ID {id} cannot be deleted because the base connection is "
+                        f"being used by {kind} {other.id}. Please ensure that corresponding flows and "
+                        "connections are deleted before deleting a base connection.",
+                        code="1418",
+                    )
+
+    # ------------------------------------------------------------------ source access
+    def open_source(self, tenant: Tenant, id: str) -> SourceClient:
+        stored = self.get(tenant, id, with_secrets=True)
+        auth = stored.doc.get("auth")
+        if not auth:
+            raise InvalidRequest(f"The connection {id} has no source credentials to explore.")
+        params = {**auth["params"], **stored.secrets}
+        return self.sources(stored.doc["connectionSpec"]["id"], auth["specName"], {**params, "_connectionId": id})
+
+    def test(self, tenant: Tenant, id: str) -> dict[str, Any]:
+        try:
+            with closing(self.open_source(tenant, id)) as source:
+                source.check()
+        except NotFound:
+            raise
+        except FlowServiceError as exc:
+            if isinstance(exc, SourceError) or exc.status == 400:
+                return {"result": False, "reason": exc.message}
+            raise
+        return {"result": True}
+
+    def explore(self, tenant: Tenant, id: str, params: dict[str, str]) -> Any:
+        object_type = params.get("objectType", "root").strip().lower()
+        if object_type not in ("root", "table", "view"):
+            raise InvalidRequest(
+                f"Unsupported objectType '{params.get('objectType')}'; use root, table or view.", code="1451"
+            )
+        with closing(self.open_source(tenant, id)) as source:
+            if object_type == "root":
+                return [
+                    {"type": t.kind, "name": t.display_name, "path": t.name, "canPreview": t.can_preview,
+                     "canFetchSchema": True}
+                    for t in source.list_tables()
+                ]
+            table = params.get("object", "").strip()
+            if not table:
+                raise InvalidRequest("The query parameter 'object' (the table path) is required.", code="1451")
+            schema = source.describe(table)
+            result: dict[str, Any] = {
+                "format": "flat",
+                "schema": {"columns": [explore_column(c) for c in schema.columns]},
+            }
+            if params.get("preview", "false").strip().lower() == "true":
+                count = _preview_count(params.get("previewCount"))
+                rows = source.preview(table, None, count)
+                result["data"] = arrow_to_json_rows(rows)
+            return result
+
+
+def explore_column(column: Column) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "name": column.name,
+        "type": explore_type(column.arrow_type),
+        "meta": {"originalType": column.original_type},
+        "xdm": dict(column.xdm),
+    }
+    if column.is_primary_key:
+        entry["meta"]["primaryKey"] = True
+    if column.description:
+        entry["description"] = column.description
+    return entry
+
+
+def explore_type(arrow_type: pa.DataType) -> str:
+    if pa.types.is_boolean(arrow_type):
+        return "boolean"
+    if pa.types.is_int64(arrow_type):
+        return "long"
+    if pa.types.is_integer(arrow_type):
+        return "integer"
+    if pa.types.is_decimal(arrow_type):
+        return "decimal"
+    if pa.types.is_floating(arrow_type):
+        return "double"
+    if pa.types.is_date(arrow_type):
+        return "date"
+    if pa.types.is_timestamp(arrow_type):
+        return "date-time"
+    if pa.types.is_list(arrow_type):
+        return "array"
+    return "string"
+
+
+def arrow_to_json_rows(table: pa.Table) -> list[dict[str, Any]]:
+    """Preview rows as JSON values typed as the schema says (decimals as strings keep their precision)."""
+    rows = table.to_pylist()
+    for row in rows:
+        for key, value in row.items():
+            if isinstance(value, decimal.Decimal):
+                row[key] = str(value)
+            elif isinstance(value, dt.datetime):
+                row[key] = value.isoformat().replace("+00:00", "Z")
+            elif isinstance(value, dt.date):
+                row[key] = value.isoformat()
+            elif isinstance(value, bytes):
+                row[key] = value.hex()
+    return rows
+
+
+def _preview_count(raw: str | None) -> int:
+    if raw is None:
+        return 10
+    try:
+        count = int(raw)
+    except ValueError:
+        raise InvalidRequest(f"previewCount must be an integer between 1 and {MAX_PREVIEW}; got {raw!r}.") from None
+    if not 1 <= count <= MAX_PREVIEW:
+        raise InvalidRequest(f"previewCount must be between 1 and {MAX_PREVIEW}; got {count}.")
+    return count
+
+
+def _split_auth(spec: ConnectionSpec, auth: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Validate auth params against the auth spec's JSON Schema; return (masked auth, secrets)."""
+    auth_spec = spec.auth_spec(str(auth["specName"]))
+    params = auth.get("params")
+    if not isinstance(params, dict):
+        raise InvalidRequest("The field 'auth.params' is required and must be an object.")
+    message = validation_message(auth_spec.validator, params, "auth.params")
+    if message:
+        raise InvalidRequest(message)
+    secrets = {k: v for k, v in params.items() if k in auth_spec.secret_fields}
+    masked = {k: (MASK if k in auth_spec.secret_fields else v) for k, v in params.items()}
+    return {"specName": auth_spec.name, "params": masked}, secrets
+
+
+def _string(body: dict[str, Any], key: str, *, required: bool = False) -> str:
+    value = body.get(key)
+    if value is None:
+        if required:
+            raise InvalidRequest(f"The field '{key}' is required.")
+        return ""
+    if not isinstance(value, str):
+        raise InvalidRequest(f"The field '{key}' must be a string.")
+    if required and not value.strip():
+        raise InvalidRequest(f"The field '{key}' must not be empty.")
+    return value

@@ -1,0 +1,57 @@
+"""Settings from the environment (``FLOWSERVICE_*``) and command-line flags.
+
+One object, read once by ``bootstrap``; nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FLOWSERVICE_", extra="ignore")
+
+    data_dir: Path = Field(default=Path(".flowservice"), description="SQLite database, keys and the lake.")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in data_dir.")
+    lake_root: str | None = Field(default=None, description="Where datasets live; default data_dir/lake.")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    token_lifetime_seconds: int = 24 * 3600
+    max_body_bytes: int = 1024 * 1024
+    public_base_url: str | None = None
+
+    # Dynamics source
+    dynamics_authority_hosts: str = Field(
+        default="", description="Comma-separated extra Entra ID authority hosts (e.g. a local emulator)."
+    )
+    dynamics_ca_bundle: str | None = Field(default=None, description="Extra CA file trusted for Dynamics.")
+    dynamics_allow_private_addresses: bool = False
+    dynamics_public_client_id: str = "51f81489-12ee-4a9e-aaae-a2591f45987d"
+    metadata_ttl_seconds: int = 900
+
+    # engine
+    commit_every_rows: int = 50_000
+    page_size: int = 5000
+    workers: int = 2
+    scheduler_interval_seconds: float = 5.0
+    embedded_workers: bool = True
+
+    log_format: str = "text"
+    log_level: str = "INFO"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'flowservice.db').resolve()}"
+
+    @property
+    def lake_path(self) -> str:
+        return self.lake_root or str((self.data_dir / "lake").resolve())
+
+    @property
+    def extra_authority_hosts(self) -> tuple[str, ...]:
+        return tuple(h.strip().lower() for h in self.dynamics_authority_hosts.split(",") if h.strip())

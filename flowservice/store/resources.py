@@ -1,0 +1,152 @@
+"""The resource repository: tenant-scoped JSON documents with etags, secrets sealed by the vault."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import orjson
+from sqlalchemy import Engine, delete, select, update
+from sqlalchemy.orm import Session
+
+from flowservice.domain.errors import NotFound, PreconditionFailed
+from flowservice.domain.tenancy import Tenant
+from flowservice.services.ports import Stored
+from flowservice.store.tables import ResourceRow
+from flowservice.store.vault import Vault
+
+
+def new_etag() -> str:
+    return f'"{uuid.uuid4()}"'
+
+
+def _bare(etag: str) -> str:
+    """Compare etags without their quotes: the docs send ``If-Match`` both quoted and bare."""
+    return etag.strip().removeprefix("W/").strip('"').strip("\\").strip('"')
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class SqlResources:
+    def __init__(self, engine: Engine, vault: Vault) -> None:
+        self._engine = engine
+        self._vault = vault
+
+    def add(self, kind: str, tenant: Tenant, id: str, doc: dict[str, Any], secrets: dict[str, str]) -> Stored:
+        stamp = now_ms()
+        etag = new_etag()
+        doc = {**doc, "id": id, "createdAt": doc.get("createdAt", stamp), "updatedAt": stamp}
+        doc.update(etag=etag, version=etag)
+        row = ResourceRow(
+            kind=kind,
+            id=id,
+            org=tenant.org,
+            sandbox=tenant.sandbox,
+            doc=orjson.dumps(doc).decode(),
+            secrets=self._vault.seal(secrets, bound_to=id) if secrets else None,
+            etag=etag,
+            created_at=doc["createdAt"],
+            updated_at=stamp,
+            seq=0,
+        )
+        with Session(self._engine) as session, session.begin():
+            session.add(row)
+        return Stored(kind, id, doc, dict(secrets), etag)
+
+    def get(self, kind: str, tenant: Tenant, id: str, *, with_secrets: bool = False) -> Stored | None:
+        with Session(self._engine) as session:
+            row = session.execute(
+                select(ResourceRow).where(
+                    ResourceRow.kind == kind,
+                    ResourceRow.id == id,
+                    ResourceRow.org == tenant.org,
+                    ResourceRow.sandbox == tenant.sandbox,
+                )
+            ).scalar_one_or_none()
+            return self._stored(row, with_secrets=with_secrets) if row else None
+
+    def list(self, kind: str, tenant: Tenant) -> list[Stored]:
+        with Session(self._engine) as session:
+            rows = session.execute(
+                select(ResourceRow).where(
+                    ResourceRow.kind == kind,
+                    ResourceRow.org == tenant.org,
+                    ResourceRow.sandbox == tenant.sandbox,
+                )
+            ).scalars()
+            return [self._stored(row, with_secrets=False) for row in rows]
+
+    def update(
+        self,
+        kind: str,
+        tenant: Tenant,
+        id: str,
+        doc: dict[str, Any],
+        secrets: dict[str, str] | None,
+        *,
+        if_etag: str | None,
+    ) -> Stored:
+        with Session(self._engine) as session, session.begin():
+            row = session.execute(
+                select(ResourceRow).where(
+                    ResourceRow.kind == kind,
+                    ResourceRow.id == id,
+                    ResourceRow.org == tenant.org,
+                    ResourceRow.sandbox == tenant.sandbox,
+                )
+            ).scalar_one_or_none()
+            if row is None:
+                raise NotFound(_not_found(kind, id), code="1439" if kind == "flows" else "1101",
+                               resource_id=id, resource_type=kind)
+            if if_etag is not None and _bare(if_etag) != _bare(row.etag):
+                raise PreconditionFailed(
+                    f"The supplied version '{if_etag}' does not match the current version on entity "
+                    f"'{row.etag}'. Please ensure that the supplied version matches the current version on "
+                    "entity and try again."
+                )
+            stamp = now_ms()
+            etag = new_etag()
+            doc = {**doc, "id": id, "createdAt": row.created_at, "updatedAt": stamp, "etag": etag,
+                   "version": etag}
+            values: dict[str, Any] = {
+                "doc": orjson.dumps(doc).decode(),
+                "etag": etag,
+                "updated_at": stamp,
+                "seq": row.seq + 1,
+            }
+            if secrets is not None:
+                values["secrets"] = self._vault.seal(secrets, bound_to=id) if secrets else None
+            # compare-and-swap on seq so two writers never both win
+            result = session.execute(
+                update(ResourceRow)
+                .where(ResourceRow.kind == kind, ResourceRow.id == id, ResourceRow.seq == row.seq)
+                .values(**values)
+            )
+            if result.rowcount != 1:  # type: ignore[attr-defined]
+                raise PreconditionFailed(
+                    f"The resource {id} was changed by another request; fetch it again and retry."
+                )
+            return Stored(kind, id, doc, dict(secrets or {}), etag)
+
+    def delete(self, kind: str, tenant: Tenant, id: str) -> bool:
+        with Session(self._engine) as session, session.begin():
+            result = session.execute(
+                delete(ResourceRow).where(
+                    ResourceRow.kind == kind,
+                    ResourceRow.id == id,
+                    ResourceRow.org == tenant.org,
+                    ResourceRow.sandbox == tenant.sandbox,
+                )
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def _stored(self, row: ResourceRow, *, with_secrets: bool) -> Stored:
+        secrets = self._vault.open(row.secrets, bound_to=row.id) if (with_secrets and row.secrets) else {}
+        return Stored(row.kind, row.id, orjson.loads(row.doc), secrets, row.etag)
+
+
+def _not_found(kind: str, id: str) -> str:
+    return f"The requested {kind} resource {id} is not found. Verify the resource ID before trying again."
