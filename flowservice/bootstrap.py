@@ -13,15 +13,26 @@ from typing import Any
 from sqlalchemy import Engine
 
 from flowservice.domain.errors import InvalidRequest
+from flowservice.domain.tenancy import Tenant
+from flowservice.lake import DeltaLake
+from flowservice.services.catalog import CatalogService
 from flowservice.services.connections import ConnectionService
+from flowservice.services.engine import RunEngine
+from flowservice.services.flow_connections import SourceConnectionService, TargetConnectionService
+from flowservice.services.flows import FlowService
 from flowservice.services.identity import IdentityService
+from flowservice.services.mapping_sets import MappingSetService
 from flowservice.services.ports import SourceClient
+from flowservice.services.runs import RunService
+from flowservice.services.scheduler import Scheduler
 from flowservice.services.specs import SpecCatalog
 from flowservice.settings import Settings
 from flowservice.store.db import make_engine, migrate
 from flowservice.store.identity import SqlIdentities
+from flowservice.store.queue import SqlRunQueue
 from flowservice.store.resources import SqlResources
 from flowservice.store.vault import Vault, load_or_create_key
+from flowservice.worker import Runtime, Worker
 
 log = logging.getLogger("flowservice")
 
@@ -38,8 +49,10 @@ class SourceRegistry:
         if spec_id == DYNAMICS_SPEC_ID:
             from flowservice.sources import dynamics
 
-            kind = "service_principal" if "principal" in auth_spec_name.lower() else "basic"
-            return dynamics.DynamicsSource(dict(params), auth_kind=kind, settings=self.dynamics_settings())
+            if "principal" in auth_spec_name.lower():
+                return dynamics.DynamicsSource(dict(params), auth_kind="service_principal",
+                                               settings=self.dynamics_settings())
+            return dynamics.DynamicsSource(dict(params), auth_kind="basic", settings=self.dynamics_settings())
         raise InvalidRequest(f"The connection spec {spec_id} is not a source this server can read.")
 
     def dynamics_settings(self) -> Any:
@@ -69,7 +82,32 @@ class Container:
     specs: SpecCatalog
     identity: IdentityService
     connections: ConnectionService
+    catalog: CatalogService
+    source_connections: SourceConnectionService
+    target_connections: TargetConnectionService
+    mapping_sets: MappingSetService
+    flows: FlowService
+    runs: RunService
+    run_engine: RunEngine
+    queue: SqlRunQueue
+    lake: DeltaLake
+    scheduler: Scheduler
     extra_routers: list[Any] = field(default_factory=list)
+
+    def worker(self, name: str | None = None) -> Worker:
+        return Worker(self.run_engine, self.queue, stale_after=self.settings.run_stale_seconds, name=name)
+
+    def runtime(self, *, scheduler: bool = True, workers: int | None = None) -> Runtime:
+        count = self.settings.workers if workers is None else workers
+        return Runtime(self.scheduler if scheduler else None, [self.worker() for _ in range(count)],
+                       self.settings.scheduler_interval_seconds)
+
+    def query(self, org: str, sandbox: str, sql: str) -> Any:
+        """DuckDB SQL over the datasets of one sandbox, each a view named after its dataset."""
+        tenant = Tenant(org, sandbox)
+        tables = {d.doc["name"]: d.doc["lake"]["path"] for d in self.catalog.resources.list("dataSets", tenant)
+                  if self.lake.stats(d.doc["lake"]["path"])}
+        return self.lake.query(sql, tables)
 
     def close(self) -> None:
         self.engine.dispose()
@@ -90,10 +128,25 @@ def build(settings: Settings | None = None) -> Container:
     identity = IdentityService(SqlIdentities(engine), signing_key, settings.token_lifetime_seconds)
     sources = SourceRegistry(settings)
     connections = ConnectionService(resources, specs, sources)
-    return Container(settings, engine, specs, identity, connections)
+    lake = DeltaLake(settings.lake_path)
+    queue = SqlRunQueue(engine)
+    catalog = CatalogService(resources, lake)
+    mapping_sets = MappingSetService(resources)
+    flows = FlowService(resources, specs, connections, mapping_sets, catalog)
+    runs = RunService(resources, flows, queue)
+    run_engine = RunEngine(runs, flows, connections, catalog, lake, queue,
+                           commit_every_rows=settings.commit_every_rows, page_size=settings.page_size)
+    return Container(
+        settings=settings, engine=engine, specs=specs, identity=identity, connections=connections, catalog=catalog,
+        source_connections=SourceConnectionService(resources, specs, connections),
+        target_connections=TargetConnectionService(resources, specs, catalog),
+        mapping_sets=mapping_sets, flows=flows, runs=runs, run_engine=run_engine, queue=queue, lake=lake,
+        scheduler=Scheduler(queue, max_catch_up=settings.max_catch_up_windows),
+    )
 
 
 def build_app(settings: Settings | None = None) -> Any:
     from flowservice.api.app import create_app
 
-    return create_app(build(settings))
+    settings = settings or Settings()
+    return create_app(build(settings), embedded_runtime=settings.embedded_workers)

@@ -5,9 +5,11 @@ Errors are one clear line (``--debug`` shows the trace); ``--log-format json`` s
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -94,6 +96,58 @@ def sandboxes_create(
     container = build(settings_for(data_dir))
     container.identity.create_sandbox(org, name)
     typer.echo(json.dumps({"org": org, "sandbox": name}))
+
+
+@app.command()
+def worker(
+    data_dir: DataDir = None,
+    threads: Annotated[int, typer.Option(help="Runs executed at once by this process.")] = 1,
+    scheduler: Annotated[bool, typer.Option(help="Also run the scheduler (any number may; firing is idempotent).")]
+    = False,
+) -> None:
+    """Execute queued runs (scale-out: start several, on several machines, sharing FLOWSERVICE_DATABASE_URL)."""
+    from flowservice.bootstrap import build
+
+    container = build(settings_for(data_dir))
+    runtime = container.runtime(scheduler=scheduler, workers=threads)
+    runtime.start()
+    logging.getLogger("flowservice").info("worker running %d thread(s); Ctrl-C stops", threads)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        runtime.stop()
+
+
+@app.command()
+def query(
+    sql: Annotated[str, typer.Argument(help='DuckDB SQL; datasets are views named after them, e.g. "accounts".')],
+    org: Annotated[str, typer.Option(help="The org whose datasets to query.")],
+    sandbox: Annotated[str, typer.Option(help="The sandbox.")] = "prod",
+    data_dir: DataDir = None,
+    output: Annotated[str, typer.Option(help="table, csv or json")] = "table",
+) -> None:
+    """Run SQL over the datasets of a sandbox (their Delta tables, read through Arrow)."""
+    from flowservice.bootstrap import build
+
+    container = build(settings_for(data_dir))
+    result = container.query(org, sandbox, sql)
+    if output == "json":
+        typer.echo(json.dumps(result.to_pylist(), default=str))
+    elif output == "csv":
+        import pyarrow.csv as pacsv
+
+        sink = io.BytesIO()
+        pacsv.write_csv(result, sink)
+        typer.echo(sink.getvalue().decode().rstrip())
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*result.column_names)
+        for row in result.to_pylist():
+            table.add_row(*("" if v is None else str(v) for v in row.values()))
+        Console().print(table)
 
 
 def main() -> None:

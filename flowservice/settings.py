@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     workers: int = 2
     scheduler_interval_seconds: float = 5.0
     embedded_workers: bool = True
+    run_stale_seconds: float = Field(default=60.0, description="A run whose worker is silent this long is resumed.")
+    max_catch_up_windows: int = 4
 
     log_format: str = "text"
     log_level: str = "INFO"

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 
 from flowservice.api import errors
 from flowservice.api.http import RequestIdMiddleware
-from flowservice.api.routes import connections, ims, specs
+from flowservice.api.routes import catalog, connections, conversion, flows, ims, specs
 
 DESCRIPTION = """A self-hostable server that speaks Adobe Experience Platform's Flow Service API
 (connection specs, connections, explore, source and target connections, flow specs, flows, runs) and its
@@ -16,15 +18,32 @@ Catalog and Data Prep companions. Every call needs `Authorization: Bearer`, `x-a
 and `x-sandbox-name`; bodies need `Content-Type: application/json`. Errors use the Flow Service error body."""
 
 
-def create_app(container: Any) -> FastAPI:
+def create_app(container: Any, *, embedded_runtime: bool = False) -> FastAPI:
+    """With ``embedded_runtime`` the scheduler and workers run inside the server process (the default of
+    ``flowservice serve``); tests drive the engine themselves."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        runtime = container.runtime() if embedded_runtime else None
+        if runtime is not None:
+            runtime.start()
+        try:
+            yield
+        finally:
+            if runtime is not None:
+                runtime.stop()
+
     app = FastAPI(title="flowservice", version="0.1.0", description=DESCRIPTION, docs_url="/docs",
-                  redoc_url=None)
+                  redoc_url=None, lifespan=lifespan)
     app.state.container = container
     errors.install(app)
     app.add_middleware(RequestIdMiddleware)
     app.include_router(ims.router)
     app.include_router(specs.router)
     app.include_router(connections.router)
+    app.include_router(flows.router)
+    app.include_router(catalog.router)
+    app.include_router(conversion.router)
     for extra in getattr(container, "extra_routers", ()):
         app.include_router(extra)
 

@@ -218,3 +218,47 @@ class Identities(Protocol):
     def sandbox_exists(self, org: str, name: str) -> bool: ...
 
     def list_sandboxes(self, org: str) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class Claim:
+    run_id: str
+    flow_id: str
+    org: str
+    sandbox: str
+    attempt: int
+
+
+class RunQueue(Protocol):
+    """Durable hand-off of runs to workers (embedded threads or ``flowservice worker`` processes)."""
+
+    def create_run(
+        self, kind: str, tenant: Any, run_id: str, flow_id: str, doc: dict[str, Any],
+        window: tuple[int, int] | None,
+    ) -> bool:
+        """Store the run document and queue it in one transaction. With a schedule ``window`` (start, end)
+        the window is recorded too, and a window already fired makes the call a no-op (returns False)."""
+
+    def last_window_end(self, flow_id: str) -> int | None: ...
+
+    def claim(self, worker_id: str, stale_after_seconds: float) -> Claim | None:
+        """Take the oldest queued run whose flow has no running run, or a running run whose worker stopped
+        heart-beating ``stale_after_seconds`` ago (it resumes from its last commit)."""
+
+    def heartbeat(self, run_id: str, worker_id: str) -> bool:
+        """Refresh the claim; False when another worker has taken the run over."""
+
+    def finish(self, run_id: str) -> None: ...
+
+    def requeue(self, run_id: str) -> None: ...
+
+    def queued_flows(self) -> set[str]:
+        """Flows with a run queued or running."""
+
+    def all_of_kind(self, kind: str) -> list[tuple[Any, Stored]]:
+        """Every resource of ``kind`` across tenants, with its tenant (for the scheduler)."""
+
+    def add_errors(self, run_id: str, errors: list[tuple[str, str, str]], limit: int) -> None:
+        """Keep row errors (code, message, record JSON), at most ``limit`` per run."""
+
+    def errors(self, run_id: str, start: int, limit: int) -> list[dict[str, Any]]: ...

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
+import builtins
 import copy
 import uuid
 from collections.abc import Callable, Iterable
-import builtins
 from typing import Any
 
 import jsonpatch
@@ -157,3 +157,8 @@ def parse_patch(operations: Any) -> list[dict[str, Any]]:
 
 def _newest_first(doc: dict[str, Any]) -> tuple[int, str]:
     return (-int(doc.get("createdAt", 0)), str(doc.get("id", "")))
+
+
+def resources_using(resources: Resources, tenant: Tenant, kind: str, field: str, id: str) -> builtins.list[Stored]:
+    """The resources of ``kind`` whose top-level ``field`` names ``id``."""
+    return [r for r in resources.list(kind, tenant) if r.doc.get(field) == id]

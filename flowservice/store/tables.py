@@ -3,7 +3,7 @@ here are the single description both the repositories and ``alembic check`` use.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Index, Integer, LargeBinary, MetaData, String, Text
+from sqlalchemy import BigInteger, Index, Integer, LargeBinary, MetaData, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -56,3 +56,45 @@ class ResourceRow(Base):
     seq: Mapped[int] = mapped_column(Integer, default=0)
 
     __table_args__ = (Index("ix_resources_tenant_kind", "org", "sandbox", "kind", "created_at"),)
+
+
+class RunQueueRow(Base):
+    """Runs waiting for or held by a worker. A partial unique index keeps one running run per flow."""
+
+    __tablename__ = "run_queue"
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    flow_id: Mapped[str] = mapped_column(String(64))
+    org: Mapped[str] = mapped_column(String(255))
+    sandbox: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # queued | running | done
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    heartbeat_at: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        Index("ix_run_queue_status_created", "status", "created_at"),
+        Index("uq_run_queue_running_flow", "flow_id", unique=True, sqlite_where=text("status = 'running'"),
+              postgresql_where=text("status = 'running'")),
+    )
+
+
+class FiredWindowRow(Base):
+    """Schedule windows already turned into runs: the primary key makes firing a window idempotent."""
+
+    __tablename__ = "fired_windows"
+    flow_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_end: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    window_start: Mapped[int] = mapped_column(BigInteger)
+    run_id: Mapped[str] = mapped_column(String(64))
+
+
+class RunErrorRow(Base):
+    """Row-level errors of a run (a sample: the first ones of each run), readable through the API."""
+
+    __tablename__ = "run_errors"
+    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    record: Mapped[str] = mapped_column(Text)

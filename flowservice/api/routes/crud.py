@@ -1,0 +1,55 @@
+"""The five routes every Flow Service resource has (create, list, get, patch, delete), registered once per
+collection so their envelope, headers and errors cannot drift apart."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from flowservice.api.errors import error_responses
+from flowservice.api.http import Body, Caller, Json, body_schema, if_match, query_pairs, route
+
+
+def add_crud(router: APIRouter, collection: str, service: str, noun: str, example: Any) -> None:
+    """Register ``/{collection}`` routes backed by ``container.<service>``."""
+
+    def svc(request: Request) -> Any:
+        return getattr(request.app.state.container, service)
+
+    def create(request: Request, body: Any = Body, who: Any = Caller) -> Any:
+        stored = svc(request).create(who[1], who[0], body)
+        return Json({"id": stored.id, "etag": stored.etag}, status_code=201,
+                    headers={"Location": f"{request.url.path.rstrip('/')}/{stored.id}"})
+
+    def list_all(request: Request, who: Any = Caller) -> Any:
+        return svc(request).list(who[1], query_pairs(request))
+
+    def get_one(resource_id: str, request: Request, who: Any = Caller) -> Any:
+        service_obj = svc(request)
+        doc = service_obj.get(who[1], resource_id).doc
+        view = getattr(service_obj, "view", None)
+        return {"items": [view(who[1], doc) if view else doc]}
+
+    def patch(resource_id: str, request: Request, body: Any = Body, who: Any = Caller) -> Any:
+        stored = svc(request).update(who[1], who[0], resource_id, body, if_match(request))
+        return {"id": stored.id, "etag": stored.etag}
+
+    def delete(resource_id: str, request: Request, who: Any = Caller) -> Response:
+        svc(request).delete(who[1], resource_id)
+        return Response(status_code=204)
+
+    base = f"/{collection}"
+    one = f"/{collection}/{{resource_id}}"
+    route(router, "POST", base, status_code=201, summary=f"Create a {noun}", openapi_extra=body_schema(example),
+          responses=error_responses(400, 401, 403, 404, 413, 415), operation_id=f"create_{collection}")(create)
+    route(router, "GET", base, summary=f"List {noun}s (property, orderby, limit, continuationToken, count)",
+          operation_id=f"list_{collection}")(list_all)
+    route(router, "GET", one, summary=f"Get a {noun}", operation_id=f"get_{collection}")(get_one)
+    route(router, "PATCH", one, summary=f"Update a {noun} with JSON Patch under If-Match",
+          responses=error_responses(400, 401, 403, 404, 412, 415),
+          openapi_extra=body_schema([{"op": "replace", "path": "/name", "value": "New name"}]),
+          operation_id=f"patch_{collection}")(patch)
+    route(router, "DELETE", one, status_code=204, summary=f"Delete a {noun}",
+          operation_id=f"delete_{collection}")(delete)

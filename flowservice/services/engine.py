@@ -1,0 +1,386 @@
+"""The run engine: read pages from the source as Arrow, map them, commit them to the dataset's Delta table.
+
+Exactly once: every commit carries the application transaction (flow id, sequence) and the source cursor
+*after* the pages it holds, in the same atomic Delta commit. A run starts from the cursor of the last commit,
+so a crash (or a retried commit) neither loses nor repeats a record. A run commits every
+``commit_every_rows`` rows, so a crash loses at most that much work and never data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from collections.abc import Callable
+from contextlib import closing
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from flowservice.domain.errors import FlowServiceError, InvalidRequest, NotFound, SourceError
+from flowservice.domain.mapping import MappingSet
+from flowservice.domain.tenancy import Tenant
+from flowservice.services.catalog import CatalogService
+from flowservice.services.connections import ConnectionService
+from flowservice.services.flows import FlowPlan, FlowService
+from flowservice.services.mapping import compile_mapping
+from flowservice.services.ports import Claim, Lake, RunQueue, TableSchema
+from flowservice.services.runs import RunService, now_ms
+
+log = logging.getLogger("flowservice.engine")
+MAX_ERRORS_KEPT = 1000
+PROGRESS_EVERY_SECONDS = 1.0
+
+
+class LostClaim(Exception):
+    """Another worker took the run over (this one was presumed dead); stop without touching the run."""
+
+
+@dataclass
+class Counters:
+    read: int = 0
+    written: int = 0
+    deleted: int = 0
+    failed: int = 0
+    bytes_in: int = 0
+    bytes_out: int = 0
+    commits: int = 0
+    full_resync: bool = False
+
+
+@dataclass
+class RunContext:
+    tenant: Tenant
+    run_id: str
+    plan: FlowPlan
+    batch_id: str
+    started: int
+    counters: Counters = field(default_factory=Counters)
+    notes: list[dict[str, str]] = field(default_factory=list)
+    last_progress: float = 0.0
+
+
+class RunEngine:
+    def __init__(
+        self,
+        runs: RunService,
+        flows: FlowService,
+        connections: ConnectionService,
+        catalog: CatalogService,
+        lake: Lake,
+        queue: RunQueue,
+        *,
+        commit_every_rows: int,
+        page_size: int,
+    ) -> None:
+        self.runs = runs
+        self.flows = flows
+        self.connections = connections
+        self.catalog = catalog
+        self.lake = lake
+        self.queue = queue
+        self.commit_every_rows = commit_every_rows
+        self.page_size = page_size
+
+    # ------------------------------------------------------------------ one run
+    def execute(self, claim: Claim, still_ours: Callable[[], bool] = lambda: True) -> str:
+        """Run ``claim`` to its end and return the final status (success, partialSuccess or failed)."""
+        tenant = Tenant(claim.org, claim.sandbox)
+        run = self.runs.get(tenant, claim.run_id).doc
+        try:
+            plan = self.flows.plan(tenant, claim.flow_id)
+        except FlowServiceError as exc:
+            self._finish_without_plan(tenant, claim.run_id, exc)
+            return "failed"
+        batch_id = run.get("batchId") or self.catalog.open_batch(tenant, plan.dataset_id, claim.run_id, plan.flow_id)
+        started = run["metrics"]["durationSummary"].get("startedAtUTC") or now_ms()
+        ctx = RunContext(tenant, claim.run_id, plan, batch_id, started)
+        self._progress(ctx, "inProgress", force=True)
+        status, error = "success", None
+        try:
+            self._ingest(ctx, still_ours)
+        except LostClaim:
+            log.warning("run %s was taken over by another worker; stopping", claim.run_id)
+            return "lost"
+        except FlowServiceError as exc:
+            status, error = "failed", _error_entry(exc)
+            log.warning("run %s failed: %s", claim.run_id, exc.message)
+        except Exception as exc:
+            status, error = "failed", {"code": "CONNECTOR-1102-500", "message": f"Internal error: {exc}"}
+            log.exception("run %s failed unexpectedly", claim.run_id)
+        if status == "success":
+            status = self._status_from_failures(ctx)
+        self._final(ctx, status, error)
+        return status
+
+    def _ingest(self, ctx: RunContext, still_ours: Callable[[], bool]) -> None:
+        plan, counters = ctx.plan, ctx.counters
+        with closing(self.connections.open_source(ctx.tenant, plan.base_connection_id)) as source:
+            schema = source.describe(plan.table)
+            pk = schema.table.primary_key
+            if not pk:
+                raise InvalidRequest(f"The table {plan.table} has no primary key; it cannot be landed.")
+            selected = _select(schema, plan.columns, (pk, plan.delta_column))
+            mapping = plan.mapping or MappingSet.identity(selected.arrow_schema().names)
+            compiled = compile_mapping(mapping, selected.arrow_schema())
+            out_pk = mapping.destination_for(pk)
+            if out_pk is None or "." in out_pk:
+                raise InvalidRequest(f"The mapping must copy the primary key '{pk}' to a top-level field.")
+            out_delta = mapping.destination_for(plan.delta_column)
+
+            last = self.lake.last_commit(plan.table_path, plan.flow_id)
+            txn = last.txn_version if last else 0
+            saved = last.cursor if last else {}
+            if saved.get("run_id") == ctx.run_id and not saved.get("final"):
+                ctx.counters = counters = Counters(**saved.get("counters", {}))  # resuming this very run
+            source_cursor = saved.get("source")
+            resumed_mid_read = bool(source_cursor and (source_cursor.get("next_link")))
+            overlap = _watermark(source_cursor) if plan.write_mode == "append" else None
+
+            pending: list[pa.Table] = []
+            deletes: list[str] = []
+            pending_rows = 0
+            resync_keys: set[str] | None = None
+            for page in source.read(plan.table, [c.name for c in selected.columns] if plan.columns else None,
+                                    source_cursor, delta_column=plan.delta_column, page_size=self.page_size):
+                if not still_ours():
+                    raise LostClaim()
+                batch = page.batch
+                counters.read += batch.num_rows
+                counters.bytes_in += page.bytes_read
+                if page.full_resync and resync_keys is None:
+                    counters.full_resync = True
+                    resync_keys = set()
+                    if resumed_mid_read:
+                        ctx.notes.append({"code": "CONNECTOR-3001-200", "message": (
+                            "A full resync resumed after an interruption: deletes made at the source before it "
+                            "are not detected by this run.")})
+                        resync_keys = None
+                batch = self._drop_rows_without_key(ctx, batch, pk)
+                if overlap is not None and out_delta is not None:
+                    batch = self._drop_already_landed(plan, batch, pk, plan.delta_column, out_pk, out_delta, overlap)
+                if resync_keys is not None:
+                    resync_keys.update(str(k) for k in batch.column(pk).to_pylist())
+                if batch.num_rows:
+                    pending.append(compiled(batch))
+                    pending_rows += batch.num_rows
+                deletes.extend(page.deleted_keys)
+                if page.final and resync_keys is not None and not resumed_mid_read:
+                    deletes.extend(self._missing_keys(plan.table_path, out_pk, resync_keys))
+                if pending_rows >= self.commit_every_rows or len(deletes) >= self.commit_every_rows or page.final:
+                    txn += 1
+                    self._commit(ctx, compiled.schema, pending, deletes, out_pk, txn, page.cursor, page.final)
+                    pending, deletes, pending_rows = [], [], 0
+                else:
+                    self._progress(ctx, "inProgress")
+
+    def _commit(self, ctx: RunContext, schema: pa.Schema, pending: list[pa.Table], deletes: list[str], pk: str,
+                txn: int, source_cursor: dict[str, Any], final: bool) -> None:
+        plan, counters = ctx.plan, ctx.counters
+        data = pa.concat_tables(pending, promote_options="permissive") if pending else schema.empty_table()
+        counters.commits += 1
+        cursor = {"source": source_cursor, "run_id": ctx.run_id, "final": final,
+                  "counters": {**asdict(counters), "written": counters.written + data.num_rows,
+                               "deleted": counters.deleted + len(deletes)}}
+        result = self.lake.commit(plan.table_path, data, mode=plan.write_mode, primary_key=pk,
+                                  deleted_keys=deletes, app_id=plan.flow_id, txn_version=txn, cursor=cursor,
+                                  change_time=now_ms())
+        counters.written += result.rows_written
+        counters.deleted += result.rows_deleted if plan.write_mode == "merge" else len(deletes)
+        counters.bytes_out += result.bytes_written
+        self._progress(ctx, "inProgress", force=True)
+
+    # ------------------------------------------------------------------ row checks
+    def _drop_rows_without_key(self, ctx: RunContext, batch: pa.RecordBatch, pk: str) -> pa.RecordBatch:
+        missing = pc.is_null(batch.column(pk))
+        bad = pc.sum(missing).as_py() or 0
+        if not bad:
+            return batch
+        ctx.counters.failed += bad
+        rejected = batch.filter(missing).slice(0, 20).to_pylist()
+        self.queue.add_errors(ctx.run_id, [
+            ("INGEST-1201-400", f"The record has no value for the primary key '{pk}'.", _json(row)) for row in rejected
+        ], MAX_ERRORS_KEPT)
+        return batch.filter(pc.invert(missing))
+
+    def _drop_already_landed(self, plan: FlowPlan, batch: pa.RecordBatch, pk: str, delta: str, out_pk: str,
+                             out_delta: str, overlap: str) -> pa.RecordBatch:
+        """Append mode, watermark increments: the inclusive lower bound re-reads rows at the watermark; drop
+        those whose (key, delta value) the dataset already holds, so a version is never appended twice.
+        Values compare as epoch microseconds, exact on both sides."""
+        delta_type = batch.schema.field(delta).type
+        bound = pa.scalar(dt.datetime.fromisoformat(overlap.replace("Z", "+00:00")), delta_type)
+        in_overlap = pc.fill_null(pc.less_equal(batch.column(delta), bound), False)
+        if not (pc.sum(in_overlap).as_py() or 0) or not self.lake.stats(plan.table_path):
+            return batch
+        earliest = pc.min(pc.filter(batch.column(delta), in_overlap)).cast(pa.int64()).as_py()
+        key, stamp = _ident(out_pk), _ident(out_delta)
+        landed = self.lake.query(
+            f"SELECT CAST({key} AS VARCHAR) AS k, epoch_us({stamp}) AS d FROM t "  # noqa: S608 - quoted names
+            f"WHERE epoch_us({stamp}) >= {int(earliest)}",
+            {"t": plan.table_path},
+        )
+        seen = set(zip(landed.column("k").to_pylist(), landed.column("d").to_pylist(), strict=True))
+        if not seen:
+            return batch
+        keys = [str(k) for k in batch.column(pk).to_pylist()]
+        stamps = pc.cast(batch.column(delta), pa.int64()).to_pylist()
+        keep = [(k, s) not in seen for k, s in zip(keys, stamps, strict=True)]
+        return batch.filter(pa.array(keep))
+
+    def _missing_keys(self, table_path: str, pk: str, seen: set[str]) -> list[str]:
+        """After a full resync: keys the dataset holds that the source no longer has."""
+        if not self.lake.stats(table_path):
+            return []
+        existing = self.lake.query(f"SELECT CAST({_ident(pk)} AS VARCHAR) AS k FROM t",  # noqa: S608
+                                   {"t": table_path})
+        return [k for k in existing.column("k").to_pylist() if k is not None and k not in seen]
+
+    def _status_from_failures(self, ctx: RunContext) -> str:
+        counters, threshold = ctx.counters, ctx.plan.partial_ingestion_percent
+        if not counters.failed:
+            return "success"
+        percent = 100.0 * counters.failed / max(1, counters.read)
+        if threshold is None:
+            return "partialSuccess"
+        return "success" if percent <= float(threshold) else "failed"
+
+    # ------------------------------------------------------------------ documents
+    def _progress(self, ctx: RunContext, status: str, *, force: bool = False) -> None:
+        if not force and time.monotonic() - ctx.last_progress < PROGRESS_EVERY_SECONDS:
+            return
+        ctx.last_progress = time.monotonic()
+        counters = ctx.counters
+
+        def change(doc: dict[str, Any]) -> dict[str, Any]:
+            doc["state"] = status
+            doc["batchId"] = ctx.batch_id
+            doc["metrics"] = _metrics(ctx, status, doc["metrics"], None)
+            doc["activities"] = _activities(ctx, status, doc)
+            return doc
+
+        self.runs.update_doc(ctx.tenant, ctx.run_id, change)
+        self.catalog.update_batch(ctx.tenant, ctx.batch_id, recordCount=counters.written,
+                                  failedRecordCount=counters.failed, deletedRecordCount=counters.deleted,
+                                  size=counters.bytes_out)
+
+    def _final(self, ctx: RunContext, status: str, error: dict[str, str] | None) -> None:
+        counters = ctx.counters
+        completed = now_ms()
+
+        def change(doc: dict[str, Any]) -> dict[str, Any]:
+            doc["state"] = status
+            doc["batchId"] = ctx.batch_id
+            doc["metrics"] = _metrics(ctx, status, doc["metrics"], error, completed)
+            doc["activities"] = _activities(ctx, status, doc, completed)
+            return doc
+
+        self.runs.update_doc(ctx.tenant, ctx.run_id, change)
+        batch_status = {"success": "success", "partialSuccess": "success"}.get(status, "failed")
+        self.catalog.update_batch(ctx.tenant, ctx.batch_id, status=batch_status, recordCount=counters.written,
+                                  failedRecordCount=counters.failed, deletedRecordCount=counters.deleted,
+                                  size=counters.bytes_out, completed=completed,
+                                  errors=[error] if error else [])
+        self.queue.finish(ctx.run_id)
+        seconds = max(0.001, (completed - ctx.started) / 1000)
+        log.info("run %s %s: read %d, written %d, deleted %d, failed %d in %.1fs (%.0f rows/s)", ctx.run_id, status,
+                 counters.read, counters.written, counters.deleted, counters.failed, seconds, counters.read / seconds)
+
+    def _finish_without_plan(self, tenant: Tenant, run_id: str, exc: FlowServiceError) -> None:
+        def change(doc: dict[str, Any]) -> dict[str, Any]:
+            doc["state"] = "failed"
+            doc["metrics"]["statusSummary"] = {"status": "failed", "errors": [_error_entry(exc)]}
+            doc["metrics"]["durationSummary"] = {"startedAtUTC": now_ms(), "completedAtUTC": now_ms()}
+            return doc
+
+        self.runs.update_doc(tenant, run_id, change)
+        self.queue.finish(run_id)
+
+
+def _select(schema: TableSchema, wanted: list[str] | None, always: tuple[str, ...]) -> TableSchema:
+    if not wanted:
+        return schema
+    keep = set(wanted) | set(always)
+    return TableSchema(schema.table, tuple(c for c in schema.columns if c.name in keep))
+
+
+def _watermark(cursor: dict[str, Any] | None) -> str | None:
+    if cursor and cursor.get("mode") == "watermark" and cursor.get("value") is not None:
+        return str(cursor["value"])
+    return None
+
+
+def _ident(name: str) -> str:
+    """A DuckDB identifier, quoted (mapping destinations are user input)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _json(row: dict[str, Any]) -> str:
+    return orjson.dumps(row, default=str).decode()
+
+
+def _error_entry(exc: FlowServiceError) -> dict[str, str]:
+    prefix = "CONNECTOR" if isinstance(exc, SourceError) else ("MAPPER" if exc.code == "1419" else "FLOW")
+    if isinstance(exc, NotFound):
+        prefix = "FLOW"
+    return {"code": f"{prefix}-{exc.code}-{exc.status}", "message": exc.message}
+
+
+def _metrics(ctx: RunContext, status: str, old: dict[str, Any], error: dict[str, str] | None,
+             completed: int | None = None) -> dict[str, Any]:
+    c = ctx.counters
+    errors = list(ctx.notes) + ([error] if error else [])
+    if c.failed:
+        errors.append({"code": "INGEST-1212-400", "message": f"Encountered {c.failed} errors in the data. "
+                       f"Successfully ingested {c.written} rows. Read the row errors at /runs/{ctx.run_id}/errors."})
+    duration: dict[str, Any] = {"startedAtUTC": ctx.started}
+    if completed:
+        duration["completedAtUTC"] = completed
+    return {
+        "durationSummary": duration,
+        "sizeSummary": {"inputBytes": c.bytes_in, "outputBytes": c.bytes_out},
+        "recordSummary": {"inputRecordCount": c.read, "outputRecordCount": c.written, "failedRecordCount": c.failed,
+                          "deletedRecordCount": c.deleted},
+        "fileSummary": {"outputFileCount": c.commits},
+        "statusSummary": {
+            "status": status,
+            "errors": errors,
+            "extensions": {**old.get("statusSummary", {}).get("extensions", {}), "fullResync": c.full_resync},
+            "activityRefs": ["copyActivity", "promotionActivity"],
+        },
+    }
+
+
+def _activities(ctx: RunContext, status: str, doc: dict[str, Any], completed: int | None = None) -> list[Any]:
+    c = ctx.counters
+    duration: dict[str, Any] = {"startedAtUTC": ctx.started, "extensions": doc.get("windowExtensions", {})}
+    if completed:
+        duration["completedAtUTC"] = completed
+    return [
+        {
+            "id": "copyActivity",
+            "updatedAtUTC": now_ms(),
+            "durationSummary": duration,
+            "sizeSummary": {"inputBytes": c.bytes_in, "outputBytes": c.bytes_in},
+            "recordSummary": {"inputRecordCount": c.read},
+            "statusSummary": {"status": status, "extensions": {"type": doc["metrics"]["statusSummary"]
+                                                               .get("extensions", {}).get("type", "scheduled")}},
+            "sourceInfo": [{"id": ctx.plan.source_connection_id, "type": "SourceConnection",
+                            "reference": {"type": "Table", "ids": [ctx.plan.table]}}],
+        },
+        {
+            "id": "promotionActivity",
+            "updatedAtUTC": now_ms(),
+            "durationSummary": {k: v for k, v in duration.items() if k != "extensions"},
+            "sizeSummary": {"inputBytes": c.bytes_in, "outputBytes": c.bytes_out},
+            "recordSummary": {"inputRecordCount": c.read, "outputRecordCount": c.written,
+                              "failedRecordCount": c.failed, "deletedRecordCount": c.deleted},
+            "statusSummary": {"status": status},
+            "targetInfo": [{"id": ctx.plan.target_connection_id, "type": "TargetConnection",
+                            "reference": {"type": "Batch", "ids": [ctx.batch_id]},
+                            "dataSetId": ctx.plan.dataset_id, "writeMode": ctx.plan.write_mode}],
+        },
+    ]

@@ -1,0 +1,171 @@
+"""Source connections (which table of which base connection) and target connections (which dataset)."""
+
+from __future__ import annotations
+
+from contextlib import closing
+from typing import Any
+
+from flowservice.domain.errors import Conflict, InvalidRequest, NotFound
+from flowservice.domain.tenancy import Principal, Tenant
+from flowservice.services.catalog import CatalogService
+from flowservice.services.connections import ConnectionService
+from flowservice.services.ports import Resources, Stored
+from flowservice.services.resources import ResourceService, audit_fields, new_id, require_object
+from flowservice.services.specs import SpecCatalog, validation_message
+
+
+def column_names(columns: Any) -> list[str] | None:
+    """``params.columns`` as names: the docs send either strings or ``{"name": ...}`` objects."""
+    if not columns:
+        return None
+    return [c if isinstance(c, str) else c["name"] for c in columns]
+
+
+def _common(body: dict[str, Any], spec_id: str, version: str) -> dict[str, Any]:
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidRequest("The field 'name' is required and must be a non-empty string.")
+    data = body.get("data") or {}
+    if not isinstance(data, dict):
+        raise InvalidRequest("The field 'data' must be an object.")
+    return {
+        "name": name,
+        "description": body.get("description") or "",
+        "data": data,
+        "connectionSpec": {"id": spec_id, "version": version},
+        "state": "enabled",
+    }
+
+
+def _flows_using(resources: Resources, tenant: Tenant, field: str, id: str) -> list[str]:
+    return [f.id for f in resources.list("flows", tenant) if id in f.doc.get(field, [])]
+
+
+class SourceConnectionService(ResourceService):
+    kind = "sourceConnections"
+
+    def __init__(self, resources: Resources, specs: SpecCatalog, connections: ConnectionService) -> None:
+        super().__init__(resources)
+        self.specs = specs
+        self.connections = connections
+
+    def create(self, tenant: Tenant, principal: Principal, body: Any) -> Stored:
+        body = require_object(body)
+        spec_ref = body.get("connectionSpec") or {}
+        spec = self.specs.connection(spec_ref.get("id", ""))
+        if spec.source_validator is None:
+            raise InvalidRequest(f"The connection spec {spec.id} ({spec.name}) is not a source.", code="1413")
+        base_id = body.get("baseConnectionId")
+        if not isinstance(base_id, str) or not base_id:
+            raise InvalidRequest("The field 'baseConnectionId' is required for a source connection.")
+        try:
+            base = self.connections.get(tenant, base_id)
+        except NotFound:
+            raise InvalidRequest(f"The base connection {base_id} does not exist in this sandbox.") from None
+        if base.doc["connectionSpec"]["id"] != spec.id:
+            raise InvalidRequest(
+                f"The base connection {base_id} uses connection spec {base.doc['connectionSpec']['id']}, "
+                f"not {spec.id}.", code="1413",
+            )
+        doc = _common(body, spec.id, str(spec_ref.get("version") or spec.doc["version"]))
+        doc["data"].setdefault("format", "tabular")
+        doc["params"] = self._checked_params(tenant, base_id, body.get("params"), spec.source_validator)
+        doc["baseConnectionId"] = base_id
+        doc["inheritedAttributes"] = {"baseConnection": {"id": base_id, "connectionSpec": base.doc["connectionSpec"]}}
+        doc.update(audit_fields(principal, tenant))
+        return self.resources.add(self.kind, tenant, new_id(), doc, {})
+
+    def _checked_params(self, tenant: Tenant, base_id: str, params: Any, validator: Any) -> dict[str, Any]:
+        if not isinstance(params, dict):
+            raise InvalidRequest("The field 'params' with 'tableName' is required.")
+        message = validation_message(validator, params, "params")
+        if message:
+            raise InvalidRequest(message)
+        with closing(self.connections.open_source(tenant, base_id)) as source:
+            try:
+                schema = source.describe(params["tableName"])
+            except NotFound:
+                raise InvalidRequest(
+                    f"The table '{params['tableName']}' does not exist in the source of base connection "
+                    f"{base_id}; list tables with GET /connections/{base_id}/explore?objectType=root."
+                ) from None
+        known = {c.name for c in schema.columns}
+        unknown = [c for c in column_names(params.get("columns")) or [] if c not in known]
+        if unknown:
+            raise InvalidRequest(f"Unknown columns in params.columns for table '{params['tableName']}': "
+                                 f"{', '.join(unknown)}.")
+        return {**params, "primaryKey": params.get("primaryKey") or schema.table.primary_key}
+
+    def update(self, tenant: Tenant, principal: Principal, id: str, ops: Any, if_match: str | None) -> Stored:
+        def validate(old: dict[str, Any], new: dict[str, Any]) -> None:
+            if new.get("connectionSpec") != old.get("connectionSpec") or new.get("baseConnectionId") != old.get(
+                "baseConnectionId"
+            ):
+                raise InvalidRequest("The connection spec and base connection of a source connection cannot change.",
+                                     code="1414")
+            spec = self.specs.connection(old["connectionSpec"]["id"])
+            if new.get("params") != old.get("params"):
+                new["params"] = self._checked_params(tenant, old["baseConnectionId"], new.get("params"),
+                                                     spec.source_validator)
+
+        return self.patch(tenant, principal, id, ops, if_match, validate)
+
+    def check_deletable(self, tenant: Tenant, id: str) -> None:
+        flows = _flows_using(self.resources, tenant, "sourceConnectionIds", id)
+        if flows:
+            raise Conflict(f"Found active flows containing id {id}: {', '.join(flows)}. Delete the flows first.",
+                           code="1447")
+
+
+class TargetConnectionService(ResourceService):
+    kind = "targetConnections"
+
+    def __init__(self, resources: Resources, specs: SpecCatalog, catalog: CatalogService) -> None:
+        super().__init__(resources)
+        self.specs = specs
+        self.catalog = catalog
+
+    def create(self, tenant: Tenant, principal: Principal, body: Any) -> Stored:
+        body = require_object(body)
+        spec_ref = body.get("connectionSpec") or {}
+        spec = self.specs.connection(spec_ref.get("id", ""))
+        if spec.target_validator is None:
+            raise InvalidRequest(f"The connection spec {spec.id} ({spec.name}) is not a target.", code="1413")
+        doc = _common(body, spec.id, str(spec_ref.get("version") or spec.doc["version"]))
+        doc["params"] = self._checked_params(tenant, body.get("params"), spec.target_validator)
+        doc.update(audit_fields(principal, tenant))
+        return self.resources.add(self.kind, tenant, new_id(), doc, {})
+
+    def _checked_params(self, tenant: Tenant, params: Any, validator: Any) -> dict[str, Any]:
+        if not isinstance(params, dict):
+            raise InvalidRequest("The field 'params' with 'dataSetId' is required.")
+        message = validation_message(validator, params, "params")
+        if message:
+            raise InvalidRequest(message)
+        try:
+            self.catalog.dataset(tenant, params["dataSetId"])
+        except NotFound:
+            raise InvalidRequest(
+                f"The dataset {params['dataSetId']} does not exist; create it with POST "
+                "/data/foundation/catalog/dataSets first."
+            ) from None
+        return {**params, "writeMode": str(params.get("writeMode", "merge")).lower()}
+
+    def update(self, tenant: Tenant, principal: Principal, id: str, ops: Any, if_match: str | None) -> Stored:
+        def validate(old: dict[str, Any], new: dict[str, Any]) -> None:
+            if new.get("connectionSpec") != old.get("connectionSpec"):
+                raise InvalidRequest("The connection spec of a target connection cannot be updated.", code="1414")
+            if new.get("params") != old.get("params"):
+                if _flows_using(self.resources, tenant, "targetConnectionIds", id):
+                    raise InvalidRequest("The dataset or write mode of a target connection used by a flow cannot "
+                                         "change; create a new flow instead.", code="1447")
+                spec = self.specs.connection(old["connectionSpec"]["id"])
+                new["params"] = self._checked_params(tenant, new.get("params"), spec.target_validator)
+
+        return self.patch(tenant, principal, id, ops, if_match, validate)
+
+    def check_deletable(self, tenant: Tenant, id: str) -> None:
+        flows = _flows_using(self.resources, tenant, "targetConnectionIds", id)
+        if flows:
+            raise Conflict(f"Found active flows containing id {id}: {', '.join(flows)}. Delete the flows first.",
+                           code="1447")

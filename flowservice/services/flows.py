@@ -1,0 +1,267 @@
+"""Flows: validated in the documented order (spec → connections → transformations → schedule → options),
+enabled or disabled by actions, and resolved into a ``FlowPlan`` that the run engine executes."""
+
+from __future__ import annotations
+
+from contextlib import closing
+from dataclasses import dataclass
+from typing import Any
+
+from flowservice.domain.errors import Conflict, InvalidRequest, NotFound
+from flowservice.domain.mapping import MappingSet
+from flowservice.domain.schedule import Schedule, parse_schedule
+from flowservice.domain.tenancy import Principal, Tenant
+from flowservice.services.catalog import CatalogService
+from flowservice.services.connections import ConnectionService
+from flowservice.services.flow_connections import column_names
+from flowservice.services.mapping import compile_mapping
+from flowservice.services.mapping_sets import MappingSetService
+from flowservice.services.ports import Resources, Stored, TableSchema, WriteMode
+from flowservice.services.resources import ResourceService, audit_fields, new_id, require_object, resources_using
+from flowservice.services.specs import SpecCatalog
+
+
+@dataclass(frozen=True)
+class FlowPlan:
+    """Everything a run needs, resolved from the flow and the resources it names."""
+
+    flow_id: str
+    tenant: Tenant
+    base_connection_id: str
+    source_connection_id: str
+    target_connection_id: str
+    table: str
+    columns: list[str] | None
+    delta_column: str
+    mapping: MappingSet | None
+    dataset_id: str
+    table_path: str
+    write_mode: WriteMode
+    partial_ingestion_percent: float | None
+    error_diagnostics: bool
+    schedule: Schedule
+
+
+class FlowService(ResourceService):
+    kind = "flows"
+
+    def __init__(
+        self,
+        resources: Resources,
+        specs: SpecCatalog,
+        connections: ConnectionService,
+        mapping_sets: MappingSetService,
+        catalog: CatalogService,
+    ) -> None:
+        super().__init__(resources)
+        self.specs = specs
+        self.connections = connections
+        self.mapping_sets = mapping_sets
+        self.catalog = catalog
+
+    # ------------------------------------------------------------------ create / update
+    def create(self, tenant: Tenant, principal: Principal, body: Any) -> Stored:
+        body = require_object(body)
+        if "state" in body:
+            raise InvalidRequest("`State` is not allowed in the create flow request.", code="1410")
+        doc = self._validated(tenant, body)
+        doc["state"] = "enabled"
+        doc.update(audit_fields(principal, tenant))
+        id = new_id()
+        doc["runs"] = f"/runs?property=flowId=={id}"
+        doc["lastOperation"] = {"operation": "create", "status": {"value": "completed", "errors": []}}
+        return self.resources.add(self.kind, tenant, id, doc, {})
+
+    def _validated(self, tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:
+        spec_ref = body.get("flowSpec")
+        if not isinstance(spec_ref, dict) or not spec_ref.get("id"):
+            raise InvalidRequest("The field 'flowSpec.id' is required.", code="1413")
+        spec = self.specs.flow(spec_ref["id"])
+        name = body.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise InvalidRequest("The field 'name' is required and must be a non-empty string.")
+        sources = self._connections(tenant, body, "sourceConnectionIds", "sourceConnections",
+                                    spec["sourceConnectionSpecIds"])
+        targets = self._connections(tenant, body, "targetConnectionIds", "targetConnections",
+                                    spec["targetConnectionSpecIds"])
+        source, target = sources[0], targets[0]
+        transformations = body.get("transformations") or []
+        if not isinstance(transformations, list):
+            raise InvalidRequest("The field 'transformations' must be an array.")
+        copy, mapping_ref = self._transformations(transformations)
+        plan_schema = self._source_schema(tenant, source)
+        delta = copy["deltaColumn"]["name"]
+        if delta not in {c.name for c in plan_schema.columns}:
+            raise InvalidRequest(
+                f"The deltaColumn '{delta}' is not a column of table '{plan_schema.table.name}'.", code="1419"
+            )
+        dataset = self.catalog.dataset(tenant, target.doc["params"]["dataSetId"])
+        if mapping_ref is not None:
+            mapping = self.mapping_sets.parsed(tenant, mapping_ref["mappingId"])
+            compiled = compile_mapping(mapping, _selected(plan_schema, source).arrow_schema())
+            self._check_primary_key(mapping, plan_schema, target)
+            ds_schema = (dataset.doc.get("schemaRef") or {}).get("id")
+            if ds_schema and mapping.schema_ref and ds_schema != mapping.schema_ref:
+                raise InvalidRequest(
+                    f"Error while matching schema in target dataset {dataset.id} with schema in mapping "
+                    f"{mapping_ref['mappingId']}. Schema with same id and version must be used in both mapping and "
+                    "target dataset.", code="1425",
+                )
+            del compiled
+        schedule_params = body.get("scheduleParams") or {"startTime": 0, "frequency": "once"}
+        parse_schedule(schedule_params)
+        options = _options(body.get("options"))
+        return {
+            "name": name,
+            "description": body.get("description") or "",
+            "flowSpec": {"id": spec["id"], "version": str(spec_ref.get("version") or spec["version"])},
+            "sourceConnectionIds": [s.id for s in sources],
+            "targetConnectionIds": [t.id for t in targets],
+            "inheritedAttributes": {
+                "sourceConnections": [
+                    {"id": s.id, "connectionSpec": s.doc["connectionSpec"],
+                     "baseConnection": s.doc["inheritedAttributes"]["baseConnection"]} for s in sources
+                ],
+                "targetConnections": [{"id": t.id, "connectionSpec": t.doc["connectionSpec"]} for t in targets],
+                "properties": {"isSourceFlow": True},
+            },
+            "transformations": transformations,
+            "scheduleParams": schedule_params,
+            **({"options": options} if options else {}),
+        }
+
+    def _connections(self, tenant: Tenant, body: dict[str, Any], field: str, kind: str,
+                     allowed: list[str]) -> list[Stored]:
+        ids = body.get(field)
+        if not isinstance(ids, list) or len(ids) != 1 or not isinstance(ids[0], str):
+            raise InvalidRequest(f"The field '{field}' must list exactly one id.")
+        found = self.resources.get(kind, tenant, ids[0])
+        if found is None:
+            raise InvalidRequest(f"The {kind} resource {ids[0]} named in '{field}' does not exist.")
+        if found.doc["connectionSpec"]["id"] not in allowed:
+            raise InvalidRequest(
+                f"The connection spec {found.doc['connectionSpec']['id']} of {kind} {ids[0]} is not supported by "
+                "this flow spec.", code="1413",
+            )
+        return [found]
+
+    @staticmethod
+    def _transformations(items: list[Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        copy, mapping = None, None
+        for index, item in enumerate(items):
+            if not isinstance(item, dict) or not isinstance(item.get("params"), dict):
+                raise InvalidRequest(f"transformations[{index}] must be an object with 'name' and 'params'.")
+            name = str(item.get("name", "")).lower()
+            if name == "copy":
+                copy = item["params"]
+            elif name == "mapping":
+                mapping = item["params"]
+                if not mapping.get("mappingId"):
+                    raise InvalidRequest(f"transformations[{index}].params.mappingId is required.", code="1419")
+            else:
+                raise InvalidRequest(f"transformations[{index}].name '{item.get('name')}' is not Copy or Mapping.")
+        if copy is None:
+            raise InvalidRequest("A 'Copy' transformation with params.deltaColumn.name is required for CRM sources.")
+        delta = copy.get("deltaColumn")
+        if not isinstance(delta, dict) or not isinstance(delta.get("name"), str) or not delta["name"]:
+            raise InvalidRequest("transformations Copy: params.deltaColumn.name is required.")
+        return copy, mapping
+
+    def _source_schema(self, tenant: Tenant, source: Stored) -> TableSchema:
+        with closing(self.connections.open_source(tenant, source.doc["baseConnectionId"])) as client:
+            return client.describe(source.doc["params"]["tableName"])
+
+    @staticmethod
+    def _check_primary_key(mapping: MappingSet, schema: TableSchema, target: Stored) -> None:
+        pk = schema.table.primary_key
+        if target.doc["params"].get("writeMode", "merge") == "merge" and pk and mapping.destination_for(pk) is None:
+            raise InvalidRequest(
+                f"Merge mode keeps one row per primary key, so the mapping must copy the primary key column '{pk}' "
+                "(an ATTRIBUTE mapping).", code="1419",
+            )
+
+    def update(self, tenant: Tenant, principal: Principal, id: str, ops: Any, if_match: str | None) -> Stored:
+        def validate(old: dict[str, Any], new: dict[str, Any]) -> None:
+            if new.get("state") not in ("enabled", "disabled"):
+                raise InvalidRequest("The field 'state' must be enabled or disabled; use the enable/disable actions.")
+            revalidated = self._validated(tenant, {k: v for k, v in new.items() if k != "state"})
+            new.update(revalidated)
+            new["lastOperation"] = {"operation": "update", "ops": ops if isinstance(ops, list) else [ops],
+                                    "status": {"value": "completed", "errors": []}}
+
+        return self.patch(tenant, principal, id, ops, if_match, validate)
+
+    def action(self, tenant: Tenant, principal: Principal, id: str, op: str | None) -> Stored:
+        name = (op or "").strip().lower().replace("_", "-")
+        stored = self.get(tenant, id)
+        if name not in ("enable", "disable"):
+            raise InvalidRequest(f"Unsupported operation '{op}' received; use enable or disable.", code="1434")
+        target = "enabled" if name == "enable" else "disabled"
+        doc = {**stored.doc, "state": target, "updatedBy": principal.client_id,
+               "lastOperation": {"operation": name, "status": {"value": "completed", "errors": []}}}
+        return self.resources.update(self.kind, tenant, id, doc, None, if_etag=None)
+
+    def check_deletable(self, tenant: Tenant, id: str) -> None:
+        active = [r.id for r in resources_using(self.resources, tenant, "runs", "flowId", id)
+                  if r.doc["metrics"]["statusSummary"]["status"] == "inProgress"]
+        if active:
+            raise Conflict(f"The flow {id} has a run in progress ({active[0]}); disable it and retry once the run "
+                           "ends.", code="1447")
+
+    # ------------------------------------------------------------------ plan
+    def plan(self, tenant: Tenant, id: str) -> FlowPlan:
+        flow = self.get(tenant, id).doc
+        source = self.resources.get("sourceConnections", tenant, flow["sourceConnectionIds"][0])
+        target = self.resources.get("targetConnections", tenant, flow["targetConnectionIds"][0])
+        if source is None or target is None:
+            raise NotFound(f"A connection of flow {id} no longer exists.", resource_id=id, resource_type="flows")
+        copy, mapping_ref = self._transformations(flow["transformations"])
+        dataset = self.catalog.dataset(tenant, target.doc["params"]["dataSetId"])
+        options = flow.get("options") or {}
+        return FlowPlan(
+            flow_id=id,
+            tenant=tenant,
+            base_connection_id=source.doc["baseConnectionId"],
+            source_connection_id=source.id,
+            target_connection_id=target.id,
+            table=source.doc["params"]["tableName"],
+            columns=column_names(source.doc["params"].get("columns")),
+            delta_column=copy["deltaColumn"]["name"],
+            mapping=self.mapping_sets.parsed(tenant, mapping_ref["mappingId"]) if mapping_ref else None,
+            dataset_id=dataset.id,
+            table_path=dataset.doc["lake"]["path"],
+            write_mode="append" if target.doc["params"].get("writeMode") == "append" else "merge",
+            partial_ingestion_percent=options.get("partialIngestionPercent"),
+            error_diagnostics=bool(options.get("errorDiagnosticsEnabled", False)),
+            schedule=parse_schedule(flow["scheduleParams"]),
+        )
+
+
+def _selected(schema: TableSchema, source: Stored) -> TableSchema:
+    wanted = column_names(source.doc["params"].get("columns"))
+    if not wanted:
+        return schema
+    pk = schema.table.primary_key
+    keep = [c for c in schema.columns if c.name in wanted or c.name == pk]
+    return TableSchema(schema.table, tuple(keep))
+
+
+def _options(raw: Any) -> dict[str, Any]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise InvalidRequest("The field 'options' must be an object.")
+    unknown = set(raw) - {"partialIngestionPercent", "errorDiagnosticsEnabled"}
+    if unknown:
+        raise InvalidRequest(f"Unknown options: {', '.join(sorted(unknown))}.")
+    if "partialIngestionPercent" in raw:
+        value = raw["partialIngestionPercent"]
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise InvalidRequest("options.partialIngestionPercent must be a number.") from None
+        if not 0 < number <= 100:
+            raise InvalidRequest("options.partialIngestionPercent must be greater than 0 and at most 100.")
+    if "errorDiagnosticsEnabled" in raw and not isinstance(raw["errorDiagnosticsEnabled"], bool):
+        raise InvalidRequest("options.errorDiagnosticsEnabled must be true or false.")
+    return dict(raw)

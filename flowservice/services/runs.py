@@ -1,0 +1,124 @@
+"""Runs: created by the schedule, on demand (``POST /runs``) or re-triggered; their documents follow the run
+contract of Flow Service (metrics, activities, targetInfo → Catalog batch)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from flowservice.domain.errors import InvalidRequest, NotFound, PreconditionFailed
+from flowservice.domain.tenancy import Principal, Tenant
+from flowservice.services.flows import FlowService
+from flowservice.services.ports import Resources, RunQueue, Stored
+from flowservice.services.resources import ResourceService, new_id, require_object
+
+ACTIVE = ("scheduled", "inProgress")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def new_run_doc(flow: Stored, tenant: Tenant, created_by: str, window: tuple[int, int] | None,
+                kind: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    extensions = {"windowStart": window[0] * 1000, "windowEnd": window[1] * 1000} if window else {}
+    return {
+        "flowId": flow.id,
+        "flowSpec": flow.doc["flowSpec"],
+        "sandboxId": tenant.sandbox,
+        "sandboxName": tenant.sandbox,
+        "imsOrgId": tenant.org,
+        "createdBy": created_by,
+        "updatedBy": created_by,
+        "createdClient": created_by,
+        "updatedClient": created_by,
+        "state": "scheduled",
+        "params": params or {},
+        "providerRefId": f"{kind}:{flow.id}",
+        "metrics": {
+            "durationSummary": {},
+            "sizeSummary": {"inputBytes": 0, "outputBytes": 0},
+            "recordSummary": {"inputRecordCount": 0, "outputRecordCount": 0, "failedRecordCount": 0,
+                              "deletedRecordCount": 0},
+            "fileSummary": {},
+            "statusSummary": {"status": "scheduled", "errors": [], "extensions": {"type": kind}},
+        },
+        "activities": [],
+        "windowExtensions": extensions,
+    }
+
+
+class RunService(ResourceService):
+    kind = "runs"
+
+    def __init__(self, resources: Resources, flows: FlowService, queue: RunQueue) -> None:
+        super().__init__(resources)
+        self.flows = flows
+        self.queue = queue
+
+    def create(self, tenant: Tenant, principal: Principal, body: Any) -> Stored:
+        """An on-demand run of a flow (any schedule; Adobe allows it for one-time flows only)."""
+        body = require_object(body)
+        flow_id = body.get("flowId")
+        if not isinstance(flow_id, str) or not flow_id:
+            raise InvalidRequest("The flow ID cannot be null or empty. Please update the flow ID and try again.",
+                                 code="1446")
+        try:
+            flow = self.flows.get(tenant, flow_id)
+        except NotFound:
+            raise InvalidRequest(f"Flow not found with id {flow_id}.", code="1430") from None
+        params = body.get("params") or {}
+        if not isinstance(params, dict):
+            raise InvalidRequest("The field 'params' must be an object.")
+        delta = (params.get("deltaColumn") or {}).get("name") if isinstance(params.get("deltaColumn"), dict) else None
+        current = self.flows.plan(tenant, flow_id).delta_column
+        if delta and delta != current:
+            raise InvalidRequest(f"The deltaColumn of flow {flow_id} is '{current}'; it cannot be changed by a run.")
+        window = None
+        if "windowStartTime" in params and "windowEndTime" in params:
+            window = (_seconds(params["windowStartTime"]), _seconds(params["windowEndTime"]))
+        run_id = new_id()
+        doc = new_run_doc(flow, tenant, principal.client_id, window, "on-demand", params)
+        self.queue.create_run(self.kind, tenant, run_id, flow_id, doc, None)
+        return self.get(tenant, run_id)
+
+    def retrigger(self, tenant: Tenant, principal: Principal, id: str, op: str | None) -> Stored:
+        name = (op or "").strip().lower().replace("_", "-")
+        if name != "re-trigger":
+            raise InvalidRequest(f"Unsupported operation '{op}' received; use re-trigger.", code="1434")
+        stored = self.get(tenant, id)
+        status = stored.doc["metrics"]["statusSummary"]["status"]
+        if status != "failed":
+            raise InvalidRequest(f"You can only retry dataflow runs that have failed; run {id} is {status}.",
+                                 code="1422")
+        doc = {**stored.doc, "state": "scheduled", "updatedBy": principal.client_id}
+        doc["metrics"] = {**doc["metrics"], "statusSummary": {**doc["metrics"]["statusSummary"],
+                                                               "status": "scheduled"}}
+        updated = self.resources.update(self.kind, tenant, id, doc, None, if_etag=None)
+        self.queue.requeue(id)
+        return updated
+
+    def errors(self, tenant: Tenant, id: str, start: int, limit: int) -> dict[str, Any]:
+        stored = self.get(tenant, id)
+        return {"runId": id, "failedRecordCount": stored.doc["metrics"]["recordSummary"]["failedRecordCount"],
+                "errors": self.queue.errors(id, start, limit)}
+
+    def update_doc(self, tenant: Tenant, id: str, change: Any) -> Stored:
+        """Apply ``change(doc)`` to the run document (engine progress), retrying on concurrent writes."""
+        last = PreconditionFailed(f"The run {id} kept changing; giving up the update.")
+        for _ in range(5):
+            stored = self.get(tenant, id)
+            doc = change(dict(stored.doc))
+            try:
+                return self.resources.update(self.kind, tenant, id, doc, None, if_etag=stored.etag)
+            except PreconditionFailed as exc:  # a concurrent writer: read again
+                last = exc
+        raise last
+
+
+def _seconds(value: Any) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise InvalidRequest(f"Invalid epoch time {value!r} in run params.") from None
+    return number // 1000 if number >= 10**11 else number
