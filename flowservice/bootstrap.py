@@ -22,7 +22,7 @@ from flowservice.services.flow_connections import SourceConnectionService, Targe
 from flowservice.services.flows import FlowService
 from flowservice.services.identity import IdentityService
 from flowservice.services.mapping_sets import MappingSetService
-from flowservice.services.ports import SourceClient
+from flowservice.services.ports import SourceClient, SourceFactory
 from flowservice.services.runs import RunService
 from flowservice.services.scheduler import Scheduler
 from flowservice.services.specs import SpecCatalog
@@ -113,7 +113,8 @@ class Container:
         self.engine.dispose()
 
 
-def build(settings: Settings | None = None) -> Container:
+def build(settings: Settings | None = None, *, sources: SourceFactory | None = None) -> Container:
+    """Wire everything; ``sources`` replaces the source registry (tests pass a working fake)."""
     settings = settings or Settings()
     data_dir = Path(settings.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -126,7 +127,7 @@ def build(settings: Settings | None = None) -> Container:
     specs = SpecCatalog.load()
     resources = SqlResources(engine, vault)
     identity = IdentityService(SqlIdentities(engine), signing_key, settings.token_lifetime_seconds)
-    sources = SourceRegistry(settings)
+    sources = sources or SourceRegistry(settings)
     connections = ConnectionService(resources, specs, sources)
     lake = DeltaLake(settings.lake_path)
     queue = SqlRunQueue(engine)
