@@ -150,6 +150,23 @@ def query(
         Console().print(table)
 
 
+@app.command()
+def demo(
+    work_dir: Annotated[Path, typer.Option(help="Where the demo keeps its org, server state and lake.")] = Path(
+        ".flowservice-demo"),
+    scale: Annotated[int, typer.Option(help="Accounts in the local org (contacts are twice as many).")] = 20_000,
+    keep_running: Annotated[bool, typer.Option(help="Leave the org and the server up at the end.")] = False,
+) -> None:
+    """Run the whole product end to end against a local Dynamics org: connect, explore, land, query, increment."""
+    from flowservice.demo import DemoError, run_demo
+
+    try:
+        run_demo(work_dir, scale, keep_running)
+    except DemoError as exc:
+        typer.secho(f"demo failed: {exc}", err=True, fg="red")
+        raise typer.Exit(1) from None
+
+
 def main() -> None:
     try:
         app()

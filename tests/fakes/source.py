@@ -68,7 +68,8 @@ class FakeOrg:
     def add_table(self, name: str, *, change_tracking: bool = True, rows: int = 0) -> FakeTable:
         pk = f"{name}id"
         table = FakeTable(name, pk, change_tracking, {
-            pk: pa.string(), "name": pa.string(), "revenue": pa.decimal128(19, 4), "modifiedon": pa.timestamp("us", "UTC"),
+            pk: pa.string(), "name": pa.string(), "revenue": pa.decimal128(19, 4),
+            "modifiedon": pa.timestamp("us", "UTC"),
         })
         for i in range(rows):
             table.upsert(make_row(table, i, modified=i // 3))  # three rows share each modifiedon
