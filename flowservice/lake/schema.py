@@ -1,0 +1,73 @@
+"""Schema evolution: fit an incoming batch to the table without ever dropping a column or a row.
+
+A source's schema changes over time (a column is added in Dynamics, a flow selects fewer columns). The
+table keeps the union: new columns are added, missing ones are written as nulls. Types are compared as
+Delta types (``string`` and ``large_string`` are the same Delta ``string``); only lossless integer and float
+widening is accepted, because a silent cast (text to number, timestamp to date) would corrupt data.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+from deltalake import Schema as DeltaSchema
+
+from flowservice.domain.errors import InvalidRequest
+
+
+def delta_type(field: pa.Field) -> str:
+    """The Delta type a field is stored as: ``string``, ``decimal(19,4)``, ``timestamp``, or JSON if nested."""
+    (delta_field,) = DeltaSchema.from_arrow(pa.schema([field])).fields
+    text: str = delta_field.type.to_json()  # '"string"' for primitives, a JSON object for nested types
+    return text[1:-1] if text.startswith('"') else text
+
+
+def nullable(schema: pa.Schema) -> pa.Schema:
+    """Every lake column accepts nulls: delete markers hold only the key, and old rows lack new columns."""
+    return pa.schema([f.with_nullable(True) for f in schema], metadata=schema.metadata)
+
+
+def evolve(target: pa.Schema | None, data: pa.Table) -> pa.Table:
+    """``data`` recast to the table's columns (in table order) followed by its new columns.
+
+    Raises ``InvalidRequest`` when a column changes type in a way that could lose or change values.
+    """
+    if target is None:
+        _reject_untyped(data.schema)
+        return data.cast(nullable(data.schema))
+    columns: dict[str, pa.ChunkedArray] = {}
+    fields: list[pa.Field] = []
+    for field in target:
+        if field.name in data.column_names:
+            column = data.column(field.name)
+            _check_compatible(field, data.schema.field(field.name))
+            columns[field.name] = column if column.type == field.type else column.cast(field.type)
+        else:
+            columns[field.name] = pa.chunked_array([pa.nulls(data.num_rows, field.type)])
+        fields.append(field.with_nullable(True))
+    new = [f for f in data.schema if f.name not in target.names]
+    _reject_untyped(pa.schema(new))
+    for field in new:
+        columns[field.name] = data.column(field.name)
+        fields.append(field.with_nullable(True))
+    return pa.Table.from_arrays(list(columns.values()), schema=pa.schema(fields))
+
+
+def _check_compatible(table_field: pa.Field, data_field: pa.Field) -> None:
+    old, new = table_field.type, data_field.type
+    if pa.types.is_null(new) or delta_type(table_field) == delta_type(data_field):
+        return
+    if pa.types.is_integer(old) and pa.types.is_integer(new) and new.bit_width < old.bit_width:
+        if pa.types.is_signed_integer(old) or pa.types.is_unsigned_integer(new):
+            return
+    if pa.types.is_float64(old) and pa.types.is_floating(new):
+        return
+    raise InvalidRequest(
+        f"Column {data_field.name!r} is stored as {delta_type(table_field)} in the dataset but arrives as "
+        f"{delta_type(data_field)}; a column's type cannot change. Map it to a new column instead."
+    )
+
+
+def _reject_untyped(schema: pa.Schema) -> None:
+    untyped = [f.name for f in schema if pa.types.is_null(f.type)]
+    if untyped:
+        raise InvalidRequest(f"Columns without a type cannot be added to a dataset: {', '.join(untyped)}.")
