@@ -27,7 +27,9 @@ app = typer.Typer(
 clients_app = typer.Typer(help="API clients (the x-api-key and secret used to get tokens).", no_args_is_help=True)
 sandboxes_app = typer.Typer(help="Sandboxes: partitions of an org's resources.", no_args_is_help=True)
 app.add_typer(clients_app, name="clients")
+runs_app = typer.Typer(help="Runs of dataflows.", no_args_is_help=True)
 app.add_typer(sandboxes_app, name="sandboxes")
+app.add_typer(runs_app, name="runs")
 
 DataDir = Annotated[
     Path | None,
@@ -96,6 +98,35 @@ def sandboxes_create(
     container = build(settings_for(data_dir))
     container.identity.create_sandbox(org, name)
     typer.echo(json.dumps({"org": org, "sandbox": name}))
+
+
+@runs_app.command("watch")
+def runs_watch(
+    flow_id: Annotated[str, typer.Argument(help="The flow whose latest run to follow.")],
+    org: Annotated[str, typer.Option(help="The org of the flow.")],
+    sandbox: Annotated[str, typer.Option(help="The sandbox of the flow.")] = "prod",
+    data_dir: DataDir = None,
+    timeout: Annotated[float, typer.Option(help="Give up after this many seconds.")] = 3600,
+) -> None:
+    """Follow the latest run of a flow with live progress until it ends, then print its summary."""
+    from rich.console import Console
+
+    from flowservice.bootstrap import build
+    from flowservice.console import summary_table, watch
+    from flowservice.domain.tenancy import Tenant
+
+    container = build(settings_for(data_dir))
+    tenant = Tenant(org, sandbox)
+    container.flows.get(tenant, flow_id)  # a clear 'not found' first
+
+    def fetch() -> dict[str, dict[str, Any]]:
+        page = container.runs.list(tenant, [("property", f"flowId=={flow_id}"), ("orderby", "-createdAt"),
+                                            ("limit", "1")])
+        return {flow_id[:8]: page["items"][0]} if page["items"] else {}
+
+    console = Console()
+    runs = watch(fetch, console, timeout=timeout)
+    console.print(summary_table(runs))
 
 
 @app.command()

@@ -342,7 +342,7 @@ class Demo:
 
 
 def run_demo(work_dir: Path, scale: int, keep_running: bool) -> None:
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 120)
     Demo(work_dir, scale, console, keep_running).run()
 
 

@@ -32,3 +32,5 @@ def configure_logging(fmt: str = "text", level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    for chatty in ("httpx", "httpcore", "msal", "urllib3", "alembic"):  # one line per request is noise, not news
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
