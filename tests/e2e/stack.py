@@ -1,0 +1,146 @@
+"""A real stack for end-to-end tests: a crm_emulator process over HTTPS and a ``flowservice serve`` process
+configured for it, driven only through the public API (the demo's client)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from flowservice.demo import CRM_FLOW_SPEC, DYNAMICS_SPEC, LAKE_SPEC, ORG, Api
+from tests.fixtures.server import LiveServer, fetch_token, start_server, stop_server
+
+FINAL = ("success", "partialSuccess", "failed")
+
+
+def server_env(emulator: Any, **extra: str) -> dict[str, str]:
+    return {
+        "FLOWSERVICE_DYNAMICS_AUTHORITY_HOSTS": emulator.authority_host,
+        "FLOWSERVICE_DYNAMICS_CA_BUNDLE": emulator.ca_file,
+        "FLOWSERVICE_DYNAMICS_ALLOW_PRIVATE_ADDRESSES": "true",
+        "FLOWSERVICE_SCHEDULER_INTERVAL_SECONDS": "1",
+        "FLOWSERVICE_DYNAMICS_PUBLIC_CLIENT_ID": emulator.client_id,  # TEMP
+        **extra,
+    }
+
+
+@dataclass
+class Stack:
+    emulator: Any
+    data_dir: Path
+    env: dict[str, str]
+    server: LiveServer | None = None
+    api: Api | None = None
+    credentials: dict[str, str] = field(default_factory=dict)
+
+    def start(self) -> Api:
+        self.server = start_server(self.data_dir, self.env)
+        if not self.credentials:
+            import json
+
+            self.credentials = json.loads(self.server.cli("clients", "create", "--org", ORG, "--name", "e2e"))
+        token = fetch_token(httpx.Client(base_url=self.server.url), self.credentials["client_id"],
+                            self.credentials["client_secret"])
+        self.api = Api(self.server.url, self.credentials["client_id"], token)
+        return self.api
+
+    def kill(self) -> None:
+        assert self.server is not None
+        self.server.process.kill()
+        self.server.process.wait()
+
+    def stop(self) -> None:
+        if self.server is not None and self.server.process.poll() is None:
+            stop_server(self.server)
+
+    def connection(self) -> str:
+        assert self.api is not None
+        body = {"name": "Dynamics", "auth": {"specName": "Basic Authentication for Dynamics-Online", "params": {
+            "serviceUri": self.emulator.org_url, "username": self.emulator.username,
+            "password": self.emulator.password}}, "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"}}
+        return str(self.api.call("POST", "/connections", json=body)["id"])
+
+    def flow(self, connection: str, table: str, mode: str) -> dict[str, str]:
+        api = self.api
+        assert api is not None
+        dataset = api.call("POST", "/data/foundation/catalog/dataSets", json={"name": f"{table}_{mode}"})[0]
+        dataset_id = dataset.split("/")[-1]
+        source = api.call("POST", "/sourceConnections", json={
+            "name": table, "baseConnectionId": connection, "data": {"format": "tabular"},
+            "params": {"tableName": table}, "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"}})
+        target = api.call("POST", "/targetConnections", json={
+            "name": table, "data": {"format": "delta"}, "params": {"dataSetId": dataset_id, "writeMode": mode},
+            "connectionSpec": {"id": LAKE_SPEC, "version": "1.0"}})
+        flow = api.call("POST", "/flows", json={
+            "name": f"{table} {mode}", "flowSpec": {"id": CRM_FLOW_SPEC, "version": "1.0"},
+            "sourceConnectionIds": [source["id"]], "targetConnectionIds": [target["id"]],
+            "transformations": [{"name": "Copy", "params": {"deltaColumn": {"name": "modifiedon"}}}],
+            "scheduleParams": {"startTime": str(int(time.time()) + 86400), "frequency": "day", "interval": "1"}})
+        return {"flow": flow["id"], "dataset": dataset_id, "name": f"{table}_{mode}", "table": table}
+
+    def trigger(self, flow: dict[str, str]) -> str:
+        assert self.api is not None
+        return str(self.api.call("POST", "/runs", json={"flowId": flow["flow"]})["id"])
+
+    def wait(self, run_id: str, timeout: float = 120) -> dict[str, Any]:
+        assert self.api is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            run = self.api.call("GET", f"/runs/{run_id}")["items"][0]
+            if run["metrics"]["statusSummary"]["status"] in FINAL:
+                return dict(run)
+            time.sleep(0.3)
+        raise AssertionError(f"run {run_id} did not finish: {run['metrics']}")
+
+    def dataset_rows(self, flow: dict[str, str]) -> list[dict[str, Any]]:
+        from flowservice.bootstrap import build
+        from flowservice.settings import Settings
+
+        container = build(Settings(data_dir=self.data_dir))
+        try:
+            table = container.query(ORG, "prod", f'SELECT * FROM "{flow["name"]}"')
+            return table.to_pylist()
+        finally:
+            container.close()
+
+
+def source_rows(emulator: Any, entity_set: str, key: str) -> dict[str, str]:
+    """Every row of a table in the emulator: key → modifiedon."""
+    rows: dict[str, str] = {}
+    with emulator.client() as client:
+        url: str | None = f"{entity_set}?$select={key},modifiedon"
+        while url:
+            page = client.get(url, headers={"Prefer": "odata.maxpagesize=5000"}).json()
+            rows.update({r[key]: r["modifiedon"] for r in page["value"]})
+            url = page.get("@odata.nextLink")
+    return rows
+
+
+def change_rows(emulator: Any, entity_set: str, key: str, *, created: int, updated: int, deleted: int,
+                seed: int) -> None:
+    import random
+
+    rng = random.Random(seed)
+    with emulator.client() as client:
+        ids = list(source_rows(emulator, entity_set, key))
+        picked = rng.sample(ids, updated + deleted)
+        for i in range(created):
+            body = {"name": f"e2e {seed}-{i}"} if entity_set == "accounts" else {"lastname": f"e2e {seed}-{i}"}
+            client.post(entity_set, json=body).raise_for_status()
+        for row_id in picked[:updated]:
+            body = {"name": f"upd {seed}"} if entity_set == "accounts" else {"jobtitle": f"upd {seed}"}
+            client.patch(f"{entity_set}({row_id})", json=body).raise_for_status()
+        for row_id in picked[updated:]:
+            client.delete(f"{entity_set}({row_id})").raise_for_status()
+
+
+def iso(value: Any) -> str:
+    """Delta timestamps and Dataverse strings compared at second precision, in UTC."""
+    import datetime as dt
+
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return str(value)[:19] + "Z"
