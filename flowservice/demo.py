@@ -130,6 +130,7 @@ class Demo:
             changes = self.change_rows(org)
             second = self.run_flows(api, flows, "Second run: only the changes")
             self.check_increment(changes, second)
+            self.write_summary(flows, first, second, changes)
             self.closing_words(url, api, flows, first)
             if self.keep_running:
                 self.console.print("[bold]Servers keep running; Ctrl-C stops them.[/]")
@@ -324,6 +325,19 @@ class Demo:
                                f"{n['deleted']} deletes (expected {expected['deleted']})")
             if not ok:
                 raise DemoError(f"the increment of {label} does not match the changes made")
+
+    def write_summary(self, flows: dict[str, dict[str, str]], first: dict[str, Any], second: dict[str, Any],
+                      changes: dict[str, dict[str, int]]) -> None:
+        """What the demo showed, as JSON beside its data (``summary.json``), for scripts and tests."""
+        summary = {
+            "org": ORG,
+            "data_dir": str(self.data_dir),
+            "flows": flows,
+            "runs": {"first": {k: run_numbers(v) for k, v in first.items()},
+                     "second": {k: run_numbers(v) for k, v in second.items()}},
+            "changes": changes,
+        }
+        (self.work_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
 
     def closing_words(self, url: str, api: Api, flows: dict[str, dict[str, str]], runs: dict[str, Any]) -> None:
         lake = self.data_dir / "lake"
