@@ -22,7 +22,6 @@ def server_env(emulator: Any, **extra: str) -> dict[str, str]:
         "FLOWSERVICE_DYNAMICS_CA_BUNDLE": emulator.ca_file,
         "FLOWSERVICE_DYNAMICS_ALLOW_PRIVATE_ADDRESSES": "true",
         "FLOWSERVICE_SCHEDULER_INTERVAL_SECONDS": "1",
-        "FLOWSERVICE_DYNAMICS_PUBLIC_CLIENT_ID": emulator.client_id,  # TEMP
         **extra,
     }
 

@@ -1,0 +1,65 @@
+"""The emulator's settings: one dataclass shared by the command line and in-process tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+DEFAULT_TENANT_ID = "7c1f5e2a-4b8d-4c3e-9a51-2f6d8e0b9c47"
+DEFAULT_CLIENT_ID = "3e9a4c1d-6b2f-4d8e-8f07-5a1c2b3d4e5f"
+DEFAULT_CLIENT_SECRET = "emu~secret.Q8w2Xr5Tz9Lk3Vb7Nm1Pd4Hs6Jf0"
+DEFAULT_USERNAME = "admin@crmemulator.onmicrosoft.com"
+DEFAULT_PASSWORD = "Emulator-Pa55word!"
+#: Microsoft's sample public client for Dataverse, present in every tenant; clients use it for the
+#: username/password grant, which needs a public (secret-less) application.
+MICROSOFT_SAMPLE_PUBLIC_CLIENT_ID = "51f81489-12ee-4a9e-aaae-a2591f45987d"
+
+
+@dataclass
+class EmulatorConfig:
+    """Everything that shapes one emulated org.
+
+    ``org_url`` is the public origin (scheme, host, port) clients use; the command line fills it in once the
+    listening port is known. ``data_dir`` holds the SQLite overlay of writes, the CA and the signing key;
+    ``None`` keeps all of that in memory, which is what in-process tests want.
+    """
+
+    org_url: str = "https://127.0.0.1:8443"
+    data_dir: Path | None = None
+    scale: int = 1000
+    seed: int = 1
+    tenant_id: str = DEFAULT_TENANT_ID
+    client_id: str = DEFAULT_CLIENT_ID
+    client_secret: str = DEFAULT_CLIENT_SECRET
+    public_client_ids: tuple[str, ...] = (MICROSOFT_SAMPLE_PUBLIC_CLIENT_ID,)
+    username: str = DEFAULT_USERNAME
+    password: str = DEFAULT_PASSWORD
+    token_lifetime: int = 3599
+    latency_ms: int = 0
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    max_concurrency: int = 52
+    change_tracking_expiry_days: int = 7
+    dop_hint: int = 4
+
+    def __post_init__(self) -> None:
+        self.org_url = self.org_url.rstrip("/")
+        if self.scale < 1:
+            raise ValueError("scale must be at least 1")
+
+    @property
+    def api_url(self) -> str:
+        return self.org_url + "/api/data/v9.2/"
+
+    @property
+    def authority_host(self) -> str:
+        return urlsplit(self.org_url).netloc
+
+    @property
+    def authority(self) -> str:
+        return f"{self.org_url}/{self.tenant_id}"
+
+    @property
+    def domain(self) -> str:
+        return self.username.rpartition("@")[2].lower()
