@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
-from flowservice.domain.errors import InvalidRequest
 from flowservice.domain.tenancy import Tenant
 from flowservice.lake import DeltaLake
 from flowservice.services.catalog import CatalogService
@@ -22,7 +20,7 @@ from flowservice.services.flow_connections import SourceConnectionService, Targe
 from flowservice.services.flows import FlowService
 from flowservice.services.identity import IdentityService
 from flowservice.services.mapping_sets import MappingSetService
-from flowservice.services.ports import SourceClient, SourceFactory
+from flowservice.services.ports import SourceFactory
 from flowservice.services.runs import RunService
 from flowservice.services.scheduler import Scheduler
 from flowservice.services.specs import SpecCatalog
@@ -36,43 +34,17 @@ from flowservice.worker import Runtime, Worker
 
 log = logging.getLogger("flowservice")
 
-DYNAMICS_SPEC_ID = "38ad80fe-8b06-4938-94f4-d4ee80266b07"
+def source_registry(settings: Settings) -> SourceFactory:
+    """The source factory for every source this server can read (today: Microsoft Dynamics)."""
+    from flowservice.sources import dynamics
 
-
-class SourceRegistry:
-    """Opens a source client for a connection spec; one entry per source package."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._settings = settings
-
-    def __call__(self, spec_id: str, auth_spec_name: str, params: Mapping[str, Any]) -> SourceClient:
-        if spec_id == DYNAMICS_SPEC_ID:
-            from flowservice.sources import dynamics
-
-            if "principal" in auth_spec_name.lower():
-                return dynamics.DynamicsSource(dict(params), auth_kind="service_principal",
-                                               settings=self.dynamics_settings())
-            return dynamics.DynamicsSource(dict(params), auth_kind="basic", settings=self.dynamics_settings())
-        raise InvalidRequest(f"The connection spec {spec_id} is not a source this server can read.")
-
-    def dynamics_settings(self) -> Any:
-        from flowservice.sources import dynamics
-
-        s = self._settings
-        return dynamics.DynamicsSettings(
-            authority_hosts_extra=s.extra_authority_hosts,
-            ca_bundle=s.dynamics_ca_bundle,
-            allow_private_addresses=s.dynamics_allow_private_addresses,
-            public_client_id=s.dynamics_public_client_id,
-            metadata_ttl_seconds=s.metadata_ttl_seconds,
-        )
-
-    def invalidate(self, connection_id: str) -> None:
-        import sys
-
-        dynamics = sys.modules.get("flowservice.sources.dynamics")
-        if dynamics is not None:  # nothing is cached when the source was never opened
-            dynamics.invalidate(connection_id)
+    return dynamics.DynamicsSourceFactory(dynamics.DynamicsSettings(
+        authority_hosts_extra=settings.extra_authority_hosts,
+        ca_bundle=settings.dynamics_ca_bundle,
+        allow_private_addresses=settings.dynamics_allow_private_addresses,
+        public_client_id=settings.dynamics_public_client_id,
+        metadata_ttl_seconds=settings.metadata_ttl_seconds,
+    ))
 
 
 @dataclass
@@ -127,7 +99,7 @@ def build(settings: Settings | None = None, *, sources: SourceFactory | None = N
     specs = SpecCatalog.load()
     resources = SqlResources(engine, vault)
     identity = IdentityService(SqlIdentities(engine), signing_key, settings.token_lifetime_seconds)
-    sources = sources or SourceRegistry(settings)
+    sources = sources or source_registry(settings)
     connections = ConnectionService(resources, specs, sources)
     lake = DeltaLake(settings.lake_path)
     queue = SqlRunQueue(engine)

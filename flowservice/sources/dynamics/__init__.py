@@ -1,0 +1,67 @@
+"""Microsoft Dynamics 365 / Dataverse as a source: the only package that knows the Dataverse Web API.
+
+``bootstrap`` builds one :class:`DynamicsSourceFactory` from the product settings and hands it to the
+services as their ``SourceFactory``; the services then open a :class:`DynamicsSource` per request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flowservice.domain.errors import InvalidRequest
+
+from .auth import AuthKind
+from .cache import CACHE
+from .settings import DEFAULT_PUBLIC_CLIENT_ID, MICROSOFT_AUTHORITY_HOSTS, DynamicsSettings
+from .source import DynamicsSource
+
+DYNAMICS_SPEC_ID = "38ad80fe-8b06-4938-94f4-d4ee80266b07"
+AUTH_KINDS: dict[str, AuthKind] = {
+    "basic authentication for dynamics-online": "basic",
+    "service principal key based authentication": "service_principal",
+    "service principal based authentication": "service_principal",
+}
+
+__all__ = [
+    "DEFAULT_PUBLIC_CLIENT_ID",
+    "DYNAMICS_SPEC_ID",
+    "MICROSOFT_AUTHORITY_HOSTS",
+    "DynamicsSettings",
+    "DynamicsSource",
+    "DynamicsSourceFactory",
+    "auth_kind",
+    "clear_caches",
+    "invalidate",
+]
+
+
+def auth_kind(auth_spec_name: str) -> AuthKind:
+    kind = AUTH_KINDS.get(auth_spec_name.strip().lower())
+    if kind is None:
+        raise InvalidRequest(f"Unknown authentication spec {auth_spec_name!r} for Microsoft Dynamics")
+    return kind
+
+
+def invalidate(connection_key: str) -> None:
+    """Forget the cached metadata, token and limiter of a connection (a full key or a bare connection id)."""
+    CACHE.invalidate(connection_key)
+
+
+def clear_caches() -> None:
+    CACHE.clear()
+
+
+class DynamicsSourceFactory:
+    """The ``SourceFactory`` port for the Dynamics connection spec."""
+
+    def __init__(self, settings: DynamicsSettings) -> None:
+        self.settings = settings
+
+    def __call__(self, spec_id: str, auth_spec_name: str, params: Mapping[str, Any]) -> DynamicsSource:
+        if spec_id != DYNAMICS_SPEC_ID:
+            raise InvalidRequest(f"The connection spec {spec_id} is not Microsoft Dynamics")
+        return DynamicsSource(params, auth_kind=auth_kind(auth_spec_name), settings=self.settings)
+
+    def invalidate(self, connection_id: str) -> None:
+        invalidate(connection_id)

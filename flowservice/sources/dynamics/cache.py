@@ -1,0 +1,130 @@
+"""Per-connection state that outlives one ``DynamicsSource``: the service creates a source per request, but the
+token, the adaptive concurrency limit and the metadata belong to the connection.
+
+Keys are ``"<connection id>:<hash of the auth params>"``: editing a connection's credentials or serviceUri
+changes the key, and ``invalidate(connection_id)`` drops everything cached for it (the service calls it after a
+PATCH). Metadata entries expire after ``metadata_ttl_seconds``; at most ``MAX_SCHEMAS`` described tables are
+kept per connection, so the cache never holds every attribute of a large org.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import orjson
+
+from flowservice.services.ports import TableSchema
+
+from .auth import TokenProvider
+from .limiter import AdaptiveLimiter
+from .metadata import TableMeta
+
+T = TypeVar("T")
+MAX_SCHEMAS = 256
+
+
+def connection_key(params: Mapping[str, Any], auth_kind: str, connection_id: str | None) -> str:
+    canonical = {k: str(v) for k, v in sorted(params.items()) if not k.startswith("_")}
+    digest = hashlib.sha256(orjson.dumps({"kind": auth_kind, "params": canonical})).hexdigest()[:24]
+    return f"{connection_id or '-'}:{digest}"
+
+
+@dataclass
+class _Entry:
+    tokens: dict[str, TokenProvider] = field(default_factory=dict)  # by authority
+    limiter: AdaptiveLimiter | None = None
+    tables: tuple[float, list[TableMeta]] | None = None
+    schemas: OrderedDict[str, tuple[float, TableSchema, TableMeta]] = field(default_factory=OrderedDict)
+    unselectable: dict[str, set[str]] = field(default_factory=dict)  # by table: see ``reader.Reader``
+
+
+class ConnectionCache:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, _Entry] = {}
+
+    def _entry(self, key: str) -> _Entry:
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = self._entries[key] = _Entry()
+        return entry
+
+    def limiter(self, key: str, maximum: int) -> AdaptiveLimiter:
+        with self._lock:
+            entry = self._entry(key)
+            if entry.limiter is None:
+                entry.limiter = AdaptiveLimiter(maximum)
+            return entry.limiter
+
+    def token_provider(self, key: str, authority: str, build: Callable[[], TokenProvider]) -> TokenProvider:
+        with self._lock:
+            entry = self._entry(key)
+            provider = entry.tokens.get(authority)
+            if provider is None:
+                provider = entry.tokens[authority] = build()
+            return provider
+
+    def authorities(self, key: str) -> list[str]:
+        with self._lock:
+            entry = self._entries.get(key)
+            return list(entry.tokens) if entry else []
+
+    def tables(self, key: str, ttl: float) -> list[TableMeta] | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry.tables is None or time.monotonic() - entry.tables[0] > ttl:
+                return None
+            return entry.tables[1]
+
+    def put_tables(self, key: str, tables: list[TableMeta]) -> None:
+        with self._lock:
+            self._entry(key).tables = (time.monotonic(), tables)
+
+    def schema(self, key: str, table: str, ttl: float) -> tuple[TableSchema, TableMeta] | None:
+        with self._lock:
+            entry = self._entries.get(key)
+            hit = entry.schemas.get(table) if entry else None
+            if entry is None or hit is None or time.monotonic() - hit[0] > ttl:
+                return None
+            entry.schemas.move_to_end(table)
+            return hit[1], hit[2]
+
+    def put_schema(self, key: str, table: str, schema: TableSchema, meta: TableMeta) -> None:
+        with self._lock:
+            schemas = self._entry(key).schemas
+            schemas[table] = (time.monotonic(), schema, meta)
+            schemas.move_to_end(table)
+            while len(schemas) > MAX_SCHEMAS:
+                schemas.popitem(last=False)
+
+    def unselectable(self, key: str, table: str) -> set[str]:
+        """The shared, mutable set of a table's properties the Web API refused in ``$select``."""
+        with self._lock:
+            return self._entry(key).unselectable.setdefault(table, set())
+
+    def forget_schema(self, key: str, table: str) -> None:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry:
+                entry.schemas.pop(table, None)
+
+    def invalidate(self, key_or_connection_id: str) -> None:
+        """Drop a full key, or every key of a connection id: metadata, tokens and limiter. Sources still
+        running keep the objects they hold; new ones start afresh."""
+        with self._lock:
+            for key in list(self._entries):
+                if key == key_or_connection_id or key.startswith(f"{key_or_connection_id}:"):
+                    del self._entries[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+CACHE = ConnectionCache()

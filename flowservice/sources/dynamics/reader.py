@@ -1,0 +1,306 @@
+"""Reading a table page by page, with a resumable cursor after every page.
+
+Change-tracked tables: ``Prefer: odata.track-changes`` on the initial read (a full snapshot paged by
+``@odata.nextLink``), then ``@odata.deltaLink`` for the next run; delta pages carry upserts and
+``$deletedEntity`` ids. An expired version stamp (``0x80044352``) restarts a full read whose pages say
+``full_resync``. Other tables: a ``modifiedon`` (or other date-time/integer) watermark with an inclusive lower
+bound, ordered by ``modifiedon, <pk>`` (the engine dedups on the key). Tables with neither are read in full
+each run. Links are followed verbatim but only on the organization's own origin. Memory is one page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from flowservice.domain.errors import InvalidRequest, SourceRefused
+from flowservice.services.ports import Column, Page, TableSchema
+
+from .convert import decimal_quoter, is_companion, select_names, to_batch
+from .http import DataverseHttp, DeltaTokenExpired
+from .metadata import LOOKUP_ANNOTATION, TableMeta
+from .uri import same_origin
+
+log = logging.getLogger(__name__)
+_MISSING_PROPERTY = re.compile(r"Could not find a property named '([^']+)'")
+DEFAULT_DELTA_COLUMN = "modifiedon"
+
+
+@dataclass(frozen=True)
+class ReadPlan:
+    """What to ask for and what to hand back."""
+
+    meta: TableMeta
+    out: tuple[Column, ...]  # the batch columns: requested ones, primary key first
+    fetch: tuple[Column, ...]  # ``out`` plus the watermark column when it was not requested
+    page_size: int
+    prepare: Callable[[bytes], bytes] | None
+    annotations: bool
+
+    @property
+    def table(self) -> str:
+        return self.meta.info.name
+
+    def prefer(self, *extra: str, page_size: int | None = None) -> list[str]:
+        prefs = [*extra, f"odata.maxpagesize={page_size or self.page_size}"]
+        if self.annotations:
+            prefs.append(f'odata.include-annotations="{LOOKUP_ANNOTATION}"')
+        return prefs
+
+    def select(self, skip: frozenset[str] | set[str] = frozenset()) -> str:
+        return ",".join(n for n in select_names(self.fetch) if n not in skip)
+
+
+def plan_read(
+    schema: TableSchema, meta: TableMeta, columns: Sequence[str] | None, page_size: int, extra: str | None = None
+) -> ReadPlan:
+    by_name = {c.name: c for c in schema.columns}
+    if columns is None:
+        wanted = list(schema.columns)
+    else:
+        unknown = [c for c in columns if c not in by_name]
+        if unknown:
+            raise InvalidRequest(f"Unknown column(s) of {meta.info.name}: {', '.join(unknown)}")
+        pk = meta.info.primary_key
+        names = dict.fromkeys([pk, *columns] if pk else columns)
+        wanted = [by_name[n] for n in names if n in by_name]
+    fetch = list(wanted)
+    if extra and extra in by_name and all(c.name != extra for c in fetch):
+        fetch.append(by_name[extra])
+    size = max(1, min(int(page_size), meta.max_page_size))
+    return ReadPlan(
+        meta=meta,
+        out=tuple(wanted),
+        fetch=tuple(fetch),
+        page_size=size,
+        prepare=decimal_quoter(fetch),
+        annotations=any(is_companion(c) for c in fetch),
+    )
+
+
+class Reader:
+    """``unselectable`` (shared per connection and table) collects properties that metadata calls readable but
+    the Web API does not know (``Could not find a property named 'x'``): they are dropped from ``$select``
+    when a chain starts, and their column stays in the schema, null, with a warning in the log."""
+
+    MAX_DROPPED = 20
+
+    def __init__(self, http: DataverseHttp, plan: ReadPlan, unselectable: set[str] | None = None) -> None:
+        self.http = http
+        self.plan = plan
+        self.unselectable = unselectable if unselectable is not None else set()
+
+    # ---------------------------------------------------------------------------------------------- entry
+    def read(self, cursor: dict[str, Any] | None, delta_column: str | None) -> Iterator[Page]:
+        cursor = cursor or {}
+        mode = cursor.get("mode")
+        if self.plan.meta.info.change_tracking:
+            if mode == "changes" and (cursor.get("delta_link") or cursor.get("next_link")):
+                link = str(cursor.get("next_link") or cursor.get("delta_link"))
+                yield from self._changes(link, bool(cursor.get("full_resync")), int(cursor.get("page_size") or 0))
+            else:  # first run, or a table that gained change tracking since the last (watermark) run
+                yield from self._changes(None, mode is not None, 0)
+            return
+        column = delta_column or DEFAULT_DELTA_COLUMN
+        if not any(c.name == column for c in self.plan.fetch):
+            if delta_column:
+                raise InvalidRequest(f"The delta column {delta_column} is not a column of {self.plan.table}")
+            yield from self._full(cursor)
+            return
+        yield from self._watermark(cursor, column)
+
+    def preview(self, count: int) -> pa.Table:
+        doc, _ = self._get(None, lambda: self._url({"$top": str(count)}), self.plan.prefer())
+        batch = to_batch(doc.get("value") or [], self.plan.out, self.plan.table)
+        return pa.Table.from_batches([batch])
+
+    # ------------------------------------------------------------------------------------ change tracking
+    def _initial_changes_url(self) -> str:
+        return self._url({})
+
+    def _changes(self, url: str | None, full_resync: bool, page_size: int) -> Iterator[Page]:
+        """``url`` None starts a new chain (the initial full read); otherwise it is a link from a cursor."""
+        plan = self.plan
+        size = page_size or plan.page_size  # a chain keeps the page size it started with
+        prefer = plan.prefer("odata.track-changes", page_size=size)
+        restarted = False
+        while True:
+            try:
+                doc, response = self._get(url, self._initial_changes_url, prefer, {"Cache-Control": "no-cache"})
+            except DeltaTokenExpired as exc:
+                if restarted:
+                    raise
+                log.warning("change token of %s expired, reading it in full: %s", plan.table, exc.message)
+                url, full_resync, restarted = None, True, True
+                size, prefer = plan.page_size, plan.prefer("odata.track-changes")
+                continue
+            rows, deleted = _split_deleted(doc.get("value") or [])
+            batch = to_batch(rows, plan.fetch, plan.table)
+            next_link, delta_link = doc.get("@odata.nextLink"), doc.get("@odata.deltaLink")
+            if next_link:
+                cursor: dict[str, Any] = {"mode": "changes", "next_link": next_link, "page_size": size}
+                if full_resync:
+                    cursor["full_resync"] = True
+            elif delta_link:
+                cursor = {"mode": "changes", "delta_link": delta_link}
+            else:
+                raise SourceRefused(
+                    f"Dataverse did not return a delta link for {plan.table} although its metadata says change "
+                    "tracking is enabled (Preference-Applied: "
+                    f"{response.headers.get('Preference-Applied', 'none')})"
+                )
+            yield Page(
+                batch=self._out(batch),
+                deleted_keys=deleted,
+                cursor=cursor,
+                final=not next_link,
+                full_resync=full_resync,
+                bytes_read=len(response.content),
+            )
+            if not next_link:
+                return
+            url = next_link
+
+    # ------------------------------------------------------------------------------------------ watermark
+    def _watermark(self, cursor: dict[str, Any], column: str) -> Iterator[Page]:
+        plan = self.plan
+        col = next(c for c in plan.fetch if c.name == column)
+        if not (pa.types.is_timestamp(col.arrow_type) or pa.types.is_integer(col.arrow_type)):
+            raise InvalidRequest(f"The delta column {column} must be a date-time or integer column")
+        same = cursor.get("mode") == "watermark" and cursor.get("column") == column
+        value = cursor.get("value") if same else None
+        full_resync = bool(cursor) and not same
+        pk = plan.meta.info.primary_key
+        params = {"$orderby": f"{column} asc" + (f",{pk} asc" if pk else "")}
+        if value is not None:
+            params["$filter"] = f"{column} ge {self._literal(col, value)}"
+        url = str(cursor["next_link"]) if same and cursor.get("next_link") else None
+        while True:
+            doc, response = self._get(url, lambda: self._url(params), plan.prefer())
+            batch = to_batch(doc.get("value") or [], plan.fetch, plan.table)
+            value = _later(value, _max(batch.column(column)))
+            next_link = doc.get("@odata.nextLink")
+            page_cursor: dict[str, Any] = {"mode": "watermark", "column": column, "value": value}
+            if next_link:
+                page_cursor["next_link"] = next_link
+            yield Page(
+                batch=self._out(batch),
+                cursor=page_cursor,
+                final=not next_link,
+                full_resync=full_resync,
+                bytes_read=len(response.content),
+            )
+            if not next_link:
+                return
+            url = next_link
+
+    def _literal(self, column: Column, value: Any) -> str:
+        if pa.types.is_integer(column.arrow_type):
+            return str(int(value))
+        moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        moment -= dt.timedelta(seconds=self.http.settings.watermark_lookback_seconds)
+        return _iso(moment)
+
+    # ----------------------------------------------------------------------------------------------- full
+    def _full(self, cursor: dict[str, Any]) -> Iterator[Page]:
+        """No change tracking and no date column: every run reads everything (``full_resync`` after the
+        first, so the engine can replace the table and drop rows deleted at the source)."""
+        plan = self.plan
+        resuming = cursor.get("mode") == "full" and cursor.get("next_link")
+        full_resync = bool(cursor.get("full_resync")) if resuming else bool(cursor)
+        url = str(cursor["next_link"]) if resuming else None
+        while True:
+            doc, response = self._get(url, lambda: self._url({}), plan.prefer())
+            batch = to_batch(doc.get("value") or [], plan.fetch, plan.table)
+            next_link = doc.get("@odata.nextLink")
+            page_cursor: dict[str, Any] = {"mode": "full"}
+            if next_link:
+                page_cursor.update(next_link=next_link, full_resync=full_resync)
+            yield Page(
+                batch=self._out(batch), cursor=page_cursor, final=not next_link, full_resync=full_resync,
+                bytes_read=len(response.content),
+            )
+            if not next_link:
+                return
+            url = next_link
+
+    # ------------------------------------------------------------------------------------------- helpers
+    def _url(self, params: dict[str, str]) -> str:
+        return self.http.url(self.plan.meta.info.entity_set, {"$select": self.plan.select(self.unselectable), **params})
+
+    def _get(
+        self, link: str | None, build: Callable[[], str], prefer: list[str], headers: dict[str, str] | None = None
+    ) -> tuple[Any, httpx.Response]:
+        """GET ``link`` verbatim (a link from Dataverse or a cursor), or start a chain with ``build()``; a chain
+        start drops properties the Web API says it does not have and tries again."""
+        if link is not None:
+            if not same_origin(link, self.http.uri):
+                raise SourceRefused(f"Refusing to follow a link outside {self.http.uri.origin}: {link[:200]}")
+            return self.http.get_json(link, prefer=prefer, headers=headers, prepare=self.plan.prepare)
+        for _ in range(self.MAX_DROPPED):
+            try:
+                return self.http.get_json(build(), prefer=prefer, headers=headers, prepare=self.plan.prepare)
+            except SourceRefused as exc:
+                missing = _MISSING_PROPERTY.search(exc.message)
+                name = missing.group(1) if missing else None
+                selectable = set(select_names(self.plan.fetch)) - self.unselectable - {self.plan.meta.info.primary_key}
+                if name not in selectable:
+                    raise
+                assert name is not None
+                log.warning("%s.%s is in metadata but not in the Web API; it will read as null: %s",
+                            self.plan.table, name, exc.message)
+                self.unselectable.add(name)
+        raise SourceRefused(f"Dataverse refused too many columns of {self.plan.table} as unknown properties")
+
+    def _out(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        if len(self.plan.out) == len(self.plan.fetch):
+            return batch
+        return batch.select([c.name for c in self.plan.out])
+
+
+def _split_deleted(items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
+    """Delta pages mix rows with ``{"@odata.context": ".../$deletedEntity", "id": ..., "reason": "deleted"}``."""
+    rows: list[dict[str, Any]] = []
+    deleted: list[str] = []
+    for item in items:
+        context = item.get("@odata.context")
+        if context is not None and (str(context).endswith("$deletedEntity") or item.get("reason") == "deleted"):
+            if item.get("id"):
+                deleted.append(str(item["id"]).lower())
+        else:
+            rows.append(item)
+    return rows, deleted
+
+
+def _iso(moment: dt.datetime) -> str:
+    moment = moment.astimezone(dt.UTC)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if moment.microsecond:
+        text += f".{moment.microsecond:06d}".rstrip("0")
+    return text + "Z"
+
+
+def _max(array: pa.Array) -> Any:
+    scalar = pc.max(array).as_py()
+    if scalar is None:
+        return None
+    return _iso(scalar) if isinstance(scalar, dt.datetime) else int(scalar)
+
+
+def _later(a: Any, b: Any) -> Any:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    if isinstance(a, str) or isinstance(b, str):
+        parse = lambda v: dt.datetime.fromisoformat(str(v).replace("Z", "+00:00"))  # noqa: E731
+        return a if parse(a) >= parse(b) else b
+    return max(a, b)

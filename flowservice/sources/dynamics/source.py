@@ -1,0 +1,178 @@
+"""``DynamicsSource``: the ``SourceClient`` port for one Dynamics 365 / Dataverse connection.
+
+Construction does no I/O (it only checks the parameters' syntax). The first call resolves and checks the
+serviceUri's addresses, reads the Entra ID authority from Dataverse's 401 challenge (once per connection),
+then works through the per-connection cache: token, concurrency limit, table list and described schemas.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pyarrow as pa
+
+from flowservice.domain.errors import InvalidRequest, NotFound, SourceRefused
+from flowservice.services.ports import Page, TableInfo, TableSchema
+
+from .auth import AuthKind, Credentials, TokenProvider, authority_from_challenge
+from .cache import CACHE, ConnectionCache, connection_key
+from .http import DataverseHttp
+from .metadata import TableMeta, build_schema, check_table_name, fetch_attributes, fetch_table, iter_tables
+from .reader import DEFAULT_DELTA_COLUMN, Reader, ReadPlan, plan_read
+from .settings import DynamicsSettings
+from .uri import parse_service_uri, resolve_checked
+
+REQUIRED = {
+    "basic": ("serviceUri", "username", "password"),
+    "service_principal": ("serviceUri", "servicePrincipalId", "servicePrincipalKey"),
+}
+
+
+def credentials_from(params: Mapping[str, Any], auth_kind: AuthKind, settings: DynamicsSettings) -> Credentials:
+    if auth_kind not in REQUIRED:
+        raise InvalidRequest(f"Unknown Dynamics authentication kind {auth_kind!r}")
+    missing = [k for k in REQUIRED[auth_kind] if not isinstance(params.get(k), str) or not params[k].strip()]
+    if missing:
+        raise InvalidRequest(f"Missing Dynamics connection parameter(s): {', '.join(missing)}")
+    if auth_kind == "basic":
+        return Credentials("basic", settings.public_client_id, str(params["username"]).strip(), str(params["password"]))
+    return Credentials("service_principal", str(params["servicePrincipalId"]).strip(), None,
+                       str(params["servicePrincipalKey"]))
+
+
+class DynamicsSource:
+    def __init__(
+        self,
+        params: Mapping[str, Any],
+        *,
+        auth_kind: AuthKind,
+        settings: DynamicsSettings,
+        connection_id: str | None = None,
+        cache: ConnectionCache = CACHE,
+    ) -> None:
+        self.settings = settings
+        self._credentials = credentials_from(params, auth_kind, settings)
+        self._uri = parse_service_uri(params.get("serviceUri"))
+        self.connection_key = connection_key(params, auth_kind, connection_id or params.get("_connectionId"))
+        self._cache = cache
+        self._http: DataverseHttp | None = None
+        self._lock = threading.Lock()  # one session even if threads share this source
+
+    # ------------------------------------------------------------------------------------------- port
+    def check(self) -> None:
+        """Token from Entra ID, then WhoAmI (which also carries the server's recommended parallelism)."""
+        http = self._session()
+        assert http.tokens is not None
+        http.tokens.token()
+        response = http.get(http.url("WhoAmI"))
+        hint = response.headers.get("x-ms-dop-hint")
+        if hint and hint.isdigit():
+            http.limiter.hint(int(hint))
+
+    def list_tables(self) -> Iterator[TableInfo]:
+        cached = self._cache.tables(self.connection_key, self.settings.metadata_ttl_seconds)
+        if cached is not None:
+            yield from (meta.info for meta in cached)
+            return
+        collected: list[TableMeta] = []
+        for meta in iter_tables(self._session()):
+            collected.append(meta)
+            yield meta.info
+        self._cache.put_tables(self.connection_key, collected)
+
+    def describe(self, table: str) -> TableSchema:
+        return self._describe(table)[0]
+
+    def omitted_columns(self, table: str) -> tuple[tuple[str, str], ...]:
+        """``(attribute, reason)`` for each attribute ``describe`` left out, by the documented rules."""
+        return self._describe(table)[1].omitted
+
+    def preview(self, table: str, columns: list[str] | None, count: int) -> pa.Table:
+        schema, meta = self._describe(table)
+        count = max(1, min(int(count), meta.max_page_size))
+        return self._reader(plan_read(schema, meta, columns, count)).preview(count)
+
+    def read(
+        self,
+        table: str,
+        columns: list[str] | None,
+        cursor: dict[str, Any] | None,
+        *,
+        delta_column: str | None = None,
+        page_size: int = 5000,
+    ) -> Iterator[Page]:
+        schema, meta = self._describe(table)
+        watermark = None if meta.info.change_tracking else (delta_column or DEFAULT_DELTA_COLUMN)
+        plan = plan_read(schema, meta, columns, page_size, watermark)
+        yield from self._reader(plan).read(cursor, delta_column)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._http is not None:
+                self._http.close()
+                self._http = None
+
+    def invalidate_metadata(self) -> None:
+        self._cache.invalidate(self.connection_key)
+
+    # ------------------------------------------------------------------------------------------- internals
+    def _reader(self, plan: ReadPlan) -> Reader:
+        return Reader(self._session(), plan, self._cache.unselectable(self.connection_key, plan.table))
+
+    def _session(self) -> DataverseHttp:
+        with self._lock:
+            return self._http or self._open()
+
+    def _open(self) -> DataverseHttp:
+        """Check the serviceUri's addresses (before any request), then find the authority and a token source."""
+        s = self.settings
+        resolve_checked(self._uri.host, self._uri.port, allow_private=s.allow_private_addresses, resolver=s.resolver)
+        http = DataverseHttp(self._uri, s, self._cache.limiter(self.connection_key, s.max_concurrency))
+        try:
+            http.tokens = self._tokens(http)
+        except BaseException:
+            http.close()
+            raise
+        self._http = http
+        return http
+
+    def _tokens(self, http: DataverseHttp) -> TokenProvider:
+        known = self._cache.authorities(self.connection_key)
+        if known:
+            authority = known[0]
+        else:
+            try:
+                challenge = http.challenge()
+            except NotFound:
+                raise SourceRefused(
+                    f"{self._uri.origin} does not serve the Dataverse Web API (/api/data/v9.2/ was not found)"
+                ) from None
+            if challenge.status_code != 401:
+                raise SourceRefused(
+                    f"{self._uri.origin} answered {challenge.status_code} without authentication instead of a "
+                    "Dataverse bearer challenge"
+                )
+            authority = authority_from_challenge(
+                challenge.headers.get("WWW-Authenticate"), self.settings.authority_hosts
+            )
+        return self._cache.token_provider(
+            self.connection_key,
+            authority,
+            lambda: TokenProvider(authority, self._credentials, self._uri.origin, self.settings),
+        )
+
+    def _describe(self, table: str) -> tuple[TableSchema, TableMeta]:
+        name = check_table_name(table)
+        hit = self._cache.schema(self.connection_key, name, self.settings.metadata_ttl_seconds)
+        if hit is not None:
+            return hit
+        http = self._session()
+        listed = self._cache.tables(self.connection_key, self.settings.metadata_ttl_seconds)
+        meta = next((m for m in listed or () if m.info.name == name), None) or fetch_table(http, name)
+        attributes, details = fetch_attributes(http, name)
+        schema, omitted = build_schema(meta.info, attributes, details, lookup_targets=self.settings.lookup_targets)
+        meta = TableMeta(info=meta.info, table_type=meta.table_type, omitted=omitted)
+        self._cache.put_schema(self.connection_key, name, schema, meta)
+        return schema, meta
