@@ -342,11 +342,10 @@ class Demo:
     def closing_words(self, url: str, api: Api, flows: dict[str, dict[str, str]], runs: dict[str, Any]) -> None:
         lake = self.data_dir / "lake"
         first_flow = flows["account"]["flow"]
+        query_hint = "SELECT count(*) FROM accounts"
         self.console.print(Panel.fit(
             f"Data lives in Delta Lake tables under {lake}\n"
-            "Query it:  .venv/bin/flowservice query 'SELECT count(*) FROM accounts' "  # noqa: S608 - text shown
-            f"--org {ORG} "
-            f"--data-dir {self.data_dir}\n"
+            f"Query it:  .venv/bin/flowservice query '{query_hint}' --org {ORG} --data-dir {self.data_dir}\n"
             f"List the runs of the account flow:\n"
             f"  curl -s '{url}{BASE}/runs?property=flowId=={first_flow}' \\\n"
             f"    -H 'Authorization: Bearer {self.token[:16]}…' -H 'x-api-key: {self.client['client_id']}' \\\n"
