@@ -3,10 +3,13 @@ enabled or disabled by actions, and resolved into a ``FlowPlan`` that the run en
 
 from __future__ import annotations
 
+import builtins
+from collections.abc import Iterable
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
+from flowservice.domain import listing
 from flowservice.domain.errors import Conflict, InvalidRequest, NotFound
 from flowservice.domain.mapping import MappingSet
 from flowservice.domain.schedule import Schedule, parse_schedule
@@ -207,6 +210,34 @@ class FlowService(ResourceService):
         if active:
             raise Conflict(f"The flow {id} has a run in progress ({active[0]}); disable it and retry once the run "
                            "ends.", code="1447")
+
+    # ------------------------------------------------------------------ views
+    def view(self, tenant: Tenant, doc: dict[str, Any]) -> dict[str, Any]:
+        """The flow as clients see it, with ``lastRunDetails`` derived from its runs (kept out of the stored
+        document so that a run finishing never changes the flow's etag under a client's feet)."""
+        return self._with_last_runs(tenant, [doc])[0]
+
+    def list(self, tenant: Tenant, params: Iterable[tuple[str, str]]) -> dict[str, Any]:
+        query = listing.parse_list_query(params)
+        docs = self._with_last_runs(tenant, [s.doc for s in self.resources.list(self.kind, tenant)])
+        return self.list_page(query, docs)
+
+    def _with_last_runs(self, tenant: Tenant, docs: builtins.list[dict[str, Any]]) -> builtins.list[dict[str, Any]]:
+        latest: dict[str, dict[str, Any]] = {}
+        for run in self.resources.list("runs", tenant):
+            flow_id = run.doc.get("flowId")
+            if flow_id and run.doc["createdAt"] >= latest.get(flow_id, {}).get("createdAt", 0):
+                latest[flow_id] = run.doc
+        result = []
+        for doc in docs:
+            last = latest.get(doc["id"])
+            if last is not None:
+                duration = last["metrics"]["durationSummary"]
+                doc = {**doc, "lastRunDetails": {
+                    "id": last["id"], "state": last["metrics"]["statusSummary"]["status"],
+                    "startedAtUTC": duration.get("startedAtUTC"), "completedAtUTC": duration.get("completedAtUTC")}}
+            result.append(doc)
+        return result
 
     # ------------------------------------------------------------------ plan
     def plan(self, tenant: Tenant, id: str) -> FlowPlan:

@@ -129,3 +129,16 @@ def test_one_flow_never_has_two_runs_at_once(harness: Harness) -> None:
     queue = harness.container.queue
     assert queue.claim("a", 60) is not None
     assert queue.claim("b", 60) is None
+
+
+def test_flows_show_their_last_run_without_changing_their_etag(harness: Harness) -> None:
+    harness.org.add_table("account", rows=3)
+    flow = harness.flow("account")
+    before = harness.api.get(f"/flows/{flow.id}").json()["items"][0]
+    assert "lastRunDetails" not in before
+    run = harness.run(flow)
+    after = harness.api.get(f"/flows/{flow.id}").json()["items"][0]
+    assert after["etag"] == before["etag"]
+    assert after["lastRunDetails"]["id"] == run["id"] and after["lastRunDetails"]["state"] == "success"
+    listed = harness.api.get("/flows", params={"property": "lastRunDetails.state==success"}).json()["items"]
+    assert [f["id"] for f in listed] == [flow.id]
