@@ -30,7 +30,7 @@ from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundErr
 
 from flowservice.domain.errors import FlowServiceError, InvalidRequest, NotFound
 from flowservice.lake import changes, commitlog, query
-from flowservice.lake.schema import delta_type, evolve
+from flowservice.lake.schema import delta_type, evolve, plain
 from flowservice.lake.storage import TABLE_CONFIGURATION, Storage
 from flowservice.services.ports import CommitResult, LastCommit, WriteMode
 
@@ -271,7 +271,12 @@ def _holds_any(table: DeltaTable, primary_key: str, keys: pa.Array) -> bool:
     """Whether any of ``keys`` is in the table, reading only the key column (row groups pruned by stats)."""
     if len(keys) == 0:
         return False
-    scanner = table.to_pyarrow_dataset().scanner(columns=[primary_key], filter=pads.field(primary_key).isin(keys))
+    dataset = table.to_pyarrow_dataset()
+    key_type = plain(dataset.schema.field(primary_key).type)
+    # delta-rs's MERGE writes text as string_view, whose Parquet statistics pyarrow cannot compare with plain
+    # strings; comparing the cast column stays correct for files from either writer.
+    key = pads.field(primary_key).cast(key_type)
+    scanner = dataset.scanner(columns=[primary_key], filter=key.isin(keys.cast(key_type)))
     return any(batch.num_rows for batch in scanner.to_batches())
 
 

@@ -21,9 +21,23 @@ def delta_type(field: pa.Field) -> str:
     return text[1:-1] if text.startswith('"') else text
 
 
+def plain(t: pa.DataType) -> pa.DataType:
+    """View types written to Parquet come back with statistics pyarrow cannot compare against plain values
+    (a key lookup then fails); the lake stores the plain ``string``/``binary`` types."""
+    if pa.types.is_string_view(t) or pa.types.is_large_string(t):
+        return pa.string()
+    if pa.types.is_binary_view(t) or pa.types.is_large_binary(t):
+        return pa.binary()
+    if pa.types.is_struct(t):
+        return pa.struct([f.with_type(plain(f.type)) for f in t])
+    if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_list_view(t):
+        return pa.list_(t.value_field.with_type(plain(t.value_type)))
+    return t
+
+
 def nullable(schema: pa.Schema) -> pa.Schema:
     """Every lake column accepts nulls: delete markers hold only the key, and old rows lack new columns."""
-    return pa.schema([f.with_nullable(True) for f in schema], metadata=schema.metadata)
+    return pa.schema([f.with_nullable(True).with_type(plain(f.type)) for f in schema], metadata=schema.metadata)
 
 
 def evolve(target: pa.Schema | None, data: pa.Table) -> pa.Table:
@@ -36,7 +50,7 @@ def evolve(target: pa.Schema | None, data: pa.Table) -> pa.Table:
         return data.cast(nullable(data.schema))
     columns: dict[str, pa.ChunkedArray] = {}
     fields: list[pa.Field] = []
-    for field in target:
+    for field in nullable(target):
         if field.name in data.column_names:
             column = data.column(field.name)
             _check_compatible(field, data.schema.field(field.name))
@@ -46,9 +60,10 @@ def evolve(target: pa.Schema | None, data: pa.Table) -> pa.Table:
         fields.append(field.with_nullable(True))
     new = [f for f in data.schema if f.name not in target.names]
     _reject_untyped(pa.schema(new))
-    for field in new:
-        columns[field.name] = data.column(field.name)
-        fields.append(field.with_nullable(True))
+    for field in nullable(pa.schema(new)):
+        column = data.column(field.name)
+        columns[field.name] = column if column.type == field.type else column.cast(field.type)
+        fields.append(field)
     return pa.Table.from_arrays(list(columns.values()), schema=pa.schema(fields))
 
 
