@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from flowservice.domain.tenancy import Tenant
-from flowservice.lake import DeltaLake
+from flowservice.lake import DeltaLake, s3_options
 from flowservice.services.catalog import CatalogService
 from flowservice.services.connections import ConnectionService
 from flowservice.services.engine import RunEngine
@@ -85,6 +85,14 @@ class Container:
         self.engine.dispose()
 
 
+def lake_storage_options(settings: Settings) -> dict[str, str] | None:
+    """S3 options for an ``s3://`` lake; credentials come from the standard ``AWS_*`` variables."""
+    if not settings.lake_path.startswith("s3://"):
+        return None
+    return s3_options(endpoint_url=settings.lake_s3_endpoint_url, region=settings.lake_s3_region,
+                      allow_http=settings.lake_s3_allow_http)
+
+
 def build(settings: Settings | None = None, *, sources: SourceFactory | None = None) -> Container:
     """Wire everything; ``sources`` replaces the source registry (tests pass a working fake)."""
     settings = settings or Settings()
@@ -101,7 +109,7 @@ def build(settings: Settings | None = None, *, sources: SourceFactory | None = N
     identity = IdentityService(SqlIdentities(engine), signing_key, settings.token_lifetime_seconds)
     sources = sources or source_registry(settings)
     connections = ConnectionService(resources, specs, sources)
-    lake = DeltaLake(settings.lake_path)
+    lake = DeltaLake(settings.lake_path, lake_storage_options(settings))
     queue = SqlRunQueue(engine)
     catalog = CatalogService(resources, lake)
     mapping_sets = MappingSetService(resources)

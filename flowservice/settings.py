@@ -16,7 +16,10 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default=Path(".flowservice"), description="SQLite database, keys and the lake.")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite in data_dir.")
-    lake_root: str | None = Field(default=None, description="Where datasets live; default data_dir/lake.")
+    lake_root: str | None = Field(default=None, description="Where datasets live: a folder or s3://bucket/prefix.")
+    lake_s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (MinIO, R2...).")
+    lake_s3_region: str | None = None
+    lake_s3_allow_http: bool = False
     host: str = "127.0.0.1"
     port: int = 8080
     token_lifetime_seconds: int = 24 * 3600
