@@ -58,14 +58,7 @@ class SqlResources:
 
     def get(self, kind: str, tenant: Tenant, id: str, *, with_secrets: bool = False) -> Stored | None:
         with Session(self._engine) as session:
-            row = session.execute(
-                select(ResourceRow).where(
-                    ResourceRow.kind == kind,
-                    ResourceRow.id == id,
-                    ResourceRow.org == tenant.org,
-                    ResourceRow.sandbox == tenant.sandbox,
-                )
-            ).scalar_one_or_none()
+            row = session.execute(select(ResourceRow).where(*_one(kind, tenant, id))).scalar_one_or_none()
             return self._stored(row, with_secrets=with_secrets) if row else None
 
     def list(self, kind: str, tenant: Tenant) -> list[Stored]:
@@ -90,14 +83,7 @@ class SqlResources:
         if_etag: str | None,
     ) -> Stored:
         with Session(self._engine) as session, session.begin():
-            row = session.execute(
-                select(ResourceRow).where(
-                    ResourceRow.kind == kind,
-                    ResourceRow.id == id,
-                    ResourceRow.org == tenant.org,
-                    ResourceRow.sandbox == tenant.sandbox,
-                )
-            ).scalar_one_or_none()
+            row = session.execute(select(ResourceRow).where(*_one(kind, tenant, id))).scalar_one_or_none()
             if row is None:
                 raise NotFound(_not_found(kind, id), code="1439" if kind == "flows" else "1101",
                                resource_id=id, resource_type=kind)
@@ -133,19 +119,18 @@ class SqlResources:
 
     def delete(self, kind: str, tenant: Tenant, id: str) -> bool:
         with Session(self._engine) as session, session.begin():
-            result = session.execute(
-                delete(ResourceRow).where(
-                    ResourceRow.kind == kind,
-                    ResourceRow.id == id,
-                    ResourceRow.org == tenant.org,
-                    ResourceRow.sandbox == tenant.sandbox,
-                )
-            )
+            result = session.execute(delete(ResourceRow).where(*_one(kind, tenant, id)))
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def _stored(self, row: ResourceRow, *, with_secrets: bool) -> Stored:
         secrets = self._vault.open(row.secrets, bound_to=row.id) if (with_secrets and row.secrets) else {}
         return Stored(row.kind, row.id, orjson.loads(row.doc), secrets, row.etag)
+
+
+def _one(kind: str, tenant: Tenant, id: str) -> tuple[Any, ...]:
+    """The conditions that find one resource: its key *and* its tenant, so another tenant's id is not found."""
+    return (ResourceRow.kind == kind, ResourceRow.id == id, ResourceRow.org == tenant.org,
+            ResourceRow.sandbox == tenant.sandbox)
 
 
 def _not_found(kind: str, id: str) -> str:
