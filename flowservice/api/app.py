@@ -7,9 +7,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 
 from flowservice.api import errors
-from flowservice.api.http import RequestIdMiddleware
+from flowservice.api.http import RequestIdMiddleware, add_identity_headers
 from flowservice.api.routes import catalog, connections, conversion, flows, ims, specs
 
 DESCRIPTION = """A self-hostable server that speaks Adobe Experience Platform's Flow Service API
@@ -46,6 +47,14 @@ def create_app(container: Any, *, embedded_runtime: bool = False) -> FastAPI:
     app.include_router(conversion.router)
     for extra in getattr(container, "extra_routers", ()):
         app.include_router(extra)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_identity_headers(get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes))
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:

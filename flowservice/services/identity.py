@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from typing import Any
 
 import jwt
 
@@ -30,6 +31,9 @@ class IdentityService:
         self._key = signing_key
         self._lifetime = token_lifetime
         self._sandbox_cache: set[tuple[str, str]] = set()
+        self._verified: dict[str, dict[str, Any]] = {}  # token → claims: clients resend the same token
+
+    _VERIFIED_MAX = 10_000
 
     # ------------------------------------------------------------------ tokens
     def issue_token(self, grant_type: str, client_id: str, client_secret: str) -> dict[str, object]:
@@ -65,14 +69,7 @@ class IdentityService:
         scheme, _, token = authorization.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("The Authorization header must be 'Bearer {ACCESS_TOKEN}'.", code="2115")
-        try:
-            claims = jwt.decode(token.strip(), self._key, algorithms=["HS256"], issuer=_ISSUER,
-                                options={"require": ["exp", "iat", "sub"]})
-        except jwt.ExpiredSignatureError:
-            raise Unauthorized("The access token has expired; request a new one from /ims/token/v3.",
-                               code="2115") from None
-        except jwt.PyJWTError:
-            raise Unauthorized("Invalid token provided.", code="2115") from None
+        claims = self._claims(token.strip())
         if not api_key:
             raise Forbidden("Api Key is required: send the header x-api-key with your client id.", code="2120")
         if api_key != claims["client_id"]:
@@ -95,6 +92,25 @@ class IdentityService:
                                title="Sandbox not found")
             self._sandbox_cache.add((org, sandbox))
         return Principal(client_id=claims["client_id"], org=org), Tenant(org, sandbox)
+
+    def _claims(self, token: str) -> dict[str, Any]:
+        """Verified claims of ``token``; a verified token is remembered until it expires."""
+        claims = self._verified.get(token)
+        if claims is not None and claims["exp"] > time.time():
+            return claims
+        try:
+            claims = jwt.decode(token, self._key, algorithms=["HS256"], issuer=_ISSUER,
+                                options={"require": ["exp", "iat", "sub"]})
+        except jwt.ExpiredSignatureError:
+            self._verified.pop(token, None)
+            raise Unauthorized("The access token has expired; request a new one from /ims/token/v3.",
+                               code="2115") from None
+        except jwt.PyJWTError:
+            raise Unauthorized("Invalid token provided.", code="2115") from None
+        if len(self._verified) >= self._VERIFIED_MAX:
+            self._verified.clear()
+        self._verified[token] = claims
+        return claims
 
     # ----------------------------------------------------------- admin (CLI)
     def create_client(self, org: str, name: str) -> dict[str, str]:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, aliased
 
 from flowservice.domain.tenancy import Tenant
 from flowservice.services.ports import Claim, Stored
+from flowservice.store.db import writing
 from flowservice.store.resources import new_etag, now_ms
 from flowservice.store.tables import FiredWindowRow, ResourceRow, RunErrorRow, RunQueueRow
 
@@ -28,7 +29,7 @@ class SqlRunQueue:
         etag = new_etag()
         doc = {**doc, "id": run_id, "createdAt": stamp, "updatedAt": stamp, "etag": etag, "version": etag}
         try:
-            with Session(self._engine) as session, session.begin():
+            with writing(self._engine), Session(self._engine) as session, session.begin():
                 if window is not None:
                     session.add(FiredWindowRow(flow_id=flow_id, window_start=window[0], window_end=window[1],
                                                run_id=run_id))
@@ -72,7 +73,7 @@ class SqlRunQueue:
             guard = (RunQueueRow.heartbeat_at < stale_before) if status == "running" else (
                 RunQueueRow.status == "queued")
             try:
-                with Session(self._engine) as session, session.begin():
+                with writing(self._engine), Session(self._engine) as session, session.begin():
                     result = session.execute(
                         update(RunQueueRow)
                         .where(RunQueueRow.run_id == run_id, guard)
@@ -89,7 +90,7 @@ class SqlRunQueue:
         return None
 
     def heartbeat(self, run_id: str, worker_id: str) -> bool:
-        with Session(self._engine) as session, session.begin():
+        with writing(self._engine), Session(self._engine) as session, session.begin():
             result = session.execute(
                 update(RunQueueRow)
                 .where(RunQueueRow.run_id == run_id, RunQueueRow.claimed_by == worker_id,
@@ -99,11 +100,11 @@ class SqlRunQueue:
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
     def finish(self, run_id: str) -> None:
-        with Session(self._engine) as session, session.begin():
+        with writing(self._engine), Session(self._engine) as session, session.begin():
             session.execute(update(RunQueueRow).where(RunQueueRow.run_id == run_id).values(status="done"))
 
     def requeue(self, run_id: str) -> None:
-        with Session(self._engine) as session, session.begin():
+        with writing(self._engine), Session(self._engine) as session, session.begin():
             session.execute(
                 update(RunQueueRow).where(RunQueueRow.run_id == run_id)
                 .values(status="queued", claimed_by=None, heartbeat_at=0, created_at=now_ms())
@@ -121,7 +122,7 @@ class SqlRunQueue:
             return [(Tenant(r.org, r.sandbox), Stored(r.kind, r.id, orjson.loads(r.doc), {}, r.etag)) for r in rows]
 
     def add_errors(self, run_id: str, errors: list[tuple[str, str, str]], limit: int) -> None:
-        with Session(self._engine) as session, session.begin():
+        with writing(self._engine), Session(self._engine) as session, session.begin():
             count = session.execute(
                 select(func.count()).select_from(RunErrorRow).where(RunErrorRow.run_id == run_id)
             ).scalar() or 0

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from flowservice.domain.errors import NotFound, PreconditionFailed
 from flowservice.domain.tenancy import Tenant
 from flowservice.services.ports import Stored
+from flowservice.store.db import writing
 from flowservice.store.tables import ResourceRow
 from flowservice.store.vault import Vault
 
@@ -52,25 +53,23 @@ class SqlResources:
             updated_at=stamp,
             seq=0,
         )
-        with Session(self._engine) as session, session.begin():
+        with writing(self._engine), Session(self._engine) as session, session.begin():
             session.add(row)
         return Stored(kind, id, doc, dict(secrets), etag)
 
     def get(self, kind: str, tenant: Tenant, id: str, *, with_secrets: bool = False) -> Stored | None:
-        with Session(self._engine) as session:
-            row = session.execute(select(ResourceRow).where(*_one(kind, tenant, id))).scalar_one_or_none()
-            return self._stored(row, with_secrets=with_secrets) if row else None
+        # Core, not the ORM: this is the hot path of every GET and costs a fifth as much
+        with self._engine.connect() as conn:
+            row = conn.execute(select(*_COLUMNS).where(*_one(kind, tenant, id))).first()
+        return self._stored(kind, row, with_secrets=with_secrets) if row else None
 
     def list(self, kind: str, tenant: Tenant) -> list[Stored]:
-        with Session(self._engine) as session:
-            rows = session.execute(
-                select(ResourceRow).where(
-                    ResourceRow.kind == kind,
-                    ResourceRow.org == tenant.org,
-                    ResourceRow.sandbox == tenant.sandbox,
-                )
-            ).scalars()
-            return [self._stored(row, with_secrets=False) for row in rows]
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                select(*_COLUMNS).where(ResourceRow.kind == kind, ResourceRow.org == tenant.org,
+                                        ResourceRow.sandbox == tenant.sandbox)
+            ).all()
+        return [self._stored(kind, row, with_secrets=False) for row in rows]
 
     def update(
         self,
@@ -82,7 +81,7 @@ class SqlResources:
         *,
         if_etag: str | None,
     ) -> Stored:
-        with Session(self._engine) as session, session.begin():
+        with writing(self._engine), Session(self._engine) as session, session.begin():
             row = session.execute(select(ResourceRow).where(*_one(kind, tenant, id))).scalar_one_or_none()
             if row is None:
                 raise NotFound(_not_found(kind, id), code="1439" if kind == "flows" else "1101",
@@ -118,13 +117,17 @@ class SqlResources:
             return Stored(kind, id, doc, dict(secrets or {}), etag)
 
     def delete(self, kind: str, tenant: Tenant, id: str) -> bool:
-        with Session(self._engine) as session, session.begin():
+        with writing(self._engine), Session(self._engine) as session, session.begin():
             result = session.execute(delete(ResourceRow).where(*_one(kind, tenant, id)))
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    def _stored(self, row: ResourceRow, *, with_secrets: bool) -> Stored:
-        secrets = self._vault.open(row.secrets, bound_to=row.id) if (with_secrets and row.secrets) else {}
-        return Stored(row.kind, row.id, orjson.loads(row.doc), secrets, row.etag)
+    def _stored(self, kind: str, row: Any, *, with_secrets: bool) -> Stored:
+        id, doc, sealed, etag = row
+        secrets = self._vault.open(sealed, bound_to=id) if (with_secrets and sealed) else {}
+        return Stored(kind, id, orjson.loads(doc), secrets, etag)
+
+
+_COLUMNS = (ResourceRow.id, ResourceRow.doc, ResourceRow.secrets, ResourceRow.etag)
 
 
 def _one(kind: str, tenant: Tenant, id: str) -> tuple[Any, ...]:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
 from flowservice.api.errors import error_responses
-from flowservice.api.http import Body, Caller, Json, body_schema, identity_headers, route
+from flowservice.api.http import Body, Caller, Json, body_schema, route
 
 router = APIRouter(prefix="/data/foundation/catalog", tags=["catalog"],
-                   dependencies=[Depends(identity_headers)], responses=error_responses())
+                   responses=error_responses())
 
 
 @route(router, "POST", "/dataSets", status_code=201, summary="Create a dataset (a Delta table)",
@@ -22,12 +22,12 @@ def create_dataset(request: Request, body: Any = Body, who: Any = Caller) -> Any
 
 
 @route(router, "GET", "/dataSets", summary="List datasets (name, start, limit)")
-def list_datasets(request: Request, who: Any = Caller) -> Any:
+async def list_datasets(request: Request, who: Any = Caller) -> Any:
     return request.app.state.container.catalog.list_datasets(who[1], request.query_params.multi_items())
 
 
 @route(router, "GET", "/dataSets/{dataset_id}", summary="Get a dataset, with its Delta table's statistics")
-def get_dataset(dataset_id: str, request: Request, who: Any = Caller) -> Any:
+async def get_dataset(dataset_id: str, request: Request, who: Any = Caller) -> Any:
     return request.app.state.container.catalog.dataset_view(who[1], dataset_id)
 
 
@@ -37,10 +37,10 @@ def delete_dataset(dataset_id: str, request: Request, who: Any = Caller) -> Any:
 
 
 @route(router, "GET", "/batches", summary="List batches (dataSet, status, orderBy, start, limit)")
-def list_batches(request: Request, who: Any = Caller) -> Any:
+async def list_batches(request: Request, who: Any = Caller) -> Any:
     return request.app.state.container.catalog.list_batches(who[1], request.query_params.multi_items())
 
 
 @route(router, "GET", "/batches/{batch_id}", summary="Get a batch")
-def get_batch(batch_id: str, request: Request, who: Any = Caller) -> Any:
+async def get_batch(batch_id: str, request: Request, who: Any = Caller) -> Any:
     return request.app.state.container.catalog.batch(who[1], batch_id)

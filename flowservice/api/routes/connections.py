@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
 from flowservice.api.errors import error_responses
-from flowservice.api.http import Caller, identity_headers, route
+from flowservice.api.http import Caller, route
 from flowservice.api.routes.crud import add_crud
 
 router = APIRouter(prefix="/data/foundation/flowservice", tags=["connections"],
-                   dependencies=[Depends(identity_headers)], responses=error_responses())
+                   responses=error_responses())
 
 SEED_EXAMPLE = {
     "name": "Dynamics Connection",

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from flowservice.api.errors import error_responses
-from flowservice.api.http import Body, Caller, body_schema, identity_headers, route
+from flowservice.api.http import Body, Caller, body_schema, route
 from flowservice.domain.errors import InvalidRequest
 
 router = APIRouter(prefix="/data/foundation/conversion", tags=["mapping"],
-                   dependencies=[Depends(identity_headers)], responses=error_responses())
+                   responses=error_responses())
 
 EXAMPLE = {
     "outputSchema": {"schemaRef": {"id": "https://ns.adobe.com/{TENANT_ID}/schemas/accounts",
@@ -32,7 +32,7 @@ def create_mapping_set(request: Request, body: Any = Body, who: Any = Caller) ->
 
 
 @route(router, "GET", "/mappingSets", summary="List mapping sets (start, limit)")
-def list_mapping_sets(request: Request, who: Any = Caller) -> Any:
+async def list_mapping_sets(request: Request, who: Any = Caller) -> Any:
     try:
         start = int(request.query_params.get("start", 0))
         limit = int(request.query_params.get("limit", 100))
@@ -42,7 +42,7 @@ def list_mapping_sets(request: Request, who: Any = Caller) -> Any:
 
 
 @route(router, "GET", "/mappingSets/{mapping_id}", summary="Get a mapping set")
-def get_mapping_set(mapping_id: str, request: Request, who: Any = Caller) -> Any:
+async def get_mapping_set(mapping_id: str, request: Request, who: Any = Caller) -> Any:
     return {**request.app.state.container.mapping_sets.get(who[1], mapping_id), "id": mapping_id}
 
 

@@ -1,5 +1,6 @@
 """The five routes every Flow Service resource has (create, list, get, patch, delete), registered once per
-collection so their envelope, headers and errors cannot drift apart."""
+collection so their envelope, headers and errors cannot drift apart. Writes stay sync (in the threadpool):
+they may wait on the database's write lock, which must never stall the event loop."""
 
 from __future__ import annotations
 
@@ -23,14 +24,15 @@ def add_crud(router: APIRouter, collection: str, service: str, noun: str, exampl
         return Json({"id": stored.id, "etag": stored.etag}, status_code=201,
                     headers={"Location": f"{request.url.path.rstrip('/')}/{stored.id}"})
 
-    def list_all(request: Request, who: Any = Caller) -> Any:
-        return svc(request).list(who[1], query_pairs(request))
+    # reads are async: a metadata lookup costs less than the thread hop a sync route would add
+    async def list_all(request: Request, who: Any = Caller) -> Any:
+        return Json(svc(request).list(who[1], query_pairs(request)))
 
-    def get_one(resource_id: str, request: Request, who: Any = Caller) -> Any:
+    async def get_one(resource_id: str, request: Request, who: Any = Caller) -> Any:
         service_obj = svc(request)
         doc = service_obj.get(who[1], resource_id).doc
         view = getattr(service_obj, "view", None)
-        return {"items": [view(who[1], doc) if view else doc]}
+        return Json({"items": [view(who[1], doc) if view else doc]})
 
     def patch(resource_id: str, request: Request, body: Any = Body, who: Any = Caller) -> Any:
         stored = svc(request).update(who[1], who[0], resource_id, body, if_match(request))

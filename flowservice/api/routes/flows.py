@@ -5,15 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
 from flowservice.api.errors import error_responses
-from flowservice.api.http import Body, Caller, Json, body_schema, identity_headers, route
+from flowservice.api.http import Body, Caller, Json, body_schema, route
 from flowservice.api.routes.crud import add_crud
 from flowservice.domain.errors import InvalidRequest
 
 router = APIRouter(prefix="/data/foundation/flowservice", tags=["flows"],
-                   dependencies=[Depends(identity_headers)], responses=error_responses())
+                   responses=error_responses())
 
 add_crud(router, "sourceConnections", "source_connections", "source connection", {
     "name": "Dynamics Source Connection", "baseConnectionId": "{BASE_CONNECTION_ID}",
@@ -41,12 +41,12 @@ def flow_action(flow_id: str, request: Request, who: Any = Caller) -> Any:
 
 
 @route(router, "GET", "/runs", summary="List runs (e.g. property=flowId==...)")
-def list_runs(request: Request, who: Any = Caller) -> Any:
+async def list_runs(request: Request, who: Any = Caller) -> Any:
     return request.app.state.container.runs.list(who[1], list(request.query_params.multi_items()))
 
 
 @route(router, "GET", "/runs/{run_id}", summary="Get a run with its metrics and activities")
-def get_run(run_id: str, request: Request, who: Any = Caller) -> Any:
+async def get_run(run_id: str, request: Request, who: Any = Caller) -> Any:
     return {"items": [request.app.state.container.runs.get(who[1], run_id).doc]}
 
 
@@ -66,7 +66,7 @@ def run_action(run_id: str, request: Request, who: Any = Caller) -> Any:
 
 
 @route(router, "GET", "/runs/{run_id}/errors", summary="Row errors of a run (start, limit)")
-def run_errors(run_id: str, request: Request, who: Any = Caller) -> Any:
+async def run_errors(run_id: str, request: Request, who: Any = Caller) -> Any:
     try:
         start = int(request.query_params.get("start", 0))
         limit = int(request.query_params.get("limit", 100))

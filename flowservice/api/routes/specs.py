@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
 from flowservice.api.errors import error_responses
-from flowservice.api.http import Caller, identity_headers, query_pairs, route
+from flowservice.api.http import Caller, query_pairs, route
 from flowservice.domain import listing
 from flowservice.domain.errors import InvalidRequest, NotFound
 
 router = APIRouter(prefix="/data/foundation/flowservice", tags=["specs"],
-                   dependencies=[Depends(identity_headers)], responses=error_responses())
+                   responses=error_responses())
 
 
 def _filtered(request: Request, docs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -25,13 +25,13 @@ def _filtered(request: Request, docs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 @route(router, "GET", "/connectionSpecs", summary="List connection specs")
-def list_connection_specs(request: Request, _who: Any = Caller) -> Any:
+async def list_connection_specs(request: Request, _who: Any = Caller) -> Any:
     specs = request.app.state.container.specs
     return _filtered(request, [s.doc for s in specs.connections.values()])
 
 
 @route(router, "GET", "/connectionSpecs/{spec_id}", summary="Get one connection spec")
-def get_connection_spec(spec_id: str, request: Request, _who: Any = Caller) -> Any:
+async def get_connection_spec(spec_id: str, request: Request, _who: Any = Caller) -> Any:
     spec = request.app.state.container.specs.connections.get(spec_id)
     if spec is None:
         raise NotFound(f"The connection spec {spec_id} is not found.", resource_id=spec_id,
@@ -40,12 +40,12 @@ def get_connection_spec(spec_id: str, request: Request, _who: Any = Caller) -> A
 
 
 @route(router, "GET", "/flowSpecs", summary="List flow specs")
-def list_flow_specs(request: Request, _who: Any = Caller) -> Any:
+async def list_flow_specs(request: Request, _who: Any = Caller) -> Any:
     return _filtered(request, list(request.app.state.container.specs.flows.values()))
 
 
 @route(router, "GET", "/flowSpecs/{spec_id}", summary="Get one flow spec")
-def get_flow_spec(spec_id: str, request: Request, _who: Any = Caller) -> Any:
+async def get_flow_spec(spec_id: str, request: Request, _who: Any = Caller) -> Any:
     spec = request.app.state.container.specs.flows.get(spec_id)
     if spec is None:
         raise NotFound(f"The flow spec {spec_id} is not found.", resource_id=spec_id, resource_type="flowSpecs")

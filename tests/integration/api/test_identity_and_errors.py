@@ -134,8 +134,8 @@ def test_openapi_describes_every_route_with_errors_and_headers(api: Api) -> None
     doc = api.http.get("/openapi.json").json()
     create = doc["paths"][f"{BASE}/connections"]["post"]
     assert {"400", "401", "403", "415"} <= set(create["responses"])
-    header_names = {p["name"] for p in create["parameters"] if p["in"] == "header"}
-    assert {"authorization", "x-api-key", "x-gw-ims-org-id", "x-sandbox-name"} <= header_names
+    header_names = {p["name"].lower() for p in create["parameters"] if p["in"] == "header"}
+    assert {"authorization", "x-api-key", "x-gw-ims-org-id", "x-sandbox-name", "content-type"} <= header_names
     assert f"{BASE}/connections/{{connection_id}}/explore" in doc["paths"]
     assert "/ims/token/v3" in doc["paths"]
 

@@ -1,0 +1,484 @@
+"""API overhead: requests/s and p50/p99 latency of ``POST /connections`` and ``GET /connections/{id}`` on a
+real ``flowservice serve`` process, against a floor measured in the same run.
+
+The floor is a bare FastAPI app (``bench/_floor_app.py``) served the same way (same ``uvicorn.run`` settings as
+``flowservice serve``) and sent the same identity headers, so ``ours / floor`` is what our stack adds: auth,
+dependency resolution, the threadpool, validation, SQLite, encryption, JSON.
+
+The load generator (aiohttp, 32 keep-alive connections, one event loop) runs in this process, separate from both
+servers. It targets only 127.0.0.1 and every load is bounded by a request count and a time limit. On a 2-core
+machine the generator and the server share the CPU, which the printed CPU columns make visible.
+
+Run: ``.venv/bin/python bench/api.py`` (``--help`` for the knobs; ``--check`` exits 1 when a goal is missed).
+Writes its section of ``docs/performance.md`` unless ``--no-doc``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (
+    LOOPBACK,
+    ROOT,
+    LoadResult,
+    Plan,
+    free_port,
+    machine_summary,
+    median,
+    run_load,
+    start_process,
+    stop_process,
+    wait_for_quiet,
+    write_doc_section,
+)
+
+BASE = "/data/foundation/flowservice"
+ORG = "BENCH00000000000000000000@AdobeOrg"
+DYNAMICS_SPEC = "38ad80fe-8b06-4938-94f4-d4ee80266b07"
+SEED_BODY = {
+    "name": "Dynamics Connection",
+    "description": "connection for Dynamics account",
+    "auth": {
+        "specName": "Basic Authentication for Dynamics-Online",
+        "params": {"serviceUri": "https://example.crm.dynamics.com", "username": "u@contoso.com", "password": "p"},
+    },
+    "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"},
+}
+GOAL_RATIO = 0.40  # ours / floor requests/s, for GET and for POST
+GOAL_GET_P99_MS = 25.0
+DOC_BEGIN = "<!-- bench/api.py: begin (generated; rerun the command to refresh) -->"
+DOC_END = "<!-- bench/api.py: end of generated part -->"
+
+
+@dataclass
+class Scenario:
+    key: str
+    label: str
+    plan: Plan
+    expect: int
+    server: str  # "floor" or "ours"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Requests/s and p50/p99 of POST and GET /connections against a bare FastAPI floor."
+    )
+    parser.add_argument("--requests", type=int, default=10_000, help="measured requests per scenario and round")
+    parser.add_argument("--warmup", type=int, default=1_000, help="unmeasured requests before each measurement")
+    parser.add_argument("--concurrency", type=int, default=32, help="concurrent clients (= connections)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; the report gives medians over rounds")
+    parser.add_argument("--time-limit", type=float, default=60.0, help="seconds at most per measurement")
+    parser.add_argument("--connections", type=int, default=500, help="connections created for the GETs to read")
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=20.0,
+        help="seconds at most to wait, before each measurement, for other processes to leave the CPU idle",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="record py-spy profiles (GIL holder, speedscope) of our server in round 1 into DIR (slows those runs)",
+    )
+    parser.add_argument("--no-doc", action="store_true", help="do not write docs/performance.md")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")
+    return parser.parse_args(argv)
+
+
+def command_line(argv: list[str]) -> str:
+    python = Path(sys.executable)
+    try:
+        shown = str(python.relative_to(ROOT))
+    except ValueError:
+        shown = "python"
+    return shlex.join([shown, "bench/api.py", *argv])
+
+
+def server_env() -> dict[str, str]:
+    """The environment for the servers: ours on its default embedded SQLite in a fresh data directory."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWSERVICE_")}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def create_client(data_dir: Path, env: dict[str, str]) -> dict[str, str]:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flowservice",
+            "clients",
+            "create",
+            "--org",
+            ORG,
+            "--name",
+            "bench",
+            "--data-dir",
+            str(data_dir),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def fetch_token(url: str, client: dict[str, str]) -> str:
+    form = urllib.parse.urlencode(
+        {"grant_type": "client_credentials", "client_id": client["client_id"], "client_secret": client["client_secret"]}
+    ).encode()
+    request = urllib.request.Request(
+        url + "/ims/token/v3", data=form, method="POST", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return str(json.loads(response.read())["access_token"])
+
+
+def measure(
+    scenario: Scenario, args: argparse.Namespace, headers: dict[str, str], pid: int, profile_to: Path | None = None
+) -> LoadResult:
+    if args.quiet_wait > 0:
+        wait_for_quiet(args.quiet_wait)
+    warm = run_load(
+        scenario.plan,
+        total=args.warmup,
+        concurrency=args.concurrency,
+        headers=headers,
+        time_limit=args.time_limit,
+        expect=scenario.expect,
+        server_pid=pid,
+    )
+    if warm.errors:
+        raise RuntimeError(f"{scenario.label} (warm-up): " + "; ".join(warm.errors[:5]))
+    profiler = start_profiler(pid, profile_to) if profile_to else None
+    try:
+        result = run_load(
+            scenario.plan,
+            total=args.requests,
+            concurrency=args.concurrency,
+            headers=headers,
+            time_limit=args.time_limit,
+            expect=scenario.expect,
+            server_pid=pid,
+        )
+    finally:
+        if profiler is not None:
+            stop_profiler(profiler)
+    if result.errors:
+        raise RuntimeError(f"{scenario.label}: " + "; ".join(result.errors[:5]))
+    return result
+
+
+def start_profiler(pid: int, output: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling the thread holding the GIL (what costs CPU in a GIL-bound server) of process ``pid``."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    py_spy = Path(sys.executable).with_name("py-spy")
+    cmd = [str(py_spy) if py_spy.exists() else "py-spy", "record", "--pid", str(pid), "--rate", "250", "--gil"]
+    cmd += ["--nonblocking", "--format", "speedscope", "--output", str(output)]
+    process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)  # let it attach
+    return process
+
+
+def stop_profiler(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@dataclass
+class Summary:
+    label: str
+    rps: float
+    rps_min: float
+    rps_max: float
+    p50: float
+    p99: float
+    server_cpu: float
+    client_cpu: float
+    other_cpu: float
+    cpu_ms_per_request: float
+    requests: int
+
+
+def summarize(label: str, results: list[LoadResult]) -> Summary:
+    rps = [r.rps for r in results]
+    return Summary(
+        label,
+        median(rps),
+        min(rps),
+        max(rps),
+        median([r.p50 for r in results]),
+        median([r.p99 for r in results]),
+        median([r.server_cpu_pct for r in results]),
+        median([r.client_cpu_pct for r in results]),
+        median([r.other_cpu_pct for r in results]),
+        median([r.server_cpu_ms_per_request for r in results]),
+        sum(r.requests for r in results),
+    )
+
+
+def table(rows: list[Summary], rounds: int) -> str:
+    lines = [
+        f"| scenario | req/s (median of {rounds}) | req/s range | p50 ms | p99 ms | server CPU ms/req "
+        "| server CPU | generator CPU | other processes' CPU |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for s in rows:
+        lines.append(
+            f"| {s.label} | {s.rps:,.0f} | {s.rps_min:,.0f}–{s.rps_max:,.0f} | {s.p50:.2f} | "
+            f"{s.p99:.2f} | {s.cpu_ms_per_request:.3f} | {s.server_cpu:.0f}% | {s.client_cpu:.0f}% | "
+            f"{s.other_cpu:.0f}% |"
+        )
+    return "\n".join(lines)
+
+
+def versions() -> str:
+    names = ("fastapi", "starlette", "uvicorn", "uvloop", "httptools", "sqlalchemy", "aiohttp")
+    found = []
+    for name in names:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return ", ".join(found)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    env = server_env()
+    started_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
+        tmp_path = Path(tmp)
+        data_dir = tmp_path / "data"
+        client = create_client(data_dir, env)
+        ours_port, floor_port = free_port(), free_port()
+        ours_url, floor_url = f"http://{LOOPBACK}:{ours_port}", f"http://{LOOPBACK}:{floor_port}"
+        ours = start_process(
+            [sys.executable, "-m", "flowservice", "serve", "--data-dir", str(data_dir), "--port", str(ours_port)],
+            ours_url + "/health",
+            tmp_path / "serve.log",
+            env=env,
+            cwd=ROOT,
+        )
+        try:
+            floor = start_process(
+                [sys.executable, str(ROOT / "bench" / "_floor_app.py"), "--port", str(floor_port)],
+                floor_url + "/health",
+                tmp_path / "floor.log",
+                env=env,
+                cwd=ROOT,
+            )
+            try:
+                summaries = run_all(args, client, ours, floor, ours_url, floor_url)
+            finally:
+                stop_process(floor)
+        finally:
+            stop_process(ours)
+    return report(args, argv, summaries, started_at)
+
+
+def run_all(
+    args: argparse.Namespace,
+    client: dict[str, str],
+    ours: subprocess.Popen[bytes],
+    floor: subprocess.Popen[bytes],
+    ours_url: str,
+    floor_url: str,
+) -> dict[str, Summary]:
+    token = fetch_token(ours_url, client)
+    headers = {
+        "Authorization": f"Bearer {token}",
+        "x-api-key": client["client_id"],
+        "x-gw-ims-org-id": ORG,
+        "x-sandbox-name": "prod",
+        "Content-Type": "application/json",
+    }
+    body = orjson.dumps(SEED_BODY)
+
+    # connections for the GETs to read, created through the API
+    ids: list[str] = []
+
+    def keep_id(_number: int, status: int, payload: bytes) -> None:
+        if status == 201:
+            ids.append(orjson.loads(payload)["id"])
+
+    seeded = run_load(
+        lambda _n: ("POST", f"{ours_url}{BASE}/connections", body),
+        total=args.connections,
+        concurrency=args.concurrency,
+        headers=headers,
+        time_limit=args.time_limit,
+        expect=201,
+        on_response=keep_id,
+    )
+    if seeded.errors or not ids:
+        raise RuntimeError("seeding connections failed: " + "; ".join(seeded.errors[:5]))
+    with urllib.request.urlopen(
+        urllib.request.Request(f"{ours_url}{BASE}/connections/{ids[0]}", headers=headers), timeout=30
+    ) as response:
+        item = json.loads(response.read())["items"][0]
+    assert item["id"] == ids[0] and item["auth"]["params"]["password"] != "p", "GET must return the masked doc"
+
+    n = len(ids)
+    scenarios = [
+        Scenario(
+            "floor_get",
+            "floor GET /floor/items/{id}",
+            lambda i: ("GET", f"{floor_url}/floor/items/{ids[i % n]}", None),
+            200,
+            "floor",
+        ),
+        Scenario(
+            "ours_get",
+            "flowservice GET /connections/{id}",
+            lambda i: ("GET", f"{ours_url}{BASE}/connections/{ids[i % n]}", None),
+            200,
+            "ours",
+        ),
+        Scenario(
+            "floor_post", "floor POST /floor/items", lambda _i: ("POST", f"{floor_url}/floor/items", body), 201, "floor"
+        ),
+        Scenario(
+            "ours_post",
+            "flowservice POST /connections",
+            lambda _i: ("POST", f"{ours_url}{BASE}/connections", body),
+            201,
+            "ours",
+        ),
+        Scenario(
+            "floor_sync_get",
+            "diagnostic: floor GET as a sync `def` route",
+            lambda i: ("GET", f"{floor_url}/floor/sync/items/{ids[i % n]}", None),
+            200,
+            "floor",
+        ),
+    ]
+    pids = {"floor": floor.pid, "ours": ours.pid}
+    results: dict[str, list[LoadResult]] = {s.key: [] for s in scenarios}
+    for round_number in range(1, args.rounds + 1):
+        for scenario in scenarios:
+            profile_to = None
+            if args.profile and round_number == 1 and scenario.server == "ours":
+                profile_to = args.profile / f"{scenario.key}.speedscope.json"
+            result = measure(scenario, args, headers, pids[scenario.server], profile_to)
+            results[scenario.key].append(result)
+            print(
+                f"round {round_number}/{args.rounds}  {scenario.label:<44} {result.rps:8,.0f} req/s  "
+                f"p50 {result.p50:6.2f} ms  p99 {result.p99:6.2f} ms  "
+                f"server CPU {result.server_cpu_pct:3.0f}% ({result.server_cpu_ms_per_request:.3f} ms/req)  "
+                f"generator {result.client_cpu_pct:3.0f}%  others {result.other_cpu_pct:3.0f}%",
+                flush=True,
+            )
+    return {s.key: summarize(s.label, results[s.key]) for s in scenarios}
+
+
+def report(args: argparse.Namespace, argv: list[str], summaries: dict[str, Summary], started_at: str) -> int:
+    floor_get, ours_get = summaries["floor_get"], summaries["ours_get"]
+    floor_post, ours_post = summaries["floor_post"], summaries["ours_post"]
+    sync_get = summaries["floor_sync_get"]
+    get_ratio, post_ratio = ours_get.rps / floor_get.rps, ours_post.rps / floor_post.rps
+    goals = [
+        (f"GET req/s ≥ {GOAL_RATIO:.0%} of the floor", get_ratio >= GOAL_RATIO, f"{get_ratio:.0%}"),
+        (f"POST req/s ≥ {GOAL_RATIO:.0%} of the floor", post_ratio >= GOAL_RATIO, f"{post_ratio:.0%}"),
+        (f"GET p99 ≤ {GOAL_GET_P99_MS:.0f} ms", ours_get.p99 <= GOAL_GET_P99_MS, f"{ours_get.p99:.1f} ms"),
+    ]
+    rows = [floor_get, ours_get, floor_post, ours_post, sync_get]
+    ratio_lines = [
+        f"- GET: ours/floor requests/s = **{get_ratio:.0%}**; p50 {ours_get.p50:.2f} vs {floor_get.p50:.2f} ms, "
+        f"p99 {ours_get.p99:.2f} vs {floor_get.p99:.2f} ms; server CPU per request "
+        f"{ours_get.cpu_ms_per_request / floor_get.cpu_ms_per_request:.1f}× the floor's",
+        f"- POST: ours/floor requests/s = **{post_ratio:.0%}**; p50 {ours_post.p50:.2f} vs {floor_post.p50:.2f} ms, "
+        f"p99 {ours_post.p99:.2f} vs {floor_post.p99:.2f} ms; server CPU per request "
+        f"{ours_post.cpu_ms_per_request / floor_post.cpu_ms_per_request:.1f}× the floor's",
+        f"- diagnostic: the same bare GET as a sync `def` route runs at {sync_get.rps / floor_get.rps:.0%} of the "
+        f"async one's requests/s (+{sync_get.cpu_ms_per_request - floor_get.cpu_ms_per_request:.3f} ms server "
+        "CPU per request): the price of one threadpool hop",
+    ]
+    goal_lines = [f"- {'met' if ok else '**missed**'}: {name} (measured {value})" for name, ok, value in goals]
+    busiest = max(rows, key=lambda r: r.other_cpu)
+    noise = f"Other processes used up to {busiest.other_cpu:.0f}% of a core during a measurement (median over rounds)"
+    if busiest.other_cpu >= 20:
+        noise += (
+            ": the machine was not quiet, so requests/s and latencies are lower and noisier than on an idle "
+            "machine; the server CPU ms/request column is the figure least affected."
+        )
+    else:
+        noise += ": the machine was otherwise quiet."
+    command = command_line(argv)
+
+    print()
+    print(table(rows, args.rounds))
+    print()
+    print("\n".join(ratio_lines))
+    print("\n".join(goal_lines))
+    print(noise)
+    print(f"\ncommand: {command}")
+
+    if not args.no_doc:
+        body = "\n".join(
+            [
+                "## API overhead against a bare floor (`bench/api.py`)",
+                "",
+                f"Command: `{command}` (last run {started_at}; {machine_summary()}; {versions()}).",
+                "",
+                f"Every round measures each scenario with {args.concurrency} concurrent clients, one keep-alive "
+                f"connection each: {args.warmup:,} warm-up requests, then {args.requests:,} measured ones (at most "
+                f"{args.time_limit:.0f} s). The table gives the median of {args.rounds} rounds and the range of "
+                "requests/s across them; floor and ours alternate within a round, so both see the same conditions. "
+                "*Ours* is a real `flowservice serve` process on its default SQLite in a fresh data directory; the "
+                f"GETs cycle over {args.connections} connections created through the API, every POST creates one "
+                "(the seed document's body). *The floor* is `bench/_floor_app.py`, a bare FastAPI app whose async "
+                "routes return small JSON (its POST reads and parses the same body), served by the same "
+                '`uvicorn.run(app, log_level="warning", access_log=False)` and sent the same five identity '
+                "headers. Latency is timed by the client, from sending the request to the last byte of the response.",
+                "",
+                table(rows, args.rounds),
+                "",
+                *ratio_lines,
+                "",
+                "Goals of the foundation issue, on this machine:",
+                *goal_lines,
+                "",
+                "How far to trust it: the load generator (aiohttp on one uvloop event loop, in the bench process, "
+                "separate from both servers) shares the machine's 2 cores with the server. The CPU columns are each "
+                "process's CPU time over the measurement, in % of one core. Against the floor the generator needs "
+                "about as much CPU as the server, so the floor's requests/s is partly a limit of the generator and "
+                "the ratios flatter us somewhat; latencies include the time a response waits for the generator's "
+                f"event loop. {noise}",
+            ]
+        )
+        write_doc_section(DOC_BEGIN, DOC_END, body)
+        print(f"wrote {Path('docs/performance.md')}")
+    return 0 if (not args.check or all(ok for _, ok, _ in goals)) else 1
+
+
+if __name__ == "__main__":
+    started = time.monotonic()
+    code = main()
+    print(f"done in {time.monotonic() - started:.0f} s")
+    sys.exit(code)
