@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from sqlalchemy import Engine, delete, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, Table, bindparam, delete, insert, select, update
 
 from flowservice.domain.errors import NotFound, PreconditionFailed
 from flowservice.domain.tenancy import Tenant
@@ -41,34 +40,24 @@ class SqlResources:
         etag = new_etag()
         doc = {**doc, "id": id, "createdAt": doc.get("createdAt", stamp), "updatedAt": stamp}
         doc.update(etag=etag, version=etag)
-        row = ResourceRow(
-            kind=kind,
-            id=id,
-            org=tenant.org,
-            sandbox=tenant.sandbox,
-            doc=orjson.dumps(doc).decode(),
-            secrets=self._vault.seal(secrets, bound_to=id) if secrets else None,
-            etag=etag,
-            created_at=doc["createdAt"],
-            updated_at=stamp,
-            seq=0,
-        )
-        with writing(self._engine), Session(self._engine) as session, session.begin():
-            session.add(row)
+        values = {
+            "kind": kind, "id": id, "org": tenant.org, "sandbox": tenant.sandbox, "doc": orjson.dumps(doc).decode(),
+            "secrets": self._vault.seal(secrets, bound_to=id) if secrets else None, "etag": etag,
+            "created_at": doc["createdAt"], "updated_at": stamp, "seq": 0,
+        }
+        with writing(self._engine), self._engine.begin() as conn:
+            conn.execute(_INSERT, values)
         return Stored(kind, id, doc, dict(secrets), etag)
 
     def get(self, kind: str, tenant: Tenant, id: str, *, with_secrets: bool = False) -> Stored | None:
         # Core, not the ORM: this is the hot path of every GET and costs a fifth as much
         with self._engine.connect() as conn:
-            row = conn.execute(select(*_COLUMNS).where(*_one(kind, tenant, id))).first()
+            row = conn.execute(_GET_ONE, {"kind": kind, "id": id, "org": tenant.org, "sandbox": tenant.sandbox}).first()
         return self._stored(kind, row, with_secrets=with_secrets) if row else None
 
     def list(self, kind: str, tenant: Tenant) -> list[Stored]:
         with self._engine.connect() as conn:
-            rows = conn.execute(
-                select(*_COLUMNS).where(ResourceRow.kind == kind, ResourceRow.org == tenant.org,
-                                        ResourceRow.sandbox == tenant.sandbox)
-            ).all()
+            rows = conn.execute(_LIST, {"kind": kind, "org": tenant.org, "sandbox": tenant.sandbox}).all()
         return [self._stored(kind, row, with_secrets=False) for row in rows]
 
     def update(
@@ -81,8 +70,8 @@ class SqlResources:
         *,
         if_etag: str | None,
     ) -> Stored:
-        with writing(self._engine), Session(self._engine) as session, session.begin():
-            row = session.execute(select(ResourceRow).where(*_one(kind, tenant, id))).scalar_one_or_none()
+        with writing(self._engine), self._engine.begin() as conn:
+            row = conn.execute(_CURRENT, {"kind": kind, "id": id, "org": tenant.org, "sandbox": tenant.sandbox}).first()
             if row is None:
                 raise NotFound(_not_found(kind, id), code="1439" if kind == "flows" else "1101",
                                resource_id=id, resource_type=kind)
@@ -105,21 +94,21 @@ class SqlResources:
             if secrets is not None:
                 values["secrets"] = self._vault.seal(secrets, bound_to=id) if secrets else None
             # compare-and-swap on seq so two writers never both win
-            result = session.execute(
-                update(ResourceRow)
-                .where(ResourceRow.kind == kind, ResourceRow.id == id, ResourceRow.seq == row.seq)
+            result = conn.execute(
+                update(_TABLE)
+                .where(_T.kind == kind, _T.id == id, _T.seq == row.seq)
                 .values(**values)
             )
-            if result.rowcount != 1:  # type: ignore[attr-defined]
+            if result.rowcount != 1:
                 raise PreconditionFailed(
                     f"The resource {id} was changed by another request; fetch it again and retry."
                 )
             return Stored(kind, id, doc, dict(secrets or {}), etag)
 
     def delete(self, kind: str, tenant: Tenant, id: str) -> bool:
-        with writing(self._engine), Session(self._engine) as session, session.begin():
-            result = session.execute(delete(ResourceRow).where(*_one(kind, tenant, id)))
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+        with writing(self._engine), self._engine.begin() as conn:
+            result = conn.execute(delete(_TABLE).where(*_one(kind, tenant, id)))
+            return bool(result.rowcount)
 
     def _stored(self, kind: str, row: Any, *, with_secrets: bool) -> Stored:
         id, doc, sealed, etag = row
@@ -127,13 +116,22 @@ class SqlResources:
         return Stored(kind, id, orjson.loads(doc), secrets, etag)
 
 
-_COLUMNS = (ResourceRow.id, ResourceRow.doc, ResourceRow.secrets, ResourceRow.etag)
+_TABLE = cast(Table, ResourceRow.__table__)
+_T = _TABLE.c
+_COLUMNS = (_T.id, _T.doc, _T.secrets, _T.etag)
+# built once: composing a statement per request cost as much as running it
+_LIST = select(*_COLUMNS).where(_T.kind == bindparam("kind"), _T.org == bindparam("org"),
+                                _T.sandbox == bindparam("sandbox"))
+_GET_ONE = _LIST.where(_T.id == bindparam("id"))
+_CURRENT = select(_T.etag, _T.created_at, _T.seq).where(
+    _T.kind == bindparam("kind"), _T.id == bindparam("id"), _T.org == bindparam("org"),
+    _T.sandbox == bindparam("sandbox"))
+_INSERT = insert(_TABLE)
 
 
 def _one(kind: str, tenant: Tenant, id: str) -> tuple[Any, ...]:
     """The conditions that find one resource: its key *and* its tenant, so another tenant's id is not found."""
-    return (ResourceRow.kind == kind, ResourceRow.id == id, ResourceRow.org == tenant.org,
-            ResourceRow.sandbox == tenant.sandbox)
+    return (_T.kind == kind, _T.id == id, _T.org == tenant.org, _T.sandbox == tenant.sandbox)
 
 
 def _not_found(kind: str, id: str) -> str:
