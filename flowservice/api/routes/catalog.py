@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from flowservice.api.errors import error_responses
-from flowservice.api.http import Body, Caller, Json, body_schema, route
+from flowservice.api.http import Body, Caller, Json, authenticate, body_schema, route
 
 router = APIRouter(prefix="/data/foundation/catalog", tags=["catalog"],
                    responses=error_responses())
@@ -22,12 +22,14 @@ def create_dataset(request: Request, body: Any = Body, who: Any = Caller) -> Any
 
 
 @route(router, "GET", "/dataSets", summary="List datasets (name, start, limit)")
-async def list_datasets(request: Request, who: Any = Caller) -> Any:
+async def list_datasets(request: Request) -> Any:
+    who = authenticate(request)
     return request.app.state.container.catalog.list_datasets(who[1], request.query_params.multi_items())
 
 
 @route(router, "GET", "/dataSets/{dataset_id}", summary="Get a dataset, with its Delta table's statistics")
-async def get_dataset(dataset_id: str, request: Request, who: Any = Caller) -> Any:
+def get_dataset(dataset_id: str, request: Request) -> Any:  # sync: it reads the Delta log for statistics
+    who = authenticate(request)
     return request.app.state.container.catalog.dataset_view(who[1], dataset_id)
 
 
@@ -37,10 +39,12 @@ def delete_dataset(dataset_id: str, request: Request, who: Any = Caller) -> Any:
 
 
 @route(router, "GET", "/batches", summary="List batches (dataSet, status, orderBy, start, limit)")
-async def list_batches(request: Request, who: Any = Caller) -> Any:
+async def list_batches(request: Request) -> Any:
+    who = authenticate(request)
     return request.app.state.container.catalog.list_batches(who[1], request.query_params.multi_items())
 
 
 @route(router, "GET", "/batches/{batch_id}", summary="Get a batch")
-async def get_batch(batch_id: str, request: Request, who: Any = Caller) -> Any:
+async def get_batch(batch_id: str, request: Request) -> Any:
+    who = authenticate(request)
     return request.app.state.container.catalog.batch(who[1], batch_id)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from flowservice.api.errors import error_responses
-from flowservice.api.http import Body, Caller, body_schema, route
+from flowservice.api.http import Body, Caller, authenticate, body_schema, route
 from flowservice.domain.errors import InvalidRequest
 
 router = APIRouter(prefix="/data/foundation/conversion", tags=["mapping"],
@@ -32,7 +32,8 @@ def create_mapping_set(request: Request, body: Any = Body, who: Any = Caller) ->
 
 
 @route(router, "GET", "/mappingSets", summary="List mapping sets (start, limit)")
-async def list_mapping_sets(request: Request, who: Any = Caller) -> Any:
+async def list_mapping_sets(request: Request) -> Any:
+    who = authenticate(request)
     try:
         start = int(request.query_params.get("start", 0))
         limit = int(request.query_params.get("limit", 100))
@@ -42,7 +43,8 @@ async def list_mapping_sets(request: Request, who: Any = Caller) -> Any:
 
 
 @route(router, "GET", "/mappingSets/{mapping_id}", summary="Get a mapping set")
-async def get_mapping_set(mapping_id: str, request: Request, who: Any = Caller) -> Any:
+async def get_mapping_set(mapping_id: str, request: Request) -> Any:
+    who = authenticate(request)
     return {**request.app.state.container.mapping_sets.get(who[1], mapping_id), "id": mapping_id}
 
 

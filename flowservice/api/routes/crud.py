@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from starlette.responses import Response
 
 from flowservice.api.errors import error_responses
-from flowservice.api.http import Body, Caller, Json, body_schema, if_match, query_pairs, route
+from flowservice.api.http import Body, Caller, Json, authenticate, body_schema, if_match, query_pairs, route
 
 
 def add_crud(router: APIRouter, collection: str, service: str, noun: str, example: Any) -> None:
@@ -25,10 +25,13 @@ def add_crud(router: APIRouter, collection: str, service: str, noun: str, exampl
                     headers={"Location": f"{request.url.path.rstrip('/')}/{stored.id}"})
 
     # reads are async: a metadata lookup costs less than the thread hop a sync route would add
-    async def list_all(request: Request, who: Any = Caller) -> Any:
+    async def list_all(request: Request) -> Any:
+        who = authenticate(request)
         return Json(svc(request).list(who[1], query_pairs(request)))
 
-    async def get_one(resource_id: str, request: Request, who: Any = Caller) -> Any:
+    async def get_one(resource_id: str, request: Request) -> Any:
+
+        who = authenticate(request)
         service_obj = svc(request)
         doc = service_obj.get(who[1], resource_id).doc
         view = getattr(service_obj, "view", None)

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from flowservice.api.errors import error_responses
-from flowservice.api.http import Body, Caller, Json, body_schema, route
+from flowservice.api.http import Body, Caller, Json, authenticate, body_schema, route
 from flowservice.api.routes.crud import add_crud
 from flowservice.domain.errors import InvalidRequest
 
@@ -41,12 +41,14 @@ def flow_action(flow_id: str, request: Request, who: Any = Caller) -> Any:
 
 
 @route(router, "GET", "/runs", summary="List runs (e.g. property=flowId==...)")
-async def list_runs(request: Request, who: Any = Caller) -> Any:
+async def list_runs(request: Request) -> Any:
+    who = authenticate(request)
     return request.app.state.container.runs.list(who[1], list(request.query_params.multi_items()))
 
 
 @route(router, "GET", "/runs/{run_id}", summary="Get a run with its metrics and activities")
-async def get_run(run_id: str, request: Request, who: Any = Caller) -> Any:
+async def get_run(run_id: str, request: Request) -> Any:
+    who = authenticate(request)
     return {"items": [request.app.state.container.runs.get(who[1], run_id).doc]}
 
 
@@ -66,7 +68,8 @@ def run_action(run_id: str, request: Request, who: Any = Caller) -> Any:
 
 
 @route(router, "GET", "/runs/{run_id}/errors", summary="Row errors of a run (start, limit)")
-async def run_errors(run_id: str, request: Request, who: Any = Caller) -> Any:
+async def run_errors(run_id: str, request: Request) -> Any:
+    who = authenticate(request)
     try:
         start = int(request.query_params.get("start", 0))
         limit = int(request.query_params.get("limit", 100))

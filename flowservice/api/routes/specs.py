@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from flowservice.api.errors import error_responses
-from flowservice.api.http import Caller, query_pairs, route
+from flowservice.api.http import authenticate, query_pairs, route
 from flowservice.domain import listing
 from flowservice.domain.errors import InvalidRequest, NotFound
 
@@ -25,13 +25,15 @@ def _filtered(request: Request, docs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 @route(router, "GET", "/connectionSpecs", summary="List connection specs")
-async def list_connection_specs(request: Request, _who: Any = Caller) -> Any:
+async def list_connection_specs(request: Request) -> Any:
+    authenticate(request)
     specs = request.app.state.container.specs
     return _filtered(request, [s.doc for s in specs.connections.values()])
 
 
 @route(router, "GET", "/connectionSpecs/{spec_id}", summary="Get one connection spec")
-async def get_connection_spec(spec_id: str, request: Request, _who: Any = Caller) -> Any:
+async def get_connection_spec(spec_id: str, request: Request) -> Any:
+    authenticate(request)
     spec = request.app.state.container.specs.connections.get(spec_id)
     if spec is None:
         raise NotFound(f"The connection spec {spec_id} is not found.", resource_id=spec_id,
@@ -40,12 +42,14 @@ async def get_connection_spec(spec_id: str, request: Request, _who: Any = Caller
 
 
 @route(router, "GET", "/flowSpecs", summary="List flow specs")
-async def list_flow_specs(request: Request, _who: Any = Caller) -> Any:
+async def list_flow_specs(request: Request) -> Any:
+    authenticate(request)
     return _filtered(request, list(request.app.state.container.specs.flows.values()))
 
 
 @route(router, "GET", "/flowSpecs/{spec_id}", summary="Get one flow spec")
-async def get_flow_spec(spec_id: str, request: Request, _who: Any = Caller) -> Any:
+async def get_flow_spec(spec_id: str, request: Request) -> Any:
+    authenticate(request)
     spec = request.app.state.container.specs.flows.get(spec_id)
     if spec is None:
         raise NotFound(f"The flow spec {spec_id} is not found.", resource_id=spec_id, resource_type="flowSpecs")
