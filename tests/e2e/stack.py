@@ -98,7 +98,7 @@ class Stack:
         from flowservice.bootstrap import build
         from flowservice.settings import Settings
 
-        container = build(Settings(data_dir=self.data_dir))
+        container = build(Settings(data_dir=self.data_dir, database_url=self.env.get("FLOWSERVICE_DATABASE_URL")))
         try:
             table = container.query(ORG, "prod", f'SELECT * FROM "{flow["name"]}"')
             return table.to_pylist()
