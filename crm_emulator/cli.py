@@ -30,6 +30,8 @@ from crm_emulator.config import (
     DEFAULT_USERNAME,
     EmulatorConfig,
 )
+from crm_emulator.data import OrgData
+from crm_emulator.memory import MIB, keep_freed_memory, prefault
 from crm_emulator.realm import bind_realm_socket, serve_realm
 
 log = logging.getLogger("crm_emulator")
@@ -44,6 +46,20 @@ def load_faults(spec: str | None) -> list[dict[str, Any]]:
     if not isinstance(rules, list):
         raise SystemExit('--faults: expected a JSON list of rules or {"rules": [...]}')
     return rules
+
+
+def prerender_tables(data: OrgData, spec: str) -> list[str]:
+    """``--prerender`` names (logical or entity-set, or ``all``) as logical names of tables with rows."""
+    with_rows = [name for name, rows in data.rows.items() if rows.count]
+    if spec == "all":
+        return with_rows
+    out = []
+    for name in filter(None, (part.strip() for part in spec.split(","))):
+        table = data.catalog.by_logical.get(name) or data.catalog.by_set.get(name)
+        if table is None or table.logical_name not in with_rows:
+            raise SystemExit(f"--prerender: {name!r} is not a table with rows ({', '.join(with_rows)})")
+        out.append(table.logical_name)
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,6 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
     dyn.add_argument("--tenant-id", default=DEFAULT_TENANT_ID)
     dyn.add_argument("--max-concurrency", type=int, default=52, help="concurrent requests per user (429 beyond)")
     dyn.add_argument("--cache-mb", type=int, default=256, help="memory for rendered rows (0 disables)")
+    dyn.add_argument(
+        "--prerender",
+        nargs="?",
+        const="all",
+        default=None,
+        metavar="TABLES",
+        help="before reporting ready, render these tables (comma-separated; default all) into the data dir, "
+        "so first reads are file reads; kept across restarts with the same seed and scale",
+    )
     dyn.add_argument(
         "--realm-port",
         type=int,
@@ -127,6 +152,11 @@ async def run(args: argparse.Namespace) -> int:
         max_concurrency=args.max_concurrency,
     )
     app = create_app(config, cache_mb=args.cache_mb)
+    data = app.emulator.data
+    if args.prerender:
+        data.prerender_tables(prerender_tables(data, args.prerender))
+    budget = args.cache_mb * MIB
+    prefault(min(budget, data.rendered_size()), budget)
     ssl_files: dict[str, Any] = {}
     ca_file = ""
     realm_server = None
@@ -200,6 +230,7 @@ async def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    keep_freed_memory(args.cache_mb * MIB)
     if args.command == "dynamics":
         try:
             import uvloop  # uvicorn's fast loop; Server.serve() inside asyncio.run would not pick it up itself

@@ -8,7 +8,6 @@ either in something with ``.get(prop)`` for filters and ordering.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections import OrderedDict
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,12 +15,12 @@ from typing import Any
 
 from crm_emulator.catalog import Catalog
 from crm_emulator.ids import sql_key
+from crm_emulator.rendered import CHUNK, Rendered, RenderStore, fingerprint
 from crm_emulator.rows import Org, TableRows
 from crm_emulator.schema import Column, Table
 from crm_emulator.store import Overlay
 
 Item = int | dict[str, Any]
-CHUNK = 1000
 
 
 class BaseView:
@@ -38,46 +37,19 @@ class BaseView:
         return self.rows.value(self.i, prop, self.cache)
 
 
-class RenderCache:
-    """LRU of rendered generated rows in chunks of 1,000, bounded in bytes.
-
-    Generated rows never change (writes live in the overlay), so a cached chunk stays valid for the life of
-    the process. Re-reading a table is then a matter of joining ready bytes.
-    """
-
-    def __init__(self, budget_bytes: int) -> None:
-        self.budget = budget_bytes
-        self.size = 0
-        self.chunks: OrderedDict[tuple[str, int], list[bytes]] = OrderedDict()
-
-    def get(self, rows: TableRows, chunk: int) -> list[bytes]:
-        key = (rows.table.logical_name, chunk)
-        found = self.chunks.get(key)
-        if found is not None:
-            self.chunks.move_to_end(key)
-            return found
-        start = chunk * CHUNK
-        render = rows.render
-        found = [render(i) for i in range(start, min(rows.count, start + CHUNK))]
-        if self.budget > 0:
-            self.chunks[key] = found
-            self.size += sum(map(len, found))
-            while self.size > self.budget and self.chunks:
-                _, dropped = self.chunks.popitem(last=False)
-                self.size -= sum(map(len, dropped))
-        return found
-
-
 class OrgData:
     def __init__(self, seed: int, scale: int, data_dir: Path | None, cache_mb: int = 256) -> None:
         self.catalog = Catalog()
         data_specs = [s for s in self.catalog.specs if s.table.has_rows]
         self.org = Org(seed, scale, data_specs)
         self.rows = {s.table.logical_name: TableRows(s, self.org, seed) for s in self.catalog.specs}
-        fingerprint = f"seed={seed};scale={scale};v1"
-        self.overlay = Overlay(data_dir / "org.sqlite" if data_dir else None, fingerprint, self.org.first_write_version)
+        org_key = f"seed={seed};scale={scale};v1"
+        self.overlay = Overlay(data_dir / "org.sqlite" if data_dir else None, org_key, self.org.first_write_version)
         self.overlay.load(self.base_index)
-        self.cache = RenderCache(cache_mb * 1024 * 1024)
+        store = RenderStore(data_dir / "rendered", fingerprint(seed, scale, self.rows.values())) if data_dir else None
+        self.rendered = Rendered(cache_mb * 1024 * 1024, store)
+        self.cache = self.rendered.cache
+        self._touched: dict[tuple[str, int], list[int]] = {}
 
     # --- identity ----------------------------------------------------------------------------------------
     def table(self, logical: str) -> Table:
@@ -134,6 +106,22 @@ class OrgData:
         code = self.view("transactioncurrency", item).get("isocurrencycode")
         return None if code is None else str(code)
 
+    def untouched(self, table: str) -> bool:
+        """No created or updated rows in ``table``: scans yield only generated rows' indices."""
+        overlay = self.overlay.table(table)
+        return not overlay.updated and not overlay.created
+
+    def rendered_size(self, sample: int = 64) -> int:
+        """Roughly how many bytes the generated rows not yet in the render store take rendered."""
+        total = 0
+        store = self.rendered.store
+        for name, rows in self.rows.items():
+            left = rows.count - (sum(1 for t, _ in store.present if t == name) * CHUNK if store else 0)
+            if left > 0:
+                n = min(sample, rows.count)
+                total += len(rows.render_run(0, n)) * left // n
+        return total
+
     def count(self, table: str) -> int:
         rows = self.rows[table]
         overlay = self.overlay.table(table)
@@ -141,6 +129,14 @@ class OrgData:
 
     def scan(self, table: str, after_id: str | None = None) -> Iterator[Item]:
         """Every row of the table in primary-key (SQL Server uniqueidentifier) order, after ``after_id``."""
+        for segment in self.segments(table, after_id):
+            if isinstance(segment, range):
+                yield from segment
+            else:
+                yield segment
+
+    def segments(self, table: str, after_id: str | None = None) -> Iterator[range | dict[str, Any]]:
+        """``scan`` in bulk: runs of untouched generated rows as ranges, written rows one by one."""
         rows = self.rows[table]
         overlay = self.overlay.table(table)
         n = rows.count
@@ -152,7 +148,6 @@ class OrgData:
             j = rows.ids.index(after_id)
             i = min(j + 1, n) if j is not None else bisect_right(range(n), after_key, key=rows.ids.key)
             ci = bisect_right(keys, after_key)
-        deleted, updated, created = overlay.deleted, overlay.updated, overlay.created
         while True:
             if ci < len(keys):
                 next_key = keys[ci]
@@ -161,32 +156,67 @@ class OrgData:
                 limit = n if j is not None else bisect_left(range(i, n), next_key, key=rows.ids.key) + i
             else:
                 limit = n
-            if not deleted and not updated:
-                yield from range(i, limit)
-            else:
-                for x in range(i, limit):
-                    if x in deleted:
-                        continue
-                    yield updated.get(x, x)
+            yield from self._base_segments(table, i, limit)
             i = limit
             if ci >= len(keys):
                 return
-            yield created[overlay.key_to_id[keys[ci]]]
+            yield overlay.created[overlay.key_to_id[keys[ci]]]
             ci += 1
 
-    def render_base(self, table: str, indices: list[int]) -> list[bytes]:
-        """Rendered generated rows (full records), through the chunk cache."""
+    def _base_segments(self, table: str, i: int, limit: int) -> Iterator[range | dict[str, Any]]:
+        """Generated rows ``i..limit-1`` minus deleted ones, updated ones replaced by their values."""
+        overlay = self.overlay.table(table)
+        if not overlay.deleted and not overlay.updated:
+            if i < limit:
+                yield range(i, limit)
+            return
+        key = (table, self.overlay.generation)
+        touched = self._touched.get(key)
+        if touched is None:
+            touched = sorted(overlay.deleted | overlay.updated.keys())
+            self._touched = {key: touched}
+        k = bisect_left(touched, i)
+        while i < limit:
+            stop = touched[k] if k < len(touched) and touched[k] < limit else limit
+            if i < stop:
+                yield range(i, stop)
+            if stop == limit:
+                return
+            if stop not in overlay.deleted:
+                yield overlay.updated[stop]
+            i, k = stop + 1, k + 1
+
+    def render_base(self, table: str, indices: list[int]) -> list[bytes | memoryview]:
+        """Generated rows (full records) in increasing index order, as comma-separated runs.
+
+        Consecutive rows come back as one piece per cache chunk, so a page of untouched rows is a handful of
+        slices rather than 5,000 objects.
+        """
         rows = self.rows[table]
-        out: list[bytes] = []
-        k = 0
-        while k < len(indices):
-            chunk = indices[k] // CHUNK
-            rendered = self.cache.get(rows, chunk)
-            base = chunk * CHUNK
-            while k < len(indices) and indices[k] // CHUNK == chunk:
-                out.append(rendered[indices[k] - base])
-                k += 1
+        out: list[bytes | memoryview] = []
+        k, n = 0, len(indices)
+        while k < n:
+            first = indices[k]
+            chunk, offset = divmod(first, CHUNK)
+            # Indices only increase, so a slice whose ends are as far apart as its length is one run.
+            j = min(n, k + CHUNK - offset)
+            if indices[j - 1] - first != j - 1 - k:  # a gap (deleted rows): find where this run ends
+                j = k + 1
+                while j < n and indices[j] == indices[j - 1] + 1 and indices[j] // CHUNK == chunk:
+                    j += 1
+            out.append(self.rendered.run(rows, chunk, offset, indices[j - 1] + 1 - chunk * CHUNK))
+            k = j
         return out
+
+    def prerender(self, table: str, chunk: int) -> None:
+        """Render a chunk into the cache ahead of a request for it (see :mod:`crm_emulator.readahead`)."""
+        rows = self.rows[table]
+        if chunk * CHUNK < rows.count and not self.rendered.ready(rows, chunk):
+            self.rendered.render(rows, chunk)
+
+    def prerender_tables(self, names: list[str]) -> None:
+        """``--prerender``: whole tables into the data directory's render store, before serving."""
+        self.rendered.prerender([self.rows[name] for name in names])
 
     # --- writing -----------------------------------------------------------------------------------------
     def new_id(self, table: str) -> str:

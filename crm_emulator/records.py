@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
@@ -58,20 +58,24 @@ class Renderer:
         self.prefixes = [b'"' + p.encode() + b'":' for p in self.props]
         self.fast = select is None and not self.fv and not self.nav and not self.ll and not self.expand
 
-    def render_many(self, items: list[Item]) -> list[bytes]:
+    def render_many(self, items: list[Item]) -> list[bytes | memoryview]:
+        """Items as comma-separable pieces: one per record, or one per run of untouched generated rows."""
         if self.fast:
-            out: list[bytes] = []
+            name = self.table.logical_name
+            if self.data.untouched(name):  # no created or updated rows: every item is a generated row
+                return self.data.render_base(name, cast(list[int], items))
+            out: list[bytes | memoryview] = []
             run: list[int] = []
             for item in items:
                 if isinstance(item, int):
                     run.append(item)
                     continue
                 if run:
-                    out.extend(self.data.render_base(self.table.logical_name, run))
+                    out.extend(self.data.render_base(name, run))
                     run = []
                 out.append(self.render(item))
             if run:
-                out.extend(self.data.render_base(self.table.logical_name, run))
+                out.extend(self.data.render_base(name, run))
             return out
         return [self.render(item) for item in items]
 

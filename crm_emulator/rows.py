@@ -4,23 +4,30 @@ Nothing is generated up front, so a million accounts start instantly and live no
 in two kinds. *Row fields* are computed per row (ids, names, dates, versions, lookups into big tables).
 *Bundles* are groups of related columns (an address, the finance figures, the choice columns…) for which a
 few hundred coherent variants are drawn once at start-up and pre-rendered to JSON; a row picks one variant per
-bundle from its hash. Rendering a full record is then one ``orjson.dumps`` of the row fields plus a join of
-ready-made fragments, which is what lets a single core serve well over 100,000 records/s.
+bundle from its hash.
+
+Rendering works on runs of consecutive rows: the hashes of the whole run are computed lane-parallel
+(:mod:`crm_emulator.vector`), each table's *head generator* writes the row fields of every row as JSON members
+straight from bytes templates, and a record is the join of its head and its bundles' ready-made fragments. The
+row fields' Python values (filters, ``$select``, annotations) are parsed back from that same head, so the fast
+and the general path cannot disagree.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from itertools import chain, repeat
 from typing import Any
 
 import orjson
 
-from crm_emulator.ids import IdScheme, mix64, stable_hash
+from crm_emulator.ids import M64, IdScheme, mix64, stable_hash
 from crm_emulator.render import json_value
 from crm_emulator.schema import Table
+from crm_emulator.vector import mix_all
 
 EPOCH = datetime(2019, 1, 1, tzinfo=UTC)
 SNAPSHOT = datetime(2025, 6, 30, 18, 0, 0, tzinfo=UTC)
@@ -28,8 +35,15 @@ SPAN_SECONDS = int((SNAPSHOT - EPOCH).total_seconds())
 BASE_VERSION = 1_000_000
 VARIANT_BITS = 9
 VARIANTS = 1 << VARIANT_BITS
+ETAG = b'{"@odata.etag":"W/\\"'
+#: What separates two records in a run; it cannot occur inside a JSON string (the quote would be escaped).
+SEPARATOR = b"}," + ETAG
 
 RowFields = Callable[[int, int, "Org"], dict[str, Any]]
+#: Row fields of a run as JSON members (``"prop":value,`` each, trailing comma included), from the rows'
+#: indices, hashes and versions (already formatted: the etag needs them too).
+HeadFn = Callable[[range, list[int], list[bytes]], list[bytes]]
+HeadFactory = Callable[["Org"], HeadFn]
 BundleMaker = Callable[[random.Random, "Org"], tuple[Any, ...]]
 
 
@@ -41,27 +55,32 @@ class Bundle:
 
 @dataclass
 class TableSpec:
-    """How a data table's rows are generated: its count at a scale, its row fields and its bundles."""
+    """How a data table's rows are generated: its count at a scale, its row fields and its bundles.
+
+    Row fields come either from ``heads`` (a generator writing JSON bytes for a run of rows, used by the big
+    tables) or from ``row`` (a dict per row, fine for small tables).
+    """
 
     table: Table
     count: Callable[[int], int]
     row: RowFields | None = None
     bundles: list[Bundle] = field(default_factory=list)
+    heads: HeadFactory | None = None
 
 
 def ts(seconds: float) -> datetime:
     return EPOCH + timedelta(seconds=int(seconds))
 
 
-_DAYS = [(EPOCH + timedelta(days=d)).strftime("%Y-%m-%dT") for d in range(-40 * 366, 12 * 366)]
-_DAY0 = 40 * 366
-_TIMES = [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}Z" for s in range(86400)]
+DAYS = [(EPOCH + timedelta(days=d)).strftime("%Y-%m-%dT") for d in range(-40 * 366, 12 * 366)]
+DAY0 = 40 * 366
+TIMES = [f"{s // 3600:02d}:{s // 60 % 60:02d}:{s % 60:02d}Z" for s in range(86400)]
 
 
 def ts_text(seconds: int) -> str:
     """``ts(seconds)`` already in wire format; row fields use it because formatting is the hot path."""
     d, rest = divmod(int(seconds), 86400)
-    return _DAYS[_DAY0 + d] + _TIMES[rest]
+    return DAYS[DAY0 + d] + TIMES[rest]
 
 
 def parse_wire(value: str, date_only: bool) -> datetime | date:
@@ -112,10 +131,15 @@ class TableRows:
         self.count = org.counts[name] if org is not None and name in org.counts else 0
         self.ids = org.schemes[name] if org is not None and name in org.schemes else IdScheme(seed, name)
         self.salt = stable_hash("rows", seed, name)
-        self.row_fn = spec.row
+        self.heads: HeadFn | None = None
+        if org is not None and spec.heads is not None:
+            self.heads = spec.heads(org)
+        elif org is not None and spec.row is not None:
+            self.heads = dict_heads(spec.row, org, self.table)
+        self.version_base = BASE_VERSION + (org.ordinals.get(name, 0) if org is not None else 0) * 16
+        self.version_step = (org.table_count if org is not None else 0) << 4
         self.bundles = spec.bundles
         pk = self.table.primary_id
-        self.pk_prefix = b'"' + pk.encode() + b'":"'
         self.variants: list[list[tuple[Any, ...]]] = []
         self.fragments: list[list[bytes]] = []
         for k, bundle in enumerate(spec.bundles):
@@ -133,14 +157,16 @@ class TableRows:
         if len(spec.bundles) > 14:
             raise ValueError("at most 14 bundles per table (two 63-bit words of variant bits)")
         self.bundle_of = {c: (k, j) for k, b in enumerate(spec.bundles) for j, c in enumerate(b.columns)}
-        row_keys = list(self.row_fn(0, 0, org)) if (self.row_fn is not None and org is not None) else []
+        row_keys = list(self._parse_head(0)) if self.heads is not None and self.count else []
         bundle_keys = [c for b in spec.bundles for c in b.columns]
         webapi = [c.prop for c in self.table.webapi_columns() if c.prop != pk]
         listed = set(row_keys) | set(bundle_keys)
         missing = [p for p in webapi if p not in listed]
         self.order = row_keys + bundle_keys + missing + [pk]
-        self.row_keys = frozenset(row_keys)
         self.null_fragment = b"".join(b'"' + p.encode() + b'":null,' for p in missing)
+        # Everything after the bundles: the null columns and the primary key, formatted from (base + i, i).
+        tail = (self.null_fragment + b'"' + pk.encode() + b'":"').replace(b"%", b"%%")
+        self.tail_format = tail + b"%x" + self.ids.mid.encode() + b'%08x"}'
         self.date_fields = [
             (p, self.table.by_prop[p].date_only) for p in row_keys if self.table.by_prop[p].type_name == "DateTimeType"
         ]
@@ -158,12 +184,22 @@ class TableRows:
         """Bundle ``k``'s variant: 7 bundles from the first 63-bit word, the rest from the second."""
         return (bits >> (VARIANT_BITS * k if k < 7 else 63 + VARIANT_BITS * (k - 7))) & (VARIANTS - 1)
 
+    def version(self, i: int, h: int) -> int:
+        """``Org.version`` of this table's row ``i``."""
+        return self.version_base + i * self.version_step + (h & 15)
+
     # --- values ------------------------------------------------------------------------------------------
-    def row_fields(self, i: int, h: int | None = None) -> dict[str, Any]:
-        """Row fields as Python values (dates come back from their wire text)."""
-        if self.row_fn is None or self.org is None:
+    def _parse_head(self, i: int) -> dict[str, Any]:
+        assert self.heads is not None
+        h = self.hash(i)
+        head = self.heads(range(i, i + 1), [h], [b"%d" % self.version(i, h)])[0]
+        return dict(orjson.loads(b"{" + head[:-1] + b"}")) if head else {}
+
+    def row_fields(self, i: int) -> dict[str, Any]:
+        """Row fields as Python values, parsed from the rendered head (dates come back from their wire text)."""
+        if self.heads is None:
             return {}
-        out = self.row_fn(i, self.hash(i) if h is None else h, self.org)
+        out = self._parse_head(i)
         for prop, date_only in self.date_fields:
             text = out.get(prop)
             if isinstance(text, str):
@@ -172,9 +208,8 @@ class TableRows:
 
     def values(self, i: int) -> dict[str, Any]:
         """All Web API properties of row ``i`` (the slow, general path used by filters, $select, annotations)."""
-        h = self.hash(i)
-        out = self.row_fields(i, h)
-        bits = self.bits(h)
+        out = self.row_fields(i)
+        bits = self.bits(self.hash(i))
         for k, bundle in enumerate(self.bundles):
             variant = self.variants[k][self.variant_index(bits, k)]
             out.update(zip(bundle.columns, variant, strict=True))
@@ -199,20 +234,52 @@ class TableRows:
         return cache.get(prop)
 
     # --- fast rendering ----------------------------------------------------------------------------------
+    def render_run(self, start: int, stop: int) -> bytes:
+        """Rows ``start..stop-1`` as complete JSON objects with every column (a collection without $select),
+        comma-separated: the body of a page of untouched rows, built with one copy."""
+        idx = range(start, stop)
+        salt = self.salt
+        hashes = mix_all([salt ^ i for i in idx])
+        base, step = self.version_base, self.version_step
+        versions = list(map(b"%d".__mod__, [base + i * step + (h & 15) for i, h in zip(idx, hashes, strict=True)]))
+        columns: list[Iterable[bytes]] = [chain((ETAG,), repeat(b"," + ETAG)), versions, repeat(b'\\"",')]
+        if self.heads is not None:
+            columns.append(self.heads(idx, hashes, versions))
+        if self.fragments:
+            first = mix_all([(h + 1) & M64 for h in hashes])
+            for k, frags in enumerate(self.fragments[:7]):
+                shift = VARIANT_BITS * k
+                columns.append([frags[(b >> shift) & 511] for b in first])
+        if len(self.fragments) > 7:
+            second = mix_all([(h + 2) & M64 for h in hashes])
+            for k, frags in enumerate(self.fragments[7:]):
+                shift = VARIANT_BITS * k
+                columns.append([frags[(b >> shift) & 511] for b in second])
+        tail, base_id = self.tail_format, self.ids.base
+        columns.append([tail % (base_id + i, i) for i in idx])
+        return b"".join(chain.from_iterable(zip(*columns, strict=False)))  # the etag pieces repeat
+
     def render(self, i: int) -> bytes:
         """Row ``i`` as a complete JSON object with every column, as a collection without $select returns it."""
-        h = mix64(self.salt ^ i)
-        row = self.row_fn(i, h, self.org) if self.row_fn is not None and self.org is not None else {}
-        head = orjson.dumps(row, option=orjson.OPT_UTC_Z)
-        b1, b2 = mix64(h + 1), mix64(h + 2)
-        parts = [b'{"@odata.etag":"W/\\"', str(row.get("versionnumber", 0)).encode(), b'\\"",']
-        if len(head) > 2:
-            parts.append(head[1:-1])
-            parts.append(b",")
-        for k, frags in enumerate(self.fragments):
-            parts.append(frags[(b1 >> (VARIANT_BITS * k) if k < 7 else b2 >> (VARIANT_BITS * (k - 7))) & 511])
-        parts.append(self.null_fragment)
-        parts.append(self.pk_prefix)
-        parts.append(self.ids.id(i).encode())
-        parts.append(b'"}')
-        return b"".join(parts)
+        return self.render_run(i, i + 1)
+
+
+def dict_heads(row_fn: RowFields, org: Org, table: Table) -> HeadFn:
+    """A head generator from a function returning each row's fields as a dict (small tables).
+
+    Values are written by the general path's encoder, so a decimal keeps its precision here too; strings
+    (dates may already be wire text) as they are.
+    """
+    prefixes: dict[str, bytes] = {}
+
+    def member(prop: str, value: Any) -> bytes:
+        prefix = prefixes.get(prop)
+        if prefix is None:
+            prefix = prefixes[prop] = b'"' + prop.encode() + b'":'
+        text = orjson.dumps(value) if isinstance(value, str) else json_value(table.by_prop[prop], value)
+        return prefix + text + b","
+
+    def heads(idx: range, hashes: list[int], versions: list[bytes]) -> list[bytes]:
+        return [b"".join(member(p, v) for p, v in row_fn(i, h, org).items()) for i, h in zip(idx, hashes, strict=True)]
+
+    return heads

@@ -7,10 +7,11 @@ that might be silently wrong.
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from bisect import bisect_right
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -45,15 +46,18 @@ from crm_emulator.odata_query import (
 )
 from crm_emulator.paging import Cookie, _lower_escapes, delta_token, parse_delta_token
 from crm_emulator.prefer import Preferences, parse_prefer
+from crm_emulator.readahead import ReadAhead
 from crm_emulator.records import Renderer, parse_payload, resolve_expand
+from crm_emulator.rendered import CHUNK
 from crm_emulator.schema import Column, Table
 
+log = logging.getLogger("crm_emulator")
 ODATA_JSON = "application/json; odata.metadata=minimal"
 KNOWN_OPTIONS = {"$select", "$filter", "$orderby", "$top", "$count", "$expand", "$skiptoken", "$deltatoken"}
 REJECTED_OPTIONS = {"$skip", "$search", "$format", "$apply", "$levels", "$compute", "$index", "$schemaversion"}
 OTHER_QUERIES = {"fetchXml", "savedQuery", "userQuery", "sql"}
 KEY = re.compile(r"^([A-Za-z0-9_]+)\((.*)\)$")
-CHUNK_ROWS = 250
+CHUNK_ROWS = CHUNK  # rows rendered and sent per body chunk: one render-cache chunk
 ORDERED_CACHE_LIMIT = 300_000
 
 
@@ -144,6 +148,7 @@ class WebApi:
         self._metadata_xml: dict[bool, bytes] = {}
         self._entity_defs: dict[str, dict[str, Any]] = {}
         self._ordered: dict[tuple[Any, ...], tuple[list[tuple[Any, ...]], list[Item]]] = {}
+        self.readahead = ReadAhead(data)
 
     @property
     def api(self) -> str:
@@ -494,19 +499,28 @@ class WebApi:
             )
         renderer = Renderer(self.data, table, q.select, q.prefs, expand)
         headers = self._preference_applied(q, page_size if q.top is None else None, False)
-        return self._stream(head, items, tail, renderer, name, headers)
+        sequential = renderer.fast and more and predicate is None and not q.orderby
+        return self._stream(
+            head, items, tail, renderer, name, headers, then=self._read_ahead(name, items, page_size, sequential)
+        )
 
     def _scan_page(self, table: str, predicate: Any, after: str | None, size: int) -> tuple[list[Item], bool]:
         items: list[Item] = []
-        scan = self.data.scan(table, after)
         if predicate is None:
-            for item in scan:
-                if len(items) == size:
+            for segment in self.data.segments(table, after):  # never empty: a full page sees one more
+                room = size - len(items)
+                if isinstance(segment, range):
+                    if len(segment) > room:
+                        items.extend(segment[:room])
+                        return items, True
+                    items.extend(segment)
+                elif room == 0:
                     return items, True
-                items.append(item)
+                else:
+                    items.append(segment)
             return items, False
         view = self.data.view
-        for item in scan:
+        for item in self.data.scan(table, after):
             if predicate(view(table, item)) is True:
                 if len(items) == size:
                     return items, True
@@ -627,27 +641,44 @@ class WebApi:
         table: str,
         headers: dict[str, str],
         extra: list[bytes] | None = None,
+        then: Callable[[], None] | None = None,
     ) -> Response:
         prefix = orjson.dumps(head)[:-1] + b',"value":['
         suffix = b"]" + (b"," + orjson.dumps(tail)[1:] if tail else b"}")
         self.records_served += len(items)
 
-        async def body() -> AsyncIterator[bytes]:
+        async def body() -> AsyncIterator[bytes | memoryview]:
             yield prefix
             first = True
             for start in range(0, len(items), CHUNK_ROWS):
-                rendered = renderer.render_many(items[start : start + CHUNK_ROWS])
-                chunk = b",".join(rendered)
-                yield chunk if first else b"," + chunk
-                first = False
+                pieces = renderer.render_many(items[start : start + CHUNK_ROWS])
+                if len(pieces) == 1:  # one run of cached rows: send the slice as it is
+                    if not first:
+                        yield b","
+                    yield pieces[0]
+                elif pieces:
+                    yield b",".join(pieces if first else [b"", *pieces])
+                if pieces:
+                    first = False
             for piece in extra or []:
                 yield piece if first else b"," + piece
                 first = False
             yield suffix
+            if then is not None:
+                try:
+                    then()
+                except Exception:  # an optimisation must never break a response that is already sent
+                    log.exception("read-ahead failed")
 
         return StreamingResponse(body(), media_type=ODATA_JSON, headers=odata_headers(headers))
 
     records_served = 0
+
+    def _read_ahead(self, table: str, items: list[Item], page_size: int, sequential: bool) -> Callable[[], None] | None:
+        """Once a page of full records with a nextLink is sent, render the next one (:mod:`readahead`)."""
+        if not sequential or not items:
+            return None
+        return lambda: self.readahead.after_page(table, items[-1], page_size)
 
     def count(self, request: Request, table: Table) -> Response:
         q = Query(request)
@@ -703,7 +734,8 @@ class WebApi:
             token = _lower_escapes(quote(delta_token(snapshot, self.data.now()), safe=""))
             head["@odata.deltaLink"] = q.link(base, {"$skiptoken", "$deltatoken"}, {"$deltatoken": token})
         renderer = Renderer(self.data, table, q.select, q.prefs)
-        return self._stream(head, items, tail, renderer, name, self._preference_applied(q, page_size, True))
+        then = self._read_ahead(name, items, page_size, renderer.fast and more)
+        return self._stream(head, items, tail, renderer, name, self._preference_applied(q, page_size, True), then=then)
 
     def _delta_version(self, table: Table, token: str) -> int:
         if not table.change_tracking:
