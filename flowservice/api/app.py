@@ -39,12 +39,13 @@ def create_app(container: Any, *, embedded_runtime: bool = False) -> FastAPI:
     app.state.container = container
     errors.install(app)
     app.add_middleware(RequestIdMiddleware)
-    app.include_router(ims.router)
-    app.include_router(specs.router)
+    # routes are matched in order: the busiest collections first
     app.include_router(connections.router)
     app.include_router(flows.router)
     app.include_router(catalog.router)
+    app.include_router(specs.router)
     app.include_router(conversion.router)
+    app.include_router(ims.router)
     for extra in getattr(container, "extra_routers", ()):
         app.include_router(extra)
 

@@ -23,7 +23,7 @@ SEED_EXAMPLE = {
     "connectionSpec": {"id": "38ad80fe-8b06-4938-94f4-d4ee80266b07", "version": "1.0"},
 }
 
-add_crud(router, "connections", "connections", "base connection", SEED_EXAMPLE)
+add_crud(router, "connections", "connections", "base connection", SEED_EXAMPLE, local_writes=True)
 
 
 @route(router, "GET", "/connections/{connection_id}/test", summary="Test the connection's credentials",

@@ -13,8 +13,11 @@ from flowservice.api.errors import error_responses
 from flowservice.api.http import Body, Caller, Json, authenticate, body_schema, if_match, query_pairs, route
 
 
-def add_crud(router: APIRouter, collection: str, service: str, noun: str, example: Any) -> None:
-    """Register ``/{collection}`` routes backed by ``container.<service>``."""
+def add_crud(router: APIRouter, collection: str, service: str, noun: str, example: Any, *,
+             local_writes: bool = False) -> None:
+    """Register ``/{collection}`` routes backed by ``container.<service>``. ``local_writes``: creating and
+    changing this resource touches only the metadata database (no source calls), so the routes run on the
+    event loop instead of paying a thread hop."""
 
     def svc(request: Request) -> Any:
         return getattr(request.app.state.container, service)
@@ -23,6 +26,9 @@ def add_crud(router: APIRouter, collection: str, service: str, noun: str, exampl
         stored = svc(request).create(who[1], who[0], body)
         return Json({"id": stored.id, "etag": stored.etag}, status_code=201,
                     headers={"Location": f"{request.url.path.rstrip('/')}/{stored.id}"})
+
+    async def create_here(request: Request, body: Any = Body, who: Any = Caller) -> Any:
+        return create(request, body, who)
 
     # reads are async: a metadata lookup costs less than the thread hop a sync route would add
     async def list_all(request: Request) -> Any:
@@ -48,7 +54,8 @@ def add_crud(router: APIRouter, collection: str, service: str, noun: str, exampl
     base = f"/{collection}"
     one = f"/{collection}/{{resource_id}}"
     route(router, "POST", base, status_code=201, summary=f"Create a {noun}", openapi_extra=body_schema(example),
-          responses=error_responses(400, 401, 403, 404, 413, 415), operation_id=f"create_{collection}")(create)
+          responses=error_responses(400, 401, 403, 404, 413, 415),
+          operation_id=f"create_{collection}")(create_here if local_writes else create)
     route(router, "GET", base, summary=f"List {noun}s (property, orderby, limit, continuationToken, count)",
           operation_id=f"list_{collection}")(list_all)
     route(router, "GET", one, summary=f"Get a {noun}", operation_id=f"get_{collection}")(get_one)
