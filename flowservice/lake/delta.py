@@ -268,16 +268,58 @@ def _with_key(data: pa.Table, primary_key: str, target: pa.Schema | None) -> pa.
 
 
 def _holds_any(table: DeltaTable, primary_key: str, keys: pa.Array) -> bool:
-    """Whether any of ``keys`` is in the table, reading only the key column (row groups pruned by stats)."""
+    """Whether any of ``keys`` is in the table, reading only the key column of the files that may hold one.
+
+    First, from the log alone: if no file's key range (its statistics) meets ``keys``' range, none is there
+    — the usual case of a first load, which pages through the source in key order, so each batch lies beyond
+    every file already written, and nothing is read however large the table grows. Otherwise the files whose
+    range meets ``keys``' are scanned, one after the other (memory: one file's key column).
+    """
     if len(keys) == 0:
+        return False
+    if not _log_ranges_meet(table, primary_key, keys):
         return False
     dataset = table.to_pyarrow_dataset()
     key_type = plain(dataset.schema.field(primary_key).type)
+    keys = keys.cast(key_type)
     # delta-rs's MERGE writes text as string_view, whose Parquet statistics pyarrow cannot compare with plain
     # strings; comparing the cast column stays correct for files from either writer.
     key = pads.field(primary_key).cast(key_type)
-    scanner = dataset.scanner(columns=[primary_key], filter=key.isin(keys.cast(key_type)))
-    return any(batch.num_rows for batch in scanner.to_batches())
+    for fragment in _files_in_range(dataset, primary_key, keys):
+        scanner = fragment.scanner(schema=dataset.schema, columns=[primary_key], filter=key.isin(keys))
+        if any(batch.num_rows for batch in scanner.to_batches()):
+            return True
+    return False
+
+
+def _log_ranges_meet(table: DeltaTable, primary_key: str, keys: pa.Array) -> bool:
+    """Whether some file's ``[min, max]`` of the key, from the log's statistics, meets ``keys``' range (True
+    for a file without statistics, and when the ranges cannot be compared)."""
+    files = pa.table(table.get_add_actions(flatten=True))
+    if files.num_rows == 0:
+        return False
+    low_name, high_name = f"min.{primary_key}", f"max.{primary_key}"
+    if low_name not in files.column_names or high_name not in files.column_names:
+        return True
+    lows, highs = files.column(low_name), files.column(high_name)
+    try:
+        low, high = (bound.cast(lows.type) for bound in pc.min_max(keys.cast(plain(keys.type))).values())
+        apart = pc.or_(pc.less(highs, low), pc.greater(lows, high))
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
+        return True
+    return bool(pc.any(pc.invert(pc.fill_null(apart, False))).as_py())
+
+
+def _files_in_range(dataset: pads.FileSystemDataset, primary_key: str, keys: pa.Array) -> list[pads.Fragment]:
+    """The files whose key range in the Delta log (a file's guarantee, typed like the table, so comparable
+    whatever type the file itself was written with) meets ``keys``' range; every file if that cannot be told."""
+    low, high = pc.min_max(keys).values()
+    key_type = dataset.schema.field(primary_key).type
+    field = pads.field(primary_key)
+    try:
+        return list(dataset.get_fragments(filter=(field >= low.cast(key_type)) & (field <= high.cast(key_type))))
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
+        return list(dataset.get_fragments())
 
 
 def _quote(name: str) -> str:

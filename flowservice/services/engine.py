@@ -4,17 +4,22 @@ Exactly once: every commit carries the application transaction (flow id, sequenc
 *after* the pages it holds, in the same atomic Delta commit. A run starts from the cursor of the last commit,
 so a crash (or a retried commit) neither loses nor repeats a record. A run commits every
 ``commit_every_rows`` rows, so a crash loses at most that much work and never data.
+
+The source's pages are read in a thread of their own (``PagesAhead``) while the engine maps and commits the
+ones before: order, cursors and the commit sequence are the same as reading in turn.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from queue import Empty, Full, Queue
+from typing import Any, NamedTuple
 
 import orjson
 import pyarrow as pa
@@ -27,16 +32,96 @@ from flowservice.services.catalog import CatalogService
 from flowservice.services.connections import ConnectionService
 from flowservice.services.flows import FlowPlan, FlowService
 from flowservice.services.mapping import compile_mapping
-from flowservice.services.ports import Claim, Lake, RunQueue, TableSchema
+from flowservice.services.ports import Claim, Lake, Page, RunQueue, TableSchema
 from flowservice.services.runs import RunService, now_ms
 
 log = logging.getLogger("flowservice.engine")
 MAX_ERRORS_KEPT = 1000
 PROGRESS_EVERY_SECONDS = 1.0
+READ_AHEAD_PAGES = 1
 
 
 class LostClaim(Exception):
     """Another worker took the run over (this one was presumed dead); stop without touching the run."""
+
+
+class PagesAhead:
+    """A source's pages, read in a thread of their own up to ``depth`` pages ahead of the loop that lands them.
+
+    Reading a page (fetching, parsing, typing it) and landing the one before (mapping, committing) then overlap
+    instead of taking turns; most of both runs outside the GIL (Arrow, delta-rs, sockets). Pages come out in
+    the source's order, and an exception of the source comes out where it happened, after the pages before it.
+    ``close`` (also on an early exit of the loop) stops the reading: the source's iterator is closed in its
+    thread once the page being read is done. Memory: ``depth`` more pages than reading in turn.
+    """
+
+    _POLL = 0.2  # seconds between looks at the stop flag while waiting
+
+    def __init__(self, pages: Iterator[Page], depth: int) -> None:
+        self._pages = pages
+        self._queue: Queue[tuple[str, Any]] = Queue(maxsize=max(1, depth))
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._read, name="source-pages", daemon=True)
+        self._thread.start()
+
+    def __iter__(self) -> Iterator[Page]:
+        while True:
+            try:
+                kind, value = self._queue.get(timeout=self._POLL)
+            except Empty:
+                if not self._thread.is_alive() and self._queue.empty():
+                    raise RuntimeError("the source's reading thread ended without a word") from None
+                continue
+            if kind == "page":
+                yield value
+            elif kind == "error":
+                raise value
+            else:
+                return
+
+    def close(self) -> None:
+        self._stopped.set()
+        while True:
+            try:
+                self._queue.get_nowait()
+            except Empty:
+                return
+
+    def __enter__(self) -> PagesAhead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _read(self) -> None:
+        try:
+            for page in self._pages:
+                if not self._put(("page", page)):
+                    return
+                del page
+            self._put(("end", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the landing loop, which raises it
+            self._put(("error", exc))
+        finally:
+            close = getattr(self._pages, "close", None)
+            if close is not None:
+                close()
+
+    def _put(self, item: tuple[str, Any]) -> bool:
+        while not self._stopped.is_set():
+            try:
+                self._queue.put(item, timeout=self._POLL)
+                return True
+            except Full:
+                continue
+        return False
+
+
+class _Target(NamedTuple):
+    compiled: Any  # the compiled mapping: batch -> table
+    pk: str  # the source's primary key
+    out_pk: str  # where the mapping puts it
+    out_delta: str | None  # where the mapping puts the delta column
 
 
 @dataclass
@@ -75,6 +160,7 @@ class RunEngine:
         *,
         commit_every_rows: int,
         page_size: int,
+        read_ahead_pages: int = READ_AHEAD_PAGES,
     ) -> None:
         self.runs = runs
         self.flows = flows
@@ -84,6 +170,7 @@ class RunEngine:
         self.queue = queue
         self.commit_every_rows = commit_every_rows
         self.page_size = page_size
+        self.read_ahead_pages = read_ahead_pages
 
     # ------------------------------------------------------------------ one run
     def execute(self, claim: Claim, still_ours: Callable[[], bool] = lambda: True) -> str:
@@ -117,7 +204,7 @@ class RunEngine:
         return status
 
     def _ingest(self, ctx: RunContext, still_ours: Callable[[], bool]) -> None:
-        plan, counters = ctx.plan, ctx.counters
+        plan = ctx.plan
         with closing(self.connections.open_source(ctx.tenant, plan.base_connection_id)) as source:
             schema = source.describe(plan.table)
             pk = schema.table.primary_key
@@ -135,47 +222,59 @@ class RunEngine:
             txn = last.txn_version if last else 0
             saved = last.cursor if last else {}
             if saved.get("run_id") == ctx.run_id and not saved.get("final"):
-                ctx.counters = counters = Counters(**saved.get("counters", {}))  # resuming this very run
+                ctx.counters = Counters(**saved.get("counters", {}))  # resuming this very run
             source_cursor = saved.get("source")
             resumed_mid_read = bool(source_cursor and (source_cursor.get("next_link")))
             overlap = _watermark(source_cursor) if plan.write_mode == "append" else None
 
-            pending: list[pa.Table] = []
-            deletes: list[str] = []
-            pending_rows = 0
-            resync_keys: set[str] | None = None
-            for page in source.read(plan.table, [c.name for c in selected.columns] if plan.columns else None,
-                                    source_cursor, delta_column=plan.delta_column, page_size=self.page_size):
-                if not still_ours():
-                    raise LostClaim()
-                batch = page.batch
-                counters.read += batch.num_rows
-                counters.bytes_in += page.bytes_read
-                if page.full_resync and resync_keys is None:
-                    counters.full_resync = True
-                    resync_keys = set()
-                    if resumed_mid_read:
-                        ctx.notes.append({"code": "CONNECTOR-3001-200", "message": (
-                            "A full resync resumed after an interruption: deletes made at the source before it "
-                            "are not detected by this run.")})
-                        resync_keys = None
-                batch = self._drop_rows_without_key(ctx, batch, pk)
-                if overlap is not None and out_delta is not None:
-                    batch = self._drop_already_landed(plan, batch, pk, plan.delta_column, out_pk, out_delta, overlap)
-                if resync_keys is not None:
-                    resync_keys.update(str(k) for k in batch.column(pk).to_pylist())
-                if batch.num_rows:
-                    pending.append(compiled(batch))
-                    pending_rows += batch.num_rows
-                deletes.extend(page.deleted_keys)
-                if page.final and resync_keys is not None and not resumed_mid_read:
-                    deletes.extend(self._missing_keys(plan.table_path, out_pk, resync_keys))
-                if pending_rows >= self.commit_every_rows or len(deletes) >= self.commit_every_rows or page.final:
-                    txn += 1
-                    self._commit(ctx, compiled.schema, pending, deletes, out_pk, txn, page.cursor, page.final)
-                    pending, deletes, pending_rows = [], [], 0
-                else:
-                    self._progress(ctx, "inProgress")
+            pages = PagesAhead(source.read(plan.table, [c.name for c in selected.columns] if plan.columns else None,
+                                           source_cursor, delta_column=plan.delta_column, page_size=self.page_size),
+                               self.read_ahead_pages)
+            with pages:
+                self._land(ctx, pages, _Target(compiled, pk, out_pk, out_delta), txn, overlap, resumed_mid_read,
+                           still_ours)
+
+    def _land(self, ctx: RunContext, pages: Iterable[Page], target: _Target, txn: int, overlap: str | None,
+              resumed_mid_read: bool, still_ours: Callable[[], bool]) -> None:
+        """Map the pages and commit them every ``commit_every_rows`` rows (and at the last page)."""
+        plan, counters = ctx.plan, ctx.counters
+        compiled, pk, out_pk, out_delta = target
+        pending: list[pa.Table] = []
+        deletes: list[str] = []
+        pending_rows = 0
+        resync_keys: set[str] | None = None
+        for page in pages:
+            if not still_ours():
+                raise LostClaim()
+            batch = page.batch
+            counters.read += batch.num_rows
+            counters.bytes_in += page.bytes_read
+            if page.full_resync and resync_keys is None:
+                counters.full_resync = True
+                resync_keys = set()
+                if resumed_mid_read:
+                    ctx.notes.append({"code": "CONNECTOR-3001-200", "message": (
+                        "A full resync resumed after an interruption: deletes made at the source before it "
+                        "are not detected by this run.")})
+                    resync_keys = None
+            batch = self._drop_rows_without_key(ctx, batch, pk)
+            if overlap is not None and out_delta is not None:
+                batch = self._drop_already_landed(plan, batch, pk, plan.delta_column, out_pk, out_delta, overlap)
+            if resync_keys is not None:
+                resync_keys.update(str(k) for k in batch.column(pk).to_pylist())
+            if batch.num_rows:
+                pending.append(compiled(batch))
+                pending_rows += batch.num_rows
+            deletes.extend(page.deleted_keys)
+            if page.final and resync_keys is not None and not resumed_mid_read:
+                deletes.extend(self._missing_keys(plan.table_path, out_pk, resync_keys))
+            if pending_rows >= self.commit_every_rows or len(deletes) >= self.commit_every_rows or page.final:
+                txn += 1
+                self._commit(ctx, compiled.schema, pending, deletes, out_pk, txn, page.cursor, page.final)
+                pending, deletes, pending_rows = [], [], 0
+            else:
+                self._progress(ctx, "inProgress")
+            del page, batch  # nothing of a landed page outlives its turn (``pending`` holds what is kept)
 
     def _commit(self, ctx: RunContext, schema: pa.Schema, pending: list[pa.Table], deletes: list[str], pk: str,
                 txn: int, source_cursor: dict[str, Any], final: bool) -> None:
@@ -191,6 +290,9 @@ class RunEngine:
         counters.written += result.rows_written
         counters.deleted += result.rows_deleted if plan.write_mode == "merge" else len(deletes)
         counters.bytes_out += result.bytes_written
+        del data
+        pending.clear()  # the caller's list too: the rows are in the lake now
+        pa.default_memory_pool().release_unused()  # hand the batch's memory back rather than keep it pooled
         self._progress(ctx, "inProgress", force=True)
 
     # ------------------------------------------------------------------ row checks

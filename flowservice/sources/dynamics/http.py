@@ -18,6 +18,7 @@ from urllib.parse import quote, urlencode
 
 import httpx
 import orjson
+import pyarrow as pa
 
 from flowservice.domain.errors import (
     NotFound,
@@ -41,6 +42,8 @@ BASE_HEADERS = {
     "OData-Version": "4.0",
     "User-Agent": "flowservice-dynamics/0.1",
 }
+#: A response and, for a 2xx answer whose body is parsed, that body apart from it (see ``_receive``).
+Received = tuple[httpx.Response, pa.Buffer | None]
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 EXPIRED_VERSION_STAMP = "0x80044352"
 #: Timeouts caused by the shape of the query: retrying the same query cannot help (``query-antipatterns.md``).
@@ -149,11 +152,29 @@ class DataverseHttp:
         prefer: Sequence[str] = (),
         headers: Mapping[str, str] | None = None,
         prepare: Callable[[bytes], bytes] | None = None,
+        decode: Callable[[pa.Buffer], Any] | None = None,
+        first: Callable[[], Received] | None = None,
     ) -> tuple[Any, httpx.Response]:
-        """GET and parse the JSON body (``prepare`` may rewrite the raw bytes first). A body that does not
-        parse is a truncated transfer and is retried like a connection reset."""
-        response, doc = self._send(url, _headers(prefer, headers), authenticated=True, parse=prepare or _same)
+        """GET and parse the JSON body: ``decode(body)`` (the body as an Arrow buffer, see ``_receive``) or
+        ``orjson.loads(prepare(body))``. A body that does not parse (``orjson.JSONDecodeError``) is a truncated
+        transfer and is retried like a connection reset.
+
+        ``first`` stands in for the first attempt's request: a response fetched ahead (or the error fetching
+        it raised), handled exactly like one fetched now — statuses, retries and all.
+        """
+        if decode is None:
+            decode = _loader(prepare)
+        response, doc = self._send(url, _headers(prefer, headers), authenticated=True, parse=decode, first=first)
         return doc, response
+
+    def fetch(self, url: str, *, prefer: Sequence[str] = (), headers: Mapping[str, str] | None = None) -> Received:
+        """One authenticated GET of ``url``, whatever its status, without retries: a request made ahead of its
+        time (see ``get_json(first=...)``). Transport errors propagate."""
+        extra = _headers(prefer, headers)
+        assert self.tokens is not None, "token source not set"
+        extra["Authorization"] = f"Bearer {self.tokens.token()}"
+        with self.limiter.slot():
+            return self._receive(url, extra, buffered=True)
 
     def close(self) -> None:
         self._client.close()
@@ -165,7 +186,8 @@ class DataverseHttp:
         extra: dict[str, str],
         *,
         authenticated: bool,
-        parse: Callable[[bytes], bytes] | None = None,
+        parse: Callable[[pa.Buffer], Any] | None = None,
+        first: Callable[[], Received] | None = None,
     ) -> tuple[httpx.Response, Any]:
         attempt = 0
         refreshed = False
@@ -176,12 +198,16 @@ class DataverseHttp:
                 assert self.tokens is not None, "token source not set"
                 headers["Authorization"] = f"Bearer {self.tokens.token()}"
             try:
-                with self.limiter.slot():
-                    response = self._client.get(url, headers=headers)
+                if first is not None:
+                    ahead, first = first, None
+                    response, body = ahead()
+                else:
+                    with self.limiter.slot():
+                        response, body = self._receive(url, headers, buffered=parse is not None)
                 doc = None
-                if parse is not None and response.status_code < 300:
+                if parse is not None and body is not None:
                     try:
-                        doc = orjson.loads(parse(response.content))
+                        doc = parse(body)
                     except orjson.JSONDecodeError as exc:
                         raise httpx.RemoteProtocolError(f"truncated JSON body: {exc}") from None
             except AddressRefused as exc:
@@ -228,6 +254,31 @@ class DataverseHttp:
                 continue
             raise self._error(response)
 
+    def _receive(self, url: str, headers: dict[str, str], *, buffered: bool) -> Received:
+        """GET ``url``. With ``buffered``, a 2xx body is read into an Arrow buffer and returned beside the
+        response; otherwise, and for any other status, it is read into ``response.content``.
+
+        Pages are megabytes each. Held by Python (``bytes``, plus a second copy while httpx joins the chunks),
+        each lands in the C allocator's heap of the thread that reads it, which keeps the freed space for later,
+        so a process reading ahead in a thread would keep several pages' worth for good. An Arrow buffer of the
+        exact size (``Content-Length``) comes from Arrow's pool instead, which hands memory back when asked, and
+        the decoder reads it without a copy. Last, httpx leaves a response in a reference cycle with its stream,
+        which only the cyclic garbage collector frees (rarely, when pages are decoded in C++): replacing the
+        spent stream breaks it, so nothing keeps a page alive once the reader lets go of it.
+        """
+        request = self._client.build_request("GET", url, headers=headers)
+        response = self._client.send(request, stream=True)
+        body = None
+        try:
+            if buffered and response.is_success:
+                body = _read_buffer(response)
+            else:
+                response.read()
+        finally:
+            response.close()
+        response.stream = httpx.ByteStream(b"")
+        return response, body
+
     def _pause(self, attempt: int, retry_after: float | None, why: str) -> None:
         if retry_after is not None:
             delay = retry_after + random.uniform(0, min(1.0, 0.1 * retry_after))
@@ -257,5 +308,26 @@ def _headers(prefer: Sequence[str], headers: Mapping[str, str] | None) -> dict[s
     return extra
 
 
-def _same(body: bytes) -> bytes:
-    return body
+def _loader(prepare: Callable[[bytes], bytes] | None) -> Callable[[pa.Buffer], Any]:
+    if prepare is None:
+        return lambda body: orjson.loads(memoryview(body))
+    return lambda body: orjson.loads(prepare(body.to_pybytes()))
+
+
+def _read_buffer(response: httpx.Response) -> pa.Buffer:
+    """The (decoded) body of a streamed response as one Arrow buffer, allocated once when its size is known."""
+    length = response.headers.get("Content-Length", "")
+    if length.isdigit() and "Content-Encoding" not in response.headers:
+        buffer = pa.allocate_buffer(int(length))
+        sink = pa.FixedSizeBufferWriter(buffer)
+        for chunk in response.iter_bytes():
+            sink.write(chunk)
+        if sink.tell() != buffer.size:
+            raise httpx.RemoteProtocolError(f"body of {sink.tell()} bytes, {buffer.size} announced")
+        return buffer
+    chunks = list(response.iter_bytes())  # compressed or chunked: the size is known at the end
+    buffer = pa.allocate_buffer(sum(len(c) for c in chunks))
+    sink = pa.FixedSizeBufferWriter(buffer)
+    for chunk in chunks:
+        sink.write(chunk)
+    return buffer

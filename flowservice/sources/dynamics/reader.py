@@ -5,7 +5,11 @@ Change-tracked tables: ``Prefer: odata.track-changes`` on the initial read (a fu
 ``$deletedEntity`` ids. An expired version stamp (``0x80044352``) restarts a full read whose pages say
 ``full_resync``. Other tables: a ``modifiedon`` (or other date-time/integer) watermark with an inclusive lower
 bound, ordered by ``modifiedon, <pk>`` (the engine dedups on the key). Tables with neither are read in full
-each run. Links are followed verbatim but only on the organization's own origin. Memory is one page.
+each run. Links are followed verbatim but only on the organization's own origin.
+
+Pages are decoded from their raw bytes by ``convert.PageDecoder`` and, during a read, fetched ahead of their
+conversion by ``readahead.ReadAhead`` (``read_ahead_pages`` of the settings; 0 turns it off). Memory is the page
+being converted plus the pages fetched ahead; a page's bytes are dropped as soon as it is decoded.
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ import pyarrow.compute as pc
 from flowservice.domain.errors import InvalidRequest, SourceRefused
 from flowservice.services.ports import Column, Page, TableSchema
 
-from .convert import decimal_quoter, is_companion, select_names, to_batch
-from .http import DataverseHttp, DeltaTokenExpired
+from .convert import DecodedPage, PageDecoder, is_companion, next_link_hint, select_names
+from .http import DataverseHttp, DeltaTokenExpired, Received
 from .metadata import LOOKUP_ANNOTATION, TableMeta
+from .readahead import Key, ReadAhead, chain_key
 from .uri import same_origin
 
 log = logging.getLogger(__name__)
@@ -42,7 +47,6 @@ class ReadPlan:
     out: tuple[Column, ...]  # the batch columns: requested ones, primary key first
     fetch: tuple[Column, ...]  # ``out`` plus the watermark column when it was not requested
     page_size: int
-    prepare: Callable[[bytes], bytes] | None
     annotations: bool
 
     @property
@@ -81,7 +85,6 @@ def plan_read(
         out=tuple(wanted),
         fetch=tuple(fetch),
         page_size=size,
-        prepare=decimal_quoter(fetch),
         annotations=any(is_companion(c) for c in fetch),
     )
 
@@ -97,10 +100,25 @@ class Reader:
         self.http = http
         self.plan = plan
         self.unselectable = unselectable if unselectable is not None else set()
+        self.decoder = PageDecoder(plan.fetch, plan.table)
+        self.ahead: ReadAhead | None = None
+        self._preference_applied: str | None = None
 
     # ---------------------------------------------------------------------------------------------- entry
     def read(self, cursor: dict[str, Any] | None, delta_column: str | None) -> Iterator[Page]:
-        cursor = cursor or {}
+        depth = self.http.settings.read_ahead_pages
+        self.ahead = ReadAhead(self._fetch_ahead, depth) if depth > 0 else None
+        try:
+            yield from self._read(cursor or {}, delta_column)
+        finally:
+            if self.ahead is not None:
+                self.ahead.close()
+                log.debug("read of %s: %d pages fetched ahead, %d guesses missed; %d pages decoded by Arrow, %d "
+                          "exactly", self.plan.table, self.ahead.hits, self.ahead.misses, self.decoder.fast_pages,
+                          self.decoder.exact_pages)
+                self.ahead = None
+
+    def _read(self, cursor: dict[str, Any], delta_column: str | None) -> Iterator[Page]:
         mode = cursor.get("mode")
         if self.plan.meta.info.change_tracking:
             if mode == "changes" and (cursor.get("delta_link") or cursor.get("next_link")):
@@ -118,9 +136,8 @@ class Reader:
         yield from self._watermark(cursor, column)
 
     def preview(self, count: int) -> pa.Table:
-        doc, _ = self._get(None, lambda: self._url({"$top": str(count)}), self.plan.prefer())
-        batch = to_batch(doc.get("value") or [], self.plan.out, self.plan.table)
-        return pa.Table.from_batches([batch])
+        page, _ = self._get(None, lambda: self._url({"$top": str(count)}), self.plan.prefer())
+        return pa.Table.from_batches([self._out(page.batch)])
 
     # ------------------------------------------------------------------------------------ change tracking
     def _initial_changes_url(self) -> str:
@@ -134,7 +151,8 @@ class Reader:
         restarted = False
         while True:
             try:
-                doc, response = self._get(url, self._initial_changes_url, prefer, {"Cache-Control": "no-cache"})
+                page, size_read = self._get(url, self._initial_changes_url, prefer, {"Cache-Control": "no-cache"},
+                                            deletes=True)
             except DeltaTokenExpired as exc:
                 if restarted:
                     raise
@@ -142,9 +160,7 @@ class Reader:
                 url, full_resync, restarted = None, True, True
                 size, prefer = plan.page_size, plan.prefer("odata.track-changes")
                 continue
-            rows, deleted = _split_deleted(doc.get("value") or [])
-            batch = to_batch(rows, plan.fetch, plan.table)
-            next_link, delta_link = doc.get("@odata.nextLink"), doc.get("@odata.deltaLink")
+            next_link, delta_link = page.next_link, page.delta_link
             if next_link:
                 cursor: dict[str, Any] = {"mode": "changes", "next_link": next_link, "page_size": size}
                 if full_resync:
@@ -154,17 +170,17 @@ class Reader:
             else:
                 raise SourceRefused(
                     f"Dataverse did not return a delta link for {plan.table} although its metadata says change "
-                    "tracking is enabled (Preference-Applied: "
-                    f"{response.headers.get('Preference-Applied', 'none')})"
+                    f"tracking is enabled (Preference-Applied: {self._preference_applied or 'none'})"
                 )
             yield Page(
-                batch=self._out(batch),
-                deleted_keys=deleted,
+                batch=self._out(page.batch),
+                deleted_keys=page.deleted_keys,
                 cursor=cursor,
                 final=not next_link,
                 full_resync=full_resync,
-                bytes_read=len(response.content),
+                bytes_read=size_read,
             )
+            del page
             if not next_link:
                 return
             url = next_link
@@ -184,20 +200,20 @@ class Reader:
             params["$filter"] = f"{column} ge {self._literal(col, value)}"
         url = str(cursor["next_link"]) if same and cursor.get("next_link") else None
         while True:
-            doc, response = self._get(url, lambda: self._url(params), plan.prefer())
-            batch = to_batch(doc.get("value") or [], plan.fetch, plan.table)
-            value = _later(value, _max(batch.column(column)))
-            next_link = doc.get("@odata.nextLink")
+            page, size_read = self._get(url, lambda: self._url(params), plan.prefer())
+            value = _later(value, _max(page.batch.column(column)))
+            next_link = page.next_link
             page_cursor: dict[str, Any] = {"mode": "watermark", "column": column, "value": value}
             if next_link:
                 page_cursor["next_link"] = next_link
             yield Page(
-                batch=self._out(batch),
+                batch=self._out(page.batch),
                 cursor=page_cursor,
                 final=not next_link,
                 full_resync=full_resync,
-                bytes_read=len(response.content),
+                bytes_read=size_read,
             )
+            del page
             if not next_link:
                 return
             url = next_link
@@ -218,16 +234,16 @@ class Reader:
         full_resync = bool(cursor.get("full_resync")) if resuming else bool(cursor)
         url = str(cursor["next_link"]) if resuming else None
         while True:
-            doc, response = self._get(url, lambda: self._url({}), plan.prefer())
-            batch = to_batch(doc.get("value") or [], plan.fetch, plan.table)
-            next_link = doc.get("@odata.nextLink")
+            page, size_read = self._get(url, lambda: self._url({}), plan.prefer())
+            next_link = page.next_link
             page_cursor: dict[str, Any] = {"mode": "full"}
             if next_link:
                 page_cursor.update(next_link=next_link, full_resync=full_resync)
             yield Page(
-                batch=self._out(batch), cursor=page_cursor, final=not next_link, full_resync=full_resync,
-                bytes_read=len(response.content),
+                batch=self._out(page.batch), cursor=page_cursor, final=not next_link, full_resync=full_resync,
+                bytes_read=size_read,
             )
+            del page
             if not next_link:
                 return
             url = next_link
@@ -237,17 +253,31 @@ class Reader:
         return self.http.url(self.plan.meta.info.entity_set, {"$select": self.plan.select(self.unselectable), **params})
 
     def _get(
-        self, link: str | None, build: Callable[[], str], prefer: list[str], headers: dict[str, str] | None = None
-    ) -> tuple[Any, httpx.Response]:
+        self,
+        link: str | None,
+        build: Callable[[], str],
+        prefer: list[str],
+        headers: dict[str, str] | None = None,
+        *,
+        deletes: bool = False,
+    ) -> tuple[DecodedPage, int]:
         """GET ``link`` verbatim (a link from Dataverse or a cursor), or start a chain with ``build()``; a chain
-        start drops properties the Web API says it does not have and tries again."""
+        start drops properties the Web API says it does not have and tries again. Returns the decoded page and
+        the size of its body (the body itself is not kept)."""
+        decode = self._decoding(prefer, headers, deletes)
         if link is not None:
             if not same_origin(link, self.http.uri):
                 raise SourceRefused(f"Refusing to follow a link outside {self.http.uri.origin}: {link[:200]}")
-            return self.http.get_json(link, prefer=prefer, headers=headers, prepare=self.plan.prepare)
+            ahead = self.ahead.take(chain_key(link, prefer, headers)) if self.ahead is not None else None
+            page, response = self.http.get_json(link, prefer=prefer, headers=headers, decode=decode,
+                                                first=ahead.result if ahead is not None else None)
+            return self._done(page, response)
+        if self.ahead is not None:
+            self.ahead.stop()  # a new chain: nothing fetched before it belongs to it
         for _ in range(self.MAX_DROPPED):
             try:
-                return self.http.get_json(build(), prefer=prefer, headers=headers, prepare=self.plan.prepare)
+                page, response = self.http.get_json(build(), prefer=prefer, headers=headers, decode=decode)
+                return self._done(page, response)
             except SourceRefused as exc:
                 missing = _MISSING_PROPERTY.search(exc.message)
                 name = missing.group(1) if missing else None
@@ -260,24 +290,37 @@ class Reader:
                 self.unselectable.add(name)
         raise SourceRefused(f"Dataverse refused too many columns of {self.plan.table} as unknown properties")
 
+    def _decoding(
+        self, prefer: list[str], headers: dict[str, str] | None, deletes: bool
+    ) -> Callable[[pa.Buffer], DecodedPage]:
+        """Decode a page's body, after starting to fetch the page it names ahead (when reading ahead)."""
+        ahead = self.ahead
+
+        def decode(body: pa.Buffer) -> DecodedPage:
+            if ahead is not None:
+                hint = next_link_hint(body)
+                if hint is not None:
+                    ahead.follow(chain_key(hint, prefer, headers))
+            page = self.decoder(body, deletes=deletes)
+            page.size = body.size
+            return page
+
+        return decode
+
+    def _done(self, page: DecodedPage, response: httpx.Response) -> tuple[DecodedPage, int]:
+        self._preference_applied = response.headers.get("Preference-Applied")
+        return page, page.size
+
+    def _fetch_ahead(self, key: Key) -> Received:
+        url, prefer, headers = key
+        if not same_origin(url, self.http.uri):  # a guess is checked like any link before it gets our token
+            raise SourceRefused(f"Refusing to follow a link outside {self.http.uri.origin}: {url[:200]}")
+        return self.http.fetch(url, prefer=list(prefer), headers=dict(headers))
+
     def _out(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         if len(self.plan.out) == len(self.plan.fetch):
             return batch
         return batch.select([c.name for c in self.plan.out])
-
-
-def _split_deleted(items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[str]]:
-    """Delta pages mix rows with ``{"@odata.context": ".../$deletedEntity", "id": ..., "reason": "deleted"}``."""
-    rows: list[dict[str, Any]] = []
-    deleted: list[str] = []
-    for item in items:
-        context = item.get("@odata.context")
-        if context is not None and (str(context).endswith("$deletedEntity") or item.get("reason") == "deleted"):
-            if item.get("id"):
-                deleted.append(str(item["id"]).lower())
-        else:
-            rows.append(item)
-    return rows, deleted
 
 
 def _iso(moment: dt.datetime) -> str:

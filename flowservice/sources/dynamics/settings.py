@@ -52,6 +52,8 @@ class DynamicsSettings:
     token_refresh_margin: float = 300.0  # refresh tokens this long before they expire
     lookup_targets: bool = True  # add `<lookup>_lookuplogicalname` columns for polymorphic lookups
     watermark_lookback_seconds: float = 0.0
+    #: pages a read fetches ahead of the one being converted (0: none); each holds a page's bytes in memory
+    read_ahead_pages: int = 2
     transport: httpx.BaseTransport | None = field(default=None, compare=False)
     resolver: Resolver | None = field(default=None, compare=False)
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
@@ -59,6 +61,8 @@ class DynamicsSettings:
     def __post_init__(self) -> None:
         if not 1 <= self.max_concurrency <= DATAVERSE_MAX_CONCURRENCY:
             raise ValueError(f"max_concurrency must be between 1 and {DATAVERSE_MAX_CONCURRENCY}")
+        if self.read_ahead_pages < 0:
+            raise ValueError("read_ahead_pages must be >= 0")
         if self.max_retries < 0:
             raise ValueError("max_retries must be >= 0")
         object.__setattr__(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import time
 from decimal import Decimal
 
 import pyarrow as pa
@@ -58,12 +59,32 @@ def test_a_read_resumes_after_the_last_committed_page(make_source, fake):
     assert "odata.maxpagesize=2" in fake.api_requests("accounts")[-1].headers["Prefer"]  # the chain's own size
 
 
-def test_reading_is_lazy_one_page_in_memory_at_a_time(source, fake):
+def test_reading_is_lazy_one_page_in_memory_at_a_time_without_read_ahead(make_source, settings, fake):
+    source = make_source(settings_=dataclasses.replace(settings, read_ahead_pages=0))
     source.describe("account")
     before = len(fake.api_requests("accounts"))
     iterator = source.read("account", None, None, page_size=1)
     next(iterator)
+    time.sleep(0.2)
     assert len(fake.api_requests("accounts")) == before + 1
+    source.close()
+
+
+def test_reading_ahead_fetches_at_most_read_ahead_pages_beyond_the_one_being_converted(make_source, settings, fake):
+    source = make_source(settings_=dataclasses.replace(settings, read_ahead_pages=2))
+    source.describe("account")
+    before = len(fake.api_requests("accounts"))
+    iterator = source.read("account", None, None, page_size=1)
+    next(iterator)  # the consumer stalls on the first page
+    deadline = time.monotonic() + 5
+    while len(fake.api_requests("accounts")) < before + 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.3)
+    assert len(fake.api_requests("accounts")) == before + 3
+    pages = [next(iterator) for _ in range(4)]
+    assert [p.batch.num_rows for p in pages] == [1, 1, 1, 1] and pages[-1].final
+    iterator.close()
+    source.close()
 
 
 def test_incremental_read_returns_upserts_and_deletes_then_a_new_delta_link(source, fake):
