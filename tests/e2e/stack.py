@@ -37,12 +37,16 @@ class Stack:
 
     def start(self) -> Api:
         self.server = start_server(self.data_dir, self.env)
-        if not self.credentials:
-            import json
+        try:
+            if not self.credentials:
+                import json
 
-            self.credentials = json.loads(self.server.cli("clients", "create", "--org", ORG, "--name", "e2e"))
-        token = fetch_token(httpx.Client(base_url=self.server.url), self.credentials["client_id"],
-                            self.credentials["client_secret"])
+                self.credentials = json.loads(self.server.cli("clients", "create", "--org", ORG, "--name", "e2e"))
+            token = fetch_token(httpx.Client(base_url=self.server.url), self.credentials["client_id"],
+                                self.credentials["client_secret"])
+        except BaseException:
+            self.stop()  # never leave a server behind when the stack could not start
+            raise
         self.api = Api(self.server.url, self.credentials["client_id"], token)
         return self.api
 
