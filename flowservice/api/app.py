@@ -11,6 +11,7 @@ from fastapi.openapi.utils import get_openapi
 
 from flowservice.api import errors
 from flowservice.api.http import RequestIdMiddleware, add_identity_headers
+from flowservice.api.lane import App
 from flowservice.api.routes import catalog, connections, conversion, flows, ims, specs
 
 DESCRIPTION = """A self-hostable server that speaks Adobe Experience Platform's Flow Service API
@@ -34,7 +35,7 @@ def create_app(container: Any, *, embedded_runtime: bool = False) -> FastAPI:
             if runtime is not None:
                 runtime.stop()
 
-    app = FastAPI(title="flowservice", version="0.1.0", description=DESCRIPTION, docs_url="/docs",
+    app = App(title="flowservice", version="0.1.0", description=DESCRIPTION, docs_url="/docs",
                   redoc_url=None, lifespan=lifespan)
     app.state.container = container
     errors.install(app)

@@ -38,6 +38,8 @@ def error_body(error: FlowServiceError) -> dict[str, Any]:
 
 
 def error_response(error: FlowServiceError) -> Response:
+    if error.status >= 500:
+        log.warning("request failed: %s %s", error.code, error.message)
     headers = {}
     if error.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="flowservice"'
@@ -91,8 +93,6 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 def install(app: FastAPI) -> None:
     @app.exception_handler(FlowServiceError)
     async def _flow(_request: Request, exc: FlowServiceError) -> Response:
-        if exc.status >= 500:
-            log.warning("request failed: %s %s", exc.code, exc.message)
         return error_response(exc)
 
     @app.exception_handler(StarletteHTTPException)
@@ -120,10 +120,15 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, exc: Exception) -> Response:
-        log.exception("unexpected error (request %s)", request_id_var.get(), exc_info=exc)
-        return error_response(
-            FlowServiceError(
-                "An internal error has occurred. Please try again. If the problem persists, please contact "
-                "customer support.", code="1102", title="Internal Error", status=500,
-            )
+        return unexpected_error(exc)
+
+
+def unexpected_error(exc: Exception) -> Response:
+    """A bug or an outage below us: logged with its traceback, answered with 500 and no details."""
+    log.exception("unexpected error (request %s)", request_id_var.get(), exc_info=exc)
+    return error_response(
+        FlowServiceError(
+            "An internal error has occurred. Please try again. If the problem persists, please contact "
+            "customer support.", code="1102", title="Internal Error", status=500,
         )
+    )

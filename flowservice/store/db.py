@@ -12,7 +12,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import ClauseElement, Engine, create_engine, event
+from sqlalchemy.sql.compiler import SQLCompiler
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -66,3 +67,37 @@ def writing(engine: Engine) -> Iterator[None]:
         lock = _WRITE_LOCKS.setdefault(engine, threading.Lock())
     with lock:
         yield
+
+
+class DriverStatement:
+    """One prebuilt write run straight on a pooled driver connection, in a transaction of its own.
+
+    For the hottest write (creating a resource) SQLAlchemy's per-execution work (connection wrapper, execution
+    context, cache lookup, result set-up) cost as much as SQLite's own insert and commit: ~180 µs against ~100 µs
+    this way, measured on SQLite. The statement is compiled once for the engine's dialect; values must be plain
+    driver types (str, int, bytes, None), which is all the resources table holds.
+    """
+
+    def __init__(self, engine: Engine, statement: ClauseElement) -> None:
+        compiled = statement.compile(dialect=engine.dialect)
+        assert isinstance(compiled, SQLCompiler)
+        self.engine = engine
+        self.sql = str(compiled)
+        self.positions = compiled.positiontup  # None for named parameter styles (psycopg)
+
+    def run(self, values: dict[str, Any]) -> None:
+        params = [values[k] for k in self.positions] if self.positions is not None else values
+        with writing(self.engine):
+            connection = self.engine.raw_connection()
+            try:
+                cursor = connection.cursor()
+                try:
+                    cursor.execute(self.sql, params)
+                finally:
+                    cursor.close()
+                connection.commit()
+            except BaseException:
+                connection.rollback()
+                raise
+            finally:
+                connection.close()

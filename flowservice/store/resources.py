@@ -12,7 +12,7 @@ from sqlalchemy import Engine, Table, bindparam, delete, insert, select, update
 from flowservice.domain.errors import NotFound, PreconditionFailed
 from flowservice.domain.tenancy import Tenant
 from flowservice.services.ports import Stored
-from flowservice.store.db import writing
+from flowservice.store.db import DriverStatement, writing
 from flowservice.store.tables import ResourceRow
 from flowservice.store.vault import Vault
 
@@ -34,6 +34,7 @@ class SqlResources:
     def __init__(self, engine: Engine, vault: Vault) -> None:
         self._engine = engine
         self._vault = vault
+        self._insert = DriverStatement(engine, _INSERT)
 
     def add(self, kind: str, tenant: Tenant, id: str, doc: dict[str, Any], secrets: dict[str, str]) -> Stored:
         stamp = now_ms()
@@ -45,8 +46,7 @@ class SqlResources:
             "secrets": self._vault.seal(secrets, bound_to=id) if secrets else None, "etag": etag,
             "created_at": doc["createdAt"], "updated_at": stamp, "seq": 0,
         }
-        with writing(self._engine), self._engine.begin() as conn:
-            conn.execute(_INSERT, values)
+        self._insert.run(values)
         return Stored(kind, id, doc, dict(secrets), etag)
 
     def get(self, kind: str, tenant: Tenant, id: str, *, with_secrets: bool = False) -> Stored | None:

@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from flowservice.api.errors import error_responses
 from flowservice.api.http import Body, Caller, Json, authenticate, body_schema, if_match, query_pairs, route
+from flowservice.api.lane import Collection, create_one, read_one, register
 
 
 def add_crud(router: APIRouter, collection: str, service: str, noun: str, example: Any, *,
@@ -23,9 +24,7 @@ def add_crud(router: APIRouter, collection: str, service: str, noun: str, exampl
         return getattr(request.app.state.container, service)
 
     def create(request: Request, body: Any = Body, who: Any = Caller) -> Any:
-        stored = svc(request).create(who[1], who[0], body)
-        return Json({"id": stored.id, "etag": stored.etag}, status_code=201,
-                    headers={"Location": f"{request.url.path.rstrip('/')}/{stored.id}"})
+        return create_one(svc(request), who, body, request.url.path)
 
     async def create_here(request: Request, body: Any = Body, who: Any = Caller) -> Any:
         return create(request, body, who)
@@ -36,12 +35,7 @@ def add_crud(router: APIRouter, collection: str, service: str, noun: str, exampl
         return Json(svc(request).list(who[1], query_pairs(request)))
 
     async def get_one(resource_id: str, request: Request) -> Any:
-
-        who = authenticate(request)
-        service_obj = svc(request)
-        doc = service_obj.get(who[1], resource_id).doc
-        view = getattr(service_obj, "view", None)
-        return Json({"items": [view(who[1], doc) if view else doc]})
+        return Json(read_one(svc(request), authenticate(request)[1], resource_id))
 
     def patch(resource_id: str, request: Request, body: Any = Body, who: Any = Caller) -> Any:
         stored = svc(request).update(who[1], who[0], resource_id, body, if_match(request))
@@ -52,6 +46,7 @@ def add_crud(router: APIRouter, collection: str, service: str, noun: str, exampl
         return Response(status_code=204)
 
     base = f"/{collection}"
+    register(Collection(router.prefix + base, service, local_writes))  # the lane serves get and create first
     one = f"/{collection}/{{resource_id}}"
     route(router, "POST", base, status_code=201, summary=f"Create a {noun}", openapi_extra=body_schema(example),
           responses=error_responses(400, 401, 403, 404, 413, 415),

@@ -1,0 +1,122 @@
+"""The lane (``flowservice/api/lane.py``) answers the busiest routes before FastAPI; it must answer exactly as
+the FastAPI routes do. Every case here is sent to the app and to its FastAPI stack alone, on SQLite and
+PostgreSQL, and the answers compared."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from tests.fixtures.server import BASE, Api, seed_body
+
+VOLATILE = re.compile(
+    r'[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|"(createdAt|updatedAt)":\d+|"request-id":"[^"]*"'
+)
+
+
+def routed(api: Api) -> Api:
+    """The same API, served by FastAPI's own stack without the lane in front."""
+    app = api.http.app
+
+    async def fastapi_only(scope: Any, receive: Any, send: Any) -> None:
+        await FastAPI.__call__(app, scope, receive, send)
+
+    return Api(TestClient(fastapi_only, raise_server_exceptions=False), api.org, api.client_id, api.client_secret,
+               api.token, api.container)
+
+
+def comparable(response: httpx.Response) -> tuple[int, dict[str, str], str]:
+    headers = {k: v for k, v in response.headers.items() if k not in ("content-length", "x-request-id", "location")}
+    if "location" in response.headers:
+        headers["location"] = VOLATILE.sub("<id>", response.headers["location"])
+    return response.status_code, headers, VOLATILE.sub("<v>", response.text)
+
+
+def both(api: Api, method: str, path: str, **kwargs: Any) -> tuple[httpx.Response, httpx.Response]:
+    return api.request(method, path, **kwargs), routed(api).request(method, path, **kwargs)
+
+
+READS = [
+    ("an existing connection", "/connections/{id}", {}),
+    ("a trailing slash", "/connections/{id}/", {}),
+    ("an unknown id", "/connections/00000000-0000-0000-0000-000000000000", {}),
+    ("an unknown id of another collection", "/flows/00000000-0000-0000-0000-000000000000", {}),
+    ("no token", "/connections/{id}", {"header_overrides": {"Authorization": None}}),
+    ("a malformed token", "/connections/{id}", {"header_overrides": {"Authorization": "Bearer nope"}}),
+    ("another client's api key", "/connections/{id}", {"header_overrides": {"x-api-key": "someone-else"}}),
+    ("another org", "/connections/{id}", {"header_overrides": {"x-gw-ims-org-id": "OTHER@AdobeOrg"}}),
+    ("no sandbox", "/connections/{id}", {"header_overrides": {"x-sandbox-name": None}}),
+    ("an unknown sandbox", "/connections/{id}", {"header_overrides": {"x-sandbox-name": "nowhere"}}),
+]
+
+
+@pytest.mark.parametrize(("case", "path", "kwargs"), READS, ids=[r[0] for r in READS])
+def test_a_read_through_the_lane_answers_as_the_fastapi_route_does(
+    any_api: Api, case: str, path: str, kwargs: dict[str, Any]
+) -> None:
+    created = any_api.post("/connections", json=seed_body()).json()
+    lane, fastapi = both(any_api, "GET", path.format(id=created["id"]), **kwargs)
+    assert comparable(lane) == comparable(fastapi), case
+    assert lane.headers["x-request-id"] and fastapi.headers["x-request-id"]
+
+
+def _bad_params() -> dict[str, Any]:
+    body = seed_body()
+    body["auth"]["params"]["serviceUri"] = 42
+    return body
+
+
+WRITES = [
+    ("the seed body", {"json": seed_body()}),
+    ("a trailing slash", {"json": seed_body(), "path": "/connections/"}),
+    ("another content type", {"content": b"{}", "headers": {"Content-Type": "text/plain"}}),
+    ("malformed JSON", {"content": b"{nope"}),
+    ("an empty body", {"content": b""}),
+    ("an oversized body", {"content": b'{"name":"' + b"x" * (1024 * 1024 + 10) + b'"}'}),
+    ("a parameter of the wrong type", {"json": _bad_params()}),
+    ("an unknown connection spec", {"json": {**seed_body(), "connectionSpec": {"id": "nope"}}}),
+    ("no token", {"json": seed_body(), "header_overrides": {"Authorization": None}}),
+]
+
+
+@pytest.mark.parametrize(("case", "kwargs"), WRITES, ids=[w[0] for w in WRITES])
+def test_a_create_through_the_lane_answers_as_the_fastapi_route_does(
+    any_api: Api, case: str, kwargs: dict[str, Any]
+) -> None:
+    path = kwargs.pop("path", "/connections")
+    lane, fastapi = both(any_api, "POST", path, **kwargs)
+    assert comparable(lane) == comparable(fastapi), case
+    if lane.status_code == 201:
+        assert lane.headers["location"] == f"{BASE}/connections/{lane.json()['id']}"
+
+
+def test_the_caller_s_request_id_is_echoed_by_the_lane(any_api: Api) -> None:
+    created = any_api.post("/connections", json=seed_body()).json()
+    response = any_api.get(f"/connections/{created['id']}", headers={"x-request-id": "trace-me"})
+    missing = any_api.get("/connections/nope", headers={"x-request-id": "trace-missing"})
+    assert response.headers["x-request-id"] == "trace-me"
+    assert missing.headers["x-request-id"] == "trace-missing"
+    assert missing.json()["report"]["request-id"] == "trace-missing"
+
+
+def test_reads_and_creates_skip_fastapi_while_other_routes_go_through_it(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str] = []
+    original = FastAPI.__call__
+
+    async def counting(self: FastAPI, scope: Any, receive: Any, send: Any) -> None:
+        seen.append(f"{scope['method']} {scope['path']}")
+        await original(self, scope, receive, send)
+
+    monkeypatch.setattr(FastAPI, "__call__", counting)
+    created = api.post("/connections", json=seed_body()).json()
+    assert api.get(f"/connections/{created['id']}").status_code == 200
+    assert seen == []
+    assert api.get("/connections").status_code == 200
+    assert seen == [f"GET {BASE}/connections"]
