@@ -10,6 +10,8 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from itertools import islice
+from operator import lt
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from crm_emulator.ids import sql_key
 from crm_emulator.rendered import CHUNK, Rendered, RenderStore, fingerprint
 from crm_emulator.rows import Org, TableRows
 from crm_emulator.schema import Column, Table
+from crm_emulator.shapes import DEFAULT, Shape
 from crm_emulator.store import Overlay
 
 Item = int | dict[str, Any]
@@ -186,8 +189,8 @@ class OrgData:
                 yield overlay.updated[stop]
             i, k = stop + 1, k + 1
 
-    def render_base(self, table: str, indices: list[int]) -> list[bytes | memoryview]:
-        """Generated rows (full records) in increasing index order, as comma-separated runs.
+    def render_base(self, table: str, indices: list[int], shape: Shape = DEFAULT) -> list[bytes | memoryview]:
+        """Generated rows (records in ``shape``) in the order given, as comma-separated runs.
 
         Consecutive rows come back as one piece per cache chunk, so a page of untouched rows is a handful of
         slices rather than 5,000 objects.
@@ -195,24 +198,26 @@ class OrgData:
         rows = self.rows[table]
         out: list[bytes | memoryview] = []
         k, n = 0, len(indices)
+        # Scans give increasing indices, $orderby pages need not (then every run is looked for one by one).
+        increasing = all(map(lt, indices, islice(indices, 1, None)))
         while k < n:
             first = indices[k]
             chunk, offset = divmod(first, CHUNK)
-            # Indices only increase, so a slice whose ends are as far apart as its length is one run.
+            # If indices only increase, a slice whose ends are as far apart as its length is one run.
             j = min(n, k + CHUNK - offset)
-            if indices[j - 1] - first != j - 1 - k:  # a gap (deleted rows): find where this run ends
+            if not increasing or indices[j - 1] - first != j - 1 - k:  # a gap: find where this run ends
                 j = k + 1
                 while j < n and indices[j] == indices[j - 1] + 1 and indices[j] // CHUNK == chunk:
                     j += 1
-            out.append(self.rendered.run(rows, chunk, offset, indices[j - 1] + 1 - chunk * CHUNK))
+            out.append(self.rendered.run(rows, chunk, offset, indices[j - 1] + 1 - chunk * CHUNK, shape))
             k = j
         return out
 
-    def prerender(self, table: str, chunk: int) -> None:
+    def prerender(self, table: str, chunk: int, shape: Shape = DEFAULT) -> None:
         """Render a chunk into the cache ahead of a request for it (see :mod:`crm_emulator.readahead`)."""
         rows = self.rows[table]
-        if chunk * CHUNK < rows.count and not self.rendered.ready(rows, chunk):
-            self.rendered.render(rows, chunk)
+        if chunk * CHUNK < rows.count and not self.rendered.ready(rows, chunk, shape):
+            self.rendered.render(rows, chunk, shape)
 
     def prerender_tables(self, names: list[str]) -> None:
         """``--prerender``: whole tables into the data directory's render store, before serving."""

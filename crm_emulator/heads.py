@@ -3,7 +3,9 @@
 Each generator formats a row with one bytes template from values derived from the row's hash, so a run of rows
 costs a few microseconds each instead of a dict plus ``orjson.dumps``. These functions *are* the data: the
 values the general path serves (filters, ``$select``) are parsed back from their output. Changing one changes
-what ``--seed`` generates.
+what ``--seed`` generates. Each generator passes its templates through a :class:`~crm_emulator.shapes.Cut`
+and writes lookups as :class:`~crm_emulator.shapes.LookupMember` members, so a ``$select`` or lookup
+annotations cost nothing per row.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from datetime import timedelta
 from crm_emulator import names
 from crm_emulator.rowjson import DAYS_B, NULL, TIMES_B, id_format, texts, ts
 from crm_emulator.rows import DAY0, EPOCH, SPAN_SECONDS, HeadFn, Org
+from crm_emulator.shapes import Cut, LookupMember
 from crm_emulator.vector import mix_all
 
 PNG_HEADER = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
@@ -59,11 +62,11 @@ class CompanyNames:
         self.slug1, self.slug2 = [s.encode() for _, s in _CF], [s.encode() for _, s in _CS]
 
 
-def picker(org: Org, table: str) -> Callable[[int], bytes]:
-    """``Org.pick`` as a quoted JSON id."""
+def picker(org: Org, table: str, member: LookupMember | None = None) -> Callable[[int], bytes]:
+    """``Org.pick`` as a quoted JSON id, or as ``member``'s whole member when given."""
     base, mid = id_format(org.schemes[table])
     count = org.counts[table]
-    fmt = b'"%x' + mid + b'%08x"'
+    fmt = (member.to(table) if member else b"") + b'"%x' + mid + b'%08x"'
 
     def pick(x: int) -> bytes:
         j = ((x & 0xFFFF) * ((x >> 16) & 0xFFFF) * count) >> 32
@@ -90,9 +93,10 @@ ACCOUNT = (
 )
 NO_IMAGE = b'"entityimage":null,"entityimage_url":null,"entityimage_timestamp":null,"entityimageid":null,'
 NO_FILE = b'"cr6f1_contractfile":null,"cr6f1_contractfile_name":null,'
+FILE = b'"cr6f1_contractfile":"%08x-%04x-4f11-9e2a-%012x","cr6f1_contractfile_name":"contract-%07d.pdf",'
 
 
-def account_heads(org: Org) -> HeadFn:
+def account_heads(org: Org, cut: Cut) -> HeadFn:
     """The hottest generator (the emulator's benchmark table): ``created_at``/``modified_at`` and ``ts`` are
     inlined, names and slugs come from tables."""
     n = org.counts["account"]
@@ -102,7 +106,7 @@ def account_heads(org: Org) -> HeadFn:
     n1, n2, n3 = len(first), len(second), len(suffix)
     base, mid = id_format(org.schemes["account"])
     account_id = b'"%x' + mid + b'%08x"'
-    image = (
+    image = cut(
         b'"entityimage":"%s","entityimage_url":"/Image/download.aspx?Entity=account&Attribute=entityimage&Id=%x'
         + mid
         + b'%08x&Timestamp=%d","entityimage_timestamp":%d,"entityimageid":"e1e1%04x'
@@ -110,7 +114,12 @@ def account_heads(org: Org) -> HeadFn:
         + b'%08x",'
     )
     thumbnails = texts(THUMBNAILS)
-    contact, lead = picker(org, "contact"), picker(org, "lead")
+    template, no_image, contract, no_file = cut(ACCOUNT), cut(NO_IMAGE), cut(FILE), cut(NO_FILE)
+    primary, parent = cut.lookup("_primarycontactid_value"), cut.lookup("_parentaccountid_value")
+    origin, payer = cut.lookup("_originatingleadid_value"), cut.lookup("_cr6f1_billingcustomerid_value")
+    contact, lead = picker(org, "contact", primary), picker(org, "lead", origin)
+    paying_contact = picker(org, "contact", payer)
+    parent_account, paying_account = parent.to("account") + account_id, payer.to("account") + account_id
     days, times, day0 = DAYS_B, TIMES_B, DAY0
 
     def row(i: int, h: int, h2: int, version: bytes) -> bytes:
@@ -123,12 +132,13 @@ def account_heads(org: Org) -> HeadFn:
             u = ((h >> 24) & 0xFFFF) / 0x10000
             modified = created + int((span - created) * u * u * u)
         billing = (h2 >> 8) & 7
+        paying = paying_account % (base + i, i) if billing == 0 else paying_contact(h2 >> 26) if billing == 1 else None
         if h2 & 15 == 0:
             stamp = 638000000000000000 + created * 10_000_000
             pictures = image % (thumbnails[(h2 >> 30) & 7], base + i, i, stamp, stamp, (base + i) & 0xFFFF, i)
         else:
-            pictures = NO_IMAGE
-        return ACCOUNT % (
+            pictures = no_image
+        return template % (
             first[a],
             second[b],
             suffix[(h >> 16) % n3],
@@ -136,15 +146,12 @@ def account_heads(org: Org) -> HeadFn:
             b'"info@%s.com"' % slug if (h2 >> 10) & 7 else NULL,
             b'"+1-%d-555-%04d"' % (200 + (h >> 24) % 800, i % 10000) if (h2 >> 13) & 7 else NULL,
             b'"https://www.%s.com"' % slug if (h2 >> 16) & 1 else NULL,
-            contact(h2 >> 17) if (h2 >> 41) & 3 else NULL,
-            account_id % (base + (h2 >> 20) % i, (h2 >> 20) % i) if i and (h2 >> 43) & 7 == 0 else NULL,
-            lead(h2 >> 23) if (h2 >> 46) & 7 == 0 else NULL,
-            account_id % (base + i, i) if billing == 0 else contact(h2 >> 26) if billing == 1 else NULL,
+            contact(h2 >> 17) if (h2 >> 41) & 3 else primary.null,
+            parent_account % (base + (h2 >> 20) % i, (h2 >> 20) % i) if i and (h2 >> 43) & 7 == 0 else parent.null,
+            lead(h2 >> 23) if (h2 >> 46) & 7 == 0 else origin.null,
+            paying or payer.null,
             pictures,
-            b'"cr6f1_contractfile":"%08x-%04x-4f11-9e2a-%012x","cr6f1_contractfile_name":"contract-%07d.pdf",'
-            % (h2 & 0xFFFFFFFF, (h2 >> 32) & 0xFFFF, i, i + 1)
-            if (h2 >> 4) & 3 == 0
-            else NO_FILE,
+            contract % (h2 & 0xFFFFFFFF, (h2 >> 32) & 0xFFFF, i, i + 1) if (h2 >> 4) & 3 == 0 else no_file,
             b'"%08x-%04x-4%03x-a%03x-%012x"' % (h2 >> 32, (h2 >> 16) & 0xFFFF, (h2 >> 4) & 0xFFF, h2 & 0xFFF, i)
             if (h2 >> 49) & 3
             else NULL,
@@ -170,14 +177,15 @@ def _birthdays() -> list[bytes]:
     return [b'"' + (EPOCH - timedelta(days=20 * 365 + k)).date().isoformat().encode() + b'"' for k in range(45 * 365)]
 
 
-def contact_heads(org: Org) -> HeadFn:
+def contact_heads(org: Org, cut: Cut) -> HeadFn:
     n = org.counts["contact"]
     span, slot = SPAN_SECONDS, max(SPAN_SECONDS // max(n, 1), 1)
     firsts, lasts = texts(names.FIRST_NAMES), texts(names.LAST_NAMES)
     lower_firsts = texts([f.lower() for f in names.FIRST_NAMES])
     lower_lasts = texts([w.lower() for w in names.LAST_NAMES])
     n1, n2 = len(firsts), len(lasts)
-    account, contact = picker(org, "account"), picker(org, "contact")
+    template, customer = cut(CONTACT), cut.lookup("_parentcustomerid_value")
+    account, contact = picker(org, "account", customer), picker(org, "contact", customer)
     birthdays = _birthdays()
     ages = len(birthdays)
     days, times, day0 = DAYS_B, TIMES_B, DAY0
@@ -191,14 +199,14 @@ def contact_heads(org: Org) -> HeadFn:
             u = ((h >> 24) & 0xFFFF) / 0x10000
             modified = created + int((span - created) * u * u * u)
         parent = h2 & 15
-        return CONTACT % (
+        return template % (
             firsts[a],
             lasts[b],
             firsts[a],
             lasts[b],
             b'"%s.%s%d@example.com"' % (lower_firsts[a], lower_lasts[b], i % 97) if (h2 >> 4) & 7 else NULL,
             b'"+1-%d-555-%04d"' % (200 + (h >> 30) % 800, i % 10000) if (h2 >> 7) & 3 else NULL,
-            account(h2 >> 9) if parent < 13 else contact(h2 >> 9) if parent == 13 else NULL,
+            account(h2 >> 9) if parent < 13 else contact(h2 >> 9) if parent == 13 else customer.null,
             birthdays[(h2 >> 33) % ages] if (h2 >> 60) & 1 else NULL,
             days[day0 + created // 86400],
             times[created % 86400],
@@ -218,20 +226,22 @@ LEAD = (
 )
 
 
-def lead_heads(org: Org) -> HeadFn:
+def lead_heads(org: Org, cut: Cut) -> HeadFn:
     n = org.counts["lead"]
     firsts, lasts = texts(names.FIRST_NAMES), texts(names.LAST_NAMES)
     lower_firsts = texts([f.lower() for f in names.FIRST_NAMES])
     subjects = texts(names.SUBJECTS)
     co = CompanyNames()
-    account, contact = picker(org, "account"), picker(org, "contact")
+    template = cut(LEAD)
+    parent, person = cut.lookup("_parentaccountid_value"), cut.lookup("_parentcontactid_value")
+    account, contact = picker(org, "account", parent), picker(org, "contact", person)
 
     def row(i: int, h: int, h2: int, version: bytes) -> bytes:
         a, b = h % len(firsts), (h >> 9) % len(lasts)
         created = created_at(i, n, h)
         x = h2 >> 8
         c1, c2 = x % len(co.first), (x >> 8) % len(co.second)
-        return LEAD % (
+        return template % (
             firsts[a],
             lasts[b],
             firsts[a],
@@ -239,8 +249,8 @@ def lead_heads(org: Org) -> HeadFn:
             subjects[(h2 >> 3) % len(subjects)],
             b'"%s %s%s"' % (co.first[c1], co.second[c2], co.suffix[(x >> 16) % len(co.suffix)]) if h2 & 7 else NULL,
             b'"%s@%s%s.com"' % (lower_firsts[a], co.slug1[c1], co.slug2[c2]) if (h2 >> 40) & 3 else NULL,
-            account(h2 >> 12) if (h2 >> 42) & 3 == 0 else NULL,
-            contact(h2 >> 14) if (h2 >> 44) & 3 == 0 else NULL,
+            account(h2 >> 12) if (h2 >> 42) & 3 == 0 else parent.null,
+            contact(h2 >> 14) if (h2 >> 44) & 3 == 0 else person.null,
             ts(created),
             ts(modified_at(created, h)),
             version,
@@ -256,22 +266,29 @@ OPPORTUNITY = (
 )
 
 
-def opportunity_heads(org: Org) -> HeadFn:
+def opportunity_heads(org: Org, cut: Cut) -> HeadFn:
+    """The customer is the parent account or (one in eight) the parent contact: one id after two members' keys."""
     n = org.counts["opportunity"]
     words = texts(names.COMPANY_SECOND)
-    account, contact, lead = picker(org, "account"), picker(org, "contact"), picker(org, "lead")
+    template = cut(OPPORTUNITY)
+    customer, parent = cut.lookup("_customerid_value"), cut.lookup("_parentaccountid_value")
+    person, origin = cut.lookup("_parentcontactid_value"), cut.lookup("_originatingleadid_value")
+    account, contact, lead = picker(org, "account"), picker(org, "contact"), picker(org, "lead", origin)
+    customer_account, customer_contact = customer.to("account"), customer.to("contact")
+    parent_account, parent_contact = parent.to("account"), person.to("contact")
 
     def row(i: int, h: int, h2: int, version: bytes) -> bytes:
         created = created_at(i, n, h)
         to_contact = (h2 >> 30) & 7 == 0
-        parent = NULL if to_contact else account(h2)
-        return OPPORTUNITY % (
+        account_id = b"" if to_contact else account(h2)
+        contact_id = contact(h2 >> 5) if to_contact or (h2 >> 33) & 1 else b""
+        return template % (
             (h2 >> 3) % 500 + 1,
             words[(h2 >> 12) % len(words)],
-            contact(h2 >> 5) if to_contact else parent,
-            parent,
-            contact(h2 >> 5) if to_contact or (h2 >> 33) & 1 else NULL,
-            lead(h2 >> 7) if (h2 >> 35) & 3 == 0 else NULL,
+            customer_contact + contact_id if to_contact else customer_account + account_id,
+            parent.null if to_contact else parent_account + account_id,
+            parent_contact + contact_id if contact_id else person.null,
+            lead(h2 >> 7) if (h2 >> 35) & 3 == 0 else origin.null,
             ts(created),
             ts(modified_at(created, h)),
             version,
@@ -287,12 +304,13 @@ PROJECT = (
 )
 
 
-def project_heads(org: Org) -> HeadFn:
+def project_heads(org: Org, cut: Cut) -> HeadFn:
     """Rows are grouped in blocks that share one ``modifiedon`` second; blocks are not in id order."""
     blocks = max(1, org.counts["cr6f1_project"] // PROJECT_BLOCK)
     leads = texts([w.split(" ")[0] for w, _ in _CF])
     words = texts(names.PROJECT_WORDS)
-    account = picker(org, "account")
+    template, owner = cut(PROJECT), cut.lookup("_cr6f1_accountid_value")
+    account = picker(org, "account", owner)
 
     def heads(idx: range, hashes: list[int], versions: list[bytes]) -> list[bytes]:
         out = []
@@ -300,12 +318,12 @@ def project_heads(org: Org) -> HeadFn:
             modified = SPAN_SECONDS - (blocks - h % blocks) * 3600
             created = max(0, modified - (h >> 20) % (400 * 86400))
             out.append(
-                PROJECT
+                template
                 % (
                     leads[(h >> 3) % len(leads)],
                     words[(h >> 30) % len(words)],
                     i + 1,
-                    account(h >> 7) if (h >> 40) & 7 else NULL,
+                    account(h >> 7) if (h >> 40) & 7 else owner.null,
                     ts(created),
                     ts(modified),
                     version,

@@ -15,6 +15,7 @@ from crm_emulator.ids import normalize_guid
 from crm_emulator.prefer import FORMATTED, LOGICAL_NAME, NAVIGATION, Preferences
 from crm_emulator.render import formatted_value, json_value
 from crm_emulator.schema import Column, Table
+from crm_emulator.shapes import Shape
 
 ETAG_HEAD = b'"@odata.etag":"W/\\"'
 
@@ -56,14 +57,17 @@ class Renderer:
             self.props = props
         self.cols = [table.by_prop[p] for p in self.props]
         self.prefixes = [b'"' + p.encode() + b'":' for p in self.props]
-        self.fast = select is None and not self.fv and not self.nav and not self.ll and not self.expand
+        # Generated rows take the fast path in any $select, with or without lookuplogicalname annotations;
+        # formatted values, navigation annotations and $expand need the general one.
+        self.shape = Shape(self.rows.props.difference(self.props), self.ll)
+        self.fast = not self.fv and not self.nav and not self.expand and self.rows.props.issuperset(self.props)
 
     def render_many(self, items: list[Item]) -> list[bytes | memoryview]:
         """Items as comma-separable pieces: one per record, or one per run of untouched generated rows."""
         if self.fast:
             name = self.table.logical_name
             if self.data.untouched(name):  # no created or updated rows: every item is a generated row
-                return self.data.render_base(name, cast(list[int], items))
+                return self.data.render_base(name, cast(list[int], items), self.shape)
             out: list[bytes | memoryview] = []
             run: list[int] = []
             for item in items:
@@ -71,11 +75,11 @@ class Renderer:
                     run.append(item)
                     continue
                 if run:
-                    out.extend(self.data.render_base(name, run))
+                    out.extend(self.data.render_base(name, run, self.shape))
                     run = []
                 out.append(self.render(item))
             if run:
-                out.extend(self.data.render_base(name, run))
+                out.extend(self.data.render_base(name, run, self.shape))
             return out
         return [self.render(item) for item in items]
 

@@ -8,7 +8,8 @@ The disk store exists for first reads: ``--prerender`` renders whole tables into
 the emulator reports ready, so the first pass over them is a file read per chunk instead of ~7 µs of Python
 per record, and memory stays bounded at any scale. Files are keyed by a fingerprint of the seed, the scale and
 a sample of every table's rendering, so a restart with the same data directory reuses them and any change to
-the generators invalidates them.
+the generators invalidates them. It holds the default shape only (every column, no annotations); other shapes
+(a ``$select``, lookup annotations) live in the memory cache, keyed by their shape too.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from crm_emulator.rows import SEPARATOR, TableRows
+from crm_emulator.shapes import DEFAULT, Shape
 
 log = logging.getLogger("crm_emulator")
 CHUNK = 1000
@@ -73,18 +75,22 @@ class RenderCache:
     def __init__(self, budget_bytes: int) -> None:
         self.budget = budget_bytes
         self.size = 0
-        self.chunks: OrderedDict[tuple[str, int], RenderedChunk] = OrderedDict()
+        self.chunks: OrderedDict[tuple[str, int, Shape], RenderedChunk] = OrderedDict()
 
-    def get(self, table: str, chunk: int) -> RenderedChunk | None:
-        found = self.chunks.get((table, chunk))
+    def get(self, table: str, chunk: int, shape: Shape = DEFAULT) -> RenderedChunk | None:
+        key = (table, chunk, shape)
+        found = self.chunks.get(key)
         if found is not None:
-            self.chunks.move_to_end((table, chunk))
+            self.chunks.move_to_end(key)
         return found
 
-    def put(self, table: str, chunk: int, rendered: RenderedChunk) -> None:
+    def put(self, table: str, chunk: int, rendered: RenderedChunk, shape: Shape = DEFAULT) -> None:
         if self.budget <= 0:
             return
-        self.chunks[(table, chunk)] = rendered
+        old = self.chunks.pop((table, chunk, shape), None)
+        if old is not None:
+            self.size -= old.size
+        self.chunks[(table, chunk, shape)] = rendered
         self.size += rendered.size
         while self.size > self.budget and self.chunks:
             _, dropped = self.chunks.popitem(last=False)
@@ -136,32 +142,32 @@ class Rendered:
         self.cache = RenderCache(cache_bytes)
         self.store = store
 
-    def run(self, rows: TableRows, chunk: int, start: int, stop: int) -> bytes | memoryview:
+    def run(self, rows: TableRows, chunk: int, start: int, stop: int, shape: Shape = DEFAULT) -> bytes | memoryview:
         """Records ``start..stop-1`` of chunk ``chunk``, comma-separated."""
         name = rows.table.logical_name
-        found = self.cache.get(name, chunk)
-        if found is None and self.store is not None:
+        found = self.cache.get(name, chunk, shape)
+        if found is None and self.store is not None and shape == DEFAULT:
             blob = self.store.get(name, chunk)
             if blob is not None:
                 found = RenderedChunk(blob, self._count(rows, chunk))
         if found is None:
             if self.cache.budget <= 0:
                 base = chunk * CHUNK
-                return rows.render_run(base + start, base + stop)
-            found = self.render(rows, chunk)
+                return rows.render_run(base + start, base + stop, shape)
+            found = self.render(rows, chunk, shape)
         return found.run(start, stop)
 
-    def render(self, rows: TableRows, chunk: int) -> RenderedChunk:
+    def render(self, rows: TableRows, chunk: int, shape: Shape = DEFAULT) -> RenderedChunk:
         """Render a chunk into the memory cache."""
         count, base = self._count(rows, chunk), chunk * CHUNK
-        rendered = RenderedChunk(rows.render_run(base, base + count), count)
-        self.cache.put(rows.table.logical_name, chunk, rendered)
+        rendered = RenderedChunk(rows.render_run(base, base + count, shape), count)
+        self.cache.put(rows.table.logical_name, chunk, rendered, shape)
         return rendered
 
-    def ready(self, rows: TableRows, chunk: int) -> bool:
+    def ready(self, rows: TableRows, chunk: int, shape: Shape = DEFAULT) -> bool:
         name = rows.table.logical_name
-        return self.cache.get(name, chunk) is not None or (
-            self.store is not None and (name, chunk) in self.store.present
+        return self.cache.get(name, chunk, shape) is not None or (
+            shape == DEFAULT and self.store is not None and (name, chunk) in self.store.present
         )
 
     def prerender(self, tables: list[TableRows]) -> None:

@@ -10,7 +10,8 @@ Rendering works on runs of consecutive rows: the hashes of the whole run are com
 (:mod:`crm_emulator.vector`), each table's *head generator* writes the row fields of every row as JSON members
 straight from bytes templates, and a record is the join of its head and its bundles' ready-made fragments. The
 row fields' Python values (filters, ``$select``, annotations) are parsed back from that same head, so the fast
-and the general path cannot disagree.
+and the general path cannot disagree. A run can also be rendered in another :class:`~crm_emulator.shapes.Shape`
+(a ``$select``, lookup annotations) at nearly the same cost.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 from itertools import chain, repeat
 from typing import Any
 
@@ -27,13 +29,13 @@ import orjson
 from crm_emulator.ids import M64, IdScheme, mix64, stable_hash
 from crm_emulator.render import json_value
 from crm_emulator.schema import Table
+from crm_emulator.shapes import DEFAULT, VARIANT_BITS, Cut, Form, Shape, annotation, fragments, reshape, tail_format
 from crm_emulator.vector import mix_all
 
 EPOCH = datetime(2019, 1, 1, tzinfo=UTC)
 SNAPSHOT = datetime(2025, 6, 30, 18, 0, 0, tzinfo=UTC)
 SPAN_SECONDS = int((SNAPSHOT - EPOCH).total_seconds())
 BASE_VERSION = 1_000_000
-VARIANT_BITS = 9
 VARIANTS = 1 << VARIANT_BITS
 ETAG = b'{"@odata.etag":"W/\\"'
 #: What separates two records in a run; it cannot occur inside a JSON string (the quote would be escaped).
@@ -43,7 +45,8 @@ RowFields = Callable[[int, int, "Org"], dict[str, Any]]
 #: Row fields of a run as JSON members (``"prop":value,`` each, trailing comma included), from the rows'
 #: indices, hashes and versions (already formatted: the etag needs them too).
 HeadFn = Callable[[range, list[int], list[bytes]], list[bytes]]
-HeadFactory = Callable[["Org"], HeadFn]
+#: A table's head generator for an org, its templates cut to a shape (see :class:`~crm_emulator.shapes.Cut`).
+HeadFactory = Callable[["Org", Cut], HeadFn]
 BundleMaker = Callable[[random.Random, "Org"], tuple[Any, ...]]
 
 
@@ -116,6 +119,14 @@ class Org:
         """Base rowversion: unique across the org, below every version a write will get."""
         return BASE_VERSION + ((index * self.table_count + self.ordinals[table]) << 4) + (h & 15)
 
+    def target_of(self, row_id: str, targets: tuple[str, ...]) -> str:
+        """Which of ``targets`` a generated id points into (the general path's ``OrgData.table_of_id``)."""
+        for table in targets:
+            scheme = self.schemes.get(table)
+            if scheme is not None and (i := scheme.index(row_id)) is not None and i < self.counts[table]:
+                return table
+        return targets[0]
+
     @property
     def first_write_version(self) -> int:
         return BASE_VERSION + (((self.max_count + 1) * self.table_count) << 4) + 16
@@ -131,29 +142,22 @@ class TableRows:
         self.count = org.counts[name] if org is not None and name in org.counts else 0
         self.ids = org.schemes[name] if org is not None and name in org.schemes else IdScheme(seed, name)
         self.salt = stable_hash("rows", seed, name)
-        self.heads: HeadFn | None = None
+        self.lookups = frozenset(c.prop for c in self.table.columns if c.is_lookup and c.webapi)
+        self.make_heads: Callable[[Cut], HeadFn] | None = None
         if org is not None and spec.heads is not None:
-            self.heads = spec.heads(org)
+            self.make_heads = partial(spec.heads, org)
         elif org is not None and spec.row is not None:
-            self.heads = dict_heads(spec.row, org, self.table)
+            self.make_heads = partial(dict_heads, spec.row, org, self.table)
+        self.heads = self.make_heads(Cut(DEFAULT, self.lookups)) if self.make_heads is not None else None
         self.version_base = BASE_VERSION + (org.ordinals.get(name, 0) if org is not None else 0) * 16
         self.version_step = (org.table_count if org is not None else 0) << 4
         self.bundles = spec.bundles
         pk = self.table.primary_id
         self.variants: list[list[tuple[Any, ...]]] = []
-        self.fragments: list[list[bytes]] = []
         for k, bundle in enumerate(spec.bundles):
             rng = random.Random(stable_hash("bundle", seed, name, k))
-            cols = [self.table.by_prop[c] for c in bundle.columns]
-            values = [bundle.make(rng, org) for _ in range(VARIANTS)] if org is not None else []
-            self.variants.append(values)
-            prefixes = [b'"' + c.prop.encode() + b'":' for c in cols]
-            self.fragments.append(
-                [
-                    b"".join(p + json_value(c, v) + b"," for p, c, v in zip(prefixes, cols, vals, strict=True))
-                    for vals in values
-                ]
-            )
+            self.variants.append([bundle.make(rng, org) for _ in range(VARIANTS)] if org is not None else [])
+        self.fragments = [fragments(self, k, DEFAULT) for k in range(len(spec.bundles))]
         if len(spec.bundles) > 14:
             raise ValueError("at most 14 bundles per table (two 63-bit words of variant bits)")
         self.bundle_of = {c: (k, j) for k, b in enumerate(spec.bundles) for j, c in enumerate(b.columns)}
@@ -161,12 +165,14 @@ class TableRows:
         bundle_keys = [c for b in spec.bundles for c in b.columns]
         webapi = [c.prop for c in self.table.webapi_columns() if c.prop != pk]
         listed = set(row_keys) | set(bundle_keys)
-        missing = [p for p in webapi if p not in listed]
-        self.order = row_keys + bundle_keys + missing + [pk]
-        self.null_fragment = b"".join(b'"' + p.encode() + b'":null,' for p in missing)
-        # Everything after the bundles: the null columns and the primary key, formatted from (base + i, i).
-        tail = (self.null_fragment + b'"' + pk.encode() + b'":"').replace(b"%", b"%%")
-        self.tail_format = tail + b"%x" + self.ids.mid.encode() + b'%08x"}'
+        self.head_keys = row_keys
+        self.null_props = [p for p in webapi if p not in listed]
+        self.order = row_keys + bundle_keys + self.null_props + [pk]
+        self.props = frozenset(self.order)
+        default = [(VARIANT_BITS * (k % 7), f) for k, f in enumerate(self.fragments)]
+        self.forms: dict[Shape, Form] = {
+            DEFAULT: Form(self.heads, default[:7], default[7:], tail_format(self.null_props, pk, self.ids.mid))
+        }
         self.date_fields = [
             (p, self.table.by_prop[p].date_only) for p in row_keys if self.table.by_prop[p].type_name == "DateTimeType"
         ]
@@ -234,28 +240,33 @@ class TableRows:
         return cache.get(prop)
 
     # --- fast rendering ----------------------------------------------------------------------------------
-    def render_run(self, start: int, stop: int) -> bytes:
-        """Rows ``start..stop-1`` as complete JSON objects with every column (a collection without $select),
-        comma-separated: the body of a page of untouched rows, built with one copy."""
+    def form(self, shape: Shape) -> Form:
+        """The pieces for ``shape``, built on first use; a few recent shapes are kept."""
+        found = self.forms.get(shape)
+        if found is None:
+            found = self.forms[shape] = reshape(self, shape)
+            if len(self.forms) > 9:
+                del self.forms[next(s for s in self.forms if s != DEFAULT)]
+        return found
+
+    def render_run(self, start: int, stop: int, shape: Shape = DEFAULT) -> bytes:
+        """Rows ``start..stop-1`` as complete JSON objects, comma-separated: the body of a page of untouched
+        rows, built with one copy. The default shape has every column (a collection without $select)."""
+        form = self.form(shape)
         idx = range(start, stop)
         salt = self.salt
         hashes = mix_all([salt ^ i for i in idx])
         base, step = self.version_base, self.version_step
         versions = list(map(b"%d".__mod__, [base + i * step + (h & 15) for i, h in zip(idx, hashes, strict=True)]))
         columns: list[Iterable[bytes]] = [chain((ETAG,), repeat(b"," + ETAG)), versions, repeat(b'\\"",')]
-        if self.heads is not None:
-            columns.append(self.heads(idx, hashes, versions))
-        if self.fragments:
-            first = mix_all([(h + 1) & M64 for h in hashes])
-            for k, frags in enumerate(self.fragments[:7]):
-                shift = VARIANT_BITS * k
-                columns.append([frags[(b >> shift) & 511] for b in first])
-        if len(self.fragments) > 7:
-            second = mix_all([(h + 2) & M64 for h in hashes])
-            for k, frags in enumerate(self.fragments[7:]):
-                shift = VARIANT_BITS * k
-                columns.append([frags[(b >> shift) & 511] for b in second])
-        tail, base_id = self.tail_format, self.ids.base
+        if form.heads is not None:
+            columns.append(form.heads(idx, hashes, versions))
+        for word, bundles in ((1, form.first), (2, form.second)):
+            if bundles:
+                bits = mix_all([(h + word) & M64 for h in hashes])
+                for shift, frags in bundles:
+                    columns.append([frags[(b >> shift) & 511] for b in bits])
+        tail, base_id = form.tail, self.ids.base
         columns.append([tail % (base_id + i, i) for i in idx])
         return b"".join(chain.from_iterable(zip(*columns, strict=False)))  # the etag pieces repeat
 
@@ -264,22 +275,33 @@ class TableRows:
         return self.render_run(i, i + 1)
 
 
-def dict_heads(row_fn: RowFields, org: Org, table: Table) -> HeadFn:
+def dict_heads(row_fn: RowFields, org: Org, table: Table, cut: Cut) -> HeadFn:
     """A head generator from a function returning each row's fields as a dict (small tables).
 
     Values are written by the general path's encoder, so a decimal keeps its precision here too; strings
-    (dates may already be wire text) as they are.
+    (dates may already be wire text) as they are. ``cut``'s shape applies member by member.
     """
     prefixes: dict[str, bytes] = {}
+    drop = cut.drop
+    lookups = {c.prop: c.targets for c in table.columns if c.is_lookup} if cut.annotate else {}
+    notes: dict[tuple[str, str], bytes] = {}
 
     def member(prop: str, value: Any) -> bytes:
         prefix = prefixes.get(prop)
         if prefix is None:
             prefix = prefixes[prop] = b'"' + prop.encode() + b'":'
         text = orjson.dumps(value) if isinstance(value, str) else json_value(table.by_prop[prop], value)
+        if prop in lookups and value is not None:
+            note = notes.get((prop, value))
+            if note is None:
+                note = notes[(prop, value)] = annotation(prop, org.target_of(value, lookups[prop]))
+            return note + prefix + text + b","
         return prefix + text + b","
 
     def heads(idx: range, hashes: list[int], versions: list[bytes]) -> list[bytes]:
-        return [b"".join(member(p, v) for p, v in row_fn(i, h, org).items()) for i, h in zip(idx, hashes, strict=True)]
+        return [
+            b"".join(member(p, v) for p, v in row_fn(i, h, org).items() if p not in drop)
+            for i, h in zip(idx, hashes, strict=True)
+        ]
 
     return heads

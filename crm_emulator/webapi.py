@@ -501,7 +501,7 @@ class WebApi:
         headers = self._preference_applied(q, page_size if q.top is None else None, False)
         sequential = renderer.fast and more and predicate is None and not q.orderby
         return self._stream(
-            head, items, tail, renderer, name, headers, then=self._read_ahead(name, items, page_size, sequential)
+            head, items, tail, renderer, name, headers, then=self._read_ahead(renderer, items, page_size, sequential)
         )
 
     def _scan_page(self, table: str, predicate: Any, after: str | None, size: int) -> tuple[list[Item], bool]:
@@ -674,11 +674,14 @@ class WebApi:
 
     records_served = 0
 
-    def _read_ahead(self, table: str, items: list[Item], page_size: int, sequential: bool) -> Callable[[], None] | None:
-        """Once a page of full records with a nextLink is sent, render the next one (:mod:`readahead`)."""
+    def _read_ahead(
+        self, renderer: Renderer, items: list[Item], page_size: int, sequential: bool
+    ) -> Callable[[], None] | None:
+        """Once a fast-path page with a nextLink is sent, render the next one in its shape (:mod:`readahead`)."""
         if not sequential or not items:
             return None
-        return lambda: self.readahead.after_page(table, items[-1], page_size)
+        table = renderer.table.logical_name
+        return lambda: self.readahead.after_page(table, items[-1], page_size, renderer.shape)
 
     def count(self, request: Request, table: Table) -> Response:
         q = Query(request)
@@ -734,7 +737,7 @@ class WebApi:
             token = _lower_escapes(quote(delta_token(snapshot, self.data.now()), safe=""))
             head["@odata.deltaLink"] = q.link(base, {"$skiptoken", "$deltatoken"}, {"$deltatoken": token})
         renderer = Renderer(self.data, table, q.select, q.prefs)
-        then = self._read_ahead(name, items, page_size, renderer.fast and more)
+        then = self._read_ahead(renderer, items, page_size, renderer.fast and more)
         return self._stream(head, items, tail, renderer, name, self._preference_applied(q, page_size, True), then=then)
 
     def _delta_version(self, table: Table, token: str) -> int:
