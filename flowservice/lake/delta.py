@@ -20,11 +20,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as pads
 from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
@@ -33,6 +32,9 @@ from flowservice.lake import changes, commitlog, query
 from flowservice.lake.schema import delta_type, evolve, plain
 from flowservice.lake.storage import TABLE_CONFIGURATION, Storage
 from flowservice.services.ports import CommitResult, LastCommit, WriteMode
+
+if TYPE_CHECKING:  # imported where a key lookup reads files: a first load never does, and saves its ~30 MB
+    import pyarrow.dataset as pads
 
 log = logging.getLogger(__name__)
 
@@ -279,6 +281,8 @@ def _holds_any(table: DeltaTable, primary_key: str, keys: pa.Array) -> bool:
         return False
     if not _log_ranges_meet(table, primary_key, keys):
         return False
+    import pyarrow.dataset as pads
+
     dataset = table.to_pyarrow_dataset()
     key_type = plain(dataset.schema.field(primary_key).type)
     keys = keys.cast(key_type)
@@ -313,6 +317,8 @@ def _log_ranges_meet(table: DeltaTable, primary_key: str, keys: pa.Array) -> boo
 def _files_in_range(dataset: pads.FileSystemDataset, primary_key: str, keys: pa.Array) -> list[pads.Fragment]:
     """The files whose key range in the Delta log (a file's guarantee, typed like the table, so comparable
     whatever type the file itself was written with) meets ``keys``' range; every file if that cannot be told."""
+    import pyarrow.dataset as pads
+
     low, high = pc.min_max(keys).values()
     key_type = dataset.schema.field(primary_key).type
     field = pads.field(primary_key)

@@ -50,15 +50,20 @@ def evolve(target: pa.Schema | None, data: pa.Table) -> pa.Table:
         return data.cast(nullable(data.schema))
     columns: dict[str, pa.ChunkedArray] = {}
     fields: list[pa.Field] = []
+    arriving = {f.name: f for f in data.schema}  # (a Table's column_names is a new list at every access)
     for field in nullable(target):
-        if field.name in data.column_names:
+        found = arriving.get(field.name)
+        if found is not None:
             column = data.column(field.name)
-            _check_compatible(field, data.schema.field(field.name))
-            columns[field.name] = column if column.type == field.type else column.cast(field.type)
+            if column.type != field.type:
+                _check_compatible(field, found)
+                column = column.cast(field.type)
+            columns[field.name] = column
         else:
             columns[field.name] = pa.chunked_array([pa.nulls(data.num_rows, field.type)])
         fields.append(field.with_nullable(True))
-    new = [f for f in data.schema if f.name not in target.names]
+    known = set(target.names)
+    new = [f for f in data.schema if f.name not in known]
     _reject_untyped(pa.schema(new))
     for field in nullable(pa.schema(new)):
         column = data.column(field.name)

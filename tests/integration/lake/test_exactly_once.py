@@ -36,7 +36,7 @@ def test_last_commit_is_none_for_a_missing_table_or_an_unknown_app(lake: DeltaLa
 
 
 def test_last_commit_is_exact_after_many_commits_and_a_restart(lake: DeltaLake, tmp_path):
-    for txn in range(1, 121):  # past delta-rs's checkpoint interval of 100 commits
+    for txn in range(1, 121):  # past several checkpoints (every 20 commits)
         app = "flow-1" if txn % 3 else "flow-2"
         commit(lake, accounts((f"k{txn}", "x", txn)), txn, cursor={"watermark": txn}, app_id=app)
 
@@ -47,6 +47,8 @@ def test_last_commit_is_exact_after_many_commits_and_a_restart(lake: DeltaLake, 
     assert second is not None and (second.txn_version, second.cursor) == (120, {"watermark": 120})
     assert first.table_version == 118 and second.table_version == 119
     assert commit(restarted, accounts(("k1", "again", 0)), 119).noop
+    log = sorted(p.name for p in (tmp_path / "lake" / TABLE / "_delta_log").glob("*.checkpoint.parquet"))
+    assert len(log) >= 5, log
 
 
 def test_last_commit_survives_compaction(lake: DeltaLake):
