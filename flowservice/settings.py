@@ -37,13 +37,13 @@ class Settings(BaseSettings):
 
     # engine
     # A commit holds this many rows in memory while delta-rs writes them (its buffers grow with the batch):
-    # 10,000 keeps a run under ~400 MB with wide tables; more rows per commit mean fewer, larger files and
-    # fewer commits, at about 3.5 MB of memory per 1,000 rows of a 120-column table. A crash loses at most
-    # this much work, never data.
-    commit_every_rows: int = 10_000
-    # Rows per Dataverse page (its maximum is 5,000): a page's bytes, up to two pages read ahead and the one
-    # being converted are in memory at once, about 4 KB per row of a 120-column table.
-    page_size: int = 2500
+    # 6,400 keeps a million-row run of a 120-column table under 400 MB (docs/performance.md); more rows per
+    # commit mean fewer, larger files and fewer commits, at about 3.5 MB of memory per 1,000 rows. A crash
+    # loses at most this much work, never data.
+    commit_every_rows: int = 6_400
+    # Rows per Dataverse page (its maximum is 5,000): a page's bytes, the page read ahead and the one being
+    # converted are in memory at once, about 4.4 KB per row of a 120-column table with lookup annotations.
+    page_size: int = 1600
     workers: int = 2
     scheduler_interval_seconds: float = 5.0
     embedded_workers: bool = True

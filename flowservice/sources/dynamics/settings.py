@@ -53,7 +53,7 @@ class DynamicsSettings:
     lookup_targets: bool = True  # add `<lookup>_lookuplogicalname` columns for polymorphic lookups
     watermark_lookback_seconds: float = 0.0
     #: pages a read fetches ahead of the one being converted (0: none); each holds a page's bytes in memory
-    read_ahead_pages: int = 2
+    read_ahead_pages: int = 1
     transport: httpx.BaseTransport | None = field(default=None, compare=False)
     resolver: Resolver | None = field(default=None, compare=False)
     sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)

@@ -12,7 +12,7 @@ import pytest
 
 from flowservice.domain.errors import SourceError
 from flowservice.services.ports import Column
-from flowservice.sources.dynamics.convert import PageDecoder, next_link_hint
+from flowservice.sources.dynamics.convert import PageDecoder, next_link_hint, split_page
 
 UUID = {"type": "string", "format": "uuid"}
 COLUMNS = [
@@ -141,3 +141,39 @@ def test_the_next_link_is_read_from_the_last_bytes_of_a_page():
     quoted = page(row(1, name='"a \\"@odata.nextLink\\":\\"https://evil/\\" b"'), next_link=None)
     assert next_link_hint(quoted) is None  # a key-like text inside a string is escaped, so never taken
     assert next_link_hint(page(row(1))[:-30]) is None  # cut short: no guess
+
+
+def split_decoder() -> PageDecoder:
+    decoder = PageDecoder(COLUMNS, "account")
+    decoder.split_bytes = 1  # every page is cut in two and its halves parsed at once
+    return decoder
+
+
+@pytest.mark.parametrize("links_first", [False, True])
+def test_a_page_cut_in_two_decodes_to_what_the_exact_path_makes_of_it_with_its_links(links_first):
+    body = page(*(row(i) for i in range(40)), row(40, name="null"), *(row(i) for i in range(41, 60)))
+    if links_first:  # the links ahead of the items: they land in the first half
+        body = body.replace(b',"@odata.nextLink":' + orjson.dumps(NEXT), b"").replace(
+            b'{"@odata.context"', b'{"@odata.deltaLink":' + orjson.dumps(NEXT) + b',"@odata.context"')
+    decoder = split_decoder()
+    halves = split_page(body, 1)
+    assert halves is not None and 0 < halves[0].size < len(body) and 0 < halves[1].size < len(body)
+    decoded = decoder(pa.py_buffer(body))
+    exact = decoder.exact(body)
+    assert decoder.fast_pages == 1
+    assert decoded.batch.num_rows == 60 and decoded.batch.equals(exact.batch)
+    assert (decoded.next_link, decoded.delta_link) == (exact.next_link, exact.delta_link)
+    assert (decoded.delta_link if links_first else decoded.next_link) == NEXT
+
+
+def test_when_one_half_of_a_cut_page_needs_the_exact_path_the_whole_page_takes_it():
+    body = page(*(row(i) for i in range(20)), *(row(i, numberofemployees='"12"') for i in range(20, 40)))
+    decoder = split_decoder()
+    decoded = decoder(pa.py_buffer(body))
+    assert decoder.exact_pages == 1 and decoder.fast_pages == 0
+    assert decoded.batch.equals(decoder.exact(body).batch)
+
+
+def test_a_page_without_a_record_boundary_past_its_middle_is_not_cut():
+    assert split_page(page(row(1)), 1) is None  # one record
+    assert split_page(page(*(row(i) for i in range(10))), 1 << 20) is None  # small
