@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 from deltalake import CommitProperties, DeltaTable, Transaction
 from deltalake.fs import DeltaStorageHandler
 
@@ -58,10 +59,10 @@ def added_bytes(uri: str, options: dict[str, str], version: int) -> int:
     """Bytes of the data files a commit added, summed from the ``add`` actions of its log entry."""
     handler = DeltaStorageHandler(uri, options)
     with handler.open_input_file(f"_delta_log/{version:020d}.json") as entry:
-        lines = entry.read().decode("utf-8").splitlines()
+        lines = entry.read().splitlines()
     total = 0
     for line in lines:
-        action = json.loads(line) if line.strip() else {}
+        action = orjson.loads(line) if line.strip() else {}
         add = action.get("add")
         if add and add.get("dataChange", True):
             total += int(add.get("size", 0))

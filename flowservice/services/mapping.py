@@ -327,7 +327,9 @@ class CompiledMapping:
         self.source_schema = source_schema
         self._tree = _tree(self.mapping_set.mappings)
         self._needed = self.mapping_set.source_columns()
-        empty = {name: pa.array([], source_schema.field(name).type) for name in self._needed}
+        self._fields = {f.name: f for f in source_schema}
+        self._types = {name: self._fields[name].type for name in self._needed}
+        empty = {name: pa.array([], t) for name, t in self._types.items()}
         self.schema: pa.Schema = self._apply(empty, 0).schema
 
     def __call__(self, data: pa.RecordBatch | pa.Table) -> pa.Table:
@@ -338,12 +340,12 @@ class CompiledMapping:
     def _columns(self, batch: pa.RecordBatch) -> dict[str, pa.Array]:
         """The columns the mapping reads, with the source schema's types."""
         columns = {}
-        for name in self._needed:
-            i = batch.schema.get_field_index(name)
+        schema = batch.schema  # (a new wrapper at every access; a page has a hundred columns)
+        for name, expected in self._types.items():
+            i = schema.get_field_index(name)
             if i < 0:
                 raise MappingError(f"source column {name!r} is missing from the data being mapped")
             col = batch.column(i)
-            expected = self.source_schema.field(name).type
             columns[name] = col if col.type == expected else pc.cast(col, expected)
         return columns
 
@@ -355,7 +357,7 @@ class CompiledMapping:
     def _leaf(self, index: int, m: Mapping, columns: dict[str, pa.Array], num_rows: int) -> tuple[pa.Field, pa.Array]:
         if m.source_type is SourceType.ATTRIBUTE and isinstance(m.expr, ColumnRef):
             # A copy: the column as it is, with its field's type, nullability and metadata.
-            return self.source_schema.field(m.expr.name), columns[m.expr.name]
+            return self._fields[m.expr.name], columns[m.expr.name]
         try:
             value = _evaluate(m.expr, columns)
         except ExpressionError as exc:
