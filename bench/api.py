@@ -160,28 +160,17 @@ def measure(
 ) -> LoadResult:
     if args.quiet_wait > 0:
         wait_for_quiet(args.quiet_wait)
-    warm = run_load(
-        scenario.plan,
-        total=args.warmup,
-        concurrency=args.concurrency,
-        headers=headers,
-        time_limit=args.time_limit,
-        expect=scenario.expect,
-        server_pid=pid,
-    )
+
+    def load(total: int) -> LoadResult:
+        return run_load(scenario.plan, total=total, concurrency=args.concurrency, headers=headers,
+                        time_limit=args.time_limit, expect=scenario.expect, server_pid=pid)
+
+    warm = load(args.warmup)
     if warm.errors:
         raise RuntimeError(f"{scenario.label} (warm-up): " + "; ".join(warm.errors[:5]))
     profiler = start_profiler(pid, profile_to) if profile_to else None
     try:
-        result = run_load(
-            scenario.plan,
-            total=args.requests,
-            concurrency=args.concurrency,
-            headers=headers,
-            time_limit=args.time_limit,
-            expect=scenario.expect,
-            server_pid=pid,
-        )
+        result = load(args.requests)
     finally:
         if profiler is not None:
             stop_profiler(profiler)

@@ -41,6 +41,9 @@ STRING_FUNCTIONS = {"contains", "startswith", "endswith"}
 CRM_FUNCTIONS = {"In", "NotIn", "Between", "NotBetween", "ContainValues", "DoesNotContainValues", "Null", "NotNull"}
 CRM_PREFIX = "Microsoft.Dynamics.CRM."
 
+#: A path segment addressing one item: ``accounts(<guid>)``, ``EntityDefinitions(LogicalName='x')``.
+KEY = re.compile(r"^([A-Za-z0-9_]+)\((.*)\)$")
+
 
 @dataclass
 class Tok:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import re
-import uuid
 from bisect import bisect_right
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import date, datetime
@@ -21,7 +20,6 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from crm_emulator import metadata as md
 from crm_emulator.config import EmulatorConfig
 from crm_emulator.data import Item, OrgData
 from crm_emulator.errors import (
@@ -34,10 +32,11 @@ from crm_emulator.errors import (
     unsupported,
 )
 from crm_emulator.ids import normalize_guid, sql_key
+from crm_emulator.metadata_api import MetadataApi
 from crm_emulator.odata_query import (
+    KEY,
     coerce_text,
     compile_filter,
-    compile_metadata_filter,
     parse_expand,
     parse_filter,
     parse_orderby,
@@ -49,14 +48,13 @@ from crm_emulator.prefer import Preferences, parse_prefer
 from crm_emulator.readahead import ReadAhead
 from crm_emulator.records import Renderer, parse_payload, resolve_expand
 from crm_emulator.rendered import CHUNK
+from crm_emulator.responses import ODATA_JSON, odata_headers
 from crm_emulator.schema import Column, Table
 
 log = logging.getLogger("crm_emulator")
-ODATA_JSON = "application/json; odata.metadata=minimal"
 KNOWN_OPTIONS = {"$select", "$filter", "$orderby", "$top", "$count", "$expand", "$skiptoken", "$deltatoken"}
 REJECTED_OPTIONS = {"$skip", "$search", "$format", "$apply", "$levels", "$compute", "$index", "$schemaversion"}
 OTHER_QUERIES = {"fetchXml", "savedQuery", "userQuery", "sql"}
-KEY = re.compile(r"^([A-Za-z0-9_]+)\((.*)\)$")
 CHUNK_ROWS = CHUNK  # rows rendered and sent per body chunk: one render-cache chunk
 ORDERED_CACHE_LIMIT = 300_000
 
@@ -80,17 +78,6 @@ class Desc:
 
     def __hash__(self) -> int:
         return hash(self.v)
-
-
-def odata_headers(extra: dict[str, str] | None = None) -> dict[str, str]:
-    headers = {"OData-Version": "4.0"}
-    if extra:
-        headers.update(extra)
-    return headers
-
-
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status_code=status, media_type=ODATA_JSON, headers=odata_headers(headers))
 
 
 class Query:
@@ -144,9 +131,7 @@ class WebApi:
         self.config = config
         self.data = data
         self.catalog = data.catalog
-        self.organization_id = str(uuid.uuid5(uuid.NAMESPACE_DNS, f"org-{config.seed}.crmemulator"))
-        self._metadata_xml: dict[bool, bytes] = {}
-        self._entity_defs: dict[str, dict[str, Any]] = {}
+        self.metadata = MetadataApi(config, data)
         self._ordered: dict[tuple[Any, ...], tuple[list[tuple[Any, ...]], list[Item]]] = {}
         self.readahead = ReadAhead(data)
 
@@ -165,11 +150,11 @@ class WebApi:
     async def handle(self, request: Request, path: str, user_index: int) -> Response:
         method = request.method
         if path in ("", "/"):
-            return self.service_document()
+            return self.metadata.service_document()
         if path == "$metadata":
-            return self.metadata_document(request)
+            return self.metadata.metadata_document(request)
         if path in ("WhoAmI", "WhoAmI()"):
-            return self.who_am_i(user_index)
+            return self.metadata.who_am_i(user_index)
         if path == "$batch":
             raise unsupported("$batch requests")
         segments = path.split("/")
@@ -179,7 +164,7 @@ class WebApi:
         if name == "EntityDefinitions":
             if method != "GET":
                 raise unsupported("Changing table definitions")
-            return self.entity_definitions(request, m.group(2) if m else None, segments[1:])
+            return self.metadata.entity_definitions(request, m.group(2) if m else None, segments[1:])
         table = self.catalog.by_set.get(name)
         if table is None:
             raise segment_not_found(name)
@@ -208,221 +193,6 @@ class WebApi:
         if method == "DELETE":
             return self.delete(table, row_id)
         raise DataverseError(405, "0x80060888", f"The HTTP method '{method}' is not allowed on a record.")
-
-    # --- documents ---------------------------------------------------------------------------------------
-    def service_document(self) -> Response:
-        sets = sorted(t.entity_set for t in self.catalog.tables)
-        return json_response(
-            {
-                "@odata.context": f"{self.api}$metadata",
-                "value": [{"name": s, "kind": "EntitySet", "url": s} for s in sets],
-            }
-        )
-
-    def metadata_document(self, request: Request) -> Response:
-        annotations = request.query_params.get("annotations", "false").lower() == "true" or (
-            "odata.include-annotations" in ",".join(request.headers.getlist("prefer"))
-        )
-        doc = self._metadata_xml.get(annotations)
-        if doc is None:
-            doc = self._metadata_xml[annotations] = md.csdl(self.catalog.tables, annotations)
-        return Response(doc, media_type="application/xml", headers=odata_headers())
-
-    def who_am_i(self, user_index: int) -> Response:
-        return json_response(
-            {
-                "@odata.context": f"{self.api}$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse",
-                "BusinessUnitId": self.data.org.ref("businessunit", 0),
-                "UserId": self.data.org.ref("systemuser", user_index),
-                "OrganizationId": self.organization_id,
-            }
-        )
-
-    # --- metadata entities -------------------------------------------------------------------------------
-    def entity_def(self, t: Table) -> dict[str, Any]:
-        found = self._entity_defs.get(t.logical_name)
-        if found is None:
-            found = self._entity_defs[t.logical_name] = md.entity_definition(t)
-        return found
-
-    def entity_definitions(self, request: Request, key: str | None, rest: list[str]) -> Response:
-        params = dict(request.query_params)
-        for bad in ("$top", "$skip", "$orderby"):
-            if bad in params:
-                raise DataverseError(400, UNSUPPORTED_QUERY, f"The query parameter {bad} is not supported")
-        for k in params:
-            if k.startswith("$") and k not in ("$select", "$filter", "$expand"):
-                raise DataverseError(400, UNSUPPORTED_QUERY, f"The query parameter {k} is not supported")
-        aliases = {k: v for k, v in params.items() if k.startswith("@")}
-        select = parse_select(params.get("$select"))
-        predicate = compile_metadata_filter(parse_filter(params["$filter"], aliases)) if "$filter" in params else None
-        expand = parse_expand(params.get("$expand"))
-        if key is None:
-            if rest:
-                raise segment_not_found(rest[0])
-            items = [self.entity_def(t) for t in self.catalog.tables]
-            if predicate is not None:
-                items = [i for i in items if predicate(i) is True]
-            tables = [self.catalog.by_logical[i["LogicalName"]] for i in items]
-            value = [self._entity_item(t, select, expand) for t in tables]
-            context = f"{self.api}$metadata#EntityDefinitions" + (f"({','.join(select)})" if select else "")
-            return json_response({"@odata.context": context, "value": value})
-        table = self._table_by_key(key)
-        if not rest:
-            if predicate is not None:
-                raise bad_request("$filter is not valid when addressing a single table definition.")
-            body = {
-                "@odata.context": f"{self.api}$metadata#EntityDefinitions"
-                + (f"({','.join(select)})" if select else "")
-                + "/$entity"
-            }
-            body.update(self._entity_item(table, select, expand))
-            return json_response(body)
-        return self.attributes(table, rest, select, predicate, expand)
-
-    def _table_by_key(self, key: str) -> Table:
-        m = re.fullmatch(r"LogicalName='([^']*)'", key)
-        if m:
-            table = self.catalog.by_logical.get(m.group(1))
-            if table is None:
-                raise DataverseError(404, RECORD_NOT_FOUND, f"Could not find an entity with name '{m.group(1)}'.")
-            return table
-        guid = normalize_guid(key)
-        if guid is None:
-            raise bad_request(f"The key value '{key}' is not valid for EntityDefinitions.")
-        table = self.catalog.by_metadata_id.get(guid)
-        if table is None:
-            raise DataverseError(404, RECORD_NOT_FOUND, f"Could not find an entity with id '{guid}'.")
-        return table
-
-    def _entity_item(
-        self, t: Table, select: list[str] | None, expand: list[tuple[str, dict[str, str]]]
-    ) -> dict[str, Any]:
-        full = self.entity_def(t)
-        if select is None:
-            item = dict(full)
-        else:
-            item = {}
-            for prop in select:
-                if prop not in full:
-                    raise property_not_found(prop, "EntityMetadata")
-                item[prop] = full[prop]
-            item["MetadataId"] = full["MetadataId"]
-        for nav, options in expand:
-            if nav != "Attributes":
-                raise unsupported(f"Expanding '{nav}' on EntityDefinitions")
-            bad = set(options) - {"$select", "$filter"}
-            if bad:
-                raise DataverseError(400, UNSUPPORTED_QUERY, f"The query parameter {sorted(bad)[0]} is not supported")
-            sub_select = parse_select(options.get("$select"))
-            pred = compile_metadata_filter(parse_filter(options["$filter"])) if "$filter" in options else None
-            item["Attributes"] = self._attribute_items(t, None, sub_select, pred, [])
-        return item
-
-    def attributes(
-        self,
-        table: Table,
-        rest: list[str],
-        select: list[str] | None,
-        predicate: Any,
-        expand: list[tuple[str, dict[str, str]]],
-    ) -> Response:
-        head = rest[0]
-        m = KEY.match(head)
-        if (m.group(1) if m else head) != "Attributes":
-            raise unsupported(f"The metadata navigation '{head}'")
-        cast = None
-        if len(rest) > 1:
-            cast_text = rest[1]
-            if not cast_text.startswith(md.NS) or cast_text[len(md.NS) :] not in md.CASTS:
-                raise bad_request(f"The type cast '{cast_text}' is not a known AttributeMetadata type.")
-            cast = cast_text[len(md.NS) :]
-            if len(rest) > 2:
-                raise segment_not_found(rest[2])
-        ctx = f"{self.api}$metadata#EntityDefinitions('{table.metadata_id}')/Attributes"
-        if cast:
-            ctx += f"/{md.NS}{cast}"
-        names = list(select or []) + [n for n, _ in expand]
-        if names:
-            ctx += f"({','.join(names)})"
-        if m is not None:
-            key = m.group(2)
-            km = re.fullmatch(r"LogicalName='([^']*)'", key)
-            col = (
-                table.by_name.get(km.group(1))
-                if km
-                else next(
-                    (c for c in table.columns if md.metadata_id("attribute", c.table, c.name) == normalize_guid(key)),
-                    None,
-                )
-            )
-            if col is None:
-                raise DataverseError(
-                    404, RECORD_NOT_FOUND, f"Could not find an attribute with key {key} on '{table.logical_name}'."
-                )
-            items = self._attribute_items(table, cast, select, None, expand, only=col)
-            if not items:
-                raise bad_request(f"The attribute '{col.name}' is not of type {cast}.")
-            return json_response({"@odata.context": ctx + "/$entity", **items[0]})
-        return json_response(
-            {"@odata.context": ctx, "value": self._attribute_items(table, cast, select, predicate, expand)}
-        )
-
-    def _attribute_items(
-        self,
-        table: Table,
-        cast: str | None,
-        select: list[str] | None,
-        predicate: Any,
-        expand: list[tuple[str, dict[str, str]]],
-        only: Column | None = None,
-    ) -> list[dict[str, Any]]:
-        cols = [only] if only is not None else md.attributes_of(table, cast)
-        if only is not None and cast is not None and md.METADATA_TYPE[only.type_name] != cast:
-            return []
-        out = []
-        for col in cols:
-            full = md.attribute_definition(col, cast)
-            if predicate is not None and predicate(full) is not True:
-                continue
-            if select is None:
-                item = dict(full)
-            else:
-                item = {"@odata.type": full["@odata.type"]}
-                for prop in select:
-                    if prop not in full:
-                        type_name = cast or "AttributeMetadata"
-                        raise property_not_found(prop, type_name)
-                    item[prop] = full[prop]
-                item["MetadataId"] = full["MetadataId"]
-            for nav, options in expand:
-                if nav not in md.EXPANDABLE or cast is None:
-                    raise bad_request(
-                        f"Could not find a property named '{nav}' on type 'Microsoft.Dynamics.CRM."
-                        f"{cast or 'AttributeMetadata'}'."
-                    )
-                if col.type_name not in (
-                    "PicklistType",
-                    "StateType",
-                    "StatusType",
-                    "MultiSelectPicklistType",
-                    "BooleanType",
-                ):
-                    raise bad_request(
-                        f"Could not find a property named '{nav}' on type 'Microsoft.Dynamics.CRM.{cast}'."
-                    )
-                value: dict[str, Any] | None = md.option_set(col)
-                if nav == "GlobalOptionSet" and not col.global_option_set:
-                    value = None
-                sub = parse_select(options.get("$select"))
-                if value is not None and sub:
-                    missing = [p for p in sub if p not in value]
-                    if missing:
-                        raise property_not_found(missing[0], "OptionSetMetadataBase")
-                    value = {p: value[p] for p in sub} | {"MetadataId": value["MetadataId"]}
-                item[nav] = value
-            out.append(item)
-        return out
 
     # --- collections -------------------------------------------------------------------------------------
     def _check_select(self, table: Table, select: list[str] | None) -> None:
