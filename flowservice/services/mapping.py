@@ -29,20 +29,18 @@ from typing import Any, TypeAlias
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from flowservice.domain.mapping import (
+from flowservice.domain.expressions import (
     BinaryOp,
     Call,
     ColumnRef,
     Expr,
     ExpressionError,
     Literal,
-    Mapping,
     MappingError,
-    MappingSet,
-    SourceType,
     UnaryOp,
     strptime_format,
 )
+from flowservice.domain.mapping import Mapping, MappingSet, SourceType
 
 Value: TypeAlias = pa.Array | pa.Scalar
 
