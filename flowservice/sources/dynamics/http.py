@@ -20,6 +20,7 @@ import httpx
 import orjson
 import pyarrow as pa
 
+from flowservice.domain import deadlines
 from flowservice.domain.errors import (
     NotFound,
     SourceAuthError,
@@ -29,10 +30,11 @@ from flowservice.domain.errors import (
     SourceUnavailable,
 )
 
+from .bodies import ACCEPT_ENCODING, ResponseTooLarge, detached, read_buffer, read_limited
 from .limiter import AdaptiveLimiter
 from .settings import DynamicsSettings
-from .tls import certificate_problem, ssl_context
-from .uri import AddressRefused, GuardedTransport, ServiceUri
+from .tls import certificate_problem
+from .uri import AddressRefused, ServiceUri, guarded_transport
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,7 @@ BASE_HEADERS = {
     "OData-MaxVersion": "4.0",
     "OData-Version": "4.0",
     "User-Agent": "flowservice-dynamics/0.1",
+    "Accept-Encoding": ACCEPT_ENCODING,
 }
 #: A response and, for a 2xx answer whose body is parsed, that body apart from it (see ``_receive``).
 Received = tuple[httpx.Response, pa.Buffer | None]
@@ -66,20 +69,28 @@ def query_string(params: Mapping[str, str]) -> str:
 
 
 def error_details(response: httpx.Response) -> tuple[str, str]:
-    """``(code, message)`` from a Dataverse error body ``{"error": {"code", "message"}}``, tolerant of others."""
+    """``(code, message)`` from a Dataverse error body ``{"error": {"code", "message"}}``. Any other body is
+    described by its size and type, never quoted: a remote body is not ours to reflect."""
     try:
         body = orjson.loads(response.content)
     except orjson.JSONDecodeError:
-        text = response.text.strip().replace("\n", " ")
-        return "", text[:300]
+        body = None
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):
         message = str(error.get("message") or "")
         inner = error.get("innererror")
         if not message and isinstance(inner, dict):
             message = str(inner.get("message") or "")
-        return str(error.get("code") or ""), message
-    return "", str(body)[:300]
+        return _printable(str(error.get("code") or ""), 40), _printable(message, 300)
+    if not response.content:
+        return "", ""
+    kind = _printable(response.headers.get("Content-Type", "").split(";")[0], 60) or "untyped"
+    return "", f"not a Dataverse error body ({len(response.content):,} bytes of {kind})"
+
+
+def _printable(text: str, limit: int) -> str:
+    cleaned = "".join(c if c.isprintable() else " " for c in text).strip()
+    return cleaned[:limit] + ("…" if len(cleaned) > limit else "")
 
 
 def describe(response: httpx.Response) -> str:
@@ -118,12 +129,7 @@ class DataverseHttp:
         self.settings = settings
         self.limiter = limiter
         self.tokens: TokenSource | None = None
-        transport = settings.transport or GuardedTransport(
-            ssl_context(settings.ca_bundle),
-            allow_private=settings.allow_private_addresses,
-            resolver=settings.resolver,
-            max_connections=settings.max_concurrency,
-        )
+        transport = settings.transport or guarded_transport(settings, settings.max_concurrency)
         self._client = httpx.Client(
             transport=transport,
             headers=BASE_HEADERS,
@@ -137,13 +143,14 @@ class DataverseHttp:
 
     def challenge(self) -> httpx.Response:
         """An unauthenticated GET of the service root: Dataverse answers 401 with the Entra ID authority."""
-        return self._send(self.uri.api_root, {}, authenticated=False)[0]
+        return self._send(self.uri.api_root, {}, authenticated=False, limit=self.settings.max_error_bytes)[0]
 
     def get(
         self, url: str, *, prefer: Sequence[str] = (), headers: Mapping[str, str] | None = None
     ) -> httpx.Response:
         """GET ``url`` (used verbatim: nextLink and deltaLink are opaque) and return a 2xx response."""
-        return self._send(url, _headers(prefer, headers), authenticated=True)[0]
+        return self._send(url, _headers(prefer, headers), authenticated=True,
+                          limit=self.settings.max_metadata_bytes)[0]
 
     def get_json(
         self,
@@ -154,17 +161,20 @@ class DataverseHttp:
         prepare: Callable[[bytes], bytes] | None = None,
         decode: Callable[[pa.Buffer], Any] | None = None,
         first: Callable[[], Received] | None = None,
+        limit: int | None = None,
     ) -> tuple[Any, httpx.Response]:
         """GET and parse the JSON body: ``decode(body)`` (the body as an Arrow buffer, see ``_receive``) or
         ``orjson.loads(prepare(body))``. A body that does not parse (``orjson.JSONDecodeError``) is a truncated
         transfer and is retried like a connection reset.
 
         ``first`` stands in for the first attempt's request: a response fetched ahead (or the error fetching
-        it raised), handled exactly like one fetched now — statuses, retries and all.
+        it raised), handled exactly like one fetched now — statuses, retries and all. ``limit`` bounds the
+        decoded body (default: the metadata limit; pages pass the page limit).
         """
         if decode is None:
             decode = _loader(prepare)
-        response, doc = self._send(url, _headers(prefer, headers), authenticated=True, parse=decode, first=first)
+        response, doc = self._send(url, _headers(prefer, headers), authenticated=True, parse=decode, first=first,
+                                   limit=limit or self.settings.max_metadata_bytes)
         return doc, response
 
     def fetch(self, url: str, *, prefer: Sequence[str] = (), headers: Mapping[str, str] | None = None) -> Received:
@@ -172,9 +182,10 @@ class DataverseHttp:
         time (see ``get_json(first=...)``). Transport errors propagate."""
         extra = _headers(prefer, headers)
         assert self.tokens is not None, "token source not set"
-        extra["Authorization"] = f"Bearer {self.tokens.token()}"
-        with self.limiter.slot():
-            return self._receive(url, extra, buffered=True)
+        with deadlines.within(self.settings.call_deadline_seconds, f"A page read from {self.uri.origin}"):
+            extra["Authorization"] = f"Bearer {self.tokens.token()}"
+            with self.limiter.slot():
+                return self._receive(url, extra, buffered=True, limit=self.settings.max_page_bytes)
 
     def close(self) -> None:
         self._client.close()
@@ -186,13 +197,32 @@ class DataverseHttp:
         extra: dict[str, str],
         *,
         authenticated: bool,
+        limit: int,
         parse: Callable[[pa.Buffer], Any] | None = None,
         first: Callable[[], Received] | None = None,
     ) -> tuple[httpx.Response, Any]:
+        """One call, retries included, within ``call_deadline_seconds`` (or the operation's deadline when it
+        ends sooner) and at most ``max_retry_wait_seconds`` of waiting between attempts."""
+        what = f"The Dataverse call to {self.uri.origin}"
+        with deadlines.within(self.settings.call_deadline_seconds, what) as deadline:
+            return self._attempts(url, extra, authenticated, limit, parse, first, deadline)
+
+    def _attempts(
+        self,
+        url: str,
+        extra: dict[str, str],
+        authenticated: bool,
+        limit: int,
+        parse: Callable[[pa.Buffer], Any] | None,
+        first: Callable[[], Received] | None,
+        deadline: deadlines.Deadline,
+    ) -> tuple[httpx.Response, Any]:
         attempt = 0
         refreshed = False
+        waited = 0.0
         while True:
             attempt += 1
+            deadline.check()
             headers = dict(extra)
             if authenticated:
                 assert self.tokens is not None, "token source not set"
@@ -203,7 +233,7 @@ class DataverseHttp:
                     response, body = ahead()
                 else:
                     with self.limiter.slot():
-                        response, body = self._receive(url, headers, buffered=parse is not None)
+                        response, body = self._receive(url, headers, buffered=parse is not None, limit=limit)
                 doc = None
                 if parse is not None and body is not None:
                     try:
@@ -212,6 +242,10 @@ class DataverseHttp:
                         raise httpx.RemoteProtocolError(f"truncated JSON body: {exc}") from None
             except AddressRefused as exc:
                 raise SourceRefused(str(exc)) from None
+            except httpx.DecodingError:
+                raise ResponseTooLarge(
+                    f"Dataverse at {self.uri.origin} answered a body that does not decode as announced"
+                ) from None
             except httpx.TransportError as exc:
                 problem = certificate_problem(exc)
                 if problem:
@@ -222,9 +256,9 @@ class DataverseHttp:
                 if attempt > self.settings.max_retries:
                     raise SourceUnavailable(
                         f"Dataverse at {self.uri.origin} could not be reached after {attempt} attempts: "
-                        f"{type(exc).__name__}: {exc}"
+                        f"{type(exc).__name__}"
                     ) from None
-                self._pause(attempt, None, f"{type(exc).__name__}: {exc}")
+                waited += self._pause(attempt, None, f"{type(exc).__name__}: {exc}", waited, deadline)
                 continue
             status = response.status_code
             if status < 300:
@@ -247,46 +281,70 @@ class DataverseHttp:
                 wait = retry_after_seconds(response)
                 if status == 429:
                     self.limiter.throttled()
-                if attempt > self.settings.max_retries or (wait or 0) > self.settings.max_retry_after:
-                    error = SourceThrottled if status == 429 else SourceUnavailable
+                error = SourceThrottled if status == 429 else SourceUnavailable
+                if attempt > self.settings.max_retries:
                     raise error(f"{describe(response)}; gave up after {attempt} attempts")
-                self._pause(attempt, wait, describe(response))
+                if (wait or 0) > self.settings.max_retry_after:
+                    raise error(f"{describe(response)}; its Retry-After of {wait:.0f} s exceeds the limit of "
+                                f"{self.settings.max_retry_after:g} s")
+                waited += self._pause(attempt, wait, describe(response), waited, deadline, error)
                 continue
             raise self._error(response)
 
-    def _receive(self, url: str, headers: dict[str, str], *, buffered: bool) -> Received:
+    def _receive(self, url: str, headers: dict[str, str], *, buffered: bool, limit: int) -> Received:
         """GET ``url``. With ``buffered``, a 2xx body is read into an Arrow buffer and returned beside the
-        response; otherwise, and for any other status, it is read into ``response.content``.
+        response; otherwise, and for any other status, it is read into ``response.content``. Bodies are read
+        within ``limit`` decoded bytes (any other status: ``max_error_bytes``), see :mod:`.bodies`.
 
         Pages are megabytes each. Held by Python (``bytes``, plus a second copy while httpx joins the chunks),
         each lands in the C allocator's heap of the thread that reads it, which keeps the freed space for later,
         so a process reading ahead in a thread would keep several pages' worth for good. An Arrow buffer of the
         exact size (``Content-Length``) comes from Arrow's pool instead, which hands memory back when asked, and
-        the decoder reads it without a copy. Last, httpx leaves a response in a reference cycle with its stream,
-        which only the cyclic garbage collector frees (rarely, when pages are decoded in C++): replacing the
-        spent stream breaks it, so nothing keeps a page alive once the reader lets go of it.
+        the decoder reads it without a copy. The response handed back is detached from the connection, so
+        nothing keeps a page alive once the reader lets go of it.
         """
-        request = self._client.build_request("GET", url, headers=headers)
+        deadline = deadlines.current()
+        read = self.settings.read_timeout
+        connect = self.settings.connect_timeout
+        if deadline is not None:
+            read, connect = deadline.timeout(read), deadline.timeout(connect)
+        request = self._client.build_request("GET", url, headers=headers,
+                                             timeout=httpx.Timeout(read, connect=connect))
         response = self._client.send(request, stream=True)
-        body = None
+        body: pa.Buffer | None = None
         try:
             if buffered and response.is_success:
-                body = _read_buffer(response)
+                body = read_buffer(response, limit)
+                content = b""
             else:
-                response.read()
+                content = read_limited(response, limit if response.is_success else self.settings.max_error_bytes)
         finally:
             response.close()
-        response.stream = httpx.ByteStream(b"")
-        return response, body
+        return detached(response, content), body
 
-    def _pause(self, attempt: int, retry_after: float | None, why: str) -> None:
+    def _pause(
+        self,
+        attempt: int,
+        retry_after: float | None,
+        why: str,
+        waited: float,
+        deadline: deadlines.Deadline,
+        error: type[SourceError] = SourceUnavailable,
+    ) -> float:
         if retry_after is not None:
             delay = retry_after + random.uniform(0, min(1.0, 0.1 * retry_after))
         else:
             ceiling = min(self.settings.backoff_cap, self.settings.backoff_base * 2 ** (attempt - 1))
             delay = random.uniform(ceiling / 2, ceiling)
+        if waited + delay > self.settings.max_retry_wait_seconds:
+            raise error(f"{why}; gave up after {attempt} attempts and {waited:.0f} s of waiting (the limit is "
+                        f"{self.settings.max_retry_wait_seconds:g} s)")
         log.warning("dataverse retry %d in %.1fs: %s", attempt, delay, why)
-        self.settings.sleep(delay)
+        if self.settings.sleep is not None:
+            self.settings.sleep(delay)
+        else:
+            deadline.sleep(delay)
+        return delay
 
     def _error(self, response: httpx.Response) -> SourceError | NotFound:
         status = response.status_code
@@ -312,22 +370,3 @@ def _loader(prepare: Callable[[bytes], bytes] | None) -> Callable[[pa.Buffer], A
     if prepare is None:
         return lambda body: orjson.loads(memoryview(body))
     return lambda body: orjson.loads(prepare(body.to_pybytes()))
-
-
-def _read_buffer(response: httpx.Response) -> pa.Buffer:
-    """The (decoded) body of a streamed response as one Arrow buffer, allocated once when its size is known."""
-    length = response.headers.get("Content-Length", "")
-    if length.isdigit() and "Content-Encoding" not in response.headers:
-        buffer = pa.allocate_buffer(int(length))
-        sink = pa.FixedSizeBufferWriter(buffer)
-        for chunk in response.iter_bytes():
-            sink.write(chunk)
-        if sink.tell() != buffer.size:
-            raise httpx.RemoteProtocolError(f"body of {sink.tell()} bytes, {buffer.size} announced")
-        return buffer
-    chunks = list(response.iter_bytes())  # compressed or chunked: the size is known at the end
-    buffer = pa.allocate_buffer(sum(len(c) for c in chunks))
-    sink = pa.FixedSizeBufferWriter(buffer)
-    for chunk in chunks:
-        sink.write(chunk)
-    return buffer

@@ -3,7 +3,6 @@ settings and shared by every ``DynamicsSource`` (which the service creates per r
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -46,7 +45,25 @@ class DynamicsSettings:
     max_retries: int = 5
     backoff_base: float = 1.0
     backoff_cap: float = 60.0
-    max_retry_after: float = 300.0  # a longer Retry-After fails the run (retryable) instead of blocking it
+    max_retry_after: float = 120.0  # a longer Retry-After fails the call (retryable) instead of blocking it
+    #: total time one call (a page, a metadata document, WhoAmI) may spend waiting between its attempts
+    max_retry_wait_seconds: float = 300.0
+    #: total time of one call, its retries included, whatever the server sends (a slow drip included)
+    call_deadline_seconds: float = 600.0
+    #: total time of one token acquisition (MSAL's discovery, user realm, federation and token requests)
+    token_deadline_seconds: float = 60.0
+    #: decoded bytes of one page of rows
+    max_page_bytes: int = 64 * 2**20
+    #: decoded bytes of one metadata answer (EntityDefinitions, Attributes, WhoAmI)
+    max_metadata_bytes: int = 16 * 2**20
+    #: decoded bytes of one Entra ID answer (OpenID configuration, user realm, MEX, WS-Trust, token)
+    max_auth_bytes: int = 1 * 2**20
+    #: decoded bytes of any answer that is not a success (errors, the 401 challenge)
+    max_error_bytes: int = 64 * 2**10
+    #: connections whose token, limiter and metadata are kept in memory (least recently used evicted)
+    cached_connections: int = 256
+    #: a connection's cached state is dropped after this long without use
+    connection_idle_seconds: float = 3600.0
     metadata_ttl_seconds: float = 900.0
     max_concurrency: int = 16
     token_refresh_margin: float = 300.0  # refresh tokens this long before they expire
@@ -56,7 +73,8 @@ class DynamicsSettings:
     read_ahead_pages: int = 1
     transport: httpx.BaseTransport | None = field(default=None, compare=False)
     resolver: Resolver | None = field(default=None, compare=False)
-    sleep: Callable[[float], None] = field(default=time.sleep, compare=False, repr=False)
+    #: how retries wait; None waits on the operation's deadline (cancellation wakes it up). Tests pass a fake.
+    sleep: Callable[[float], None] | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not 1 <= self.max_concurrency <= DATAVERSE_MAX_CONCURRENCY:
@@ -65,6 +83,13 @@ class DynamicsSettings:
             raise ValueError("read_ahead_pages must be >= 0")
         if self.max_retries < 0:
             raise ValueError("max_retries must be >= 0")
+        for name in ("max_page_bytes", "max_metadata_bytes", "max_auth_bytes", "max_error_bytes",
+                     "cached_connections"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        for name in ("call_deadline_seconds", "token_deadline_seconds", "connection_idle_seconds"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be > 0")
         object.__setattr__(
             self, "authority_hosts_extra", tuple(h.strip().lower() for h in self.authority_hosts_extra if h.strip())
         )

@@ -20,9 +20,11 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
+from flowservice.domain import deadlines
 from flowservice.domain.errors import SourceRefused, SourceUnavailable
 
-from .settings import Resolver
+from .settings import DynamicsSettings, Resolver
+from .tls import ssl_context
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -76,23 +78,57 @@ def parse_service_uri(raw: object) -> ServiceUri:
     return ServiceUri(origin=origin, host=host, port=port)
 
 
+_SIX_TO_FOUR = ipaddress.ip_network("2002::/16")
+_NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for: IPv4-mapped, IPv4-compatible, 6to4 (``2002:…``), NAT64
+    (``64:ff9b::…``, RFC 6052, and the local-use ``64:ff9b:1::/48`` of RFC 8215) and Teredo's client. Any of
+    these forms reaches the embedded address through a translator, so it is judged as that address."""
+    if not isinstance(ip, ipaddress.IPv6Address):
+        return None
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    value = int(ip)
+    if ip in _NAT64[0] or ip in _NAT64[1]:
+        return ipaddress.IPv4Address(value & 0xFFFFFFFF)
+    if ip in _IPV4_COMPATIBLE and value > 1:
+        return ipaddress.IPv4Address(value & 0xFFFFFFFF)
+    return None
+
+
 def refusal(address: str, *, allow_private: bool) -> str | None:
     """Why ``address`` may not be contacted, or ``None`` when it may."""
     ip: IPAddress = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    kind = refused_kind(ip, allow_private=allow_private)
+    if kind is None:
+        return None
+    inner = embedded_ipv4(ip)
+    return f"{ip} embeds {inner}, {kind}" if inner is not None else f"{ip} is {kind}"
+
+
+def refused_kind(ip: IPAddress, *, allow_private: bool) -> str | None:
+    """What kind of refused address ``ip`` is (``"a private address"``...); an IPv6 form of an IPv4 address
+    is judged as the address it embeds."""
+    ip = embedded_ipv4(ip) or ip
     if ip in METADATA_ADDRESSES:
-        return f"{ip} is a cloud metadata address"
+        return "a cloud metadata address"
     if ip.is_link_local:
-        return f"{ip} is a link-local address"
+        return "a link-local address"
     if ip.is_unspecified or ip.is_multicast:
-        return f"{ip} is not a unicast host address"
+        return "not a unicast host address"
     if allow_private:
         return None
     if ip.is_loopback:
-        return f"{ip} is a loopback address"
+        return "a loopback address"
     if ip.is_private or ip.is_reserved or (isinstance(ip, ipaddress.IPv4Address) and ip in _SHARED):
-        return f"{ip} is a private address"
+        return "a private address"
     return None
 
 
@@ -111,14 +147,19 @@ def resolve_checked(host: str, port: int, *, allow_private: bool, resolver: Reso
             raise SourceUnavailable(f"Could not resolve the Dynamics host {host}: {exc}") from None
     if not addresses:
         raise SourceUnavailable(f"Could not resolve the Dynamics host {host}")
+    literal = bool(_literal_address(host))
     for address in addresses:
-        reason = refusal(address, allow_private=allow_private)
-        if reason:
-            shown = host if host == address else f"{host} ({address})"
-            hint = "" if "metadata" in reason or "link-local" in reason or "unicast" in reason else (
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        kind = refused_kind(ip, allow_private=allow_private)
+        if kind:
+            hint = "" if "metadata" in kind or "link-local" in kind or "unicast" in kind else (
                 "; the operator may allow private addresses for development"
             )
-            raise SourceRefused(f"serviceUri host {shown} is refused: {reason}{hint}")
+            if literal:
+                why = refusal(address, allow_private=allow_private)
+                raise SourceRefused(f"serviceUri host {host} is refused: {why}{hint}")
+            # a host name: say what kind of address it resolves to, never which (no oracle of internal DNS)
+            raise SourceRefused(f"serviceUri host {host} is refused: it resolves to {kind}{hint}")
     return addresses
 
 
@@ -137,6 +178,63 @@ def check_service_uri(raw: object, *, allow_private: bool, resolver: Resolver | 
 
 class AddressRefused(Exception):
     """Raised by the guarded network backend; httpx lets non-httpcore exceptions through unchanged."""
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write obeys the deadline of the operation using it right now (see
+    ``domain.deadlines``): a kept-alive connection serves operations with different deadlines. A blocked read
+    is interrupted when the operation is cancelled (its socket is shut down)."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        deadline = deadlines.current()
+        if deadline is None:
+            return self._inner.read(max_bytes, timeout)
+        with deadline.on_cancel(self._interrupt):
+            try:
+                return self._inner.read(max_bytes, deadline.timeout(timeout))
+            except (httpcore.ReadTimeout, httpcore.ReadError):
+                deadline.check()  # the deadline (or a cancellation) is what cut the read short
+                raise
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        deadline = deadlines.current()
+        if deadline is None:
+            self._inner.write(buffer, timeout)
+            return
+        with deadline.on_cancel(self._interrupt):
+            try:
+                self._inner.write(buffer, deadline.timeout(timeout))
+            except (httpcore.WriteTimeout, httpcore.WriteError):
+                deadline.check()
+                raise
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
+    ) -> httpcore.NetworkStream:
+        deadline = deadlines.current()
+        if deadline is not None:
+            timeout = deadline.timeout(timeout)
+        try:
+            return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, timeout))
+        except (httpcore.ConnectTimeout, httpcore.ConnectError):
+            if deadline is not None:
+                deadline.check()
+            raise
+
+    def get_extra_info(self, info: str) -> typing.Any:
+        return self._inner.get_extra_info(info)
+
+    def _interrupt(self) -> None:
+        sock = self._inner.get_extra_info("socket")
+        if sock is not None:
+            # the plain socket's shutdown, also under TLS: it wakes the thread blocked in a read on this socket
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
 
 class _GuardedBackend(httpcore.SyncBackend):
@@ -158,13 +256,18 @@ class _GuardedBackend(httpcore.SyncBackend):
             raise AddressRefused(exc.message) from None
         except SourceUnavailable as exc:
             raise httpcore.ConnectError(exc.message) from None
+        deadline = deadlines.current()
         last: Exception | None = None
         for address in addresses:  # connect to the checked address itself, never re-resolve
+            if deadline is not None:
+                timeout = deadline.timeout(timeout)
             try:
-                return super().connect_tcp(address, port, timeout, local_address, socket_options)
+                return _DeadlineStream(super().connect_tcp(address, port, timeout, local_address, socket_options))
             except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
                 last = exc
         assert last is not None
+        if deadline is not None:
+            deadline.check()
         raise last
 
 
@@ -204,3 +307,11 @@ def same_origin(url: str, uri: ServiceUri) -> bool:
         and parts.username is None
         and parts.path.startswith("/api/data/")
     )
+
+
+def guarded_transport(settings: DynamicsSettings, max_connections: int) -> httpx.BaseTransport:
+    """The transport of every request to Dataverse and Entra ID (``settings.transport`` in unit tests)."""
+    if settings.transport is not None:
+        return settings.transport
+    return GuardedTransport(ssl_context(settings.ca_bundle), allow_private=settings.allow_private_addresses,
+                            resolver=settings.resolver, max_connections=max_connections)
