@@ -23,6 +23,7 @@ from flowservice.services.mapping_sets import MappingSetService
 from flowservice.services.ports import SourceFactory
 from flowservice.services.runs import RunService
 from flowservice.services.scheduler import Scheduler
+from flowservice.services.source_calls import SourceCalls
 from flowservice.services.specs import SpecCatalog
 from flowservice.settings import Settings
 from flowservice.store.db import make_engine, migrate
@@ -44,6 +45,16 @@ def source_registry(settings: Settings) -> SourceFactory:
         allow_private_addresses=settings.dynamics_allow_private_addresses,
         public_client_id=settings.dynamics_public_client_id,
         metadata_ttl_seconds=settings.metadata_ttl_seconds,
+        max_page_bytes=settings.dynamics_max_page_bytes,
+        max_metadata_bytes=settings.dynamics_max_metadata_bytes,
+        max_auth_bytes=settings.dynamics_max_auth_bytes,
+        max_error_bytes=settings.dynamics_max_error_bytes,
+        call_deadline_seconds=settings.dynamics_call_deadline_seconds,
+        token_deadline_seconds=settings.dynamics_token_deadline_seconds,
+        max_retry_after=settings.dynamics_max_retry_after_seconds,
+        max_retry_wait_seconds=settings.dynamics_max_retry_wait_seconds,
+        cached_connections=settings.dynamics_cached_connections,
+        connection_idle_seconds=settings.dynamics_connection_idle_seconds,
     ))
 
 
@@ -82,6 +93,7 @@ class Container:
         return self.lake.query(sql, tables)
 
     def close(self) -> None:
+        self.connections.calls.close()
         self.engine.dispose()
 
 
@@ -108,7 +120,9 @@ def build(settings: Settings | None = None, *, sources: SourceFactory | None = N
     resources = SqlResources(engine, vault)
     identity = IdentityService(SqlIdentities(engine), signing_key, settings.token_lifetime_seconds)
     sources = sources or source_registry(settings)
-    connections = ConnectionService(resources, specs, sources)
+    calls = SourceCalls(threads=settings.source_call_threads, per_tenant=settings.source_calls_per_tenant,
+                        deadline_seconds=settings.source_call_deadline_seconds)
+    connections = ConnectionService(resources, specs, sources, calls)
     lake = DeltaLake(settings.lake_path, lake_storage_options(settings))
     queue = SqlRunQueue(engine)
     catalog = CatalogService(resources, lake)

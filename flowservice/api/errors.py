@@ -43,6 +43,9 @@ def error_response(error: FlowServiceError) -> Response:
     headers = {}
     if error.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="flowservice"'
+    retry_after = getattr(error, "retry_after", None)
+    if retry_after is not None:
+        headers["Retry-After"] = str(max(1, int(retry_after)))
     return Response(orjson.dumps(error_body(error)), status_code=error.status, media_type="application/json",
                     headers=headers)
 
@@ -79,6 +82,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         412: "If-Match does not match the current etag",
         413: "Body larger than the limit",
         415: "Content-Type is not application/json",
+        429: "Too many requests: wait the seconds of Retry-After",
         502: "The source system failed",
         503: "The source system is unavailable or throttling",
     }

@@ -10,6 +10,7 @@ Flow Service error body (``FLOW-NNNN-SSS``) in exactly one place (``api/errors.p
     ├── UnsupportedMediaType    415       a body that is not application/json
     ├── PayloadTooLarge         413       a body over the configured limit
     ├── Conflict                400       the resource is used by others (e.g. a connection used by a flow)
+    ├── TooManyRequests         429       the caller exceeded a limit; ``retry_after`` seconds go in Retry-After
     └── SourceError             4xx/5xx   the remote system failed; ``retryable`` says whether to try again
         ├── SourceAuthError     400       the source refused our credentials (not retryable)
         ├── SourceThrottled     429       the source throttled us beyond our retry budget (retryable)
@@ -98,6 +99,16 @@ class Conflict(FlowServiceError):
     status = 400
     code = "1418"
     title = "Invalid request"
+
+
+class TooManyRequests(FlowServiceError):
+    status = 429
+    code = "1103"
+    title = "Too many requests"
+
+    def __init__(self, message: str, *, retry_after: int = 1, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
 
 
 class SourceError(FlowServiceError):

@@ -1,10 +1,17 @@
-"""Base connections: create, read (secrets masked), list, patch under If-Match, delete, test and explore."""
+"""Base connections: create, read (secrets masked), list, patch under If-Match, delete, test and explore.
+
+Calls to the source on behalf of a request (test, explore, the describes that validate source connections and
+flows) are bounded by ``SourceCalls`` (a deadline, a per-tenant limit, a pool of their own); a run's reads are
+not (they have per-call deadlines of their own). Patching or deleting a connection releases what the source
+factory keeps for it (token, limiter, metadata).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import decimal
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import ExitStack, closing
 from typing import Any
 
 import pyarrow as pa
@@ -13,6 +20,7 @@ from flowservice.domain.errors import Conflict, FlowServiceError, InvalidRequest
 from flowservice.domain.tenancy import Principal, Tenant
 from flowservice.services.ports import Column, Resources, SourceClient, SourceFactory, Stored
 from flowservice.services.resources import ResourceService, audit_fields, new_id, require_object
+from flowservice.services.source_calls import SourceCalls
 from flowservice.services.specs import MASK, ConnectionSpec, SpecCatalog, validation_message
 
 MAX_PREVIEW = 100
@@ -21,10 +29,12 @@ MAX_PREVIEW = 100
 class ConnectionService(ResourceService):
     kind = "connections"
 
-    def __init__(self, resources: Resources, specs: SpecCatalog, sources: SourceFactory) -> None:
+    def __init__(self, resources: Resources, specs: SpecCatalog, sources: SourceFactory,
+                 calls: SourceCalls | None = None) -> None:
         super().__init__(resources)
         self.specs = specs
         self.sources = sources
+        self.calls = calls or SourceCalls()
 
     # ------------------------------------------------------------------ create / patch
     def create(self, tenant: Tenant, principal: Principal, body: Any) -> Stored:
@@ -82,6 +92,10 @@ class ConnectionService(ResourceService):
         if invalidate is not None:
             invalidate(id)
 
+    def delete(self, tenant: Tenant, id: str) -> None:
+        super().delete(tenant, id)
+        self.sources_invalidate(id)
+
     def check_deletable(self, tenant: Tenant, id: str) -> None:
         for kind in ("sourceConnections", "targetConnections"):
             for other in self.resources.list(kind, tenant):
@@ -94,22 +108,34 @@ class ConnectionService(ResourceService):
                     )
 
     # ------------------------------------------------------------------ source access
-    def open_source(self, tenant: Tenant, id: str) -> SourceClient:
+    def open_source(self, tenant: Tenant, id: str, *, interactive: bool = False) -> SourceClient:
+        """A client of the connection's source. ``interactive`` (a call on behalf of a request) holds one of
+        the tenant's source-call slots and a deadline until the client is closed; raises ``TooManyRequests``
+        when the tenant has none left."""
         stored = self.get(tenant, id, with_secrets=True)
         auth = stored.doc.get("auth")
         if not auth:
             raise InvalidRequest(f"The connection {id} has no source credentials to explore.")
         params = {**auth["params"], **stored.secrets}
-        return self.sources(stored.doc["connectionSpec"]["id"], auth["specName"], {**params, "_connectionId": id})
+        if not interactive:
+            return self.sources(stored.doc["connectionSpec"]["id"], auth["specName"], {**params, "_connectionId": id})
+        stack = ExitStack()
+        stack.enter_context(self.calls.held(tenant, f"A call to the source of connection {id}"))
+        try:
+            source = self.sources(stored.doc["connectionSpec"]["id"], auth["specName"], {**params, "_connectionId": id})
+        except BaseException:
+            stack.close()
+            raise
+        return _HeldSource(source, stack)
 
     def test(self, tenant: Tenant, id: str) -> dict[str, Any]:
         try:
-            with closing(self.open_source(tenant, id)) as source:
+            with closing(self.open_source(tenant, id, interactive=True)) as source:
                 source.check()
         except NotFound:
             raise
         except FlowServiceError as exc:
-            if isinstance(exc, SourceError) or exc.status == 400:
+            if (isinstance(exc, SourceError) and exc.status != 499) or exc.status == 400:
                 return {"result": False, "reason": exc.message}
             raise
         return {"result": True}
@@ -120,7 +146,7 @@ class ConnectionService(ResourceService):
             raise InvalidRequest(
                 f"Unsupported objectType '{params.get('objectType')}'; use root, table or view.", code="1451"
             )
-        with closing(self.open_source(tenant, id)) as source:
+        with closing(self.open_source(tenant, id, interactive=True)) as source:
             if object_type == "root":
                 return [
                     {"type": t.kind, "name": t.display_name, "path": t.name, "canPreview": t.can_preview,
@@ -140,6 +166,38 @@ class ConnectionService(ResourceService):
                 rows = source.preview(table, None, count)
                 result["data"] = arrow_to_json_rows(rows)
             return result
+
+
+class _HeldSource:
+    """A source client that gives its tenant's slot (and deadline) back when closed."""
+
+    def __init__(self, source: SourceClient, held: ExitStack) -> None:
+        self._source = source
+        self._held = held
+
+    def check(self) -> None:
+        self._source.check()
+
+    def list_tables(self) -> Iterator[Any]:
+        return self._source.list_tables()
+
+    def describe(self, table: str) -> Any:
+        return self._source.describe(table)
+
+    def preview(self, table: str, columns: list[str] | None, count: int) -> pa.Table:
+        return self._source.preview(table, columns, count)
+
+    def read(self, table: str, columns: list[str] | None, cursor: dict[str, Any] | None, **kwargs: Any) -> Any:
+        return self._source.read(table, columns, cursor, **kwargs)
+
+    def close(self) -> None:
+        try:
+            self._source.close()
+        finally:
+            self._held.close()
+
+    def __getattr__(self, name: str) -> Any:  # source-specific extras (e.g. omitted_columns)
+        return getattr(self._source, name)
 
 
 def explore_column(column: Column) -> dict[str, Any]:

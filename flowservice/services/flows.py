@@ -171,7 +171,7 @@ class FlowService(ResourceService):
         return copy, mapping
 
     def _source_schema(self, tenant: Tenant, source: Stored) -> TableSchema:
-        with closing(self.connections.open_source(tenant, source.doc["baseConnectionId"])) as client:
+        with closing(self.connections.open_source(tenant, source.doc["baseConnectionId"], interactive=True)) as client:
             return client.describe(source.doc["params"]["tableName"])
 
     @staticmethod

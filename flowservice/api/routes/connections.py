@@ -27,13 +27,19 @@ add_crud(router, "connections", "connections", "base connection", SEED_EXAMPLE, 
 
 
 @route(router, "GET", "/connections/{connection_id}/test", summary="Test the connection's credentials",
-       responses=error_responses(400, 401, 403, 404, 502, 503))
-def test_connection(connection_id: str, request: Request, who: Any = Caller) -> Any:
-    return request.app.state.container.connections.test(who[1], connection_id)
+       responses=error_responses(400, 401, 403, 404, 429, 502, 503))
+async def test_connection(connection_id: str, request: Request, who: Any = Caller) -> Any:
+    """On the pool of source calls, not the shared one: a slow source cannot stall other routes."""
+    service = request.app.state.container.connections
+    return await service.calls.run(who[1], f"The test of connection {connection_id}", service.test, who[1],
+                                   connection_id, disconnected=request.is_disconnected)
 
 
 @route(router, "GET", "/connections/{connection_id}/explore",
        summary="Explore tables (objectType=root) or a table's columns and rows (objectType=table)",
-       responses=error_responses(400, 401, 403, 404, 502, 503))
-def explore_connection(connection_id: str, request: Request, who: Any = Caller) -> Any:
-    return request.app.state.container.connections.explore(who[1], connection_id, dict(request.query_params))
+       responses=error_responses(400, 401, 403, 404, 429, 502, 503))
+async def explore_connection(connection_id: str, request: Request, who: Any = Caller) -> Any:
+    service = request.app.state.container.connections
+    return await service.calls.run(who[1], f"The exploration of connection {connection_id}", service.explore,
+                                   who[1], connection_id, dict(request.query_params),
+                                   disconnected=request.is_disconnected)

@@ -12,7 +12,7 @@ from typing import Any
 from flowservice.domain.errors import InvalidRequest
 
 from .auth import AuthKind
-from .cache import CACHE
+from .cache import CACHE, ConnectionCache, clear_all
 from .settings import DEFAULT_PUBLIC_CLIENT_ID, MICROSOFT_AUTHORITY_HOSTS, DynamicsSettings
 from .source import DynamicsSource
 
@@ -49,7 +49,7 @@ def invalidate(connection_key: str) -> None:
 
 
 def clear_caches() -> None:
-    CACHE.clear()
+    clear_all()
 
 
 class DynamicsSourceFactory:
@@ -57,11 +57,13 @@ class DynamicsSourceFactory:
 
     def __init__(self, settings: DynamicsSettings) -> None:
         self.settings = settings
+        self.cache = ConnectionCache(settings.cached_connections, settings.connection_idle_seconds)
 
     def __call__(self, spec_id: str, auth_spec_name: str, params: Mapping[str, Any]) -> DynamicsSource:
         if spec_id != DYNAMICS_SPEC_ID:
             raise InvalidRequest(f"The connection spec {spec_id} is not Microsoft Dynamics")
-        return DynamicsSource(params, auth_kind=auth_kind(auth_spec_name), settings=self.settings)
+        return DynamicsSource(params, auth_kind=auth_kind(auth_spec_name), settings=self.settings, cache=self.cache)
 
     def invalidate(self, connection_id: str) -> None:
-        invalidate(connection_id)
+        """Release what the connection holds (token, limiter, metadata): it was patched or deleted."""
+        self.cache.invalidate(connection_id)

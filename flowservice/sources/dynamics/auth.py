@@ -9,6 +9,7 @@ send a password to a login page of its choosing. Basic auth is ROPC on a public 
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
@@ -21,10 +22,15 @@ from urllib.parse import quote, quote_plus, urlsplit
 import httpx
 import msal
 
-from flowservice.domain.errors import SourceAuthError, SourceRefused, SourceUnavailable
+from flowservice.domain import deadlines
+from flowservice.domain.errors import FlowServiceError, SourceAuthError, SourceRefused, SourceUnavailable
 
+from .bodies import ACCEPT_ENCODING, read_limited
 from .settings import DynamicsSettings
-from .tls import certificate_problem, ssl_context
+from .tls import certificate_problem
+from .uri import AddressRefused, guarded_transport
+
+log = logging.getLogger(__name__)
 
 AuthKind = Literal["basic", "service_principal"]
 
@@ -78,15 +84,31 @@ def authority_from_challenge(header: str | None, allowed_hosts: frozenset[str]) 
     return f"https://{netloc}/{tenant}"
 
 
-class _MsalHttp:
-    """The ``requests``-like client MSAL expects, over httpx with our TLS context (verification always on).
+class _Reply:
+    """The response shape MSAL reads (``status_code``, ``text``, ``headers``, ``raise_for_status``)."""
 
-    MSAL builds the user-realm URL from the authority's host name and drops its port (MSAL issue #259); the
-    port is put back so every Entra call stays on the allow-listed ``host:port``.
+    def __init__(self, status_code: int, text: str, headers: dict[str, str]) -> None:
+        self.status_code = status_code
+        self.text = text
+        self.headers = headers
+
+    def raise_for_status(self) -> None:
+        if self.status_code >= 400:
+            raise httpx.HTTPStatusError(f"HTTP {self.status_code}", request=None, response=None)  # type: ignore[arg-type]
+
+
+class _MsalHttp:
+    """The ``requests``-like client MSAL expects, over the same guarded transport as Dataverse.
+
+    MSAL follows URLs that remote documents name (the user realm's federation metadata, the MEX document's
+    WS-Trust endpoint): each request goes through the address guard, must be ``https``, is read within
+    ``max_auth_bytes`` and obeys the token deadline. Each request has its own short-lived client, so nothing
+    stays open between sign-ins. MSAL builds the user-realm URL from the authority's host name and drops its
+    port (MSAL issue #259); the port is put back so every Entra call stays on the allow-listed ``host:port``.
     """
 
-    def __init__(self, client: httpx.Client, authority: str) -> None:
-        self._client = client
+    def __init__(self, settings: DynamicsSettings, authority: str) -> None:
+        self._settings = settings
         parts = urlsplit(authority)
         self._host, self._port = (parts.hostname or "").lower(), parts.port
 
@@ -96,16 +118,43 @@ class _MsalHttp:
             return parts._replace(netloc=f"{parts.netloc}:{self._port}").geturl()
         return url
 
-    def post(self, url: str, params: Any = None, data: Any = None, headers: Any = None, **_: Any) -> httpx.Response:
+    def post(self, url: str, params: Any = None, data: Any = None, headers: Any = None, **_: Any) -> _Reply:
         if isinstance(data, str | bytes):
-            return self._client.post(self._url(url), params=params, content=data, headers=headers)
-        return self._client.post(self._url(url), params=params, data=data, headers=headers)
+            return self._request("POST", url, params=params, content=data, headers=headers)
+        return self._request("POST", url, params=params, data=data, headers=headers)
 
-    def get(self, url: str, params: Any = None, headers: Any = None, **_: Any) -> httpx.Response:
-        return self._client.get(self._url(url), params=params, headers=headers)
+    def get(self, url: str, params: Any = None, headers: Any = None, **_: Any) -> _Reply:
+        return self._request("GET", url, params=params, headers=headers)
 
     def close(self) -> None:
-        self._client.close()
+        pass
+
+    def _request(self, method: str, url: str, **kwargs: Any) -> _Reply:
+        url = self._url(url)
+        parts = urlsplit(url)
+        host = (parts.hostname or "?").lower()
+        if parts.scheme.lower() != "https":
+            raise SourceRefused(f"The sign-in through Entra ID was sent to a URL on {host} that is not https")
+        s = self._settings
+        deadline = deadlines.current()
+        read, connect = 30.0, s.connect_timeout
+        if deadline is not None:
+            read, connect = deadline.timeout(read), deadline.timeout(connect)
+        try:
+            with httpx.Client(transport=guarded_transport(s, 2), trust_env=False, follow_redirects=False,
+                              headers={"Accept-Encoding": ACCEPT_ENCODING}) as client:
+                request = client.build_request(method, url, timeout=httpx.Timeout(read, connect=connect), **kwargs)
+                response = client.send(request, stream=True)
+                try:
+                    body = read_limited(response, s.max_auth_bytes)
+                finally:
+                    response.close()
+        except AddressRefused as exc:
+            why = str(exc).split(" is refused: ", 1)[-1]
+            raise SourceRefused(f"The sign-in through Entra ID was sent to {host}, which is refused: {why}") from None
+        headers = {k.lower(): v for k, v in response.headers.items()
+                   if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")}
+        return _Reply(response.status_code, body.decode(response.encoding or "utf-8", "replace"), headers)
 
 
 class TokenProvider:
@@ -123,16 +172,7 @@ class TokenProvider:
         self._app: msal.ClientApplication | None = None
         self._token: str | None = None
         self._refresh_at = 0.0
-        self._http = _MsalHttp(
-            httpx.Client(
-                transport=settings.transport,
-                verify=ssl_context(settings.ca_bundle),
-                trust_env=False,
-                timeout=httpx.Timeout(30.0, connect=settings.connect_timeout),
-                follow_redirects=False,
-            ),
-            authority,
-        )
+        self._http = _MsalHttp(settings, authority)
 
     def token(self) -> str:
         with self._lock:
@@ -153,6 +193,18 @@ class TokenProvider:
 
     # ------------------------------------------------------------------------------------------- internals
     def _acquire(self, *, force: bool) -> None:
+        with deadlines.within(self._settings.token_deadline_seconds, f"The sign-in through Entra ID at "
+                                                                     f"{self.authority}"):
+            result = self._call_msal(force=force)
+        if not isinstance(result, dict) or "access_token" not in result:
+            raise self._entra_error(result if isinstance(result, dict) else {})
+        self._token = str(result["access_token"])
+        lifetime = float(result.get("expires_in") or 3600)
+        self._refresh_at = time.time() + lifetime - min(self._settings.token_refresh_margin, lifetime / 2)
+
+    def _call_msal(self, *, force: bool) -> Any:
+        """MSAL's answer; its exceptions become messages that name what failed, never what a server said
+        (MSAL quotes bodies, e.g. a WS-Trust fault, in its exception texts)."""
         c = self._credentials
         try:
             app = self._application()
@@ -161,26 +213,26 @@ class TokenProvider:
                 for item in list(cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
                     cache.remove_at(item)
             if c.kind == "service_principal":
-                result = app.acquire_token_for_client(scopes=self._scopes)
-            else:
-                assert isinstance(app, msal.PublicClientApplication) and c.username is not None
-                with warnings.catch_warnings():  # MSAL discourages ROPC; it is what "Basic" auth means here
-                    warnings.simplefilter("ignore", DeprecationWarning)
-                    result = app.acquire_token_by_username_password(c.username, c.secret, scopes=self._scopes)
+                return app.acquire_token_for_client(scopes=self._scopes)
+            assert isinstance(app, msal.PublicClientApplication) and c.username is not None
+            with warnings.catch_warnings():  # MSAL discourages ROPC; it is what "Basic" auth means here
+                warnings.simplefilter("ignore", DeprecationWarning)
+                return app.acquire_token_by_username_password(c.username, c.secret, scopes=self._scopes)
+        except FlowServiceError:
+            raise  # a refused address, a deadline, a body over its limit: our own message
         except httpx.HTTPError as exc:
-            if certificate_problem(exc):
-                raise SourceRefused(
-                    f"The TLS certificate of Entra ID at {self.authority} is not trusted ({certificate_problem(exc)})"
-                ) from None
-            raise SourceUnavailable(self._scrub(f"Entra ID at {self.authority} could not be reached: {exc}")) from None
-        except (ValueError, RuntimeError, msal.exceptions.MsalError) as exc:
-            # MSAL: unusable authority (no OpenID configuration), a 5xx from Entra ID, or malformed answers
-            raise SourceUnavailable(self._scrub(f"Entra ID at {self.authority} failed: {exc}")) from None
-        if not isinstance(result, dict) or "access_token" not in result:
-            raise self._entra_error(result if isinstance(result, dict) else {})
-        self._token = str(result["access_token"])
-        lifetime = float(result.get("expires_in") or 3600)
-        self._refresh_at = time.time() + lifetime - min(self._settings.token_refresh_margin, lifetime / 2)
+            problem = certificate_problem(exc)
+            if problem:
+                raise SourceRefused(f"The TLS certificate of Entra ID at {self.authority} is not trusted ({problem})"
+                                    ) from None
+            log.info("Entra ID at %s: %s", self.authority, self._scrub(repr(exc)))
+            raise SourceUnavailable(
+                f"Entra ID at {self.authority} could not be reached or answered an error ({type(exc).__name__})"
+            ) from None
+        except (ValueError, RuntimeError, KeyError, msal.exceptions.MsalError) as exc:
+            log.info("Entra ID at %s: %s", self.authority, self._scrub(repr(exc)))
+            raise SourceUnavailable(f"The sign-in through Entra ID at {self.authority} failed: {_msal_failure(exc)}"
+                                    ) from None
 
     def _application(self) -> msal.ClientApplication:
         if self._app is None:
@@ -201,8 +253,8 @@ class TokenProvider:
 
     def _entra_error(self, result: dict[str, Any]) -> SourceAuthError | SourceUnavailable:
         c = self._credentials
-        error = str(result.get("error") or "unknown_error")
-        description = str(result.get("error_description") or "no description").strip()
+        error = _printable(str(result.get("error") or "unknown_error"), 60)
+        description = _printable(str(result.get("error_description") or "no description"), 300)
         who = f"user {c.username}" if c.username else f"service principal {c.client_id}"
         message = self._scrub(f"Entra ID refused the sign-in of {who}: {error}: {description}")
         if error in _TRANSIENT_ENTRA_ERRORS:
@@ -211,3 +263,18 @@ class TokenProvider:
 
     def _scrub(self, text: str) -> str:
         return scrub(text, [self._credentials.secret])
+
+
+def _msal_failure(exc: BaseException) -> str:
+    """What an MSAL exception means, in our words (its text may quote a remote body)."""
+    text = str(exc).lower()
+    if "oidc discovery" in text or "authority configuration" in text or "openid" in text:
+        return "its OpenID configuration could not be read; check the tenant of the organization"
+    if "wstrust" in text or "ws-trust" in text or "rstr" in text or "mex" in text:
+        return "the federated sign-in (the identity provider's WS-Trust endpoint) did not issue a token"
+    return f"MSAL raised {type(exc).__name__}"
+
+
+def _printable(text: str, limit: int) -> str:
+    cleaned = "".join(c if c.isprintable() else " " for c in text).strip()
+    return cleaned[:limit] + ("…" if len(cleaned) > limit else "")

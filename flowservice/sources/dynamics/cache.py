@@ -3,8 +3,10 @@ token, the adaptive concurrency limit and the metadata belong to the connection.
 
 Keys are ``"<connection id>:<hash of the auth params>"``: editing a connection's credentials or serviceUri
 changes the key, and ``invalidate(connection_id)`` drops everything cached for it (the service calls it after a
-PATCH). Metadata entries expire after ``metadata_ttl_seconds``; at most ``MAX_SCHEMAS`` described tables are
-kept per connection, so the cache never holds every attribute of a large org.
+PATCH and a DELETE). Bounded: at most ``max_entries`` connections (the least recently used is dropped), each
+dropped after ``idle_seconds`` without use; metadata entries expire after ``metadata_ttl_seconds``; at most
+``MAX_SCHEMAS`` described tables are kept per connection, so the cache never holds every attribute of a large org.
+A dropped entry's token providers are closed; sources still running keep what they hold until they finish.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -42,18 +45,48 @@ class _Entry:
     tables: tuple[float, list[TableMeta]] | None = None
     schemas: OrderedDict[str, tuple[float, TableSchema, TableMeta]] = field(default_factory=OrderedDict)
     unselectable: dict[str, set[str]] = field(default_factory=dict)  # by table: see ``reader.Reader``
+    used: float = field(default_factory=time.monotonic)
+
+    def release(self) -> None:
+        for provider in self.tokens.values():
+            provider.close()
+        self.tokens.clear()
+
+
+_ALL: weakref.WeakSet[ConnectionCache] = weakref.WeakSet()
 
 
 class ConnectionCache:
-    def __init__(self) -> None:
+    def __init__(self, max_entries: int = 256, idle_seconds: float = 3600.0) -> None:
         self._lock = threading.Lock()
-        self._entries: dict[str, _Entry] = {}
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self.max_entries = max_entries
+        self.idle_seconds = idle_seconds
+        _ALL.add(self)
+
+    def __len__(self) -> int:
+        with self._lock:
+            self._evict(time.monotonic())
+            return len(self._entries)
 
     def _entry(self, key: str) -> _Entry:
+        now = time.monotonic()
         entry = self._entries.get(key)
         if entry is None:
             entry = self._entries[key] = _Entry()
+        entry.used = now
+        self._entries.move_to_end(key)
+        self._evict(now)
         return entry
+
+    def _evict(self, now: float) -> None:
+        """Drop idle entries (the oldest come first) and the least recently used beyond ``max_entries``."""
+        while self._entries:
+            key, oldest = next(iter(self._entries.items()))
+            if len(self._entries) <= self.max_entries and now - oldest.used <= self.idle_seconds:
+                return
+            del self._entries[key]
+            oldest.release()
 
     def limiter(self, key: str, maximum: int) -> AdaptiveLimiter:
         with self._lock:
@@ -72,12 +105,12 @@ class ConnectionCache:
 
     def authorities(self, key: str) -> list[str]:
         with self._lock:
-            entry = self._entries.get(key)
+            entry = self._lookup(key)
             return list(entry.tokens) if entry else []
 
     def tables(self, key: str, ttl: float) -> list[TableMeta] | None:
         with self._lock:
-            entry = self._entries.get(key)
+            entry = self._lookup(key)
             if entry is None or entry.tables is None or time.monotonic() - entry.tables[0] > ttl:
                 return None
             return entry.tables[1]
@@ -88,7 +121,7 @@ class ConnectionCache:
 
     def schema(self, key: str, table: str, ttl: float) -> tuple[TableSchema, TableMeta] | None:
         with self._lock:
-            entry = self._entries.get(key)
+            entry = self._lookup(key)
             hit = entry.schemas.get(table) if entry else None
             if entry is None or hit is None or time.monotonic() - hit[0] > ttl:
                 return None
@@ -120,11 +153,27 @@ class ConnectionCache:
         with self._lock:
             for key in list(self._entries):
                 if key == key_or_connection_id or key.startswith(f"{key_or_connection_id}:"):
-                    del self._entries[key]
+                    self._entries.pop(key).release()
 
     def clear(self) -> None:
         with self._lock:
+            for entry in self._entries.values():
+                entry.release()
             self._entries.clear()
+
+    def _lookup(self, key: str) -> _Entry | None:
+        now = time.monotonic()
+        self._evict(now)
+        entry = self._entries.get(key)
+        if entry is not None:
+            entry.used = now
+            self._entries.move_to_end(key)
+        return entry
+
+
+def clear_all() -> None:
+    for cache in list(_ALL):
+        cache.clear()
 
 
 CACHE = ConnectionCache()
