@@ -89,7 +89,10 @@ class Deadline:
             self._hooks[key] = hook
         try:
             if self._cancelled.is_set():
-                hook()
+                try:
+                    hook()
+                except Exception:  # noqa: BLE001, S110 - best effort, as in cancel()
+                    pass
             yield
         finally:
             with self._lock:

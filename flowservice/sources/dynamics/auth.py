@@ -229,7 +229,8 @@ class TokenProvider:
             raise SourceUnavailable(
                 f"Entra ID at {self.authority} could not be reached or answered an error ({type(exc).__name__})"
             ) from None
-        except (ValueError, RuntimeError, KeyError, msal.exceptions.MsalError) as exc:
+        except (ValueError, RuntimeError, KeyError, SyntaxError, msal.exceptions.MsalError) as exc:
+            # SyntaxError: xml.etree's ParseError, when a federation answer is not XML
             log.info("Entra ID at %s: %s", self.authority, self._scrub(repr(exc)))
             raise SourceUnavailable(f"The sign-in through Entra ID at {self.authority} failed: {_msal_failure(exc)}"
                                     ) from None

@@ -234,7 +234,10 @@ class _DeadlineStream(httpcore.NetworkStream):
         sock = self._inner.get_extra_info("socket")
         if sock is not None:
             # the plain socket's shutdown, also under TLS: it wakes the thread blocked in a read on this socket
-            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            try:
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except OSError:
+                pass  # already shut or closed: nothing is blocked on it
 
 
 class _GuardedBackend(httpcore.SyncBackend):
