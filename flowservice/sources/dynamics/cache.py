@@ -45,7 +45,7 @@ class _Entry:
     tables: tuple[float, list[TableMeta]] | None = None
     schemas: OrderedDict[str, tuple[float, TableSchema, TableMeta]] = field(default_factory=OrderedDict)
     unselectable: dict[str, set[str]] = field(default_factory=dict)  # by table: see ``reader.Reader``
-    used: float = field(default_factory=time.monotonic)
+    used: float = 0.0
 
     def release(self) -> None:
         for provider in self.tokens.values():
@@ -57,7 +57,9 @@ _ALL: weakref.WeakSet[ConnectionCache] = weakref.WeakSet()
 
 
 class ConnectionCache:
-    def __init__(self, max_entries: int = 256, idle_seconds: float = 3600.0) -> None:
+    def __init__(self, max_entries: int = 256, idle_seconds: float = 3600.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._lock = threading.Lock()
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self.max_entries = max_entries
@@ -66,11 +68,11 @@ class ConnectionCache:
 
     def __len__(self) -> int:
         with self._lock:
-            self._evict(time.monotonic())
+            self._evict(self._clock())
             return len(self._entries)
 
     def _entry(self, key: str) -> _Entry:
-        now = time.monotonic()
+        now = self._clock()
         entry = self._entries.get(key)
         if entry is None:
             entry = self._entries[key] = _Entry()
@@ -111,19 +113,19 @@ class ConnectionCache:
     def tables(self, key: str, ttl: float) -> list[TableMeta] | None:
         with self._lock:
             entry = self._lookup(key)
-            if entry is None or entry.tables is None or time.monotonic() - entry.tables[0] > ttl:
+            if entry is None or entry.tables is None or self._clock() - entry.tables[0] > ttl:
                 return None
             return entry.tables[1]
 
     def put_tables(self, key: str, tables: list[TableMeta]) -> None:
         with self._lock:
-            self._entry(key).tables = (time.monotonic(), tables)
+            self._entry(key).tables = (self._clock(), tables)
 
     def schema(self, key: str, table: str, ttl: float) -> tuple[TableSchema, TableMeta] | None:
         with self._lock:
             entry = self._lookup(key)
             hit = entry.schemas.get(table) if entry else None
-            if entry is None or hit is None or time.monotonic() - hit[0] > ttl:
+            if entry is None or hit is None or self._clock() - hit[0] > ttl:
                 return None
             entry.schemas.move_to_end(table)
             return hit[1], hit[2]
@@ -131,7 +133,7 @@ class ConnectionCache:
     def put_schema(self, key: str, table: str, schema: TableSchema, meta: TableMeta) -> None:
         with self._lock:
             schemas = self._entry(key).schemas
-            schemas[table] = (time.monotonic(), schema, meta)
+            schemas[table] = (self._clock(), schema, meta)
             schemas.move_to_end(table)
             while len(schemas) > MAX_SCHEMAS:
                 schemas.popitem(last=False)
@@ -162,7 +164,7 @@ class ConnectionCache:
             self._entries.clear()
 
     def _lookup(self, key: str) -> _Entry | None:
-        now = time.monotonic()
+        now = self._clock()
         self._evict(now)
         entry = self._entries.get(key)
         if entry is not None:

@@ -270,13 +270,15 @@ class Reader:
                 raise SourceRefused(f"Refusing to follow a link outside {self.http.uri.origin}: {link[:200]}")
             ahead = self.ahead.take(chain_key(link, prefer, headers)) if self.ahead is not None else None
             page, response = self.http.get_json(link, prefer=prefer, headers=headers, decode=decode,
-                                                first=ahead.result if ahead is not None else None)
+                                                first=ahead.result if ahead is not None else None,
+                                                limit=self.http.settings.max_page_bytes)
             return self._done(page, response)
         if self.ahead is not None:
             self.ahead.stop()  # a new chain: nothing fetched before it belongs to it
         for _ in range(self.MAX_DROPPED):
             try:
-                page, response = self.http.get_json(build(), prefer=prefer, headers=headers, decode=decode)
+                page, response = self.http.get_json(build(), prefer=prefer, headers=headers, decode=decode,
+                                                    limit=self.http.settings.max_page_bytes)
                 return self._done(page, response)
             except SourceRefused as exc:
                 missing = _MISSING_PROPERTY.search(exc.message)
