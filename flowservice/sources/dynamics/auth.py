@@ -73,14 +73,14 @@ def authority_from_challenge(header: str | None, allowed_hosts: frozenset[str]) 
     netloc = host if parts.port in (None, 443) else f"{host}:{parts.port}"
     tenant = next((segment for segment in parts.path.split("/") if segment), "")
     if parts.scheme.lower() != "https" or not host or not tenant:
-        raise SourceRefused(f"The Dataverse challenge names an unusable authority: {match.group(1)}")
+        raise SourceRefused(f"The Dataverse challenge names an unusable authority: {_printable(match.group(1), 200)}")
     if netloc not in allowed_hosts and host not in allowed_hosts:
         raise SourceRefused(
-            f"The Dataverse challenge names the authority host {netloc}, which is not an allowed Entra ID "
-            "login host; an operator can add it to the allowed authority hosts"
+            f"The Dataverse challenge names the authority host {_printable(netloc, 120)}, which is not an allowed "
+            "Entra ID login host; an operator can add it to the allowed authority hosts"
         )
     if not re.fullmatch(r"[A-Za-z0-9.\-_]+", tenant):
-        raise SourceRefused(f"The Dataverse challenge names an invalid tenant: {tenant!r}")
+        raise SourceRefused(f"The Dataverse challenge names an invalid tenant: {_printable(tenant, 80)!r}")
     return f"https://{netloc}/{tenant}"
 
 
