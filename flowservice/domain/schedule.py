@@ -9,6 +9,9 @@
                 Minimums from the CRMToAEP scheduleSpec: minute >= 15; hour, day, week >= 1.
     backfill    boolean or "true"/"false"; default true; forbidden with ``once``.
 
+A flow sent without ``scheduleParams`` (or with an empty object) gets ``default_schedule_params(now)``: the
+documented default frequency ``once``, starting at creation, i.e. one run that ingests everything up to now.
+
 Windows. All arithmetic is in UTC epoch seconds (a day is 86 400 s, a week 604 800 s: no calendars, no DST).
 A periodic schedule with period ``p = interval × unit`` has window ends on the grid ``startTime + k·p``.
 Each run ingests one window ``(start, end]`` and fires once ``now >= end``; windows are contiguous, each
@@ -119,6 +122,12 @@ def _boolean(value: Any, name: str) -> bool:
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
     raise InvalidRequest(f"scheduleParams.{name} must be true or false, got {value!r}")
+
+
+def default_schedule_params(now: int) -> dict[str, Any]:
+    """The ``scheduleParams`` of a flow created without them (at epoch second ``now``): frequency ``once``,
+    Adobe's documented default, starting at creation, so the flow runs once and ingests the table so far."""
+    return {"startTime": now, "frequency": Frequency.ONCE.value}
 
 
 def parse_schedule(params: dict[str, Any]) -> Schedule:

@@ -60,13 +60,16 @@ class ConnectionService(ResourceService):
             if not spec.auth_specs:
                 return None
             new_auth = new.get("auth") or {}
+            if not isinstance(new_auth, dict) or not isinstance(new_auth.get("params"), dict):
+                raise InvalidRequest("The field 'auth' must be an object with 'specName' and an object 'params'.",
+                                     code="1455")
             if str(new_auth.get("specName", "")).lower() != old["auth"]["specName"].lower():
                 raise InvalidRequest(
                     "The authentication type of a connection cannot be changed; create a new connection instead.",
                     code="1455",
                 )
             current = self.get(tenant, id, with_secrets=True).secrets
-            params = dict(new_auth.get("params") or {})
+            params = dict(new_auth["params"])
             for field, value in list(params.items()):
                 if value == MASK and field in current:  # unchanged secret sent back masked
                     params[field] = current[field]
@@ -95,7 +98,10 @@ class ConnectionService(ResourceService):
 
     # ------------------------------------------------------------------ source access
     def open_source(self, tenant: Tenant, id: str) -> SourceClient:
+        """A client of the source behind base connection ``id``: for explore, test, source connections, flows
+        and runs alike, so a disabled connection is refused in one place."""
         stored = self.get(tenant, id, with_secrets=True)
+        require_enabled(stored)
         auth = stored.doc.get("auth")
         if not auth:
             raise InvalidRequest(f"The connection {id} has no source credentials to explore.")
@@ -140,6 +146,15 @@ class ConnectionService(ResourceService):
                 rows = source.preview(table, None, count)
                 result["data"] = arrow_to_json_rows(rows)
             return result
+
+
+def require_enabled(connection: Stored) -> None:
+    """A disabled base connection keeps its credentials but is not used until it is enabled again."""
+    if connection.doc.get("state", "enabled") != "enabled":
+        raise InvalidRequest(
+            f"The base connection {connection.id} is {connection.doc.get('state')}; enable it (PATCH /state to "
+            "'enabled') before using it.", code="1422",
+        )
 
 
 def explore_column(column: Column) -> dict[str, Any]:
