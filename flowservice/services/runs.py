@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from flowservice.domain.errors import InvalidRequest, NotFound, PreconditionFailed
+from flowservice.domain.schedule import MAX_EPOCH_SECONDS, MILLISECONDS_THRESHOLD
 from flowservice.domain.tenancy import Principal, Tenant
 from flowservice.services.connections import require_enabled
 from flowservice.services.flows import FlowPlan, FlowService
@@ -79,6 +80,8 @@ class RunService(ResourceService):
         window = None
         if "windowStartTime" in params and "windowEndTime" in params:
             window = (_seconds(params["windowStartTime"]), _seconds(params["windowEndTime"]))
+            if window[0] >= window[1]:
+                raise InvalidRequest("The run params windowStartTime must be before windowEndTime.")
         run_id = new_id()
         doc = new_run_doc(flow, tenant, principal.client_id, window, "on-demand", params)
         self.queue.create_run(self.kind, tenant, run_id, flow_id, doc, None)
@@ -133,6 +136,9 @@ class RunService(ResourceService):
 def _seconds(value: Any) -> int:
     try:
         number = int(value)
-    except (TypeError, ValueError):
-        raise InvalidRequest(f"Invalid epoch time {value!r} in run params.") from None
-    return number // 1000 if number >= 10**11 else number
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidRequest(f"Invalid epoch time {str(value)[:40]!r} in run params.") from None
+    seconds = number // 1000 if number >= MILLISECONDS_THRESHOLD else number
+    if not 0 <= seconds <= MAX_EPOCH_SECONDS:
+        raise InvalidRequest(f"Epoch times in run params must be between 0 and {MAX_EPOCH_SECONDS} seconds.")
+    return seconds

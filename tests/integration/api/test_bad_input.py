@@ -168,6 +168,43 @@ def test_source_and_target_params_of_the_wrong_type_are_named_never_quoted(api: 
     assert "'params.dataSetId'" in message(target) and SECRET not in target.text
 
 
+# ------------------------------------------------------------------------ fields of the wrong shape
+
+
+@pytest.mark.parametrize("collection", ["/sourceConnections", "/targetConnections"])
+def test_a_connection_spec_that_is_not_an_object_is_a_400_not_a_500(api: Api, collection: str) -> None:
+    response = api.post(collection, json={"name": "x", "connectionSpec": DYNAMICS_SPEC})
+    assert response.status_code == 400, response.text
+    assert code(response) == "FLOW-1413-400" and "'connectionSpec' must be an object" in message(response)
+
+
+@pytest.mark.parametrize("mapping_id", [{"id": "x"}, ["x"], 7])
+def test_a_mapping_id_that_is_not_a_string_is_a_400_not_a_500(harness: Harness, mapping_id: Any) -> None:
+    harness.org.add_table("account", rows=1)
+    body = flow_body(harness, "account")
+    body["transformations"].append({"name": "Mapping", "params": {"mappingId": mapping_id, "mappingVersion": 0}})
+    response = harness.api.post("/flows", json=body)
+    assert response.status_code == 400, response.text
+    assert code(response) == "FLOW-1419-400" and "mappingId" in message(response)
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"windowStartTime": 1651585991, "windowEndTime": 1651584991}, "windowStartTime must be before windowEndTime"),
+        ({"windowStartTime": 10**40, "windowEndTime": 10**41}, "between 0 and 253402300799 seconds"),
+        ({"windowStartTime": "soon", "windowEndTime": 1}, "Invalid epoch time 'soon'"),
+        ({"windowStartTime": "9" * 5000, "windowEndTime": 1}, "Invalid epoch time '9999"),
+    ],
+)
+def test_on_demand_run_windows_are_checked(harness: Harness, params: dict[str, Any], expected: str) -> None:
+    harness.org.add_table("account", rows=1)
+    flow = harness.flow("account")
+    response = harness.api.post("/runs", json={"flowId": flow.id, "params": params})
+    assert response.status_code == 400, response.text
+    assert expected in message(response) and len(message(response)) < 200
+
+
 # ------------------------------------------------------------------------------ item 16: paging bounds
 
 
