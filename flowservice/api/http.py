@@ -7,8 +7,9 @@ thread hop (about 0.2 ms) per request.
 
 from __future__ import annotations
 
+import re
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -16,7 +17,7 @@ from fastapi import APIRouter, Depends, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from flowservice.api.errors import request_id_var
+from flowservice.api.errors import request_id_var, unexpected_error
 from flowservice.domain.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
 from flowservice.domain.tenancy import Principal, Tenant
 
@@ -30,10 +31,15 @@ class Json(Response):
         return orjson.dumps(content)
 
 
+# A caller's request id is echoed in headers, bodies and logs: only short printable tokens are taken as given.
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=~-]{1,64}")
+
+
 def request_id(headers: Mapping[str, str]) -> str:
-    """The caller's ``x-request-id`` (at most 64 characters) or a new one. ``headers`` by lower-case name."""
+    """The caller's ``x-request-id`` when sane (1 to 64 of ``A-Za-z0-9._:@/+=~-``), else a new one.
+    ``headers`` by lower-case name."""
     incoming = headers.get("x-request-id")
-    return incoming[:64] if incoming else uuid.uuid4().hex
+    return incoming if incoming and _SANE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
 
 
 def without_trailing_slash(path: str) -> str:
@@ -43,7 +49,8 @@ def without_trailing_slash(path: str) -> str:
 
 class RequestIdMiddleware:
     """Gives every request an id (``x-request-id``), echoed in the response and in error bodies, and serves
-    ``/path/`` as ``/path``."""
+    ``/path/`` as ``/path``. It also answers an exception no handler took (a bug below us) with the 500 body:
+    Starlette's own last resort runs outside this middleware, where the request id is already gone."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -58,25 +65,50 @@ class RequestIdMiddleware:
         rid = request_id({k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]})
         token = request_id_var.set(rid)
 
+        started = False
+
         async def send_with_id(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            if started:  # half a response is out: nothing sane can follow it
+                raise
+            await unexpected_error(exc)(scope, receive, send_with_id)
         finally:
             request_id_var.reset(token)
+
+
+IDENTITY_HEADER_NAMES = ("authorization", "x-api-key", "x-gw-ims-org-id", "x-sandbox-name")
+
+
+def identity_headers(raw: Iterable[tuple[bytes, bytes]]) -> tuple[str | None, str | None, str | None, str | None]:
+    """The four identity headers from ASGI's raw (lower-case) headers. Each must come at most once: with two
+    values, one layer could check the first while another acts on the last, so a repeat is refused."""
+    values: dict[str, str] = {}
+    for name, value in raw:
+        key = name.decode("latin-1").lower()
+        if key in IDENTITY_HEADER_NAMES:
+            if key in values:
+                raise InvalidRequest(
+                    f"The header '{key}' is sent more than once; send each identity header exactly once.",
+                    title="Repeated header",
+                )
+            values[key] = value.decode("latin-1")
+    return (values.get("authorization"), values.get("x-api-key"), values.get("x-gw-ims-org-id"),
+            values.get("x-sandbox-name"))
 
 
 def authenticate(request: Request) -> tuple[Principal, Tenant]:
     """Authenticate the four identity headers (``add_identity_headers`` documents them in OpenAPI). Read
     routes call it directly: FastAPI's dependency machinery costs more than the check itself."""
     identity = request.app.state.container.identity
-    h = request.headers
-    principal, tenant = identity.authenticate(
-        h.get("authorization"), h.get("x-api-key"), h.get("x-gw-ims-org-id"), h.get("x-sandbox-name")
-    )
+    principal, tenant = identity.authenticate(*identity_headers(request.headers.raw))
     request.state.principal = principal
     return principal, tenant
 
@@ -164,6 +196,25 @@ def route(router: APIRouter, method: str, path: str, **kwargs: Any) -> Callable[
         return func
 
     return decorator
+
+
+MAX_OFFSET = 2**31 - 1  # a paging offset past this is no page (and overflows some databases' OFFSET)
+
+
+def int_param(request: Request, name: str, default: int, minimum: int, maximum: int) -> int:
+    """An integer query parameter within ``[minimum, maximum]``; 400 naming the parameter and its bounds."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    text = raw.strip()
+    bounds = f"between {minimum} and {maximum}"
+    if not re.fullmatch(r"[+-]?[0-9]{1,20}", text):
+        shown = repr(raw) if len(raw) <= 40 else f"{raw[:40]!r}…"
+        raise InvalidRequest(f"The query parameter '{name}' must be an integer {bounds}; got {shown}.")
+    value = int(text)
+    if not minimum <= value <= maximum:
+        raise InvalidRequest(f"The query parameter '{name}' must be an integer {bounds}; got {value}.")
+    return value
 
 
 def query_pairs(request: Request) -> list[tuple[str, str]]:

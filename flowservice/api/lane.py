@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from flowservice.api.errors import error_response, request_id_var, unexpected_error
-from flowservice.api.http import Json, read_json_body, request_id, without_trailing_slash
+from flowservice.api.http import Json, identity_headers, read_json_body, request_id, without_trailing_slash
 from flowservice.domain.errors import FlowServiceError
 from flowservice.domain.tenancy import Principal, Tenant
 
@@ -79,7 +79,7 @@ class App(FastAPI):
         token = request_id_var.set(rid)
         try:
             try:
-                response = await self._answer(collection, headers, resource_id, path, receive)
+                response = await self._answer(collection, scope, headers, resource_id, path, receive)
             except FlowServiceError as exc:
                 response = error_response(exc)
             except Exception as exc:  # noqa: BLE001 - the same last resort as the app's handler
@@ -91,11 +91,10 @@ class App(FastAPI):
             request_id_var.reset(token)
         return True
 
-    async def _answer(self, collection: Collection, headers: dict[str, str], resource_id: str, path: str,
-                      receive: Receive) -> Response:
+    async def _answer(self, collection: Collection, scope: Scope, headers: dict[str, str], resource_id: str,
+                      path: str, receive: Receive) -> Response:
         container = self.state.container
-        who = container.identity.authenticate(headers.get("authorization"), headers.get("x-api-key"),
-                                              headers.get("x-gw-ims-org-id"), headers.get("x-sandbox-name"))
+        who = container.identity.authenticate(*identity_headers(scope["headers"]))
         service = getattr(container, collection.service)
         if not resource_id:
             body = await read_json_body(headers, _chunks(receive), container.settings.max_body_bytes)

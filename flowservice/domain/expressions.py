@@ -15,6 +15,12 @@ The expression language is documented in ``docs/mapping.md``; the grammar::
                 | "(" expression ")"
 
 Errors are ``ExpressionError`` (a ``MappingError``, code 1419) with the character position.
+
+Expressions come from tenants, so their size is bounded before anything recurses over them: at most
+``MAX_EXPRESSION_LENGTH`` characters, a syntax tree (or parenthesis nesting) at most ``MAX_EXPRESSION_DEPTH``
+levels deep, number literals of at most ``MAX_NUMBER_LENGTH`` characters whose value fits the column types
+(64-bit integers, finite doubles). Past a limit the parser raises ``ExpressionError`` naming it, never a
+``RecursionError`` or a ``ValueError``.
 """
 
 from __future__ import annotations
@@ -28,6 +34,11 @@ from typing import TypeAlias
 from flowservice.domain.errors import InvalidRequest
 
 MAPPING_ERROR_CODE = "1419"
+
+MAX_EXPRESSION_LENGTH = 8_192  # characters of one expression
+MAX_EXPRESSION_DEPTH = 64  # levels of the syntax tree and of parentheses; the parser recurses ~6 frames a level
+MAX_NUMBER_LENGTH = 64  # characters of one number literal
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # integer literals become int64 scalars
 
 
 class MappingError(InvalidRequest):
@@ -102,12 +113,17 @@ class FunctionSpec:
     check: Callable[[Call], None] | None = None  # extra checks on literal arguments
 
 
+MAX_SUBSTR_BOUND = 2**31 - 1  # start + length must not overflow Arrow's int64 slice bounds
+
+
 def _require_int_literal(call: Call, index: int, what: str) -> None:
     arg = call.args[index]
     if not (isinstance(arg, Literal) and isinstance(arg.value, int) and not isinstance(arg.value, bool)):
         raise ExpressionError(f"{call.function}() {what} must be an integer literal", arg.pos)
     if arg.value < 0:
         raise ExpressionError(f"{call.function}() {what} must not be negative", arg.pos)
+    if arg.value > MAX_SUBSTR_BOUND:
+        raise ExpressionError(f"{call.function}() {what} must be at most {MAX_SUBSTR_BOUND}", arg.pos)
 
 
 def _check_substr(call: Call) -> None:
@@ -206,6 +222,25 @@ class Token:
     pos: int
 
 
+def _number(raw: str, is_float: bool, pos: int) -> Scalar:
+    """The value of a number literal, within the bounds of the column type it becomes."""
+    if len(raw) > MAX_NUMBER_LENGTH:
+        raise ExpressionError(f"number literal longer than {MAX_NUMBER_LENGTH} characters", pos)
+    if is_float:
+        value = float(raw)
+        if value in (float("inf"), float("-inf")):
+            raise ExpressionError("number literal out of the range of a double", pos)
+        return value
+    number = int(raw)
+    if number > INT64_MAX + 1:  # -9223372036854775808 is negated after tokenizing; the tree walk checks it
+        raise _out_of_range(pos)
+    return number
+
+
+def _out_of_range(pos: int) -> ExpressionError:
+    return ExpressionError(f"integer literal out of the 64-bit range ({INT64_MIN} to {INT64_MAX})", pos)
+
+
 def tokenize(text: str) -> list[Token]:
     tokens: list[Token] = []
     i, n = 0, len(text)
@@ -237,8 +272,7 @@ def tokenize(text: str) -> list[Token]:
             m = _NUMBER.match(text, i)
             assert m is not None
             raw = m.group(0)
-            value: Scalar = float(raw) if (m.group(1) or m.group(2)) else int(raw)
-            tokens.append(Token("number", raw, value, i))
+            tokens.append(Token("number", raw, _number(raw, bool(m.group(1) or m.group(2)), i), i))
             i = m.end()
             continue
         m = _NAME.match(text, i)
@@ -260,10 +294,20 @@ def tokenize(text: str) -> list[Token]:
 # --------------------------------------------------------------------------------------------- parser
 
 
+def _too_deep(pos: int) -> ExpressionError:
+    return ExpressionError(f"expression nests deeper than {MAX_EXPRESSION_DEPTH} levels", pos)
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
         self.tokens = tokenize(text)
         self.i = 0
+        self.depth = 0  # recursive descents in progress: bounded so the parser never exhausts the stack
+
+    def _descend(self, pos: int) -> None:
+        self.depth += 1
+        if self.depth > MAX_EXPRESSION_DEPTH:
+            raise _too_deep(pos)
 
     @property
     def tok(self) -> Token:
@@ -311,7 +355,10 @@ class _Parser:
     def _not(self) -> Expr:
         if self._at_op("!"):
             op = self._take()
-            return UnaryOp("!", self._not(), op.pos)
+            self._descend(op.pos)
+            operand = self._not()
+            self.depth -= 1
+            return UnaryOp("!", operand, op.pos)
         return self._comparison()
 
     def _comparison(self) -> Expr:
@@ -326,7 +373,9 @@ class _Parser:
     def _unary(self) -> Expr:
         if self._at_op("-"):
             op = self._take()
+            self._descend(op.pos)
             operand = self._unary()
+            self.depth -= 1
             if (
                 isinstance(operand, Literal)
                 and isinstance(operand.value, int | float)
@@ -350,14 +399,15 @@ class _Parser:
                 return Literal(_KEYWORDS[keyword], tok.pos)
             return ColumnRef(tok.text, tok.pos)
         if self._at_op("("):
-            self._take()
+            self._descend(self._take().pos)
             inner = self._or()
             self._expect_op(")")
+            self.depth -= 1
             return inner
         raise ExpressionError(f"expected a value but found {self._describe(tok)}", tok.pos)
 
     def _call(self, name: Token) -> Expr:
-        self._expect_op("(")
+        self._descend(self._expect_op("(").pos)
         args: list[Expr] = []
         if not self._at_op(")"):
             args.append(self._or())
@@ -365,6 +415,7 @@ class _Parser:
                 self._take()
                 args.append(self._or())
         self._expect_op(")")
+        self.depth -= 1
         lowered = name.text.lower()
         canonical = FUNCTION_ALIASES.get(lowered, lowered)
         spec = FUNCTIONS.get(canonical)
@@ -391,8 +442,37 @@ class _Parser:
 
 
 def parse_expression(text: str) -> Expr:
-    """Parse one expression into an AST; raise ``ExpressionError`` naming the position of the problem."""
-    return _Parser(text).parse()
+    """Parse one expression into an AST; raise ``ExpressionError`` naming the position of the problem, or
+    the limit (length, depth, literal size) the expression exceeds."""
+    if len(text) > MAX_EXPRESSION_LENGTH:
+        raise ExpressionError(f"expression longer than {MAX_EXPRESSION_LENGTH} characters ({len(text)})")
+    expr = _Parser(text).parse()
+    _check_tree(expr)
+    return expr
+
+
+def _children(expr: Expr) -> tuple[Expr, ...]:
+    if isinstance(expr, Call):
+        return expr.args
+    if isinstance(expr, UnaryOp):
+        return (expr.operand,)
+    if isinstance(expr, BinaryOp):
+        return (expr.left, expr.right)
+    return ()
+
+
+def _check_tree(expr: Expr) -> None:
+    """Refuse a tree deeper than ``MAX_EXPRESSION_DEPTH`` (a long ``||`` chain is built without recursion
+    but is as deep as it is long), so every recursive walk over it (binding, evaluation) stays shallow; and
+    integer literals outside int64 (known only once unary minus is folded in)."""
+    stack: list[tuple[Expr, int]] = [(expr, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_EXPRESSION_DEPTH:
+            raise _too_deep(node.pos)
+        if isinstance(node, Literal) and isinstance(node.value, int) and not INT64_MIN <= node.value <= INT64_MAX:
+            raise _out_of_range(node.pos)
+        stack.extend((child, depth + 1) for child in _children(node))
 
 
 def columns_of(expr: Expr) -> list[ColumnRef]:

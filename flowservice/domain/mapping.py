@@ -33,6 +33,8 @@ from enum import StrEnum
 from typing import Any
 
 from flowservice.domain.expressions import (
+    INT64_MAX,
+    INT64_MIN,
     ColumnRef,
     Expr,
     ExpressionError,
@@ -137,7 +139,7 @@ class MappingSet:
                 suggestion = f"; did you mean {', '.join(repr(h) for h in hint)}?" if hint else ""
                 raise MappingError(
                     f"mappings[{index}].{m.source_field}: {problem} source column {ref.name!r}{where}"
-                    f" (destination {m.destination!r}){suggestion}"
+                    f" (destination {excerpt(m.destination)}){suggestion}"
                 )
             if renames:
                 expr = rename_columns(m.expr, renames)
@@ -194,6 +196,17 @@ class MappingSet:
         return cls(tuple(Mapping(SourceType.ATTRIBUTE, c, c, (c,), ColumnRef(c), name=c) for c in columns))
 
 
+EXCERPT_CHARACTERS = 80
+MAX_DESTINATION_DEPTH = 32  # segments of a destination path: each one is a level of struct nesting in the lake
+
+
+def excerpt(text: str) -> str:
+    """``text`` quoted for an error message, cut to its first ``EXCERPT_CHARACTERS`` characters when long."""
+    if len(text) <= EXCERPT_CHARACTERS:
+        return repr(text)
+    return f"{text[:EXCERPT_CHARACTERS]!r}… ({len(text)} characters)"
+
+
 def _optional_str(item: MappingABC[str, Any], key: str, where: str) -> str | None:
     value = item.get(key)
     if value is None or isinstance(value, str):
@@ -203,12 +216,16 @@ def _optional_str(item: MappingABC[str, Any], key: str, where: str) -> str | Non
 
 def _destination_path(destination: str, where: str, key: str) -> tuple[str, ...]:
     if destination != destination.strip():
-        raise MappingError(f"{where}.{key} {destination!r} has leading or trailing whitespace")
+        raise MappingError(f"{where}.{key} {excerpt(destination)} has leading or trailing whitespace")
     path = tuple(destination.split("."))
+    if len(path) > MAX_DESTINATION_DEPTH:
+        raise MappingError(
+            f"{where}.{key} nests {len(path)} levels deep; at most {MAX_DESTINATION_DEPTH} path segments are allowed"
+        )
     if any(not segment for segment in path):
-        raise MappingError(f"{where}.{key} {destination!r} has an empty path segment")
+        raise MappingError(f"{where}.{key} {excerpt(destination)} has an empty path segment")
     if any(ch in destination for ch in "[]"):
-        raise MappingError(f"{where}.{key} {destination!r}: array paths are not supported")
+        raise MappingError(f"{where}.{key} {excerpt(destination)}: array paths are not supported")
     return path
 
 
@@ -254,6 +271,8 @@ def _parse_mapping(item: Any, index: int) -> Mapping:
             raise MappingError(f"{where}.{src_key} is required for a STATIC mapping (null is allowed)")
         if not (source is None or isinstance(source, str | int | float | bool)):
             raise MappingError(f"{where}.{src_key} of a STATIC mapping must be a string, number, boolean or null")
+        if isinstance(source, int) and not isinstance(source, bool) and not INT64_MIN <= source <= INT64_MAX:
+            raise MappingError(f"{where}.{src_key} of a STATIC mapping is out of the 64-bit integer range")
         expr = Literal(source)
     else:
         if not isinstance(source, str) or not source.strip():
@@ -266,7 +285,7 @@ def _parse_mapping(item: Any, index: int) -> Mapping:
             try:
                 expr = parse_expression(source)
             except ExpressionError as exc:
-                raise MappingError(f"{where}.{src_key}: {exc.message} in expression {source!r}") from None
+                raise MappingError(f"{where}.{src_key}: {exc.message} in expression {excerpt(source)}") from None
 
     identity = item.get("identity", False)
     if identity is None:
@@ -298,22 +317,22 @@ def _check_destinations(mappings: Sequence[Mapping]) -> None:
         if key in leaves:
             other = mappings[leaves[key]]
             raise MappingError(
-                f"mappings[{index}].{m.destination_field} {m.destination!r} duplicates "
-                f"mappings[{leaves[key]}].{other.destination_field} {other.destination!r}"
+                f"mappings[{index}].{m.destination_field} {excerpt(m.destination)} duplicates "
+                f"mappings[{leaves[key]}].{other.destination_field} {excerpt(other.destination)}"
             )
         if key in prefixes:
             other = mappings[prefixes[key]]
             raise MappingError(
-                f"mappings[{index}].{m.destination_field} {m.destination!r} is a struct in "
-                f"mappings[{prefixes[key]}].{other.destination_field} {other.destination!r}; "
+                f"mappings[{index}].{m.destination_field} {excerpt(m.destination)} is a struct in "
+                f"mappings[{prefixes[key]}].{other.destination_field} {excerpt(other.destination)}; "
                 "a field cannot be both"
             )
         for n in range(1, len(key)):
             if key[:n] in leaves:
                 other = mappings[leaves[key[:n]]]
                 raise MappingError(
-                    f"mappings[{index}].{m.destination_field} {m.destination!r} nests under "
-                    f"mappings[{leaves[key[:n]]}].{other.destination_field} {other.destination!r}, "
+                    f"mappings[{index}].{m.destination_field} {excerpt(m.destination)} nests under "
+                    f"mappings[{leaves[key[:n]]}].{other.destination_field} {excerpt(other.destination)}, "
                     "which is a value"
                 )
             prefixes.setdefault(key[:n], index)

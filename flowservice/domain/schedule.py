@@ -9,6 +9,9 @@
                 Minimums from the CRMToAEP scheduleSpec: minute >= 15; hour, day, week >= 1.
     backfill    boolean or "true"/"false"; default true; forbidden with ``once``.
 
+A flow sent without ``scheduleParams`` (or with an empty object) gets ``default_schedule_params(now)``: the
+documented default frequency ``once``, starting at creation, i.e. one run that ingests everything up to now.
+
 Windows. All arithmetic is in UTC epoch seconds (a day is 86 400 s, a week 604 800 s: no calendars, no DST).
 A periodic schedule with period ``p = interval × unit`` has window ends on the grid ``startTime + k·p``.
 Each run ingests one window ``(start, end]`` and fires once ``now >= end``; windows are contiguous, each
@@ -32,6 +35,8 @@ from typing import Any, NamedTuple
 from flowservice.domain.errors import InvalidRequest
 
 MILLISECONDS_THRESHOLD = 10**11  # epoch seconds reach 10^11 in the year 5138
+MAX_EPOCH_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z: later times overflow dates and database integers
+MAX_INTERVAL = 1_000_000  # so that every window end stays far inside a 64-bit integer of milliseconds
 
 
 class Frequency(StrEnum):
@@ -91,10 +96,16 @@ class Schedule:
 # ------------------------------------------------------------------------------------------- parsing
 
 
+def _shown(value: Any) -> str:
+    """A value sent by the client, quoted for a message and cut short when long."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:40]}…"
+
+
 def _integer(value: Any, name: str) -> int:
     """Integers come as JSON numbers or strings ("15"): the docs send strings, the schema says integer."""
     if isinstance(value, bool):
-        raise InvalidRequest(f"scheduleParams.{name} must be an integer, got {value!r}")
+        raise InvalidRequest(f"scheduleParams.{name} must be an integer, got {_shown(value)}")
     if isinstance(value, int):
         return value
     if isinstance(value, float) and value.is_integer():
@@ -110,7 +121,7 @@ def _integer(value: Any, name: str) -> int:
                 number = float("nan")
             if number.is_integer():
                 return int(number)
-    raise InvalidRequest(f"scheduleParams.{name} must be an integer, got {value!r}")
+    raise InvalidRequest(f"scheduleParams.{name} must be an integer, got {_shown(value)}")
 
 
 def _boolean(value: Any, name: str) -> bool:
@@ -118,7 +129,13 @@ def _boolean(value: Any, name: str) -> bool:
         return value
     if isinstance(value, str) and value.strip().lower() in ("true", "false"):
         return value.strip().lower() == "true"
-    raise InvalidRequest(f"scheduleParams.{name} must be true or false, got {value!r}")
+    raise InvalidRequest(f"scheduleParams.{name} must be true or false, got {_shown(value)}")
+
+
+def default_schedule_params(now: int) -> dict[str, Any]:
+    """The ``scheduleParams`` of a flow created without them (at epoch second ``now``): frequency ``once``,
+    Adobe's documented default, starting at creation, so the flow runs once and ingests the table so far."""
+    return {"startTime": now, "frequency": Frequency.ONCE.value}
 
 
 def parse_schedule(params: dict[str, Any]) -> Schedule:
@@ -133,6 +150,10 @@ def parse_schedule(params: dict[str, Any]) -> Schedule:
         start_time //= 1000
     if start_time <= 0:
         raise InvalidRequest(f"scheduleParams.startTime must be a positive epoch time in seconds, got {start_time}")
+    if start_time > MAX_EPOCH_SECONDS:
+        raise InvalidRequest(
+            f"scheduleParams.startTime must be at most {MAX_EPOCH_SECONDS} (9999-12-31T23:59:59Z in epoch seconds)"
+        )
 
     raw_frequency = params.get("frequency", Frequency.ONCE.value)
     if raw_frequency is None:
@@ -159,6 +180,8 @@ def parse_schedule(params: dict[str, Any]) -> Schedule:
         raise InvalidRequest(
             f"scheduleParams.interval must be at least {minimum} when frequency is {frequency.value}, got {interval}"
         )
+    if interval > MAX_INTERVAL:
+        raise InvalidRequest(f"scheduleParams.interval must be at most {MAX_INTERVAL}, got {interval}")
     backfill = _boolean(params["backfill"], "backfill") if has_backfill else True
     return Schedule(start_time, frequency, interval, backfill)
 

@@ -70,13 +70,16 @@ class ConnectionService(ResourceService):
             if not spec.auth_specs:
                 return None
             new_auth = new.get("auth") or {}
+            if not isinstance(new_auth, dict) or not isinstance(new_auth.get("params"), dict):
+                raise InvalidRequest("The field 'auth' must be an object with 'specName' and an object 'params'.",
+                                     code="1455")
             if str(new_auth.get("specName", "")).lower() != old["auth"]["specName"].lower():
                 raise InvalidRequest(
                     "The authentication type of a connection cannot be changed; create a new connection instead.",
                     code="1455",
                 )
             current = self.get(tenant, id, with_secrets=True).secrets
-            params = dict(new_auth.get("params") or {})
+            params = dict(new_auth["params"])
             for field, value in list(params.items()):
                 if value == MASK and field in current:  # unchanged secret sent back masked
                     params[field] = current[field]
@@ -109,10 +112,12 @@ class ConnectionService(ResourceService):
 
     # ------------------------------------------------------------------ source access
     def open_source(self, tenant: Tenant, id: str, *, interactive: bool = False) -> SourceClient:
-        """A client of the connection's source. ``interactive`` (a call on behalf of a request) holds one of
-        the tenant's source-call slots and a deadline until the client is closed; raises ``TooManyRequests``
-        when the tenant has none left."""
+        """A client of the source behind base connection ``id``: for explore, test, source connections, flows
+        and runs alike, so a disabled connection is refused in one place. ``interactive`` (a call on behalf of a
+        request) holds one of the tenant's source-call slots and a deadline until the client is closed; raises
+        ``TooManyRequests`` when the tenant has none left."""
         stored = self.get(tenant, id, with_secrets=True)
+        require_enabled(stored)
         auth = stored.doc.get("auth")
         if not auth:
             raise InvalidRequest(f"The connection {id} has no source credentials to explore.")
@@ -198,6 +203,15 @@ class _HeldSource:
 
     def __getattr__(self, name: str) -> Any:  # source-specific extras (e.g. omitted_columns)
         return getattr(self._source, name)
+
+
+def require_enabled(connection: Stored) -> None:
+    """A disabled base connection keeps its credentials but is not used until it is enabled again."""
+    if connection.doc.get("state", "enabled") != "enabled":
+        raise InvalidRequest(
+            f"The base connection {connection.id} is {connection.doc.get('state')}; enable it (PATCH /state to "
+            "'enabled') before using it.", code="1422",
+        )
 
 
 def explore_column(column: Column) -> dict[str, Any]:

@@ -21,6 +21,13 @@ def column_names(columns: Any) -> list[str] | None:
     return [c if isinstance(c, str) else c["name"] for c in columns]
 
 
+def _spec_ref(body: dict[str, Any]) -> dict[str, Any]:
+    spec_ref = body.get("connectionSpec") or {}
+    if not isinstance(spec_ref, dict):
+        raise InvalidRequest("The field 'connectionSpec' must be an object with 'id'.", code="1413")
+    return spec_ref
+
+
 def _common(body: dict[str, Any], spec_id: str, version: str) -> dict[str, Any]:
     name = body.get("name")
     if not isinstance(name, str) or not name.strip():
@@ -51,7 +58,7 @@ class SourceConnectionService(ResourceService):
 
     def create(self, tenant: Tenant, principal: Principal, body: Any) -> Stored:
         body = require_object(body)
-        spec_ref = body.get("connectionSpec") or {}
+        spec_ref = _spec_ref(body)
         spec = self.specs.connection(spec_ref.get("id", ""))
         if spec.source_validator is None:
             raise InvalidRequest(f"The connection spec {spec.id} ({spec.name}) is not a source.", code="1413")
@@ -127,7 +134,7 @@ class TargetConnectionService(ResourceService):
 
     def create(self, tenant: Tenant, principal: Principal, body: Any) -> Stored:
         body = require_object(body)
-        spec_ref = body.get("connectionSpec") or {}
+        spec_ref = _spec_ref(body)
         spec = self.specs.connection(spec_ref.get("id", ""))
         if spec.target_validator is None:
             raise InvalidRequest(f"The connection spec {spec.id} ({spec.name}) is not a target.", code="1413")

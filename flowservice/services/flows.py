@@ -4,6 +4,7 @@ enabled or disabled by actions, and resolved into a ``FlowPlan`` that the run en
 from __future__ import annotations
 
 import builtins
+import time
 from collections.abc import Iterable
 from contextlib import closing
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from typing import Any
 from flowservice.domain import listing
 from flowservice.domain.errors import Conflict, InvalidRequest, NotFound
 from flowservice.domain.mapping import MappingSet
-from flowservice.domain.schedule import Schedule, parse_schedule
+from flowservice.domain.schedule import Schedule, default_schedule_params, parse_schedule
 from flowservice.domain.tenancy import Principal, Tenant
 from flowservice.services.catalog import CatalogService
 from flowservice.services.connections import ConnectionService
@@ -111,7 +112,9 @@ class FlowService(ResourceService):
                     "target dataset.", code="1425",
                 )
             del compiled
-        schedule_params = body.get("scheduleParams") or {"startTime": 0, "frequency": "once"}
+        schedule_params = body.get("scheduleParams")
+        if schedule_params is None or schedule_params == {}:
+            schedule_params = default_schedule_params(int(time.time()))
         parse_schedule(schedule_params)
         options = _options(body.get("options"))
         return {

@@ -6,7 +6,7 @@ import secrets
 import time
 from typing import Any
 
-from flowservice.domain.errors import Conflict, NotFound
+from flowservice.domain.errors import Conflict, InvalidRequest, NotFound
 from flowservice.domain.mapping import MappingSet, parse_mapping_set
 from flowservice.domain.tenancy import Principal, Tenant
 from flowservice.services.ports import Resources
@@ -40,6 +40,8 @@ class MappingSetService:
                 "createdBy": principal.client_id, "modifiedBy": principal.client_id}
 
     def get(self, tenant: Tenant, id: str) -> dict[str, Any]:
+        if not isinstance(id, str) or not id:
+            raise InvalidRequest("A mapping id (mappingId) must be a non-empty string.", code="1419")
         stored = self.resources.get(self.kind, tenant, id)
         if stored is None:
             raise NotFound(f"The mapping set {id} is not found.", resource_id=id, resource_type="mappingSets",

@@ -7,8 +7,10 @@ import time
 from typing import Any
 
 from flowservice.domain.errors import InvalidRequest, NotFound, PreconditionFailed
+from flowservice.domain.schedule import MAX_EPOCH_SECONDS, MILLISECONDS_THRESHOLD
 from flowservice.domain.tenancy import Principal, Tenant
-from flowservice.services.flows import FlowService
+from flowservice.services.connections import require_enabled
+from flowservice.services.flows import FlowPlan, FlowService
 from flowservice.services.ports import Resources, RunQueue, Stored
 from flowservice.services.resources import ResourceService, new_id, require_object
 
@@ -70,13 +72,16 @@ class RunService(ResourceService):
         params = body.get("params") or {}
         if not isinstance(params, dict):
             raise InvalidRequest("The field 'params' must be an object.")
+        plan = self._runnable(tenant, flow)
         delta = (params.get("deltaColumn") or {}).get("name") if isinstance(params.get("deltaColumn"), dict) else None
-        current = self.flows.plan(tenant, flow_id).delta_column
+        current = plan.delta_column
         if delta and delta != current:
             raise InvalidRequest(f"The deltaColumn of flow {flow_id} is '{current}'; it cannot be changed by a run.")
         window = None
         if "windowStartTime" in params and "windowEndTime" in params:
             window = (_seconds(params["windowStartTime"]), _seconds(params["windowEndTime"]))
+            if window[0] >= window[1]:
+                raise InvalidRequest("The run params windowStartTime must be before windowEndTime.")
         run_id = new_id()
         doc = new_run_doc(flow, tenant, principal.client_id, window, "on-demand", params)
         self.queue.create_run(self.kind, tenant, run_id, flow_id, doc, None)
@@ -91,12 +96,24 @@ class RunService(ResourceService):
         if status != "failed":
             raise InvalidRequest(f"You can only retry dataflow runs that have failed; run {id} is {status}.",
                                  code="1422")
+        self._runnable(tenant, self.flows.get(tenant, stored.doc["flowId"]))
         doc = {**stored.doc, "state": "scheduled", "updatedBy": principal.client_id}
         doc["metrics"] = {**doc["metrics"], "statusSummary": {**doc["metrics"]["statusSummary"],
                                                                "status": "scheduled"}}
         updated = self.resources.update(self.kind, tenant, id, doc, None, if_etag=None)
         self.queue.requeue(id)
         return updated
+
+    def _runnable(self, tenant: Tenant, flow: Stored) -> FlowPlan:
+        """The plan of ``flow`` when it may run now: the flow and its base connection are enabled."""
+        if flow.doc.get("state") != "enabled":
+            raise InvalidRequest(
+                f"The flow {flow.id} is {flow.doc.get('state')}; enable it (POST /flows/{flow.id}/action?op=enable) "
+                "before running it.", code="1422",
+            )
+        plan = self.flows.plan(tenant, flow.id)
+        require_enabled(self.flows.connections.get(tenant, plan.base_connection_id))
+        return plan
 
     def errors(self, tenant: Tenant, id: str, start: int, limit: int) -> dict[str, Any]:
         stored = self.get(tenant, id)
@@ -119,6 +136,9 @@ class RunService(ResourceService):
 def _seconds(value: Any) -> int:
     try:
         number = int(value)
-    except (TypeError, ValueError):
-        raise InvalidRequest(f"Invalid epoch time {value!r} in run params.") from None
-    return number // 1000 if number >= 10**11 else number
+    except (TypeError, ValueError, OverflowError):
+        raise InvalidRequest(f"Invalid epoch time {str(value)[:40]!r} in run params.") from None
+    seconds = number // 1000 if number >= MILLISECONDS_THRESHOLD else number
+    if not 0 <= seconds <= MAX_EPOCH_SECONDS:
+        raise InvalidRequest(f"Epoch times in run params must be between 0 and {MAX_EPOCH_SECONDS} seconds.")
+    return seconds

@@ -117,15 +117,55 @@ def _connection_spec(doc: dict[str, Any]) -> ConnectionSpec:
 
 
 def validation_message(validator: Draft7Validator, instance: Any, prefix: str) -> str | None:
-    """The first schema error as one sentence naming the offending field, or None when valid."""
+    """The first schema error as one sentence naming the offending field, or None when valid.
+
+    The sentence is built from the schema side only (the keyword and its bound), never from the value sent:
+    jsonschema's own messages quote the instance, which for an auth param may be a password of the wrong type.
+    """
     errors = sorted(validator.iter_errors(instance), key=lambda e: (len(e.absolute_path), str(e.path)))
     if not errors:
         return None
     error = errors[0]
     path = ".".join([prefix, *(str(p) for p in error.absolute_path)])
-    if error.validator == "required":
-        missing = error.message.split("'")[1] if "'" in error.message else error.message
-        return f"The field '{prefix}.{missing}' is required."
-    if error.validator == "additionalProperties":
-        return f"Unknown field in '{path}': {error.message}."
-    return f"The field '{path}' is invalid: {error.message}."
+    keyword, bound = error.validator, error.validator_value
+    if keyword == "required":
+        present = error.instance if isinstance(error.instance, dict) else {}
+        missing = next((name for name in bound if name not in present), "?")
+        return f"The field '{path}.{missing}' is required."
+    if keyword == "additionalProperties":
+        known = set(error.schema.get("properties", {}))
+        sent = error.instance if isinstance(error.instance, dict) else {}
+        unexpected = sorted(str(k) for k in sent if k not in known)
+        return f"Unknown field in '{path}': {', '.join(repr(u) for u in unexpected) or 'unexpected properties'}."
+    return f"The field '{path}' is invalid: it {_requirement(keyword, bound)}."
+
+
+def _requirement(keyword: Any, bound: Any) -> str:
+    """What the schema keyword ``keyword`` with ``bound`` asks of a value, phrased without the value."""
+    if keyword == "type":
+        kinds = bound if isinstance(bound, list) else [bound]
+        return "must be of type " + " or ".join(str(k) for k in kinds)
+    phrases = {
+        "enum": lambda: "must be one of " + ", ".join(json.dumps(v) for v in bound),
+        "const": lambda: f"must be {json.dumps(bound)}",
+        "minLength": lambda: f"must be at least {bound} character{_plural(bound)} long",
+        "maxLength": lambda: f"must be at most {bound} character{_plural(bound)} long",
+        "pattern": lambda: f"must match the pattern {bound}",
+        "format": lambda: f"must be a valid {bound}",
+        "minimum": lambda: f"must be at least {bound}",
+        "maximum": lambda: f"must be at most {bound}",
+        "exclusiveMinimum": lambda: f"must be greater than {bound}",
+        "exclusiveMaximum": lambda: f"must be less than {bound}",
+        "multipleOf": lambda: f"must be a multiple of {bound}",
+        "minItems": lambda: f"must have at least {bound} items",
+        "maxItems": lambda: f"must have at most {bound} items",
+        "uniqueItems": lambda: "must not repeat items",
+        "minProperties": lambda: f"must have at least {bound} fields",
+        "maxProperties": lambda: f"must have at most {bound} fields",
+    }
+    phrase = phrases.get(str(keyword))
+    return phrase() if phrase else f"does not match the schema ({keyword})"
+
+
+def _plural(count: Any) -> str:
+    return "" if count == 1 else "s"

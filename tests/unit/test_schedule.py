@@ -11,10 +11,13 @@ from hypothesis import strategies as st
 
 from flowservice.domain.errors import InvalidRequest
 from flowservice.domain.schedule import (
+    MAX_EPOCH_SECONDS,
+    MAX_INTERVAL,
     MIN_INTERVAL,
     Frequency,
     Schedule,
     Window,
+    default_schedule_params,
     due_windows,
     next_fire_time,
     parse_schedule,
@@ -275,3 +278,34 @@ def test_catching_up_only_merges_windows_it_never_moves_a_boundary(schedule, spa
         assert coarse[0].start == fine[0].start and coarse[-1].end == fine[-1].end
         periodic = [w for w in fine if w.start >= schedule.start_time]
         assert all(w.end - w.start == schedule.period for w in periodic)
+
+
+# --------------------------------------------------------------------------- defaults and bounds
+
+
+def test_the_default_schedule_is_once_from_now_and_passes_its_own_validation():
+    params = default_schedule_params(START)
+    assert params == {"startTime": START, "frequency": "once"}
+    schedule = parse_schedule(params)
+    assert schedule == Schedule(START, Frequency.ONCE, None, True)
+    assert due_windows(schedule, last_fired_end=None, now=START, max_catch_up=4) == [Window(0, START)]
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"startTime": 10**30, "frequency": "once"}, f"at most {MAX_EPOCH_SECONDS}"),
+        ({"startTime": 1e300, "frequency": "once"}, f"at most {MAX_EPOCH_SECONDS}"),
+        ({"startTime": "9" * 5000, "frequency": "once"}, "must be an integer, got '9999"),
+        ({"startTime": START, "frequency": "day", "interval": 10**18}, f"at most {MAX_INTERVAL}"),
+    ],
+)
+def test_huge_start_times_and_intervals_are_refused_with_a_short_message(params, expected):
+    with pytest.raises(InvalidRequest) as caught:
+        parse_schedule(params)
+    assert expected in caught.value.message and len(caught.value.message) < 200
+
+
+def test_the_latest_start_and_the_longest_interval_are_accepted():
+    schedule = parse_schedule({"startTime": MAX_EPOCH_SECONDS, "frequency": "week", "interval": MAX_INTERVAL})
+    assert schedule.period is not None and (MAX_EPOCH_SECONDS + schedule.period) * 1000 < 2**63

@@ -8,9 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from flowservice.api.errors import error_responses
-from flowservice.api.http import Body, Caller, Json, authenticate, body_schema, route
+from flowservice.api.http import MAX_OFFSET, Body, Caller, Json, authenticate, body_schema, int_param, route
 from flowservice.api.routes.crud import add_crud
-from flowservice.domain.errors import InvalidRequest
+
+MAX_ERRORS_PAGE = 1000  # row errors returned by one GET /runs/{id}/errors
 
 router = APIRouter(prefix="/data/foundation/flowservice", tags=["flows"],
                    responses=error_responses())
@@ -70,10 +71,7 @@ def run_action(run_id: str, request: Request, who: Any = Caller) -> Any:
 @route(router, "GET", "/runs/{run_id}/errors", summary="Row errors of a run (start, limit)")
 async def run_errors(run_id: str, request: Request) -> Any:
     who = authenticate(request)
-    try:
-        start = int(request.query_params.get("start", 0))
-        limit = int(request.query_params.get("limit", 100))
-    except ValueError:
-        raise InvalidRequest("'start' and 'limit' must be integers.") from None
-    return request.app.state.container.runs.errors(who[1], run_id, start, min(max(limit, 1), 1000))
+    start = int_param(request, "start", 0, 0, MAX_OFFSET)
+    limit = int_param(request, "limit", 100, 1, MAX_ERRORS_PAGE)
+    return request.app.state.container.runs.errors(who[1], run_id, start, limit)
 

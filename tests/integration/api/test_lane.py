@@ -120,3 +120,31 @@ def test_reads_and_creates_skip_fastapi_while_other_routes_go_through_it(
     assert seen == []
     assert api.get("/connections").status_code == 200
     assert seen == [f"GET {BASE}/connections"]
+
+
+REPEATED = [
+    ("the same value twice", lambda value, other: value),
+    ("another value second", lambda value, other: other),
+]
+OTHER_VALUES = {"Authorization": "Bearer nope", "x-api-key": "someone-else", "x-gw-ims-org-id": "OTHER@AdobeOrg",
+                "x-sandbox-name": "nowhere"}
+
+
+@pytest.mark.parametrize("header", list(OTHER_VALUES))
+@pytest.mark.parametrize(("case", "second"), REPEATED, ids=[r[0] for r in REPEATED])
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_a_repeated_identity_header_is_refused_by_the_lane_as_by_the_fastapi_route(
+    any_api: Api, header: str, case: str, second: Any, method: str
+) -> None:
+    created = any_api.post("/connections", json=seed_body()).json()
+    path = f"{BASE}/connections/{created['id']}" if method == "GET" else f"{BASE}/connections"
+    headers = list(any_api.headers().items())
+    repeated = [*headers, (header, second(dict(headers)[header], OTHER_VALUES[header]))]
+    kwargs: dict[str, Any] = {"headers": repeated}
+    if method == "POST":
+        kwargs["json"] = seed_body()
+    lane = any_api.http.request(method, path, **kwargs)
+    fastapi = routed(any_api).http.request(method, path, **kwargs)
+    assert comparable(lane) == comparable(fastapi), case
+    assert lane.status_code == 400
+    assert f"'{header.lower()}' is sent more than once" in lane.json()["errorMessage"]
