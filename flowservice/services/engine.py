@@ -20,6 +20,7 @@ from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from queue import Empty, Full, Queue
 from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
 import orjson
 import pyarrow as pa
@@ -32,6 +33,7 @@ from flowservice.services.catalog import CatalogService
 from flowservice.services.connections import ConnectionService
 from flowservice.services.flows import FlowPlan, FlowService
 from flowservice.services.mapping import compile_mapping
+from flowservice.services.pending import PendingChanges
 from flowservice.services.ports import Claim, Lake, Page, RunQueue, TableSchema
 from flowservice.services.runs import RunService, now_ms
 
@@ -146,6 +148,7 @@ class RunContext:
     counters: Counters = field(default_factory=Counters)
     notes: list[dict[str, str]] = field(default_factory=list)
     last_progress: float = 0.0
+    cursor_extra: dict[str, Any] = field(default_factory=dict)  # committed beside the source cursor
 
 
 class RunEngine:
@@ -225,6 +228,12 @@ class RunEngine:
                 ctx.counters = Counters(**saved.get("counters", {}))  # resuming this very run
             source_cursor = saved.get("source")
             resumed_mid_read = bool(source_cursor and (source_cursor.get("next_link")))
+            identity = self._source_identity(ctx, selected)
+            force_resync = resumed_mid_read and bool(saved.get("resync"))  # a full read of ours, interrupted
+            if source_cursor and saved.get("identity") not in (None, identity):
+                ctx.notes.append(_identity_note(saved["identity"], identity))
+                source_cursor, resumed_mid_read, force_resync = None, False, True
+            ctx.cursor_extra = {"identity": identity, "resync": force_resync}
             overlap = _watermark(source_cursor) if plan.write_mode == "append" else None
 
             pages = PagesAhead(source.read(plan.table, [c.name for c in selected.columns] if plan.columns else None,
@@ -232,16 +241,26 @@ class RunEngine:
                                self.read_ahead_pages)
             with pages:
                 self._land(ctx, pages, _Target(compiled, pk, out_pk, out_delta), txn, overlap, resumed_mid_read,
-                           still_ours)
+                           still_ours, force_resync)
+
+    def _source_identity(self, ctx: RunContext, selected: TableSchema) -> dict[str, Any]:
+        """What a cursor reads: committed with it, so that a cursor is never resumed against another org,
+        table, column set or delta column than the one it was taken from."""
+        plan = ctx.plan
+        base = self.connections.get(ctx.tenant, plan.base_connection_id).doc
+        params = (base.get("auth") or {}).get("params") or {}
+        return {"baseConnectionId": plan.base_connection_id, "org": _normalised_uri(params.get("serviceUri")),
+                "table": plan.table, "deltaColumn": plan.delta_column,
+                "columns": sorted(c.name for c in selected.columns) if plan.columns else None}
 
     def _land(self, ctx: RunContext, pages: Iterable[Page], target: _Target, txn: int, overlap: str | None,
-              resumed_mid_read: bool, still_ours: Callable[[], bool]) -> None:
-        """Map the pages and commit them every ``commit_every_rows`` rows (and at the last page)."""
+              resumed_mid_read: bool, still_ours: Callable[[], bool], force_resync: bool = False) -> None:
+        """Map the pages and commit them every ``commit_every_rows`` rows (and at the last page), applying
+        each page's changes in the source's order (``PendingChanges``). ``force_resync``: the read is a full
+        read the engine asked for (the source changed), with delete detection like an expired token's."""
         plan, counters = ctx.plan, ctx.counters
         compiled, pk, out_pk, out_delta = target
-        pending: list[pa.Table] = []
-        deletes: list[str] = []
-        pending_rows = 0
+        pending = PendingChanges(out_pk)
         resync_keys: set[str] | None = None
         for page in pages:
             if not still_ours():
@@ -249,7 +268,7 @@ class RunEngine:
             batch = page.batch
             counters.read += batch.num_rows
             counters.bytes_in += page.bytes_read
-            if page.full_resync and resync_keys is None:
+            if (page.full_resync or force_resync) and resync_keys is None:
                 counters.full_resync = True
                 resync_keys = set()
                 if resumed_mid_read:
@@ -263,15 +282,15 @@ class RunEngine:
             if resync_keys is not None:
                 resync_keys.update(str(k) for k in batch.column(pk).to_pylist())
             if batch.num_rows:
-                pending.append(compiled(batch))
-                pending_rows += batch.num_rows
-            deletes.extend(page.deleted_keys)
+                pending.add_rows(compiled(batch))
+            pending.add_deletes(page.deleted_keys)
             if page.final and resync_keys is not None and not resumed_mid_read:
-                deletes.extend(self._missing_keys(plan.table_path, out_pk, resync_keys))
-            if pending_rows >= self.commit_every_rows or len(deletes) >= self.commit_every_rows or page.final:
+                pending.add_deletes(self._missing_keys(plan.table_path, out_pk, resync_keys))
+            if pending.rows >= self.commit_every_rows or len(pending.deletes) >= self.commit_every_rows or page.final:
                 txn += 1
-                self._commit(ctx, compiled.schema, pending, deletes, out_pk, txn, page.cursor, page.final)
-                pending, deletes, pending_rows = [], [], 0
+                self._commit(ctx, compiled.schema, pending.tables, pending.delete_list(), out_pk, txn, page.cursor,
+                             page.final)
+                pending.clear()
             else:
                 self._progress(ctx, "inProgress")
             del page, batch  # nothing of a landed page outlives its turn (``pending`` holds what is kept)
@@ -281,7 +300,7 @@ class RunEngine:
         plan, counters = ctx.plan, ctx.counters
         data = pa.concat_tables(pending, promote_options="permissive") if pending else schema.empty_table()
         counters.commits += 1
-        cursor = {"source": source_cursor, "run_id": ctx.run_id, "final": final,
+        cursor = {"source": source_cursor, "run_id": ctx.run_id, "final": final, **ctx.cursor_extra,
                   "counters": {**asdict(counters), "written": counters.written + data.num_rows,
                                "deleted": counters.deleted + len(deletes)}}
         result = self.lake.commit(plan.table_path, data, mode=plan.write_mode, primary_key=pk,
@@ -407,6 +426,23 @@ def _select(schema: TableSchema, wanted: list[str] | None, always: tuple[str, ..
         return schema
     keep = set(wanted) | set(always)
     return TableSchema(schema.table, tuple(c for c in schema.columns if c.name in keep))
+
+
+def _normalised_uri(uri: Any) -> str | None:
+    """An org address as one spelling: lower-case scheme and host, no default port, no trailing slash."""
+    if not isinstance(uri, str) or not uri.strip():
+        return None
+    parts = urlsplit(uri.strip())
+    host = (parts.hostname or "").lower()
+    port = f":{parts.port}" if parts.port and parts.port != 443 else ""
+    return f"{parts.scheme.lower()}://{host}{port}{parts.path.rstrip('/')}"
+
+
+def _identity_note(old: dict[str, Any], new: dict[str, Any]) -> dict[str, str]:
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    return {"code": "CONNECTOR-3002-200", "message": (
+        f"The source of this flow changed since its last run ({', '.join(changed)}): its cursor does not apply, "
+        "so the table is read in full and rows the source does not have are deleted.")}
 
 
 def _watermark(cursor: dict[str, Any] | None) -> str | None:
