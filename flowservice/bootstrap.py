@@ -44,6 +44,7 @@ def source_registry(settings: Settings) -> SourceFactory:
         allow_private_addresses=settings.dynamics_allow_private_addresses,
         public_client_id=settings.dynamics_public_client_id,
         metadata_ttl_seconds=settings.metadata_ttl_seconds,
+        watermark_lookback_seconds=settings.watermark_overlap_seconds,
     ))
 
 

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     dynamics_allow_private_addresses: bool = False
     dynamics_public_client_id: str = "51f81489-12ee-4a9e-aaae-a2591f45987d"
     metadata_ttl_seconds: int = 900
+    # Watermark reads (tables without change tracking) start this long before the highest delta value seen,
+    # so a row committed late with an older ``modifiedon`` is still read; re-read rows are deduplicated by key.
+    watermark_overlap_seconds: float = Field(default=300.0, ge=0)
 
     # engine
     # A commit holds this many rows in memory while delta-rs writes them (its buffers grow with the batch):
