@@ -229,7 +229,7 @@ class RunEngine:
                 ctx.counters = Counters(**saved.get("counters", {}))  # resuming this very run
             source_cursor = saved.get("source")
             resumed_mid_read = bool(source_cursor and (source_cursor.get("next_link")))
-            identity = self._source_identity(ctx, selected)
+            identity = self._source_identity(ctx)
             force_resync = resumed_mid_read and bool(saved.get("resync"))  # a full read of ours, interrupted
             if source_cursor and saved.get("identity") not in (None, identity):
                 ctx.notes.append(_identity_note(saved["identity"], identity))
@@ -249,7 +249,7 @@ class RunEngine:
             with pages:
                 self._land(ctx, pages, target, txn, overlap, resumed_mid_read, still_ours, force_resync)
 
-    def _source_identity(self, ctx: RunContext, selected: TableSchema) -> dict[str, Any]:
+    def _source_identity(self, ctx: RunContext) -> dict[str, Any]:
         """What a cursor reads: committed with it, so that a cursor is never resumed against another org,
         table, column set or delta column than the one it was taken from."""
         plan = ctx.plan
@@ -257,7 +257,7 @@ class RunEngine:
         params = (base.get("auth") or {}).get("params") or {}
         return {"baseConnectionId": plan.base_connection_id, "org": _normalised_uri(params.get("serviceUri")),
                 "table": plan.table, "deltaColumn": plan.delta_column,
-                "columns": sorted(c.name for c in selected.columns) if plan.columns else None}
+                "columns": sorted(set(plan.columns)) if plan.columns else None}  # as configured, not as found
 
     def _land(self, ctx: RunContext, pages: Iterable[Page], target: _Target, txn: int, overlap: str | None,
               resumed_mid_read: bool, still_ours: Callable[[], bool], force_resync: bool = False) -> None:

@@ -191,3 +191,20 @@ def test_new_columns_of_a_source_connection_are_read_for_every_row(harness: Harn
     assert {r["accountid"]: r["revenue"] for r in harness.dataset(flow)} == {
         k: r["revenue"] for k, r in table.rows.items()}
     assert run["metrics"]["statusSummary"]["errors"][0]["code"] == "CONNECTOR-3002-200"
+
+
+def test_a_cursor_committed_before_identities_existed_is_resumed(harness: Harness) -> None:
+    table = harness.org.add_table("account", rows=30)
+    flow = harness.flow("account")
+    harness.run(flow)
+    lake = harness.container.lake
+    path = harness.container.catalog.dataset(harness.tenant, flow.dataset_id).doc["lake"]["path"]
+    last = lake.last_commit(path, flow.id)
+    assert last is not None and "identity" in last.cursor
+    legacy = {k: v for k, v in last.cursor.items() if k not in ("identity", "resync")}
+    lake.commit(path, harness.container.lake.read(path).slice(0, 0), mode="merge", primary_key="accountid",
+                deleted_keys=[], app_id=flow.id, txn_version=last.txn_version + 1, cursor=legacy)
+    table.upsert(make_row(table, 77, modified=700))
+    run = harness.run(flow)
+    assert run["metrics"]["recordSummary"]["inputRecordCount"] == 1
+    assert run["metrics"]["statusSummary"]["errors"] == []
