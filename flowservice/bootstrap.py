@@ -55,6 +55,7 @@ def source_registry(settings: Settings) -> SourceFactory:
         max_retry_wait_seconds=settings.dynamics_max_retry_wait_seconds,
         cached_connections=settings.dynamics_cached_connections,
         connection_idle_seconds=settings.dynamics_connection_idle_seconds,
+        watermark_lookback_seconds=settings.watermark_overlap_seconds,
     ))
 
 

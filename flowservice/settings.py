@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     source_call_deadline_seconds: float = Field(default=60.0, description="Total time of one such call.")
     source_call_threads: int = Field(default=16, description="Threads of their own pool (not the shared one).")
     source_calls_per_tenant: int = Field(default=4, description="Concurrent calls per organization; more get 429.")
+    # Watermark reads (tables without change tracking) start this long before the highest delta value seen,
+    # so a row committed late with an older ``modifiedon`` is still read; re-read rows are deduplicated by key.
+    watermark_overlap_seconds: float = Field(default=300.0, ge=0)
 
     # engine
     # A commit holds this many rows in memory while delta-rs writes them (its buffers grow with the batch):

@@ -19,7 +19,7 @@ One flow per dataset, whose runs never overlap, is the supported shape.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -223,6 +223,14 @@ class DeltaLake:
 
     def query(self, sql: str, tables: Mapping[str, str]) -> pa.Table:
         return query.run(sql, {name: self.dataset(path) for name, path in tables.items()})
+
+    def missing_keys(self, table_path: str, primary_key: str, seen: Sequence[str], chunk_rows: int,
+                     spill_dir: str) -> Iterator[list[str]]:
+        if self._open(self._storage.uri(table_path)) is None:
+            return
+        for batch in query.missing_keys(self.dataset(table_path), primary_key, seen, chunk_rows, spill_dir):
+            for start in range(0, batch.num_rows, chunk_rows):
+                yield batch.column(0).slice(start, chunk_rows).to_pylist()
 
     # --------------------------------------------------------------------------------------- maintain
 

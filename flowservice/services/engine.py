@@ -16,10 +16,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import closing
+from contextlib import ExitStack, closing
 from dataclasses import asdict, dataclass, field
 from queue import Empty, Full, Queue
 from typing import Any, NamedTuple
+from urllib.parse import urlsplit
 
 import orjson
 import pyarrow as pa
@@ -32,7 +33,9 @@ from flowservice.services.catalog import CatalogService
 from flowservice.services.connections import ConnectionService
 from flowservice.services.flows import FlowPlan, FlowService
 from flowservice.services.mapping import compile_mapping
+from flowservice.services.pending import PendingChanges
 from flowservice.services.ports import Claim, Lake, Page, RunQueue, TableSchema
+from flowservice.services.resync import KeySpill
 from flowservice.services.runs import RunService, now_ms
 
 log = logging.getLogger("flowservice.engine")
@@ -146,6 +149,7 @@ class RunContext:
     counters: Counters = field(default_factory=Counters)
     notes: list[dict[str, str]] = field(default_factory=list)
     last_progress: float = 0.0
+    cursor_extra: dict[str, Any] = field(default_factory=dict)  # committed beside the source cursor
 
 
 class RunEngine:
@@ -225,63 +229,133 @@ class RunEngine:
                 ctx.counters = Counters(**saved.get("counters", {}))  # resuming this very run
             source_cursor = saved.get("source")
             resumed_mid_read = bool(source_cursor and (source_cursor.get("next_link")))
+            identity = self._source_identity(ctx)
+            force_resync = resumed_mid_read and bool(saved.get("resync"))  # a full read of ours, interrupted
+            if source_cursor and saved.get("identity") not in (None, identity):
+                ctx.notes.append(_identity_note(saved["identity"], identity))
+                source_cursor, resumed_mid_read, force_resync = None, False, True
+            ctx.cursor_extra = {"identity": identity, "resync": force_resync}
+            target = _Target(compiled, pk, out_pk, out_delta)
+            if saved.get("deleting_missing") and source_cursor:  # a resync stopped while deleting missing keys
+                keys = source.read(plan.table, [pk], None, delta_column=plan.delta_column, page_size=self.page_size)
+                with PagesAhead(keys, self.read_ahead_pages) as key_pages:
+                    self._finish_missing(ctx, key_pages, target, txn, source_cursor, still_ours)
+                return
             overlap = _watermark(source_cursor) if plan.write_mode == "append" else None
 
             pages = PagesAhead(source.read(plan.table, [c.name for c in selected.columns] if plan.columns else None,
                                            source_cursor, delta_column=plan.delta_column, page_size=self.page_size),
                                self.read_ahead_pages)
             with pages:
-                self._land(ctx, pages, _Target(compiled, pk, out_pk, out_delta), txn, overlap, resumed_mid_read,
-                           still_ours)
+                self._land(ctx, pages, target, txn, overlap, resumed_mid_read, still_ours, force_resync)
+
+    def _source_identity(self, ctx: RunContext) -> dict[str, Any]:
+        """What a cursor reads: committed with it, so that a cursor is never resumed against another org,
+        table, column set or delta column than the one it was taken from."""
+        plan = ctx.plan
+        base = self.connections.get(ctx.tenant, plan.base_connection_id).doc
+        params = (base.get("auth") or {}).get("params") or {}
+        return {"baseConnectionId": plan.base_connection_id, "org": _normalised_uri(params.get("serviceUri")),
+                "table": plan.table, "deltaColumn": plan.delta_column,
+                "columns": sorted(set(plan.columns)) if plan.columns else None}  # as configured, not as found
 
     def _land(self, ctx: RunContext, pages: Iterable[Page], target: _Target, txn: int, overlap: str | None,
-              resumed_mid_read: bool, still_ours: Callable[[], bool]) -> None:
-        """Map the pages and commit them every ``commit_every_rows`` rows (and at the last page)."""
+              resumed_mid_read: bool, still_ours: Callable[[], bool], force_resync: bool = False) -> None:
+        """Map the pages and commit them every ``commit_every_rows`` rows (and at the last page), applying
+        each page's changes in the source's order (``PendingChanges``). ``force_resync``: the read is a full
+        read the engine asked for (the source changed), with delete detection like an expired token's."""
         plan, counters = ctx.plan, ctx.counters
         compiled, pk, out_pk, out_delta = target
-        pending: list[pa.Table] = []
-        deletes: list[str] = []
-        pending_rows = 0
-        resync_keys: set[str] | None = None
-        for page in pages:
-            if not still_ours():
-                raise LostClaim()
-            batch = page.batch
-            counters.read += batch.num_rows
-            counters.bytes_in += page.bytes_read
-            if page.full_resync and resync_keys is None:
-                counters.full_resync = True
-                resync_keys = set()
-                if resumed_mid_read:
-                    ctx.notes.append({"code": "CONNECTOR-3001-200", "message": (
-                        "A full resync resumed after an interruption: deletes made at the source before it "
-                        "are not detected by this run.")})
-                    resync_keys = None
-            batch = self._drop_rows_without_key(ctx, batch, pk)
-            if overlap is not None and out_delta is not None:
-                batch = self._drop_already_landed(plan, batch, pk, plan.delta_column, out_pk, out_delta, overlap)
-            if resync_keys is not None:
-                resync_keys.update(str(k) for k in batch.column(pk).to_pylist())
-            if batch.num_rows:
-                pending.append(compiled(batch))
-                pending_rows += batch.num_rows
-            deletes.extend(page.deleted_keys)
-            if page.final and resync_keys is not None and not resumed_mid_read:
-                deletes.extend(self._missing_keys(plan.table_path, out_pk, resync_keys))
-            if pending_rows >= self.commit_every_rows or len(deletes) >= self.commit_every_rows or page.final:
-                txn += 1
-                self._commit(ctx, compiled.schema, pending, deletes, out_pk, txn, page.cursor, page.final)
-                pending, deletes, pending_rows = [], [], 0
-            else:
-                self._progress(ctx, "inProgress")
-            del page, batch  # nothing of a landed page outlives its turn (``pending`` holds what is kept)
+        pending = PendingChanges(out_pk)
+        with ExitStack() as cleanup:
+            seen: KeySpill | None = None  # the keys of a full resync, spilled to disk page by page
+            noted = False
+            for page in pages:
+                if not still_ours():
+                    raise LostClaim()
+                batch = page.batch
+                counters.read += batch.num_rows
+                counters.bytes_in += page.bytes_read
+                if (page.full_resync or force_resync) and seen is None and not noted:
+                    counters.full_resync = True
+                    if resumed_mid_read:
+                        noted = True
+                        ctx.notes.append({"code": "CONNECTOR-3001-200", "message": (
+                            "A full resync resumed after an interruption: deletes made at the source before it "
+                            "are not detected by this run.")})
+                    else:
+                        seen = cleanup.enter_context(KeySpill())
+                batch = self._drop_rows_without_key(ctx, batch, pk)
+                if seen is not None:
+                    seen.add(batch.column(pk))  # before dropping re-read versions: those keys are in the source
+                if overlap is not None and out_delta is not None:
+                    batch = self._drop_already_landed(plan, batch, pk, plan.delta_column, out_pk, out_delta,
+                                                      overlap)
+                if batch.num_rows:
+                    pending.add_rows(compiled(batch))
+                pending.add_deletes(page.deleted_keys)
+                if page.final and seen is not None:
+                    self._delete_missing(ctx, compiled.schema, pending, out_pk, txn, seen, page.cursor)
+                    return
+                txn = self._maybe_commit(ctx, compiled.schema, pending, out_pk, txn, page.cursor, page.final)
+                del page, batch  # nothing of a landed page outlives its turn (``pending`` holds what is kept)
+
+    def _maybe_commit(self, ctx: RunContext, schema: pa.Schema, pending: PendingChanges, out_pk: str, txn: int,
+                      cursor: dict[str, Any], final: bool) -> int:
+        """Commit the window when it is full (or ``final``); the transaction number after it."""
+        if pending.rows >= self.commit_every_rows or len(pending.deletes) >= self.commit_every_rows or final:
+            txn += 1
+            self._commit(ctx, schema, pending.tables, pending.delete_list(), out_pk, txn, cursor, final)
+            pending.clear()
+        else:
+            self._progress(ctx, "inProgress")
+        return txn
+
+    def _delete_missing(self, ctx: RunContext, schema: pa.Schema, pending: PendingChanges, out_pk: str, txn: int,
+                        seen: KeySpill, final_cursor: dict[str, Any]) -> None:
+        """The end of a full resync: delete the dataset's keys it did not see, ``commit_every_rows`` at a time.
+
+        Every commit but the last carries the read's final cursor marked ``deleting_missing``: a run stopped
+        between them finds the mark and finishes the deletes (``_finish_missing``) before reading changes."""
+        missing = self.lake.missing_keys(ctx.plan.table_path, out_pk, seen.files(), self.commit_every_rows,
+                                         seen.spill_dir())
+        try:
+            for chunk in missing:
+                while chunk:
+                    if len(pending.deletes) >= self.commit_every_rows:  # full, and more keys follow
+                        ctx.cursor_extra["deleting_missing"] = True
+                        txn = self._maybe_commit(ctx, schema, pending, out_pk, txn, final_cursor, False)
+                    room = self.commit_every_rows - len(pending.deletes)
+                    pending.add_deletes(chunk[:room])
+                    chunk = chunk[room:]
+        finally:
+            close = getattr(missing, "close", None)
+            if close is not None:
+                close()  # the anti-join's connection, when the deletes stop early
+        ctx.cursor_extra.pop("deleting_missing", None)
+        self._maybe_commit(ctx, schema, pending, out_pk, txn, final_cursor, True)
+
+    def _finish_missing(self, ctx: RunContext, pages: Iterable[Page], target: _Target, txn: int,
+                        final_cursor: dict[str, Any], still_ours: Callable[[], bool]) -> None:
+        """Finish the deletes of a full resync stopped half-way: the keys it saw are gone with its process, so
+        read the source's keys again (the key column only), then delete what the dataset holds beyond them.
+        Rows are not landed again: the read's final cursor stays, and the next run reads the changes since."""
+        ctx.counters.full_resync = True
+        pending = PendingChanges(target.out_pk)
+        with KeySpill() as seen:
+            for page in pages:
+                if not still_ours():
+                    raise LostClaim()
+                keys = page.batch.column(target.pk)
+                seen.add(pc.drop_null(keys))
+            self._delete_missing(ctx, target.compiled.schema, pending, target.out_pk, txn, seen, final_cursor)
 
     def _commit(self, ctx: RunContext, schema: pa.Schema, pending: list[pa.Table], deletes: list[str], pk: str,
                 txn: int, source_cursor: dict[str, Any], final: bool) -> None:
         plan, counters = ctx.plan, ctx.counters
         data = pa.concat_tables(pending, promote_options="permissive") if pending else schema.empty_table()
         counters.commits += 1
-        cursor = {"source": source_cursor, "run_id": ctx.run_id, "final": final,
+        cursor = {"source": source_cursor, "run_id": ctx.run_id, "final": final, **ctx.cursor_extra,
                   "counters": {**asdict(counters), "written": counters.written + data.num_rows,
                                "deleted": counters.deleted + len(deletes)}}
         result = self.lake.commit(plan.table_path, data, mode=plan.write_mode, primary_key=pk,
@@ -332,14 +406,6 @@ class RunEngine:
         stamps = pc.cast(batch.column(delta), pa.int64()).to_pylist()
         keep = [(k, s) not in seen for k, s in zip(keys, stamps, strict=True)]
         return batch.filter(pa.array(keep))
-
-    def _missing_keys(self, table_path: str, pk: str, seen: set[str]) -> list[str]:
-        """After a full resync: keys the dataset holds that the source no longer has."""
-        if not self.lake.stats(table_path):
-            return []
-        existing = self.lake.query(f"SELECT CAST({_ident(pk)} AS VARCHAR) AS k FROM t",  # noqa: S608
-                                   {"t": table_path})
-        return [k for k in existing.column("k").to_pylist() if k is not None and k not in seen]
 
     def _status_from_failures(self, ctx: RunContext) -> str:
         counters, threshold = ctx.counters, ctx.plan.partial_ingestion_percent
@@ -407,6 +473,23 @@ def _select(schema: TableSchema, wanted: list[str] | None, always: tuple[str, ..
         return schema
     keep = set(wanted) | set(always)
     return TableSchema(schema.table, tuple(c for c in schema.columns if c.name in keep))
+
+
+def _normalised_uri(uri: Any) -> str | None:
+    """An org address as one spelling: lower-case scheme and host, no default port, no trailing slash."""
+    if not isinstance(uri, str) or not uri.strip():
+        return None
+    parts = urlsplit(uri.strip())
+    host = (parts.hostname or "").lower()
+    port = f":{parts.port}" if parts.port and parts.port != 443 else ""
+    return f"{parts.scheme.lower()}://{host}{port}{parts.path.rstrip('/')}"
+
+
+def _identity_note(old: dict[str, Any], new: dict[str, Any]) -> dict[str, str]:
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    return {"code": "CONNECTOR-3002-200", "message": (
+        f"The source of this flow changed since its last run ({', '.join(changed)}): its cursor does not apply, "
+        "so the table is read in full and rows the source does not have are deleted.")}
 
 
 def _watermark(cursor: dict[str, Any] | None) -> str | None:

@@ -112,10 +112,27 @@ class SourceConnectionService(ResourceService):
                                      code="1414")
             spec = self.specs.connection(old["connectionSpec"]["id"])
             if new.get("params") != old.get("params"):
+                self._check_table_kept(tenant, id, old, new)
                 new["params"] = self._checked_params(tenant, old["baseConnectionId"], new.get("params"),
                                                      spec.source_validator)
 
         return self.patch(tenant, principal, id, ops, if_match, validate)
+
+    def _check_table_kept(self, tenant: Tenant, id: str, old: dict[str, Any], new: dict[str, Any]) -> None:
+        """A flow's cursor and dataset belong to one table: reading another table into that dataset would mix
+        two tables in it, so a source connection in use keeps its table (its columns may change: the next run
+        then reads in full)."""
+        old_table = (old.get("params") or {}).get("tableName")
+        new_params = new.get("params")
+        new_table = new_params.get("tableName") if isinstance(new_params, dict) else None
+        if new_table == old_table:
+            return
+        flows = _flows_using(self.resources, tenant, "sourceConnectionIds", id)
+        if flows:
+            raise InvalidRequest(
+                f"The table of source connection {id} cannot change while flow {flows[0]} uses it: the flow's "
+                f"dataset holds rows of table '{old_table}'. Create a new source connection and flow for the "
+                "other table.", code="1414")
 
     def check_deletable(self, tenant: Tenant, id: str) -> None:
         flows = _flows_using(self.resources, tenant, "sourceConnectionIds", id)

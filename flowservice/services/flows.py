@@ -76,7 +76,7 @@ class FlowService(ResourceService):
         doc["lastOperation"] = {"operation": "create", "status": {"value": "completed", "errors": []}}
         return self.resources.add(self.kind, tenant, id, doc, {})
 
-    def _validated(self, tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:
+    def _validated(self, tenant: Tenant, body: dict[str, Any], flow_id: str | None = None) -> dict[str, Any]:
         spec_ref = body.get("flowSpec")
         if not isinstance(spec_ref, dict) or not spec_ref.get("id"):
             raise InvalidRequest("The field 'flowSpec.id' is required.", code="1413")
@@ -117,6 +117,7 @@ class FlowService(ResourceService):
             schedule_params = default_schedule_params(int(time.time()))
         parse_schedule(schedule_params)
         options = _options(body.get("options"))
+        self._check_single_writer(tenant, dataset.id, flow_id)  # last: the documented checks come first
         return {
             "name": name,
             "description": body.get("description") or "",
@@ -135,6 +136,36 @@ class FlowService(ResourceService):
             "scheduleParams": schedule_params,
             **({"options": options} if options else {}),
         }
+
+    def _check_single_writer(self, tenant: Tenant, dataset_id: str, flow_id: str | None) -> None:
+        """A dataset has one writer. A full resync deletes the dataset's keys its source lacks; with two flows
+        writing one dataset, that would delete every row the other flow wrote (see docs/architecture.md)."""
+        for flow in self.resources.list(self.kind, tenant):
+            if flow.id == flow_id:
+                continue
+            for target_id in flow.doc.get("targetConnectionIds", []):
+                target = self.resources.get("targetConnections", tenant, target_id)
+                if target is not None and target.doc["params"].get("dataSetId") == dataset_id:
+                    raise InvalidRequest(
+                        f"The dataset {dataset_id} is already the target of flow {flow.id}; a dataset takes the "
+                        "rows of one flow only. Create another dataset for this flow.", code="1447")
+
+    def _check_table_kept(self, tenant: Tenant, old: dict[str, Any], new: dict[str, Any]) -> None:
+        """A flow whose dataset holds rows keeps its table: another table's rows would mix with them."""
+        if old.get("sourceConnectionIds") == new.get("sourceConnectionIds"):
+            return
+        tables = []
+        for doc in (old, new):
+            source = self.resources.get("sourceConnections", tenant, doc["sourceConnectionIds"][0])
+            tables.append(source.doc["params"].get("tableName") if source is not None else None)
+        if tables[0] is None or tables[0] == tables[1]:
+            return
+        target = self.resources.get("targetConnections", tenant, old["targetConnectionIds"][0])
+        dataset = self.resources.get("dataSets", tenant, target.doc["params"]["dataSetId"]) if target else None
+        if dataset is not None and self.catalog.lake.stats(dataset.doc["lake"]["path"]).get("rows"):
+            raise InvalidRequest(
+                f"The flow's dataset {dataset.id} holds rows of table '{tables[0]}'; its source connection cannot "
+                "change to one of another table. Create a new flow and dataset instead.", code="1414")
 
     def _connections(self, tenant: Tenant, body: dict[str, Any], field: str, kind: str,
                      allowed: list[str]) -> list[Stored]:
@@ -190,7 +221,8 @@ class FlowService(ResourceService):
         def validate(old: dict[str, Any], new: dict[str, Any]) -> None:
             if new.get("state") not in ("enabled", "disabled"):
                 raise InvalidRequest("The field 'state' must be enabled or disabled; use the enable/disable actions.")
-            revalidated = self._validated(tenant, {k: v for k, v in new.items() if k != "state"})
+            revalidated = self._validated(tenant, {k: v for k, v in new.items() if k != "state"}, id)
+            self._check_table_kept(tenant, old, revalidated)
             new.update(revalidated)
             new["lastOperation"] = {"operation": "update", "ops": ops if isinstance(ops, list) else [ops],
                                     "status": {"value": "completed", "errors": []}}

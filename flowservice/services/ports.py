@@ -7,7 +7,7 @@ the lake commits Arrow tables.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -159,6 +159,12 @@ class Lake(Protocol):
 
     def query(self, sql: str, tables: Mapping[str, str]) -> pa.Table:
         """Run DuckDB SQL where each key of ``tables`` names a view over the Delta table at that path."""
+
+    def missing_keys(self, table_path: str, primary_key: str, seen: Sequence[str], chunk_rows: int,
+                     spill_dir: str) -> Iterator[list[str]]:
+        """The table's keys, as text, that no Arrow IPC file of ``seen`` (a string column ``k``) holds, in
+        lists of at most ``chunk_rows``: what a full read did not see. Memory is bounded whatever the table's
+        size (the join spills to ``spill_dir``); nothing when the table does not exist."""
 
     def drop(self, table_path: str) -> None: ...
 

@@ -1,0 +1,22 @@
+"""A cursor's identity names the org one way however its address is spelled, and says what changed."""
+
+from __future__ import annotations
+
+from flowservice.services.engine import _identity_note, _normalised_uri
+
+
+def test_one_org_has_one_spelling() -> None:
+    spellings = ["https://Contoso.crm.dynamics.com", "https://contoso.crm.dynamics.com/",
+                 "HTTPS://CONTOSO.CRM.DYNAMICS.COM:443/", " https://contoso.crm.dynamics.com "]
+    assert {_normalised_uri(s) for s in spellings} == {"https://contoso.crm.dynamics.com"}
+    assert _normalised_uri("https://contoso.crm.dynamics.com:8443") == "https://contoso.crm.dynamics.com:8443"
+    assert _normalised_uri("https://fabrikam.crm.dynamics.com") != _normalised_uri("https://contoso.crm.dynamics.com")
+    assert _normalised_uri(None) is None and _normalised_uri("") is None
+
+
+def test_the_note_names_what_changed_and_not_its_values() -> None:
+    old = {"org": "https://a.example", "table": "account", "columns": None}
+    new = {"org": "https://b.example", "table": "account", "columns": ["name"]}
+    note = _identity_note(old, new)
+    assert note["code"] == "CONNECTOR-3002-200"
+    assert "(columns, org)" in note["message"] and "a.example" not in note["message"]
