@@ -251,7 +251,8 @@ class RunEngine:
                 return
             except Superseded:
                 superseded = True
-                log.warning("run %s: another writer committed first; continuing from its commit", ctx.run_id)
+                log.warning("run %s: another writer committed this transaction first; re-reading the last commit",
+                            ctx.run_id)
 
     def _fence(self, ctx: RunContext) -> None:
         """Stop unless the run is still ours: the heartbeat is fresh and the queue row is held by our claim."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, and_, exists, func, or_, select, update
+from sqlalchemy import Engine, and_, exists, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
@@ -20,6 +20,8 @@ from flowservice.services.ports import Claim, Stored
 from flowservice.store.db import writing
 from flowservice.store.resources import new_etag, now_ms
 from flowservice.store.tables import FiredWindowRow, ResourceRow, RunErrorRow, RunQueueRow
+
+IDLE_IN_TRANSACTION_MS = 5000
 
 
 class SqlRunQueue:
@@ -67,6 +69,7 @@ class SqlRunQueue:
                      if status == "running" else RunQueueRow.status == "queued")
             try:
                 with writing(self._engine), Session(self._engine) as session, session.begin():
+                    _bounded(session)
                     result = session.execute(
                         update(RunQueueRow)
                         .where(RunQueueRow.run_id == run_id, guard)
@@ -121,6 +124,7 @@ class SqlRunQueue:
 
     def cancel_flow(self, flow_id: str) -> list[str]:
         with writing(self._engine), Session(self._engine) as session, session.begin():
+            _bounded(session)
             active = RunQueueRow.status.in_(("queued", "running"))
             ids = list(session.execute(
                 select(RunQueueRow.run_id).where(RunQueueRow.flow_id == flow_id, active).with_for_update()
@@ -132,6 +136,7 @@ class SqlRunQueue:
 
     def update_run(self, claim: Claim, doc: dict[str, Any], if_etag: str) -> Stored | None:
         with writing(self._engine), Session(self._engine) as session, session.begin():
+            _bounded(session)
             # lock the claim's queue row (PostgreSQL; SQLite has one writer anyway): no takeover, finish or
             # cancel can commit between this check and the document's update
             if session.execute(select(RunQueueRow.run_id).where(*_held(claim)).with_for_update()).first() is None:
@@ -157,6 +162,7 @@ class SqlRunQueue:
 
     def _fenced_update(self, claim: Claim, **values: Any) -> bool:
         with writing(self._engine), Session(self._engine) as session, session.begin():
+            _bounded(session)
             result = session.execute(update(RunQueueRow).where(*_held(claim)).values(**values))
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -188,6 +194,13 @@ class SqlRunQueue:
             return [{"code": r.code, "message": r.message, "record": orjson.loads(r.record)} for r in rows]
 
 
+
+
+def _bounded(session: Session) -> None:
+    """On PostgreSQL, end this transaction if its client stops talking mid-way (a worker frozen by the OS, a
+    paused VM): otherwise the queue row it locked would stall every other worker until it wakes."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        session.execute(text(f"SET LOCAL idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_MS}"))
 
 
 def _held(claim: Claim) -> tuple[Any, ...]:
