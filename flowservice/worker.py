@@ -62,12 +62,23 @@ class Worker:
         beater.start()
         try:
             status = self.engine.execute(claim, lambda: hold.fresh() and not self.stopping.is_set())
-            if status == "lost" and self.stopping.is_set() and hold.fresh():
-                self.queue.release(claim)  # shut down mid-run: the next start resumes it at once
+            if status == "lost":
+                self._release(claim)
             return status
         finally:
             done.set()
             beater.join()
+
+    def _release(self, claim: Claim) -> None:
+        """The engine stopped without the run ending: shut down mid-run, or its view of the heartbeat went
+        stale. If the claim still holds (fenced), queue the run again so it resumes at once rather than after
+        ``stale_after``; a run taken over or cancelled is left alone."""
+        try:
+            if self.queue.release(claim):
+                log.info("worker %s: run %s queued again; it resumes from its last commit", self.id, claim.run_id)
+        except Exception:
+            log.warning("worker %s: could not queue run %s again; it resumes once its claim is stale", self.id,
+                        claim.run_id, exc_info=True)
 
     def _beat(self, claim: Claim, hold: _Hold, done: threading.Event) -> None:
         interval = self.stale_after / self.BEATS_PER_STALE

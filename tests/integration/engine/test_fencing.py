@@ -317,3 +317,35 @@ def test_a_worker_that_cannot_renew_its_claim_stops_writing_before_another_may_t
 
     # another worker may take over at stale_after (0.6); this one counted itself out from half of it
     assert seen == [(0.0, True), (0.25, True), (0.35, False), (0.59, False)]
+
+
+def test_a_worker_that_stopped_on_a_stale_heartbeat_view_queues_its_still_held_run_again(harness: Harness) -> None:
+    harness.org.add_table("account", rows=1)
+    run_id = start_run(harness, harness.flow("account"))
+    queue = harness.container.queue
+    worker = Worker(StubEngine(lambda still_ours: "lost"), queue, stale_after=60)
+    claim = queue.claim(worker.id, 60)
+    assert claim is not None
+    worker.execute(claim)
+
+    again = queue.claim("next", 60)  # at once, not after 60 s
+    assert again is not None and again.run_id == run_id and again.attempt == claim.attempt + 1
+
+
+def test_a_worker_that_lost_its_run_leaves_the_new_claim_alone(harness: Harness) -> None:
+    harness.org.add_table("account", rows=1)
+    start_run(harness, harness.flow("account"))
+    queue = harness.container.queue
+    taken: list[Claim] = []
+
+    def taken_over(still_ours: Callable[[], bool]) -> str:
+        newer = queue.claim("successor", 0)
+        assert newer is not None
+        taken.append(newer)
+        return "lost"
+
+    worker = Worker(StubEngine(taken_over), queue, stale_after=60)
+    claim = queue.claim(worker.id, 60)
+    assert claim is not None
+    worker.execute(claim)
+    assert queue.holds(taken[0])
