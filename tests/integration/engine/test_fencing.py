@@ -8,6 +8,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
 import pytest
 from sqlalchemy.exc import OperationalError
 
@@ -244,18 +245,23 @@ def test_an_unexpected_error_reaches_the_tenant_as_a_generic_message_with_the_ru
 # ---------------------------------------------------------------------------------------------- heartbeat
 
 
+LOCKED = OperationalError("UPDATE run_queue", {}, sqlite3.OperationalError("database is locked"))
+RESET = OperationalError("UPDATE run_queue", {}, psycopg.OperationalError(
+    "consuming input failed: server closed the connection unexpectedly"))
+
+
 class FlakyQueue:
     """The real queue, whose heartbeats fail ``failures`` times (then always, if ``forever``)."""
 
-    def __init__(self, queue: Any, failures: int, *, forever: bool = False) -> None:
-        self.queue, self.failures, self.forever = queue, failures, forever
+    def __init__(self, queue: Any, failures: int, *, forever: bool = False, error: Exception = LOCKED) -> None:
+        self.queue, self.failures, self.forever, self.error = queue, failures, forever, error
         self.calls = self.renewals = 0
         self.renewed_after_failures = threading.Event()
 
     def heartbeat(self, claim: Claim) -> bool:
         self.calls += 1
         if self.forever or self.calls <= self.failures:
-            raise OperationalError("UPDATE run_queue", {}, sqlite3.OperationalError("database is locked"))
+            raise self.error
         renewed = bool(self.queue.heartbeat(claim))
         self.renewals += renewed
         if self.renewals >= 3:
@@ -274,10 +280,11 @@ class StubEngine:
         return self.body(still_ours)
 
 
-def test_the_heartbeat_survives_transient_database_errors(harness: Harness) -> None:
+@pytest.mark.parametrize("error", [LOCKED, RESET], ids=["database-is-locked", "connection-reset"])
+def test_the_heartbeat_survives_transient_database_errors(harness: Harness, error: Exception) -> None:
     harness.org.add_table("account", rows=1)
     start_run(harness, harness.flow("account"))
-    flaky = FlakyQueue(harness.container.queue, failures=2)
+    flaky = FlakyQueue(harness.container.queue, failures=2, error=error)
     seen: list[bool] = []
 
     def body(still_ours: Callable[[], bool]) -> str:
