@@ -14,7 +14,9 @@ Exactly once, by construction:
   The engine builds on that (a ``noop`` means another writer's commit, see ``services/engine.py``);
 * the first commit creates the table, refusing to if it exists meanwhile (then re-reads). Two creators at
   the very same instant can both succeed in delta-rs 1.6.6 (a second "create" lands as version 1); the
-  run queue's fence makes that need two owners of one flow within one commit, which it prevents.
+  run queue's fence makes that need two owners of one flow within one commit, which it prevents. A later
+  transaction (version > 1) never creates the table: finding it gone means the dataset was deleted under a
+  running run, and re-creating it would leave an orphan holding part of a read.
 
 Memory: delta-rs's MERGE holds the whole target table while it joins (about 1.6 GB per million 80-column
 rows, measured), so a merge batch none of whose keys is in the table yet — an initial load, new records
@@ -84,6 +86,11 @@ class DeltaLake:
         failure: Exception | None = None
         for _ in range(self._attempts):
             table = self._open(uri)
+            if table is None and txn_version > 1:
+                # the writer built on an earlier commit of this table, which is gone: the dataset was deleted
+                # under a running run. Re-creating it would leave an orphan table holding part of a read.
+                raise NotFound("The dataset's table was deleted while the run was writing to it; nothing more "
+                               "was written.", resource_type="dataset")
             if table is not None:
                 done = table.transaction_version(app_id)
                 if done is not None and done >= txn_version:

@@ -203,6 +203,29 @@ def test_deleting_a_flow_stops_its_running_run_before_it_writes_again(harness: H
     assert "was deleted" in run["metrics"]["statusSummary"]["errors"][-1]["message"]
 
 
+def test_a_dataset_deleted_between_the_fence_check_and_the_commit_is_not_re_created(harness: Harness) -> None:
+    harness.org.add_table("account", rows=60)
+    flow = harness.flow("account", mode="append")
+    doc = harness.api.get(f"/flows/{flow.id}").json()["items"][0]
+    run_id = start_run(harness, flow)
+    claim = harness.container.queue.claim("w", 60)
+    assert claim is not None
+    path = harness.container.catalog.dataset(harness.tenant, flow.dataset_id).doc["lake"]["path"]
+
+    def delete_everything(n: int, _: dict[str, Any]) -> None:
+        if n == 2:  # the engine's fence passed; then the flow, its target and its dataset go
+            assert harness.api.delete(f"/flows/{flow.id}").status_code == 204
+            assert harness.api.delete(f"/targetConnections/{doc['targetConnectionIds'][0]}").status_code == 204
+            assert harness.api.delete(f"/data/foundation/catalog/dataSets/{flow.dataset_id}").status_code in (200,
+                                                                                                            204)
+
+    status = engine_with(harness, HookedLake(harness.container.lake, delete_everything), 10).execute(claim)
+
+    assert status == "lost"  # its failure could not even be recorded: the run was cancelled
+    assert harness.container.lake.stats(path) == {}
+    assert run_doc(harness, run_id)["metrics"]["statusSummary"]["status"] == "failed"
+
+
 def test_deleting_a_flow_cancels_its_queued_runs(harness: Harness) -> None:
     harness.org.add_table("account", rows=5)
     flow = harness.flow("account")

@@ -72,3 +72,14 @@ def test_a_missing_table_is_not_found_without_its_path(lake: DeltaLake):
     with pytest.raises(NotFound) as caught:
         lake.read(TABLE)
     assert TABLE not in caught.value.message
+
+
+def test_a_later_transaction_on_a_table_that_was_dropped_is_refused_and_creates_nothing(lake: DeltaLake):
+    from flowservice.domain.errors import NotFound
+
+    commit(lake, accounts(("a", "Alpha", 1)), 1)
+    lake.drop(TABLE)  # the dataset was deleted under a running run
+
+    with pytest.raises(NotFound):
+        commit(lake, accounts(("b", "Beta", 2)), 2)
+    assert lake.stats(TABLE) == {}
