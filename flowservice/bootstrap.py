@@ -128,7 +128,7 @@ def build(settings: Settings | None = None, *, sources: SourceFactory | None = N
     queue = SqlRunQueue(engine)
     catalog = CatalogService(resources, lake)
     mapping_sets = MappingSetService(resources)
-    flows = FlowService(resources, specs, connections, mapping_sets, catalog)
+    flows = FlowService(resources, specs, connections, mapping_sets, catalog, queue)
     runs = RunService(resources, flows, queue)
     run_engine = RunEngine(runs, flows, connections, catalog, lake, queue,
                            commit_every_rows=settings.commit_every_rows, page_size=settings.page_size)

@@ -9,7 +9,9 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from flowservice.services.engine import RunEngine
@@ -20,44 +22,83 @@ log = logging.getLogger("flowservice.worker")
 
 
 class Worker:
+    """Claims runs one at a time and executes them under a heartbeat.
+
+    The heartbeat renews the claim every ``stale_after / BEATS_PER_STALE`` seconds and survives transient
+    errors (a locked SQLite file, a reset PostgreSQL connection): it logs them and tries again soon. The run
+    counts as ours only while the last successful renewal is younger than ``SAFE_FRACTION`` of
+    ``stale_after``: a worker that cannot renew stops writing well before another worker may take over.
+    """
+
+    BEATS_PER_STALE = 6
+    SAFE_FRACTION = 0.5
+    RETRY_FRACTION = 0.05  # after a failed renewal, try again this share of stale_after later
+
     def __init__(self, engine: RunEngine, queue: RunQueue, *, stale_after: float, poll_interval: float = 0.5,
-                 name: str | None = None) -> None:
+                 name: str | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         self.engine = engine
         self.queue = queue
         self.stale_after = stale_after
         self.poll_interval = poll_interval
         self.id = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.stopping = threading.Event()
+        self.clock = clock
 
     def run_once(self) -> bool:
         """Claim and execute one run; False when nothing was waiting."""
+        asked = self.clock()  # the claim's stamp is at least this recent
         claim = self.queue.claim(self.id, self.stale_after)
         if claim is None:
             return False
-        self.execute(claim)
+        self.execute(claim, claimed_at=asked)
         return True
 
-    def execute(self, claim: Claim) -> str:
-        held = threading.Event()
-        held.set()
+    def execute(self, claim: Claim, *, claimed_at: float | None = None) -> str:
+        start = self.clock() if claimed_at is None else claimed_at
+        hold = _Hold(start, self.stale_after * self.SAFE_FRACTION, self.clock)
         done = threading.Event()
-
-        def beat() -> None:
-            while not done.wait(self.stale_after / 4):
-                if not self.queue.heartbeat(claim.run_id, self.id):
-                    held.clear()
-                    return
-
-        beater = threading.Thread(target=beat, name=f"heartbeat-{claim.run_id[:8]}", daemon=True)
+        beater = threading.Thread(target=self._beat, args=(claim, hold, done), name=f"heartbeat-{claim.run_id[:8]}",
+                                  daemon=True)
         beater.start()
         try:
-            status = self.engine.execute(claim, lambda: held.is_set() and not self.stopping.is_set())
-            if status == "lost" and self.stopping.is_set() and held.is_set():
-                self.queue.requeue(claim.run_id)  # shut down mid-run: the next start resumes it at once
+            status = self.engine.execute(claim, lambda: hold.fresh() and not self.stopping.is_set())
+            if status == "lost":
+                self._release(claim)
             return status
         finally:
             done.set()
             beater.join()
+
+    def _release(self, claim: Claim) -> None:
+        """The engine stopped without the run ending: shut down mid-run, or its view of the heartbeat went
+        stale. If the claim still holds (fenced), queue the run again so it resumes at once rather than after
+        ``stale_after``; a run taken over or cancelled is left alone."""
+        try:
+            if self.queue.release(claim):
+                log.info("worker %s: run %s queued again; it resumes from its last commit", self.id, claim.run_id)
+        except Exception:
+            log.warning("worker %s: could not queue run %s again; it resumes once its claim is stale", self.id,
+                        claim.run_id, exc_info=True)
+
+    def _beat(self, claim: Claim, hold: _Hold, done: threading.Event) -> None:
+        interval = self.stale_after / self.BEATS_PER_STALE
+        wait = interval
+        while not done.wait(wait):
+            sent = self.clock()  # a renewal counts from before it was sent: the database stamps it then or later
+            try:
+                renewed = self.queue.heartbeat(claim)
+            except Exception:  # a transient database error must not end the heartbeat
+                log.warning("worker %s: renewing the claim of run %s failed; retrying", self.id, claim.run_id,
+                            exc_info=True)
+                wait = max(0.05, self.stale_after * self.RETRY_FRACTION)
+                continue
+            if not renewed:
+                log.warning("worker %s: run %s is no longer ours (taken over, finished or cancelled)", self.id,
+                            claim.run_id)
+                hold.lose()
+                return
+            hold.renewed(sent)
+            wait = interval
 
     def serve(self, stop: threading.Event) -> None:
         log.info("worker %s started", self.id)
@@ -70,6 +111,29 @@ class Worker:
                 worked = False
             if not worked:
                 stop.wait(self.poll_interval)
+
+
+class _Hold:
+    """What the worker knows of its claim: when it was last renewed, and whether it was lost for sure."""
+
+    def __init__(self, renewed_at: float, safe_for: float, clock: Callable[[], float]) -> None:
+        self._renewed_at = renewed_at
+        self._safe_for = safe_for
+        self._clock = clock
+        self._lost = False
+        self._lock = threading.Lock()
+
+    def renewed(self, at: float) -> None:
+        with self._lock:
+            self._renewed_at = max(self._renewed_at, at)
+
+    def lose(self) -> None:
+        with self._lock:
+            self._lost = True
+
+    def fresh(self) -> bool:
+        with self._lock:
+            return not self._lost and self._clock() - self._renewed_at < self._safe_for
 
 
 class Runtime:

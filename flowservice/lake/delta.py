@@ -5,9 +5,18 @@ Exactly once, by construction:
 * every ``commit`` is one Delta commit holding the data, the deletes, the application transaction
   ``(app_id, txn_version)`` and the cursor — it happens entirely or not at all;
 * before writing we ask the table for ``app_id``'s last transaction, and do nothing when it is already at
-  or past ``txn_version`` (a retried run);
-* two writers racing on the same app id are caught by Delta's own conflict check (a concurrent ``txn`` for
-  the same app id fails the later commit), after which we re-read and find the commit already there.
+  or past ``txn_version`` (``noop``: a retried run, or another worker wrote it). delta-rs itself does not
+  refuse a repeated ``(app_id, version)``: from a fresh snapshot it appends it again (measured, 1.6.6), so
+  this check is the guard, and it is made on the very snapshot the commit is then made against;
+* a commit whose snapshot is older than any commit carrying a ``txn`` of the same app id fails Delta's
+  conflict check (``ConcurrentTransaction``), whatever its own version; we then re-read and decide again.
+  Check and commit are therefore atomic: transaction n+1 lands only on top of the table's transaction n.
+  The engine builds on that (a ``noop`` means another writer's commit, see ``services/engine.py``);
+* the first commit creates the table, refusing to if it exists meanwhile (then re-reads). Two creators at
+  the very same instant can both succeed in delta-rs 1.6.6 (a second "create" lands as version 1); the
+  run queue's fence makes that need two owners of one flow within one commit, which it prevents. A later
+  transaction (version > 1) never creates the table: finding it gone means the dataset was deleted under a
+  running run, and re-creating it would leave an orphan holding part of a read.
 
 Memory: delta-rs's MERGE holds the whole target table while it joins (about 1.6 GB per million 80-column
 rows, measured), so a merge batch none of whose keys is in the table yet — an initial load, new records
@@ -77,6 +86,11 @@ class DeltaLake:
         failure: Exception | None = None
         for _ in range(self._attempts):
             table = self._open(uri)
+            if table is None and txn_version > 1:
+                # the writer built on an earlier commit of this table, which is gone: the dataset was deleted
+                # under a running run. Re-creating it would leave an orphan table holding part of a read.
+                raise NotFound("The dataset's table was deleted while the run was writing to it; nothing more "
+                               "was written.", resource_type="dataset")
             if table is not None:
                 done = table.transaction_version(app_id)
                 if done is not None and done >= txn_version:
@@ -89,15 +103,21 @@ class DeltaLake:
                     version, written, deleted = self._append(
                         uri, table, data, primary_key, deleted_keys, change_time, properties
                     )
-            except CommitFailedError as exc:  # another writer committed first: re-read, then decide again
+            except (CommitFailedError, _CreatedMeanwhile) as exc:  # another writer committed first: re-read
                 failure = exc
                 continue
             except DeltaError as exc:
-                raise FlowServiceError(f"Writing to the Delta table {table_path!r} failed: {exc}") from exc
+                # the text of a delta-rs error names files and URIs of the lake: the server log keeps it, the
+                # run's error (which tenants read) does not
+                log.warning("writing %s (%s #%s) failed: %s", uri, app_id, txn_version, exc)
+                raise FlowServiceError("Writing to the dataset failed on a storage error; nothing of this "
+                                       "commit landed. Re-trigger the run to continue from its last commit.") from exc
             if version is None:
                 version = self._version_of(uri, app_id, txn_version)
             return CommitResult(version, written, deleted, self._added_bytes(uri, version))
-        raise FlowServiceError(f"Writing to {table_path!r} kept conflicting: {failure}") from failure
+        log.warning("writing %s (%s #%s) kept conflicting: %s", uri, app_id, txn_version, failure)
+        raise FlowServiceError("Writing to the dataset failed: other writers kept committing to it at the same "
+                               "time. Re-trigger the run to continue from its last commit.") from failure
 
     def _merge(
         self,
@@ -154,15 +174,24 @@ class DeltaLake:
         return table.version(), data.num_rows, len(deletes)
 
     def _create(self, uri: str, rows: pa.Table, properties: CommitProperties) -> None:
-        """Create the table with its first rows in one commit. Its version is looked up afterwards."""
-        write_deltalake(
-            uri,
-            rows,
-            mode="append",
-            configuration=TABLE_CONFIGURATION,
-            storage_options=self._options(),
-            commit_properties=properties,
-        )
+        """Create the table with its first rows in one commit. Its version is looked up afterwards.
+
+        ``mode="error"``: a writer that found no table, then was paused while another created it, must not
+        append its first transaction blindly to that table (delta-rs does not refuse a transaction version
+        already in the log); it re-reads instead, and finds the transaction there."""
+        try:
+            write_deltalake(
+                uri,
+                rows,
+                mode="error",
+                configuration=TABLE_CONFIGURATION,
+                storage_options=self._options(),
+                commit_properties=properties,
+            )
+        except DeltaError as exc:
+            if self._open(uri) is not None:
+                raise _CreatedMeanwhile() from exc
+            raise
 
     def _added_bytes(self, uri: str, version: int) -> int:
         """A metric only: the commit has landed, so failing to read its size must not fail the write."""
@@ -176,7 +205,9 @@ class DeltaLake:
         table = self._open(uri)
         found = commitlog.find_commit(table, app_id, txn_version) if table is not None else None
         if found is None:
-            raise FlowServiceError(f"The commit of {app_id} #{txn_version} is missing from {uri!r}.")
+            log.warning("the commit of %s #%s is missing from %s", app_id, txn_version, uri)
+            raise FlowServiceError("A commit just written is missing from the dataset's log; the run stops. "
+                                   "Re-trigger it to continue from its last commit.")
         return found[0]
 
     # -------------------------------------------------------------------------------------------- read
@@ -261,8 +292,12 @@ class DeltaLake:
     def _require(self, table_path: str) -> DeltaTable:
         table = self._open(self._storage.uri(table_path))
         if table is None:
-            raise NotFound(f"Dataset table {table_path!r} does not exist.", resource_type="dataset")
+            raise NotFound("The dataset has no table yet: nothing has been landed in it.", resource_type="dataset")
         return table
+
+
+class _CreatedMeanwhile(Exception):
+    """The table did not exist when we looked, and did when we tried to create it."""
 
 
 def _arrow_schema(table: DeltaTable | None) -> pa.Schema | None:

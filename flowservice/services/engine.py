@@ -36,7 +36,7 @@ from flowservice.services.mapping import compile_mapping
 from flowservice.services.pending import PendingChanges
 from flowservice.services.ports import Claim, Lake, Page, RunQueue, TableSchema
 from flowservice.services.resync import KeySpill
-from flowservice.services.runs import RunService, now_ms
+from flowservice.services.runs import LostClaim, RunService, now_ms
 
 log = logging.getLogger("flowservice.engine")
 MAX_ERRORS_KEPT = 1000
@@ -44,8 +44,9 @@ PROGRESS_EVERY_SECONDS = 1.0
 READ_AHEAD_PAGES = 1
 
 
-class LostClaim(Exception):
-    """Another worker took the run over (this one was presumed dead); stop without touching the run."""
+class Superseded(Exception):
+    """The lake already held the transaction this commit meant to write: another writer (a worker presumed
+    dead that woke up) committed it, so nothing of this commit landed and our position is stale."""
 
 
 class PagesAhead:
@@ -146,7 +147,10 @@ class RunContext:
     plan: FlowPlan
     batch_id: str
     started: int
+    claim: Claim | None = None
+    still_ours: Callable[[], bool] = lambda: True
     counters: Counters = field(default_factory=Counters)
+    committed: Counters = field(default_factory=Counters)  # the counters as of our last landed commit
     notes: list[dict[str, str]] = field(default_factory=list)
     last_progress: float = 0.0
     cursor_extra: dict[str, Any] = field(default_factory=dict)  # committed beside the source cursor
@@ -178,34 +182,86 @@ class RunEngine:
 
     # ------------------------------------------------------------------ one run
     def execute(self, claim: Claim, still_ours: Callable[[], bool] = lambda: True) -> str:
-        """Run ``claim`` to its end and return the final status (success, partialSuccess or failed)."""
+        """Run ``claim`` to its end and return the final status (success, partialSuccess or failed), or
+        ``lost`` when the run stopped being ours (taken over, cancelled) and was left untouched.
+
+        ``still_ours`` is the worker's view of its heartbeat; with the claim in the queue it fences every
+        lake commit and every run-document update (``_fence``)."""
         tenant = Tenant(claim.org, claim.sandbox)
+        try:
+            return self._execute(claim, tenant, still_ours)
+        except LostClaim:
+            log.warning("run %s (attempt %d) is no longer held by this worker; stopping without writing",
+                        claim.run_id, claim.attempt)
+            return "lost"
+
+    def _execute(self, claim: Claim, tenant: Tenant, still_ours: Callable[[], bool]) -> str:
         run = self.runs.get(tenant, claim.run_id).doc
         try:
             plan = self.flows.plan(tenant, claim.flow_id)
         except FlowServiceError as exc:
-            self._finish_without_plan(tenant, claim.run_id, exc)
+            self._finish_without_plan(claim, exc)
             return "failed"
-        batch_id = run.get("batchId") or self.catalog.open_batch(tenant, plan.dataset_id, claim.run_id, plan.flow_id)
         started = run["metrics"]["durationSummary"].get("startedAtUTC") or now_ms()
-        ctx = RunContext(tenant, claim.run_id, plan, batch_id, started)
+        ctx = RunContext(tenant, claim.run_id, plan, run.get("batchId") or "", started, claim, still_ours)
+        self._fence(ctx)  # before anything is created in the catalog
+        ctx.batch_id = ctx.batch_id or self.catalog.open_batch(tenant, plan.dataset_id, claim.run_id, plan.flow_id)
         self._progress(ctx, "inProgress", force=True)
         status, error = "success", None
         try:
-            self._ingest(ctx, still_ours)
+            self._land_from_last_commit(ctx, still_ours)
         except LostClaim:
-            log.warning("run %s was taken over by another worker; stopping", claim.run_id)
-            return "lost"
+            raise
         except FlowServiceError as exc:
             status, error = "failed", _error_entry(exc)
             log.warning("run %s failed: %s", claim.run_id, exc.message)
-        except Exception as exc:
-            status, error = "failed", {"code": "CONNECTOR-1102-500", "message": f"Internal error: {exc}"}
+        except Exception:
+            status, error = "failed", {"code": "CONNECTOR-1102-500", "message": (
+                f"The run {claim.run_id} failed on an internal error. Its details are in the server log under "
+                "this run id; re-trigger the run to continue from its last commit.")}
             log.exception("run %s failed unexpectedly", claim.run_id)
         if status == "success":
             status = self._status_from_failures(ctx)
         self._final(ctx, status, error)
         return status
+
+    def _land_from_last_commit(self, ctx: RunContext, still_ours: Callable[[], bool]) -> None:
+        """Ingest from the flow's last commit; when a commit turns out to be another writer's (``Superseded``),
+        start again from the commit that beat it, if the run is still ours.
+
+        The lake's own check makes this safe: a commit of transaction n+1 lands only on a table whose newest
+        transaction of the flow is n, the one this writer read or wrote itself (a snapshot that another commit
+        of the flow overtook fails Delta's conflict check). So the table's commits always form one chain, each
+        starting at the cursor of the one before, whichever worker wrote it."""
+        superseded = False
+        while True:
+            last = self.lake.last_commit(ctx.plan.table_path, ctx.plan.flow_id)
+            saved = last.cursor if last else {}
+            ours = saved.get("run_id") == ctx.run_id
+            assert ctx.claim is not None
+            if ours and int(saved.get("attempt") or 0) > ctx.claim.attempt:
+                raise LostClaim(ctx.run_id)  # a newer claim of this run has written: we are the stale one
+            self._fence(ctx)
+            if ours and saved.get("final"):
+                # the run's last commit landed but its end was not recorded (a crash in between): finish with
+                # the counters of that commit, without reading again
+                ctx.counters = Counters(**saved.get("counters", {}))
+                return
+            if superseded and not ours:
+                ctx.counters = Counters(**asdict(ctx.committed))
+            ctx.committed = Counters(**asdict(ctx.counters))
+            try:
+                self._ingest(ctx, still_ours)
+                return
+            except Superseded:
+                superseded = True
+                log.warning("run %s: another writer committed this transaction first; re-reading the last commit",
+                            ctx.run_id)
+
+    def _fence(self, ctx: RunContext) -> None:
+        """Stop unless the run is still ours: the heartbeat is fresh and the queue row is held by our claim."""
+        if not ctx.still_ours() or (ctx.claim is not None and not self.queue.holds(ctx.claim)):
+            raise LostClaim(ctx.run_id)
 
     def _ingest(self, ctx: RunContext, still_ours: Callable[[], bool]) -> None:
         plan = ctx.plan
@@ -356,14 +412,19 @@ class RunEngine:
         data = pa.concat_tables(pending, promote_options="permissive") if pending else schema.empty_table()
         counters.commits += 1
         cursor = {"source": source_cursor, "run_id": ctx.run_id, "final": final, **ctx.cursor_extra,
+                  "attempt": ctx.claim.attempt if ctx.claim else 0,
                   "counters": {**asdict(counters), "written": counters.written + data.num_rows,
                                "deleted": counters.deleted + len(deletes)}}
+        self._fence(ctx)
         result = self.lake.commit(plan.table_path, data, mode=plan.write_mode, primary_key=pk,
                                   deleted_keys=deletes, app_id=plan.flow_id, txn_version=txn, cursor=cursor,
                                   change_time=now_ms())
+        if result.noop:  # another writer holds this transaction: nothing of ours landed
+            raise Superseded()
         counters.written += result.rows_written
         counters.deleted += result.rows_deleted if plan.write_mode == "merge" else len(deletes)
         counters.bytes_out += result.bytes_written
+        ctx.committed = Counters(**asdict(counters))
         del data
         pending.clear()  # the caller's list too: the rows are in the lake now
         pa.default_memory_pool().release_unused()  # hand the batch's memory back rather than keep it pooled
@@ -422,6 +483,8 @@ class RunEngine:
             return
         ctx.last_progress = time.monotonic()
         counters = ctx.counters
+        if not ctx.still_ours():
+            raise LostClaim(ctx.run_id)
 
         def change(doc: dict[str, Any]) -> dict[str, Any]:
             doc["state"] = status
@@ -430,7 +493,8 @@ class RunEngine:
             doc["activities"] = _activities(ctx, status, doc)
             return doc
 
-        self.runs.update_doc(ctx.tenant, ctx.run_id, change)
+        assert ctx.claim is not None
+        self.runs.update_doc(ctx.claim, change)
         self.catalog.update_batch(ctx.tenant, ctx.batch_id, recordCount=counters.written,
                                   failedRecordCount=counters.failed, deletedRecordCount=counters.deleted,
                                   size=counters.bytes_out)
@@ -438,6 +502,9 @@ class RunEngine:
     def _final(self, ctx: RunContext, status: str, error: dict[str, str] | None) -> None:
         counters = ctx.counters
         completed = now_ms()
+        assert ctx.claim is not None
+        if not ctx.still_ours():
+            raise LostClaim(ctx.run_id)
 
         def change(doc: dict[str, Any]) -> dict[str, Any]:
             doc["state"] = status
@@ -446,26 +513,27 @@ class RunEngine:
             doc["activities"] = _activities(ctx, status, doc, completed)
             return doc
 
-        self.runs.update_doc(ctx.tenant, ctx.run_id, change)
+        self.runs.update_doc(ctx.claim, change)  # fenced: a stale worker stops here
         batch_status = {"success": "success", "partialSuccess": "success"}.get(status, "failed")
         self.catalog.update_batch(ctx.tenant, ctx.batch_id, status=batch_status, recordCount=counters.written,
                                   failedRecordCount=counters.failed, deletedRecordCount=counters.deleted,
                                   size=counters.bytes_out, completed=completed,
                                   errors=[error] if error else [])
-        self.queue.finish(ctx.run_id)
+        if not self.queue.finish(ctx.claim):
+            log.warning("run %s ended its document but its claim was lost before the queue row", ctx.run_id)
         seconds = max(0.001, (completed - ctx.started) / 1000)
         log.info("run %s %s: read %d, written %d, deleted %d, failed %d in %.1fs (%.0f rows/s)", ctx.run_id, status,
                  counters.read, counters.written, counters.deleted, counters.failed, seconds, counters.read / seconds)
 
-    def _finish_without_plan(self, tenant: Tenant, run_id: str, exc: FlowServiceError) -> None:
+    def _finish_without_plan(self, claim: Claim, exc: FlowServiceError) -> None:
         def change(doc: dict[str, Any]) -> dict[str, Any]:
             doc["state"] = "failed"
             doc["metrics"]["statusSummary"] = {"status": "failed", "errors": [_error_entry(exc)]}
             doc["metrics"]["durationSummary"] = {"startedAtUTC": now_ms(), "completedAtUTC": now_ms()}
             return doc
 
-        self.runs.update_doc(tenant, run_id, change)
-        self.queue.finish(run_id)
+        self.runs.update_doc(claim, change)
+        self.queue.finish(claim)
 
 
 def _select(schema: TableSchema, wanted: list[str] | None, always: tuple[str, ...]) -> TableSchema:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flowservice.domain import listing
-from flowservice.domain.errors import Conflict, InvalidRequest, NotFound
+from flowservice.domain.errors import InvalidRequest, NotFound, PreconditionFailed
 from flowservice.domain.mapping import MappingSet
 from flowservice.domain.schedule import Schedule, default_schedule_params, parse_schedule
 from flowservice.domain.tenancy import Principal, Tenant
@@ -20,8 +20,8 @@ from flowservice.services.connections import ConnectionService
 from flowservice.services.flow_connections import column_names
 from flowservice.services.mapping import compile_mapping
 from flowservice.services.mapping_sets import MappingSetService
-from flowservice.services.ports import Resources, Stored, TableSchema, WriteMode
-from flowservice.services.resources import ResourceService, audit_fields, new_id, require_object, resources_using
+from flowservice.services.ports import Resources, RunQueue, Stored, TableSchema, WriteMode
+from flowservice.services.resources import ResourceService, audit_fields, new_id, require_object
 from flowservice.services.specs import SpecCatalog
 
 
@@ -56,12 +56,14 @@ class FlowService(ResourceService):
         connections: ConnectionService,
         mapping_sets: MappingSetService,
         catalog: CatalogService,
+        queue: RunQueue | None = None,
     ) -> None:
         super().__init__(resources)
         self.specs = specs
         self.connections = connections
         self.mapping_sets = mapping_sets
         self.catalog = catalog
+        self.queue = queue  # to cancel the runs of a deleted flow
 
     # ------------------------------------------------------------------ create / update
     def create(self, tenant: Tenant, principal: Principal, body: Any) -> Stored:
@@ -239,12 +241,30 @@ class FlowService(ResourceService):
                "lastOperation": {"operation": name, "status": {"value": "completed", "errors": []}}}
         return self.resources.update(self.kind, tenant, id, doc, None, if_etag=None)
 
-    def check_deletable(self, tenant: Tenant, id: str) -> None:
-        active = [r.id for r in resources_using(self.resources, tenant, "runs", "flowId", id)
-                  if r.doc["metrics"]["statusSummary"]["status"] == "inProgress"]
-        if active:
-            raise Conflict(f"The flow {id} has a run in progress ({active[0]}); disable it and retry once the run "
-                           "ends.", code="1447")
+    def delete(self, tenant: Tenant, id: str) -> None:
+        """Delete the flow and cancel its queued and running runs first: a running one stops at its next fence
+        check without writing, so nothing lands (or re-creates a table) for a flow that is gone."""
+        self.get(tenant, id)
+        if self.queue is not None:
+            for run_id in self.queue.cancel_flow(id):
+                self._mark_cancelled(tenant, run_id, id)
+        self.resources.delete(self.kind, tenant, id)
+
+    def _mark_cancelled(self, tenant: Tenant, run_id: str, flow_id: str) -> None:
+        error = {"code": "FLOW-1447-400", "message": f"The flow {flow_id} was deleted; the run was cancelled."}
+        for _ in range(5):
+            stored = self.resources.get("runs", tenant, run_id)
+            if stored is None:
+                return
+            doc = {**stored.doc, "state": "failed"}
+            doc["metrics"] = {**doc["metrics"], "statusSummary": {
+                **doc["metrics"]["statusSummary"], "status": "failed",
+                "errors": [*doc["metrics"]["statusSummary"].get("errors", []), error]}}
+            try:
+                self.resources.update("runs", tenant, run_id, doc, None, if_etag=stored.etag)
+                return
+            except PreconditionFailed:  # the run's worker wrote just before the cancel: read again
+                continue
 
     # ------------------------------------------------------------------ views
     def view(self, tenant: Tenant, doc: dict[str, Any]) -> dict[str, Any]:

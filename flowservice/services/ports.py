@@ -116,7 +116,8 @@ class CommitResult:
     rows_written: int
     rows_deleted: int
     bytes_written: int
-    noop: bool = False  # True when this (app_id, txn_version) was already committed
+    noop: bool = False  # True when this (app_id, txn_version) was already committed: by another writer, so
+    # nothing of this call landed and the caller's position is no longer the table's
 
 
 @dataclass(frozen=True)
@@ -228,11 +229,15 @@ class Identities(Protocol):
 
 @dataclass(frozen=True)
 class Claim:
+    """A worker's hold on a run. ``attempt`` grows by one with every claim of the run: it is the fencing
+    token, so a worker presumed dead (``worker``, ``attempt``) can no longer change what a newer claim owns."""
+
     run_id: str
     flow_id: str
     org: str
     sandbox: str
     attempt: int
+    worker: str = ""
 
 
 class RunQueue(Protocol):
@@ -251,12 +256,28 @@ class RunQueue(Protocol):
         """Take the oldest queued run whose flow has no running run, or a running run whose worker stopped
         heart-beating ``stale_after_seconds`` ago (it resumes from its last commit)."""
 
-    def heartbeat(self, run_id: str, worker_id: str) -> bool:
-        """Refresh the claim; False when another worker has taken the run over."""
+    def heartbeat(self, claim: Claim) -> bool:
+        """Refresh the claim; False when the run is no longer held by it (taken over, finished, cancelled)."""
 
-    def finish(self, run_id: str) -> None: ...
+    def holds(self, claim: Claim) -> bool:
+        """Whether ``claim`` still holds its run (the fence checked before every write)."""
 
-    def requeue(self, run_id: str) -> None: ...
+    def finish(self, claim: Claim) -> bool:
+        """Mark the run done if ``claim`` still holds it; False (and nothing changed) otherwise."""
+
+    def release(self, claim: Claim) -> bool:
+        """Put a run this claim holds back in the queue (a worker shutting down mid-run)."""
+
+    def requeue(self, run_id: str) -> None:
+        """Queue a finished run again (re-trigger of a failed run)."""
+
+    def cancel_flow(self, flow_id: str) -> list[str]:
+        """End every queued or running run of the flow (the flow is being deleted): a running one stops at
+        its next fence check without writing. Returns the run ids."""
+
+    def update_run(self, claim: Claim, doc: dict[str, Any], if_etag: str) -> Stored | None:
+        """Replace the run document if ``claim`` still holds the run and its etag is ``if_etag``, in one
+        transaction; None when the claim is lost. Raises ``PreconditionFailed`` on an etag mismatch."""
 
     def queued_flows(self) -> set[str]:
         """Flows with a run queued or running."""

@@ -11,10 +11,15 @@ from flowservice.domain.schedule import MAX_EPOCH_SECONDS, MILLISECONDS_THRESHOL
 from flowservice.domain.tenancy import Principal, Tenant
 from flowservice.services.connections import require_enabled
 from flowservice.services.flows import FlowPlan, FlowService
-from flowservice.services.ports import Resources, RunQueue, Stored
+from flowservice.services.ports import Claim, Resources, RunQueue, Stored
 from flowservice.services.resources import ResourceService, new_id, require_object
 
 ACTIVE = ("scheduled", "inProgress")
+
+
+class LostClaim(Exception):
+    """Another worker took the run over (this one was presumed dead), or the run was cancelled: stop without
+    touching the run."""
 
 
 def now_ms() -> int:
@@ -120,16 +125,24 @@ class RunService(ResourceService):
         return {"runId": id, "failedRecordCount": stored.doc["metrics"]["recordSummary"]["failedRecordCount"],
                 "errors": self.queue.errors(id, start, limit)}
 
-    def update_doc(self, tenant: Tenant, id: str, change: Any) -> Stored:
-        """Apply ``change(doc)`` to the run document (engine progress), retrying on concurrent writes."""
-        last = PreconditionFailed(f"The run {id} kept changing; giving up the update.")
+    def update_doc(self, claim: Claim, change: Any) -> Stored:
+        """Apply ``change(doc)`` to the run document (engine progress), retrying on concurrent writes.
+
+        Fenced by ``claim``: the check and the write are one transaction, and a claim that no longer holds
+        the run (taken over, cancelled) raises ``LostClaim`` without writing."""
+        tenant = Tenant(claim.org, claim.sandbox)
+        last = PreconditionFailed(f"The run {claim.run_id} kept changing; giving up the update.")
         for _ in range(5):
-            stored = self.get(tenant, id)
+            stored = self.get(tenant, claim.run_id)
             doc = change(dict(stored.doc))
             try:
-                return self.resources.update(self.kind, tenant, id, doc, None, if_etag=stored.etag)
+                updated = self.queue.update_run(claim, doc, stored.etag)
             except PreconditionFailed as exc:  # a concurrent writer: read again
                 last = exc
+                continue
+            if updated is None:
+                raise LostClaim(claim.run_id)
+            return updated
         raise last
 
 

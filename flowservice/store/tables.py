@@ -59,14 +59,17 @@ class ResourceRow(Base):
 
 
 class RunQueueRow(Base):
-    """Runs waiting for or held by a worker. A partial unique index keeps one running run per flow."""
+    """Runs waiting for or held by a worker. A partial unique index keeps one running run per flow.
+
+    ``attempt`` counts the claims of the run; with ``claimed_by`` it is the fencing token of the current one.
+    A deleted flow's runs end as ``cancelled``."""
 
     __tablename__ = "run_queue"
     run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     flow_id: Mapped[str] = mapped_column(String(64))
     org: Mapped[str] = mapped_column(String(255))
     sandbox: Mapped[str] = mapped_column(String(64))
-    status: Mapped[str] = mapped_column(String(16))  # queued | running | done
+    status: Mapped[str] = mapped_column(String(16))  # queued | running | done | cancelled
     attempt: Mapped[int] = mapped_column(Integer, default=0)
     claimed_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
     heartbeat_at: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -74,6 +77,7 @@ class RunQueueRow(Base):
 
     __table_args__ = (
         Index("ix_run_queue_status_created", "status", "created_at"),
+        Index("ix_run_queue_flow_status", "flow_id", "status"),
         Index("uq_run_queue_running_flow", "flow_id", unique=True, sqlite_where=text("status = 'running'"),
               postgresql_where=text("status = 'running'")),
     )

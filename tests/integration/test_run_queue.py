@@ -8,12 +8,15 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import orjson
 import pytest
 from sqlalchemy import text
 
+from flowservice.domain.errors import PreconditionFailed
 from flowservice.domain.tenancy import Tenant
 from flowservice.store.db import make_engine, migrate
 from flowservice.store.queue import SqlRunQueue
+from flowservice.store.resources import now_ms
 from tests.fixtures.server import postgres_url
 
 
@@ -42,7 +45,7 @@ def test_a_flow_runs_one_run_at_a_time_in_creation_order(queue: SqlRunQueue) -> 
     claim = queue.claim("w1", 60)
     assert claim is not None and claim.run_id == first
     assert queue.claim("w2", 60) is None or queue.claim("w2", 60).flow_id != flow  # type: ignore[union-attr]
-    queue.finish(first)
+    queue.finish(claim)
     again = queue.claim("w2", 60)
     assert again is not None and again.run_id == second
 
@@ -50,12 +53,13 @@ def test_a_flow_runs_one_run_at_a_time_in_creation_order(queue: SqlRunQueue) -> 
 def test_a_silent_workers_run_is_taken_over_and_the_old_worker_learns_it(queue: SqlRunQueue) -> None:
     flow = str(uuid.uuid4())
     run_id, _ = add(queue, flow)
-    assert queue.claim("dead", 0.5) is not None
+    dead = queue.claim("dead", 0.5)
+    assert dead is not None
     time.sleep(0.7)
     taken = queue.claim("alive", 0.5)
     assert taken is not None and taken.run_id == run_id and taken.attempt == 2
-    assert queue.heartbeat(run_id, "dead") is False
-    assert queue.heartbeat(run_id, "alive") is True
+    assert queue.heartbeat(dead) is False
+    assert queue.heartbeat(taken) is True
 
 
 def test_a_schedule_window_fires_once(queue: SqlRunQueue) -> None:
@@ -72,3 +76,91 @@ def test_row_errors_are_capped_per_run(queue: SqlRunQueue) -> None:
     queue.add_errors(run_id, [("E", "late", "{}")], limit=5)
     errors = queue.errors(run_id, 0, 100)
     assert [e["message"] for e in errors] == ["m0", "m1", "m2", "m3", "m4"]
+
+
+def test_a_run_that_finished_between_the_claims_select_and_update_is_not_claimed_again(
+        queue: SqlRunQueue, monkeypatch: pytest.MonkeyPatch) -> None:
+    flow = str(uuid.uuid4())
+    run_id, _ = add(queue, flow)
+    first = queue.claim("slow", 0.2)
+    assert first is not None
+    time.sleep(0.3)  # its heartbeat is now older than stale_after
+    seen = queue._candidates(now_ms() - 200)  # what another worker's SELECT saw
+    assert seen == [(run_id, "running")]
+    assert queue.finish(first)  # the run ends before that worker's UPDATE
+    monkeypatch.setattr(queue, "_candidates", lambda stale_before: seen)
+
+    assert queue.claim("other", 0.2) is None
+    assert status(queue, run_id) == "done"
+
+
+def test_a_stale_claim_can_neither_renew_finish_nor_release_the_run(queue: SqlRunQueue) -> None:
+    run_id, _ = add(queue, str(uuid.uuid4()))
+    old = queue.claim("frozen", 0.2)
+    assert old is not None
+    time.sleep(0.3)
+    new = queue.claim("successor", 0.2)
+    assert new is not None and new.attempt == old.attempt + 1
+
+    assert not queue.holds(old) and queue.holds(new)
+    assert queue.heartbeat(old) is False
+    assert queue.finish(old) is False
+    assert queue.release(old) is False
+    assert status(queue, run_id) == "running" and queue.holds(new)
+    assert queue.finish(new) is True and status(queue, run_id) == "done"
+
+
+def test_the_same_worker_holding_an_older_attempt_is_fenced_too(queue: SqlRunQueue) -> None:
+    add(queue, str(uuid.uuid4()))
+    old = queue.claim("w", 0.2)
+    assert old is not None
+    time.sleep(0.3)
+    new = queue.claim("w", 0.2)  # the same worker name took it again (a restarted process)
+    assert new is not None
+    assert queue.finish(old) is False and queue.holds(new)
+
+
+def test_a_run_document_update_is_refused_once_the_claim_is_lost(queue: SqlRunQueue) -> None:
+    run_id, _ = add(queue, str(uuid.uuid4()))
+    old = queue.claim("frozen", 0.2)
+    assert old is not None
+    etag = document(queue, run_id)["etag"]
+    updated = queue.update_run(old, {"flowId": "x", "state": "inProgress"}, etag)
+    assert updated is not None and document(queue, run_id)["state"] == "inProgress"
+    time.sleep(0.3)
+    new = queue.claim("successor", 0.2)
+    assert new is not None
+
+    assert queue.update_run(old, {"flowId": "x", "state": "success"}, updated.etag) is None
+    assert document(queue, run_id)["state"] == "inProgress"
+    with pytest.raises(PreconditionFailed):
+        queue.update_run(new, {"flowId": "x", "state": "success"}, etag)  # an old etag: read again
+    assert queue.update_run(new, {"flowId": "x", "state": "success"}, updated.etag) is not None
+    assert document(queue, run_id)["state"] == "success"
+
+
+def test_cancelling_a_flow_ends_its_queued_and_running_runs_and_fences_the_running_one(queue: SqlRunQueue) -> None:
+    flow = str(uuid.uuid4())
+    running, _ = add(queue, flow)
+    queued, _ = add(queue, flow)
+    other, _ = add(queue, str(uuid.uuid4()))
+    claim = queue.claim("w", 60)
+    assert claim is not None and claim.run_id == running
+
+    assert sorted(queue.cancel_flow(flow)) == sorted([running, queued])
+    assert status(queue, running) == status(queue, queued) == "cancelled"
+    assert status(queue, other) == "queued"
+    assert not queue.holds(claim) and queue.heartbeat(claim) is False and queue.finish(claim) is False
+    taken = queue.claim("w2", 60)
+    assert taken is not None and taken.run_id == other  # nothing of the cancelled flow is claimed
+
+
+def status(queue: SqlRunQueue, run_id: str) -> str:
+    with queue._engine.connect() as conn:
+        return str(conn.execute(text("SELECT status FROM run_queue WHERE run_id = :r"), {"r": run_id}).scalar())
+
+
+def document(queue: SqlRunQueue, run_id: str) -> dict:
+    with queue._engine.connect() as conn:
+        doc = conn.execute(text("SELECT doc FROM resources WHERE kind = 'runs' AND id = :r"), {"r": run_id}).scalar()
+    return dict(orjson.loads(doc))
