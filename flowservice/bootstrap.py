@@ -24,6 +24,7 @@ from flowservice.services.ports import SourceFactory
 from flowservice.services.runs import RunService
 from flowservice.services.scheduler import Scheduler
 from flowservice.services.specs import SpecCatalog
+from flowservice.services.token_guard import TokenGuard
 from flowservice.settings import Settings
 from flowservice.store.db import make_engine, migrate
 from flowservice.store.identity import SqlIdentities
@@ -106,7 +107,10 @@ def build(settings: Settings | None = None, *, sources: SourceFactory | None = N
                                      env_value=os.environ.get("FLOWSERVICE_SIGNING_KEY"), size=32)
     specs = SpecCatalog.load()
     resources = SqlResources(engine, vault)
-    identity = IdentityService(SqlIdentities(engine), signing_key, settings.token_lifetime_seconds)
+    identity = IdentityService(
+        SqlIdentities(engine), signing_key, settings.token_lifetime_seconds,
+        TokenGuard(settings.token_failures_per_client, settings.token_failures_per_address,
+                   settings.token_failure_window_seconds))
     sources = sources or source_registry(settings)
     connections = ConnectionService(resources, specs, sources)
     lake = DeltaLake(settings.lake_path, lake_storage_options(settings))

@@ -23,6 +23,13 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     token_lifetime_seconds: int = 24 * 3600
+    # POST /ims/token/v3: failed requests allowed per client id and per remote address within the window;
+    # past either budget the endpoint answers 429 with Retry-After, before hashing anything
+    token_failures_per_client: int = 5
+    token_failures_per_address: int = 20
+    token_failure_window_seconds: float = 60.0
+    token_max_body_bytes: int = 64 * 1024
+    token_hash_threads: int = Field(default=2, description="Secret checks (scrypt) hashed at once, off the loop.")
     max_body_bytes: int = 1024 * 1024
     public_base_url: str | None = None
 
