@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 from fastapi import FastAPI
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -27,7 +28,7 @@ from flowservice.domain.tenancy import Principal, Tenant
 @dataclass(frozen=True)
 class Collection:
     """A CRUD collection (``add_crud``): where it lives, the container attribute serving it, and whether
-    creating one touches only the metadata database (then the create runs on the event loop)."""
+    creating one touches only the metadata database (then the lane serves the create, in a worker thread)."""
 
     path: str
     service: str
@@ -99,7 +100,9 @@ class App(FastAPI):
         service = getattr(container, collection.service)
         if not resource_id:
             body = await read_json_body(headers, _chunks(receive), container.settings.max_body_bytes)
-            return create_one(service, who, body, path)
+            # the insert may wait for SQLite's write lock (another process can hold it for seconds): in a
+            # thread, never on the loop
+            return await anyio.to_thread.run_sync(create_one, service, who, body, path)
         return Json(read_one(service, who[1], resource_id))
 
 
