@@ -30,6 +30,7 @@ from flowservice.store.db import make_engine, migrate
 from flowservice.store.identity import SqlIdentities
 from flowservice.store.queue import SqlRunQueue
 from flowservice.store.resources import SqlResources
+from flowservice.store.retention import RunRetention
 from flowservice.store.vault import Vault, load_or_create_key
 from flowservice.worker import Runtime, Worker
 
@@ -72,8 +73,11 @@ class Container:
 
     def runtime(self, *, scheduler: bool = True, workers: int | None = None) -> Runtime:
         count = self.settings.workers if workers is None else workers
+        retention = RunRetention(self.engine, days=self.settings.run_retention_days,
+                                 per_flow=self.settings.run_retention_per_flow)
         return Runtime(self.scheduler if scheduler else None, [self.worker() for _ in range(count)],
-                       self.settings.scheduler_interval_seconds)
+                       self.settings.scheduler_interval_seconds,
+                       housekeeping=[(self.settings.run_retention_interval_seconds, retention.prune)])
 
     def query(self, org: str, sandbox: str, sql: str) -> Any:
         """DuckDB SQL over the datasets of one sandbox, each a view named after its dataset."""

@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     embedded_workers: bool = True
     run_stale_seconds: float = Field(default=60.0, description="A run whose worker is silent this long is resumed.")
     max_catch_up_windows: int = 4
+    # finished runs (with their row errors and queue rows) last changed longer ago are pruned; 0 keeps them
+    run_retention_days: float = 90.0
+    # at most this many runs are kept per flow, newest first; 0: no limit. The newest run of a flow, and any
+    # queued or running run, is never pruned
+    run_retention_per_flow: int = 0
+    run_retention_interval_seconds: float = Field(default=3600.0, description="How often the scheduler prunes.")
 
     log_format: str = "text"
     log_level: str = "INFO"
