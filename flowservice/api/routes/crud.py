@@ -26,11 +26,12 @@ def add_crud(router: APIRouter, collection: str, service: str, noun: str, exampl
     def create(request: Request, body: Any = Body, who: Any = Caller) -> Any:
         return create_one(svc(request), who, body, request.url.path)
 
-    # reads are async: a metadata lookup costs less than the thread hop a sync route would add
-    async def list_all(request: Request) -> Any:
+    # a list decodes up to a page of documents (a count, every matching one): in a worker thread, off the loop
+    def list_all(request: Request) -> Any:
         who = authenticate(request)
         return Json(svc(request).list(who[1], query_pairs(request)))
 
+    # reading one resource is an indexed lookup: cheaper than the thread hop a sync route would add
     async def get_one(resource_id: str, request: Request) -> Any:
         return Json(read_one(svc(request), authenticate(request)[1], resource_id))
 
