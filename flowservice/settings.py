@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     token_failures_per_address: int = 20
     token_failure_window_seconds: float = 60.0
     token_max_body_bytes: int = 64 * 1024
-    token_hash_threads: int = Field(default=2, description="Secret checks (scrypt) hashed at once, off the loop.")
+    token_hash_threads: int = Field(default=1, description="Secret checks (scrypt) hashed at once, off the loop.")
     max_body_bytes: int = 1024 * 1024
     public_base_url: str | None = None
 

@@ -10,11 +10,14 @@ routes stay registered: they document the operations in OpenAPI and are what the
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextvars
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-import anyio
 from fastapi import FastAPI
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -102,8 +105,18 @@ class App(FastAPI):
             body = await read_json_body(headers, _chunks(receive), container.settings.max_body_bytes)
             # the insert may wait for SQLite's write lock (another process can hold it for seconds): in a
             # thread, never on the loop
-            return await anyio.to_thread.run_sync(create_one, service, who, body, path)
+            return await self._in_writer(create_one, service, who, body, path)
         return Json(read_one(service, who[1], resource_id))
+
+    _writers: ThreadPoolExecutor | None = None
+
+    async def _in_writer(self, fn: Callable[..., Response], *args: Any) -> Response:
+        """``fn(*args)`` in the lane's own writer threads, with this request's context (its request id). A bare
+        executor hop costs about half of ``anyio.to_thread``'s, and creates are the lane's hottest write."""
+        if self._writers is None:
+            self._writers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lane-writer")
+        context = contextvars.copy_context()
+        return await asyncio.get_running_loop().run_in_executor(self._writers, partial(context.run, fn, *args))
 
 
 async def _chunks(receive: Receive) -> AsyncIterator[bytes]:

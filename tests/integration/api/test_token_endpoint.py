@@ -113,3 +113,10 @@ def test_authenticated_gets_stay_served_while_wrong_secrets_flood_the_token_endp
     # five failures spend the client's budget; everything after is refused before any hash is computed
     assert statuses.get(401, 0) <= 5 and statuses.get(429, 0) > 0
     assert set(statuses) <= {401, 429}
+
+
+def test_a_multipart_token_request_is_still_read_within_the_cap(api: Api) -> None:
+    fields = {"grant_type": "client_credentials", "client_id": api.client_id, "client_secret": api.client_secret}
+    response = api.http.post("/ims/token/v3", files={k: (None, v) for k, v in fields.items()})
+    assert response.status_code == 200, response.text
+    assert response.json()["token_type"] == "bearer"
