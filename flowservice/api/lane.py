@@ -114,7 +114,9 @@ class App(FastAPI):
         """``fn(*args)`` in the lane's own writer threads, with this request's context (its request id). A bare
         executor hop costs about half of ``anyio.to_thread``'s, and creates are the lane's hottest write."""
         if self._writers is None:
-            self._writers = ThreadPoolExecutor(max_workers=8, thread_name_prefix="lane-writer")
+            # SQLite has one writer: one thread, with no lock handoffs between threads; PostgreSQL takes several
+            sqlite = self.state.container.engine.dialect.name == "sqlite"
+            self._writers = ThreadPoolExecutor(max_workers=1 if sqlite else 8, thread_name_prefix="lane-writer")
         context = contextvars.copy_context()
         return await asyncio.get_running_loop().run_in_executor(self._writers, partial(context.run, fn, *args))
 

@@ -41,7 +41,7 @@ class IdentityService:
     # ------------------------------------------------------------------ tokens
     def issue_token(self, grant_type: str, client_id: str, client_secret: str) -> dict[str, object]:
         """Check the secret (scrypt: tens of milliseconds of CPU, so callers on an event loop run this in a
-        thread, after ``guard.check``) and sign a token."""
+        thread, after ``guard.attempt``) and sign a token."""
         if grant_type != "client_credentials":
             raise InvalidRequest(f"Unsupported grant_type {grant_type!r}; use client_credentials.")
         org = self._identities.verify_client(client_id, client_secret)
