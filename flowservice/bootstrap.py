@@ -25,11 +25,13 @@ from flowservice.services.runs import RunService
 from flowservice.services.scheduler import Scheduler
 from flowservice.services.source_calls import SourceCalls
 from flowservice.services.specs import SpecCatalog
+from flowservice.services.token_guard import TokenGuard
 from flowservice.settings import Settings
 from flowservice.store.db import make_engine, migrate
 from flowservice.store.identity import SqlIdentities
 from flowservice.store.queue import SqlRunQueue
 from flowservice.store.resources import SqlResources
+from flowservice.store.retention import RunRetention
 from flowservice.store.vault import Vault, load_or_create_key
 from flowservice.worker import Runtime, Worker
 
@@ -83,8 +85,11 @@ class Container:
 
     def runtime(self, *, scheduler: bool = True, workers: int | None = None) -> Runtime:
         count = self.settings.workers if workers is None else workers
+        retention = RunRetention(self.engine, days=self.settings.run_retention_days,
+                                 per_flow=self.settings.run_retention_per_flow)
         return Runtime(self.scheduler if scheduler else None, [self.worker() for _ in range(count)],
-                       self.settings.scheduler_interval_seconds)
+                       self.settings.scheduler_interval_seconds,
+                       housekeeping=[(self.settings.run_retention_interval_seconds, retention.prune)])
 
     def query(self, org: str, sandbox: str, sql: str) -> Any:
         """DuckDB SQL over the datasets of one sandbox, each a view named after its dataset."""
@@ -119,7 +124,10 @@ def build(settings: Settings | None = None, *, sources: SourceFactory | None = N
                                      env_value=os.environ.get("FLOWSERVICE_SIGNING_KEY"), size=32)
     specs = SpecCatalog.load()
     resources = SqlResources(engine, vault)
-    identity = IdentityService(SqlIdentities(engine), signing_key, settings.token_lifetime_seconds)
+    identity = IdentityService(
+        SqlIdentities(engine), signing_key, settings.token_lifetime_seconds,
+        TokenGuard(settings.token_failures_per_client, settings.token_failures_per_address,
+                   settings.token_failure_window_seconds))
     sources = sources or source_registry(settings)
     calls = SourceCalls(threads=settings.source_call_threads, per_tenant=settings.source_calls_per_tenant,
                         deadline_seconds=settings.source_call_deadline_seconds)

@@ -23,6 +23,13 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8080
     token_lifetime_seconds: int = 24 * 3600
+    # POST /ims/token/v3: failed requests allowed per client id and per remote address within the window;
+    # past either budget the endpoint answers 429 with Retry-After, before hashing anything
+    token_failures_per_client: int = 5
+    token_failures_per_address: int = 20
+    token_failure_window_seconds: float = 60.0
+    token_max_body_bytes: int = 64 * 1024
+    token_hash_threads: int = Field(default=1, description="Secret checks (scrypt) hashed at once, off the loop.")
     max_body_bytes: int = 1024 * 1024
     public_base_url: str | None = None
 
@@ -68,6 +75,12 @@ class Settings(BaseSettings):
     embedded_workers: bool = True
     run_stale_seconds: float = Field(default=60.0, description="A run whose worker is silent this long is resumed.")
     max_catch_up_windows: int = 4
+    # finished runs (with their row errors and queue rows) last changed longer ago are pruned; 0 keeps them
+    run_retention_days: float = 90.0
+    # at most this many runs are kept per flow, newest first; 0: no limit. The newest run of a flow, and any
+    # queued or running run, is never pruned
+    run_retention_per_flow: int = 0
+    run_retention_interval_seconds: float = Field(default=3600.0, description="How often the scheduler prunes.")
 
     log_format: str = "text"
     log_level: str = "INFO"

@@ -11,7 +11,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from flowservice.services.engine import RunEngine
@@ -140,10 +140,12 @@ class Runtime:
     """The embedded engine: a scheduler thread and ``workers`` worker threads, started and stopped with the
     server."""
 
-    def __init__(self, scheduler: Scheduler | None, workers: list[Worker], scheduler_interval: float) -> None:
+    def __init__(self, scheduler: Scheduler | None, workers: list[Worker], scheduler_interval: float,
+                 housekeeping: Sequence[tuple[float, Callable[[], object]]] = ()) -> None:
         self.scheduler = scheduler
         self.workers = workers
         self.scheduler_interval = scheduler_interval
+        self.housekeeping = list(housekeeping)  # (every seconds, task), run by the scheduler thread
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -159,6 +161,7 @@ class Runtime:
 
     def _schedule(self) -> None:
         assert self.scheduler is not None
+        due = [time.monotonic()] * len(self.housekeeping)
         while not self._stop.is_set():
             try:
                 created = self.scheduler.tick()
@@ -166,6 +169,13 @@ class Runtime:
                     log.info("scheduler queued %d run(s)", created)
             except Exception:
                 log.exception("scheduler tick failed")
+            for index, (every, task) in enumerate(self.housekeeping):
+                if time.monotonic() >= due[index]:
+                    due[index] = time.monotonic() + every
+                    try:
+                        task()
+                    except Exception:
+                        log.exception("housekeeping task failed")
             self._stop.wait(self.scheduler_interval)
 
     def stop(self, timeout: float = 30) -> None:

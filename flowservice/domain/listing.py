@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -156,6 +157,60 @@ def apply(query: ListQuery, docs: Iterable[dict[str, Any]], default_order: Calla
     window = selected[query.offset : query.offset + query.limit]
     next_offset = query.offset + query.limit if query.offset + query.limit < total else None
     return Page(window, next_offset, total)
+
+
+def creation_order(query: ListQuery) -> bool | None:
+    """When the query's order is the creation order a store keeps as a column, whether it descends
+    (the default order is newest first, ties by id); None for any other order."""
+    if not query.order:
+        return True
+    if len(query.order) == 1 and query.order[0].path == ("createdAt",):
+        return query.order[0].descending
+    return None
+
+
+def window(query: ListQuery, ordered: Iterable[dict[str, Any]]) -> Page:
+    """``apply`` for documents already in the query's order (``creation_order``): filters as it reads and
+    stops after the page plus one document, which says whether a next page exists. ``total`` is exact only
+    for ``count`` queries, which read everything."""
+    end = query.offset + query.limit
+    items: list[dict[str, Any]] = []
+    seen = 0
+    for doc in ordered:
+        if not all(f.matches(doc) for f in query.filters):
+            continue
+        if not query.count_only:
+            if seen >= end:
+                return Page(items, end, seen + 1)
+            if seen >= query.offset:
+                items.append(doc)
+        seen += 1
+    return Page(items, None, seen)
+
+
+def decidable(f: Filter) -> bool:
+    """Whether a store may decide ``f`` on a scalar leaf without changing the answer: a path of plain keys
+    (no ``[]``) and printable ASCII values, whose lower-casing and ordering every database shares."""
+    return not any(step.endswith("[]") for step in f.path) and all(printable_ascii(v) for v in f.values)
+
+
+def printable_ascii(text: str) -> bool:
+    return all(" " <= ch <= "~" for ch in text)
+
+
+def numbers(f: Filter) -> list[float] | None:
+    """The values of ``f`` a numeric leaf is compared with (as ``_compare`` parses them; a value that is not
+    a number matches no numeric leaf), or None when one is infinite or NaN and a store should not decide."""
+    parsed = []
+    for text in f.values:
+        try:
+            value = float(text)
+        except ValueError:
+            continue
+        if not math.isfinite(value):
+            return None
+        parsed.append(value)
+    return parsed
 
 
 def encode_token(offset: int) -> str:

@@ -7,7 +7,7 @@ import builtins
 import time
 from collections.abc import Iterable
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from flowservice.domain import listing
@@ -21,7 +21,13 @@ from flowservice.services.flow_connections import column_names
 from flowservice.services.mapping import compile_mapping
 from flowservice.services.mapping_sets import MappingSetService
 from flowservice.services.ports import Resources, RunQueue, Stored, TableSchema, WriteMode
-from flowservice.services.resources import ResourceService, audit_fields, new_id, require_object
+from flowservice.services.resources import (
+    ResourceService,
+    audit_fields,
+    new_id,
+    newest_first,
+    require_object,
+)
 from flowservice.services.specs import SpecCatalog
 
 
@@ -274,15 +280,15 @@ class FlowService(ResourceService):
 
     def list(self, tenant: Tenant, params: Iterable[tuple[str, str]]) -> dict[str, Any]:
         query = listing.parse_list_query(params)
-        docs = self._with_last_runs(tenant, [s.doc for s in self.resources.list(self.kind, tenant)])
-        return self.list_page(query, docs)
+        derived = [f.path for f in query.filters] + [o.path for o in query.order]
+        if any(path[0] == "lastRunDetails" for path in derived):  # filters on the view: every flow's view
+            docs = self._with_last_runs(tenant, [s.doc for s in self.resources.list(self.kind, tenant)])
+            return self.list_page(query, docs)
+        page = self.resources.page(self.kind, tenant, query, newest_first)
+        return self.envelope(query, replace(page, items=self._with_last_runs(tenant, page.items)))
 
     def _with_last_runs(self, tenant: Tenant, docs: builtins.list[dict[str, Any]]) -> builtins.list[dict[str, Any]]:
-        latest: dict[str, dict[str, Any]] = {}
-        for run in self.resources.list("runs", tenant):
-            flow_id = run.doc.get("flowId")
-            if flow_id and run.doc["createdAt"] >= latest.get(flow_id, {}).get("createdAt", 0):
-                latest[flow_id] = run.doc
+        latest = self.resources.latest_runs(tenant, [doc["id"] for doc in docs])
         result = []
         for doc in docs:
             last = latest.get(doc["id"])

@@ -15,6 +15,7 @@ import jwt
 from flowservice.domain.errors import FlowServiceError, Forbidden, InvalidRequest, NotFound, Unauthorized
 from flowservice.domain.tenancy import Principal, Tenant
 from flowservice.services.ports import Identities
+from flowservice.services.token_guard import TokenGuard
 
 _ISSUER = "flowservice-ims"
 
@@ -26,8 +27,10 @@ class InvalidClient(FlowServiceError):
 
 
 class IdentityService:
-    def __init__(self, identities: Identities, signing_key: bytes, token_lifetime: int) -> None:
+    def __init__(self, identities: Identities, signing_key: bytes, token_lifetime: int,
+                 guard: TokenGuard | None = None) -> None:
         self._identities = identities
+        self.guard = guard or TokenGuard(per_client=5, per_address=20, window=60)
         self._key = signing_key
         self._lifetime = token_lifetime
         self._sandbox_cache: set[tuple[str, str]] = set()
@@ -37,6 +40,8 @@ class IdentityService:
 
     # ------------------------------------------------------------------ tokens
     def issue_token(self, grant_type: str, client_id: str, client_secret: str) -> dict[str, object]:
+        """Check the secret (scrypt: tens of milliseconds of CPU, so callers on an event loop run this in a
+        thread, after ``guard.attempt``) and sign a token."""
         if grant_type != "client_credentials":
             raise InvalidRequest(f"Unsupported grant_type {grant_type!r}; use client_credentials.")
         org = self._identities.verify_client(client_id, client_secret)

@@ -7,11 +7,13 @@ the lake commits Arrow tables.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 import pyarrow as pa
+
+from flowservice.domain import listing
 
 # --------------------------------------------------------------------------------------------- sources
 
@@ -194,6 +196,14 @@ class Resources(Protocol):
         """Secrets are decrypted only when asked for (to call the source), never for API reads."""
 
     def list(self, kind: str, tenant: Any) -> list[Stored]: ...
+
+    def page(self, kind: str, tenant: Any, query: listing.ListQuery,
+             default_order: Callable[[dict[str, Any]], Any]) -> listing.Page:
+        """What ``listing.apply(query, documents of kind, default_order)`` answers (``default_order`` must be
+        newest first by ``createdAt``, ties by id), without reading every document when filters allow."""
+
+    def latest_runs(self, tenant: Any, flow_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The newest run document (by ``createdAt``) of each of ``flow_ids`` that has runs."""
 
     def update(
         self,

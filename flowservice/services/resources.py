@@ -75,10 +75,13 @@ class ResourceService:
 
     def list(self, tenant: Tenant, params: Iterable[tuple[str, str]]) -> dict[str, Any]:
         query = listing.parse_list_query(params)
-        return self.list_page(query, [s.doc for s in self.resources.list(self.kind, tenant)])
+        return self.envelope(query, self.resources.page(self.kind, tenant, query, newest_first))
 
     def list_page(self, query: listing.ListQuery, docs: builtins.list[dict[str, Any]]) -> dict[str, Any]:
-        page = listing.apply(query, docs, default_order=_newest_first)
+        """The list answer over documents already in hand (views that derive fields clients filter on)."""
+        return self.envelope(query, listing.apply(query, docs, default_order=newest_first))
+
+    def envelope(self, query: listing.ListQuery, page: listing.Page) -> dict[str, Any]:
         if query.count_only:
             return {"count": page.total}
         links: dict[str, Any] = {}
@@ -155,7 +158,7 @@ def parse_patch(operations: Any) -> list[dict[str, Any]]:
     return result
 
 
-def _newest_first(doc: dict[str, Any]) -> tuple[int, str]:
+def newest_first(doc: dict[str, Any]) -> tuple[int, str]:
     return (-int(doc.get("createdAt", 0)), str(doc.get("id", "")))
 
 

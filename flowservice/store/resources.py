@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Engine, Table, bindparam, delete, insert, select, update
+from sqlalchemy import Engine, Table, bindparam, delete, insert, select, text, update
 
+from flowservice.domain import listing
 from flowservice.domain.errors import NotFound, PreconditionFailed
 from flowservice.domain.tenancy import Tenant
 from flowservice.services.ports import Stored
 from flowservice.store.db import DriverStatement, writing
+from flowservice.store.listing_sql import narrowed
 from flowservice.store.tables import ResourceRow
 from flowservice.store.vault import Vault
 
@@ -59,6 +62,36 @@ class SqlResources:
         with self._engine.connect() as conn:
             rows = conn.execute(_LIST, {"kind": kind, "org": tenant.org, "sandbox": tenant.sandbox}).all()
         return [self._stored(kind, row, with_secrets=False) for row in rows]
+
+    def page(self, kind: str, tenant: Tenant, query: listing.ListQuery,
+             default_order: Callable[[dict[str, Any]], Any]) -> listing.Page:
+        """``listing.apply`` over the tenant's documents of ``kind``, with what SQL can do done in SQL: rows the
+        filters surely reject are never read, and in the creation order reading stops after the page."""
+        dialect = self._engine.dialect.name
+        statement = narrowed(select(_T.doc).where(_T.kind == kind, _T.org == tenant.org,
+                                                  _T.sandbox == tenant.sandbox), dialect, _T.doc, query)
+        descending = listing.creation_order(query)
+        with self._engine.connect() as conn:
+            if descending is None:
+                docs = [orjson.loads(doc) for doc in conn.execute(statement).scalars()]
+                return listing.apply(query, docs, default_order=default_order)
+            # createdAt in the document is the created_at column (both set once, by add); ties go by id
+            ids = _T.id.collate("C") if dialect == "postgresql" else _T.id
+            statement = statement.order_by(_T.created_at.desc() if descending else _T.created_at.asc(), ids.asc())
+            rows = conn.execution_options(stream_results=True, yield_per=256).execute(statement).scalars()
+            return listing.window(query, (orjson.loads(doc) for doc in rows))
+
+    def latest_runs(self, tenant: Tenant, flow_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The newest run document of each flow, one indexed lookup per flow (``ix_resources_runs_by_flow``)."""
+        statement = _LATEST_RUN[self._engine.dialect.name == "postgresql"]
+        found: dict[str, dict[str, Any]] = {}
+        with self._engine.connect() as conn:
+            for flow_id in flow_ids:
+                doc = conn.execute(statement, {"org": tenant.org, "sandbox": tenant.sandbox,
+                                               "flow": flow_id}).scalar()
+                if doc is not None:
+                    found[flow_id] = orjson.loads(doc)
+        return found
 
     def update(
         self,
@@ -127,6 +160,13 @@ _CURRENT = select(_T.etag, _T.created_at, _T.seq).where(
     _T.kind == bindparam("kind"), _T.id == bindparam("id"), _T.org == bindparam("org"),
     _T.sandbox == bindparam("sandbox"))
 _INSERT = insert(_TABLE)
+# the expression and the literal kind are those of the index (migration 0004), so that the database uses it
+_LATEST_RUN = {
+    False: text("SELECT doc FROM resources WHERE kind = 'runs' AND org = :org AND sandbox = :sandbox "
+                "AND json_extract(doc, '$.flowId') = :flow ORDER BY created_at DESC, id DESC LIMIT 1"),
+    True: text("SELECT doc FROM resources WHERE kind = 'runs' AND org = :org AND sandbox = :sandbox "
+               "AND ((doc::jsonb) ->> 'flowId') = :flow ORDER BY created_at DESC, id DESC LIMIT 1"),
+}
 
 
 def _one(kind: str, tenant: Tenant, id: str) -> tuple[Any, ...]:

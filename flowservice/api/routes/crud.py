@@ -16,9 +16,9 @@ from flowservice.api.lane import Collection, create_one, read_one, register
 
 def add_crud(router: APIRouter, collection: str, service: str, noun: str, example: Any, *,
              local_writes: bool = False) -> None:
-    """Register ``/{collection}`` routes backed by ``container.<service>``. ``local_writes``: creating and
-    changing this resource touches only the metadata database (no source calls), so the routes run on the
-    event loop instead of paying a thread hop."""
+    """Register ``/{collection}`` routes backed by ``container.<service>``. ``local_writes``: creating this
+    resource touches only the metadata database (no source calls), so the lane serves its create. Every
+    write runs in a worker thread: it may wait on the database's write lock."""
 
     def svc(request: Request) -> Any:
         return getattr(request.app.state.container, service)
@@ -26,14 +26,12 @@ def add_crud(router: APIRouter, collection: str, service: str, noun: str, exampl
     def create(request: Request, body: Any = Body, who: Any = Caller) -> Any:
         return create_one(svc(request), who, body, request.url.path)
 
-    async def create_here(request: Request, body: Any = Body, who: Any = Caller) -> Any:
-        return create(request, body, who)
-
-    # reads are async: a metadata lookup costs less than the thread hop a sync route would add
-    async def list_all(request: Request) -> Any:
+    # a list decodes up to a page of documents (a count, every matching one): in a worker thread, off the loop
+    def list_all(request: Request) -> Any:
         who = authenticate(request)
         return Json(svc(request).list(who[1], query_pairs(request)))
 
+    # reading one resource is an indexed lookup: cheaper than the thread hop a sync route would add
     async def get_one(resource_id: str, request: Request) -> Any:
         return Json(read_one(svc(request), authenticate(request)[1], resource_id))
 
@@ -50,7 +48,7 @@ def add_crud(router: APIRouter, collection: str, service: str, noun: str, exampl
     one = f"/{collection}/{{resource_id}}"
     route(router, "POST", base, status_code=201, summary=f"Create a {noun}", openapi_extra=body_schema(example),
           responses=error_responses(400, 401, 403, 404, 413, 415),
-          operation_id=f"create_{collection}")(create_here if local_writes else create)
+          operation_id=f"create_{collection}")(create)
     route(router, "GET", base, summary=f"List {noun}s (property, orderby, limit, continuationToken, count)",
           operation_id=f"list_{collection}")(list_all)
     route(router, "GET", one, summary=f"Get a {noun}", operation_id=f"get_{collection}")(get_one)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import parse_qsl
 
+import anyio
 from fastapi import APIRouter, Request
+from starlette.responses import Response
+from starlette.types import Message, Receive
 
+from flowservice.api.errors import error_response
 from flowservice.api.http import Json
-from flowservice.domain.errors import InvalidRequest, UnsupportedMediaType
+from flowservice.domain.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
+from flowservice.services.identity import InvalidClient
+from flowservice.services.token_guard import TooManyFailures
 
 router = APIRouter(tags=["identity"])
 
@@ -36,15 +43,15 @@ router = APIRouter(tags=["identity"])
         }
     },
 )
-async def token(request: Request) -> Json:
+async def token(request: Request) -> Response:
+    container = request.app.state.container
+    settings = container.settings
+    raw = await _capped_body(request, settings.token_max_body_bytes)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    raw = await request.body()
-    if len(raw) > 64 * 1024:
-        raise InvalidRequest("The token request is too large.")
     if content_type == "application/x-www-form-urlencoded":
         form = dict(parse_qsl(raw.decode("utf-8", "replace"), keep_blank_values=True))
     elif content_type == "multipart/form-data":
-        form = {k: str(v) for k, v in (await request.form()).items()}
+        form = {k: str(v) for k, v in (await Request(request.scope, _replay(raw)).form()).items()}
     else:
         raise UnsupportedMediaType("Send the token request as application/x-www-form-urlencoded.")
     # query parameters are accepted too, as IMS does
@@ -52,5 +59,52 @@ async def token(request: Request) -> Json:
     missing = [k for k in ("grant_type", "client_id", "client_secret") if not fields.get(k)]
     if missing:
         raise InvalidRequest(f"The token request lacks: {', '.join(missing)}.")
-    identity = request.app.state.container.identity
-    return Json(identity.issue_token(fields["grant_type"], fields["client_id"], fields["client_secret"]))
+    identity = container.identity
+    client_id, address = fields["client_id"], request.client.host if request.client else ""
+    try:
+        identity.guard.attempt(client_id, address)
+    except TooManyFailures as exc:
+        response = error_response(exc)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    # scrypt costs tens of milliseconds: off the event loop, and a few at a time so that a flood of wrong
+    # secrets cannot take every worker thread either
+    limiter = _hash_limiter(request.app, settings.token_hash_threads)
+    try:
+        issued = await anyio.to_thread.run_sync(
+            identity.issue_token, fields["grant_type"], client_id, fields["client_secret"], limiter=limiter)
+    except InvalidClient:
+        raise  # the attempt stays counted as a failure
+    except BaseException:
+        identity.guard.succeeded(client_id, address)  # not a wrong secret (bad grant_type, cancelled...)
+        raise
+    identity.guard.succeeded(client_id, address)
+    return Json(issued)
+
+
+async def _capped_body(request: Request, limit: int) -> bytes:
+    """The body, read as it streams in and refused with 413 as soon as it passes ``limit`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The token request is larger than the limit of {limit} bytes.")
+    parts, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"The token request is larger than the limit of {limit} bytes.")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _replay(raw: bytes) -> Receive:
+    async def receive() -> Message:
+        return {"type": "http.request", "body": raw, "more_body": False}
+
+    return receive
+
+
+def _hash_limiter(app: Any, threads: int) -> anyio.CapacityLimiter:
+    limiter = getattr(app.state, "token_hash_limiter", None)
+    if limiter is None:
+        limiter = app.state.token_hash_limiter = anyio.CapacityLimiter(max(1, threads))
+    return limiter

@@ -227,10 +227,11 @@ def test_run_errors_refuse_paging_out_of_bounds_with_a_precise_400(
 ) -> None:
     harness = any_harness
     harness.org.add_table("account", rows=6)
-    created = harness.api.post("/runs", json={"flowId": harness.flow("account").id})
+    flow_id = harness.flow("account").id
+    created = harness.api.post("/runs", json={"flowId": flow_id})
     assert created.status_code == 201, created.text
     run_id = created.json()["id"]
-    harness.container.queue.finish(run_id)  # never executed: nothing is left for a worker of another test
+    harness.container.queue.cancel_flow(flow_id)  # never executed: nothing is left for a worker of another test
     response = harness.api.get(f"/runs/{run_id}/errors", params=query)
     assert response.status_code == 400, response.text
     assert expected in message(response)
