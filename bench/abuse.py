@@ -8,6 +8,10 @@ Loads (one function each, ``FLOODS`` lists them):
   server of ``tests/fixtures/hostile.py``; ``FLOWSERVICE_DYNAMICS_ALLOW_PRIVATE_ADDRESSES=true``). A client
   that gets 429 waits its ``Retry-After`` unless ``--ignore-retry-after`` (then it asks again at once).
 
+- ``token``: wrong-secret requests for tenant A's client id from several threads (``bench/_flood.py``), which
+  the server answers 401 until the client's and the address's failure budgets are spent, then 429.
+- ``both``: the two at once, as the hardening issue asks.
+
 Goal under every flood: p50 ≤ 20 ms and p99 ≤ 100 ms. The load generator, the flood and the hostile server run
 in this process, apart from the server under test; every target is on 127.0.0.1 and every load is bounded.
 On a busy machine the figures are provisional. Run: ``.venv/bin/python bench/abuse.py`` (``--help``).
@@ -34,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import LOOPBACK, ROOT, LoadResult, free_port, run_load, start_process, stop_process, wait_for_quiet
+from _flood import flood_token_endpoint
 
 from tests.fixtures.hostile import API_ROOT, HostileServer, challenge_header, slow_drip
 
@@ -80,6 +85,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=15.0, help="seconds per measurement at most")
     parser.add_argument("--flood", type=int, default=50, help="tenant A's requests in flight")
     parser.add_argument("--warm-up", type=float, default=10.0, help="seconds the flood runs before measuring")
+    parser.add_argument("--token-threads", type=int, default=8, help="threads of the wrong-secret flood")
     parser.add_argument("--ignore-retry-after", action="store_true", help="flood clients ask again at once")
     parser.add_argument("--quiet-wait", type=float, default=10.0, help="seconds at most to wait for an idle CPU")
     return parser.parse_args(argv)
@@ -187,8 +193,25 @@ def slow_drip_flood(stack: Stack, args: argparse.Namespace, stop: threading.Even
     asyncio.run(flood())
 
 
+def token_flood(stack: Stack, args: argparse.Namespace, stop: threading.Event, stats: FloodStats) -> None:
+    """Tenant A's client id with wrong secrets, from ``args.token_threads`` threads, as fast as answers come."""
+    counts = flood_token_endpoint(stack.url, stop, client_id=stack.a.client_id, threads=args.token_threads)
+    for status, count in counts.items():
+        stats.sent += count
+        stats.statuses[status] = stats.statuses.get(status, 0) + count
+
+
+def both_floods(stack: Stack, args: argparse.Namespace, stop: threading.Event, stats: FloodStats) -> None:
+    """The slow drip and the token flood at once."""
+    token = threading.Thread(target=token_flood, args=(stack, args, stop, stats), daemon=True)
+    token.start()
+    slow_drip_flood(stack, args, stop, stats)
+    token.join(30)
+
+
 Flood = Callable[[Stack, argparse.Namespace, threading.Event, FloodStats], None]
-FLOODS: dict[str, Flood] = {"slow-drip test/explore": slow_drip_flood}
+FLOODS: dict[str, Flood] = {"slow-drip test/explore": slow_drip_flood, "wrong-secret tokens": token_flood,
+                            "both at once": both_floods}
 
 
 def under(flood: Flood, stack: Stack, args: argparse.Namespace) -> tuple[LoadResult, FloodStats, int]:
