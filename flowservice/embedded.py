@@ -15,6 +15,8 @@ How the children are kept in line:
 - **A child crashes.** The supervisor thread notices within ``poll_seconds`` and starts a new one (backing off
   when it keeps crashing at start). The crashed child's run is taken over once its claim goes stale
   (``FLOWSERVICE_RUN_STALE_SECONDS``) and resumes from its last commit.
+- **Priority.** Children run ``FLOWSERVICE_WORKER_NICE`` steps nicer than the server, so that the kernel gives a
+  contended core to the API first.
 - **Logs.** Children write to the server's stdout and stderr, in the server's log format and level.
 - **Settings.** The server's settings (flags included) reach the child as JSON through the pipe, never on the
   command line.
@@ -195,9 +197,13 @@ def child_main() -> None:
     _die_with_parent(int(config["parent_pid"]))
     threading.Thread(target=_watch_lifeline, args=(stop,), name="lifeline", daemon=True).start()
 
+    settings = Settings(**config["settings"])
+    if settings.worker_nice:
+        os.nice(settings.worker_nice)
+
     from flowservice.bootstrap import build
 
-    container = build(Settings(**config["settings"]))
+    container = build(settings)
     runtime = container.runtime(scheduler=config["scheduler"], workers=config["workers"], mode="thread")
     runtime.start()
     log.info("embedded %s running (pid %d)", name, os.getpid())

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     # process: each embedded worker (and the scheduler) in a child process of `serve`, so that a run never holds
     # the interpreter lock the API's event loop needs; thread: inside the server process (for in-process tests).
     worker_mode: Literal["process", "thread"] = "process"
+    # Added to the niceness of embedded worker processes: when the API and a run want the same core, the kernel
+    # gives it to the API (a run only slows down while requests wait). 0 keeps the server's priority.
+    worker_nice: int = Field(default=10, ge=0, le=19)
     run_stale_seconds: float = Field(default=60.0, description="A run whose worker is silent this long is resumed.")
     max_catch_up_windows: int = 4
 
