@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -165,3 +167,25 @@ def test_no_worker_process_outlives_the_server(slow_stack: Stack, how: str) -> N
     assert [c.pid for c in children if not gone(c)] == []
     if how != "SIGKILL":  # a shutdown, not a crash: the run in flight went back to the queue
         assert queue_row(stack, run_id)["status"] == "queued"
+
+
+def test_a_worker_command_stopped_by_sigterm_puts_its_run_back_in_the_queue(start_emulator, tmp_path: Path) -> None:
+    emulator = start_emulator(scale=3000, seed=35, latency=40)
+    env = server_env(emulator, FLOWSERVICE_EMBEDDED_WORKERS="false", FLOWSERVICE_COMMIT_EVERY_ROWS="300",
+                     FLOWSERVICE_PAGE_SIZE="100")
+    stack = Stack(emulator, tmp_path / "server", env)
+    stack.start()
+    worker = subprocess.Popen([sys.executable, "-m", "flowservice", "worker", "--data-dir", str(stack.data_dir)],
+                              env={**os.environ, **env}, stdout=(tmp_path / "worker.log").open("wb"),
+                              stderr=subprocess.STDOUT)
+    try:
+        run_id = stack.trigger(stack.flow(stack.connection(), "account", "merge"))
+        wait_until(lambda: queue_row(stack, run_id)["status"] == "running", "the worker claiming the run")
+        assert claimer_pid(queue_row(stack, run_id)) == worker.pid
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(timeout=60) == 0
+        assert queue_row(stack, run_id)["status"] == "queued"  # the next worker resumes it at once
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        stack.stop()
