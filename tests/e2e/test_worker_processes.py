@@ -84,7 +84,7 @@ def assert_accounts_equal_source(stack: Stack, flow: dict[str, str]) -> None:
     assert landed == {k: iso(v) for k, v in source.items()}
 
 
-def test_runs_execute_in_worker_processes_started_by_serve(start_emulator, tmp_path: Path) -> None:
+def test_runs_execute_in_worker_processes_of_serve_that_log_to_its_output(start_emulator, tmp_path: Path) -> None:
     emulator = start_emulator(scale=800, seed=33)
     stack = Stack(emulator, tmp_path / "server", server_env(emulator, FLOWSERVICE_PAGE_SIZE="200"))
     stack.start()
@@ -101,6 +101,9 @@ def test_runs_execute_in_worker_processes_started_by_serve(start_emulator, tmp_p
         assert server_pid(stack) not in executed_by
         assert_accounts_equal_source(stack, accounts)
         assert len(stack.dataset_rows(contacts)) == len(source_rows(emulator, "contacts", "contactid"))
+        assert stack.server is not None
+        log = stack.server.log_path.read_text()  # the children write their lines into the server's log
+        assert all(f"running (pid {child.pid})" in log for child in children)
     finally:
         stack.stop()
 
