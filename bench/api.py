@@ -9,6 +9,11 @@ The load generator (aiohttp, 32 keep-alive connections, one event loop) runs in 
 servers. It targets only 127.0.0.1 and every load is bounded by a request count and a time limit. On a 2-core
 machine the generator and the server share the CPU, which the printed CPU columns make visible.
 
+With ``--with-run`` the bench also starts a local Dynamics org (``crm_emulator``) and measures the same GET while a
+full run of ``--run-contacts`` contacts (default 200,000) is in flight in the server's default embedded mode: one
+fresh flow per round, measured from its first commit on; the figure counts only if the run was still in progress
+when the measurement ended. The idle GET of the same round stands beside it.
+
 Run: ``.venv/bin/python bench/api.py`` (``--help`` for the knobs; ``--check`` exits 1 when a goal is missed).
 Writes its section of ``docs/performance.md`` unless ``--no-doc``.
 """
@@ -64,6 +69,9 @@ SEED_BODY = {
 }
 GOAL_RATIO = 0.40  # ours / floor requests/s, for GET and for POST
 GOAL_GET_P99_MS = 25.0
+GOAL_GET_P99_IN_FLIGHT_MS = 50.0
+LAKE_SPEC = "c604ff05-7f1a-43c0-8e18-33bf874cb11c"
+CRM_FLOW_SPEC = "14518937-270c-4525-bdec-c2ba7cce3860"
 DOC_BEGIN = "<!-- bench/api.py: begin (generated; rerun the command to refresh) -->"
 DOC_END = "<!-- bench/api.py: end of generated part -->"
 
@@ -75,6 +83,7 @@ class Scenario:
     plan: Plan
     expect: int
     server: str  # "floor" or "ours"
+    during_run: bool = False  # measured while a full run is in flight
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -98,6 +107,21 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         type=Path,
         metavar="DIR",
         help="record py-spy profiles (GIL holder, speedscope) of our server in round 1 into DIR (slows those runs)",
+    )
+    parser.add_argument(
+        "--with-run",
+        action="store_true",
+        help="also measure GET /connections/{id} while a full run is in flight (starts a local Dynamics org)",
+    )
+    parser.add_argument(
+        "--worker-mode",
+        choices=("process", "thread"),
+        default="process",
+        help="FLOWSERVICE_WORKER_MODE of our server (process is the default; thread shows the former layout)",
+    )
+    parser.add_argument("--run-contacts", type=int, default=200_000, help="contacts in the org for --with-run")
+    parser.add_argument(
+        "--run-requests", type=int, default=5_000, help="measured GETs per round while the run is in flight"
     )
     parser.add_argument("--no-doc", action="store_true", help="do not write docs/performance.md")
     parser.add_argument("--check", action="store_true", help="exit 1 when a goal is missed")
@@ -158,25 +182,85 @@ def fetch_token(url: str, client: dict[str, str]) -> str:
 def measure(
     scenario: Scenario, args: argparse.Namespace, headers: dict[str, str], pid: int, profile_to: Path | None = None
 ) -> LoadResult:
-    if args.quiet_wait > 0:
+    if args.quiet_wait > 0 and not scenario.during_run:  # a run in flight keeps the machine busy on purpose
         wait_for_quiet(args.quiet_wait)
 
     def load(total: int) -> LoadResult:
         return run_load(scenario.plan, total=total, concurrency=args.concurrency, headers=headers,
                         time_limit=args.time_limit, expect=scenario.expect, server_pid=pid)
 
-    warm = load(args.warmup)
+    warmup, requests = (args.warmup // 2, args.run_requests) if scenario.during_run else (args.warmup, args.requests)
+    warm = load(warmup)
     if warm.errors:
         raise RuntimeError(f"{scenario.label} (warm-up): " + "; ".join(warm.errors[:5]))
     profiler = start_profiler(pid, profile_to) if profile_to else None
     try:
-        result = load(args.requests)
+        result = load(requests)
     finally:
         if profiler is not None:
             stop_profiler(profiler)
     if result.errors:
         raise RuntimeError(f"{scenario.label}: " + "; ".join(result.errors[:5]))
     return result
+
+
+def call(url: str, headers: dict[str, str], method: str = "GET", body: object = None) -> object:
+    data = None if body is None else orjson.dumps(body)
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return orjson.loads(response.read())
+
+
+class FullRuns:
+    """Full runs of the local org's contacts through our API: each on a fresh flow and dataset, so each reads the
+    whole table (the default embedded mode executes them in the server's worker processes)."""
+
+    def __init__(self, url: str, headers: dict[str, str], info: dict[str, object]) -> None:
+        self.url, self.headers, self.count = url + BASE, headers, 0
+        created = call(f"{self.url}/connections", headers, "POST", {
+            "name": "bench org", "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"},
+            "auth": {"specName": "Basic Authentication for Dynamics-Online", "params": {
+                "serviceUri": info["org_url"], "username": info["username"], "password": info["password"]}}})
+        self.connection = created["id"]  # type: ignore[index]
+
+    def start(self) -> str:
+        self.count += 1
+        name = f"contacts_{self.count}"
+        dataset = call(url_for_datasets(self.url), self.headers, "POST", {"name": name})
+        dataset_id = str(dataset[0]).split("/")[-1]  # type: ignore[index]
+        source = call(f"{self.url}/sourceConnections", self.headers, "POST", {
+            "name": name, "baseConnectionId": self.connection, "data": {"format": "tabular"},
+            "params": {"tableName": "contact"}, "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"}})
+        target = call(f"{self.url}/targetConnections", self.headers, "POST", {
+            "name": name, "data": {"format": "delta"}, "params": {"dataSetId": dataset_id},
+            "connectionSpec": {"id": LAKE_SPEC, "version": "1.0"}})
+        flow = call(f"{self.url}/flows", self.headers, "POST", {
+            "name": name, "flowSpec": {"id": CRM_FLOW_SPEC, "version": "1.0"},
+            "sourceConnectionIds": [source["id"]], "targetConnectionIds": [target["id"]],  # type: ignore[index]
+            "transformations": [{"name": "Copy", "params": {"deltaColumn": {"name": "modifiedon"}}}],
+            "scheduleParams": {"startTime": str(int(time.time()) + 86400), "frequency": "day", "interval": "1"}})
+        run = call(f"{self.url}/runs", self.headers, "POST", {"flowId": flow["id"]})  # type: ignore[index]
+        return str(run["id"])  # type: ignore[index]
+
+    def state(self, run_id: str) -> tuple[str, int]:
+        run = call(f"{self.url}/runs/{run_id}", self.headers)["items"][0]  # type: ignore[index]
+        return run["metrics"]["statusSummary"]["status"], int(run["metrics"]["recordSummary"]["outputRecordCount"])
+
+    def wait(self, run_id: str, until: str, timeout: float) -> tuple[str, int]:
+        """Poll until the run has landed rows (``landing``) or has ended (``final``)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status, rows = self.state(run_id)
+            if status in ("success", "partialSuccess", "failed"):
+                return status, rows
+            if until == "landing" and rows > 0:
+                return status, rows
+            time.sleep(0.2)
+        raise RuntimeError(f"run {run_id} did not reach '{until}' within {timeout:.0f} s")
+
+
+def url_for_datasets(flowservice_url: str) -> str:
+    return flowservice_url.removesuffix(BASE) + "/data/foundation/catalog/dataSets"
 
 
 def start_profiler(pid: int, output: Path) -> subprocess.Popen[bytes]:
@@ -260,35 +344,57 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     env = server_env()
+    env["FLOWSERVICE_WORKER_MODE"] = args.worker_mode
     started_at = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
         tmp_path = Path(tmp)
-        data_dir = tmp_path / "data"
-        client = create_client(data_dir, env)
-        ours_port, floor_port = free_port(), free_port()
-        ours_url, floor_url = f"http://{LOOPBACK}:{ours_port}", f"http://{LOOPBACK}:{floor_port}"
-        ours = start_process(
-            [sys.executable, "-m", "flowservice", "serve", "--data-dir", str(data_dir), "--port", str(ours_port)],
-            ours_url + "/health",
-            tmp_path / "serve.log",
+        org: subprocess.Popen[bytes] | None = None
+        info: dict[str, object] | None = None
+        if args.with_run:
+            from ingest import start_emulator
+
+            # contacts are twice the accounts; room for every rendered record, so the org serves from memory
+            org, info = start_emulator(tmp_path / "org", args.run_contacts // 2,
+                                       cache_mb=args.run_contacts * 5 // 1000 + 64)
+            env.update({"FLOWSERVICE_DYNAMICS_AUTHORITY_HOSTS": str(info["authority_host"]),
+                        "FLOWSERVICE_DYNAMICS_CA_BUNDLE": str(info["ca_file"]),
+                        "FLOWSERVICE_DYNAMICS_ALLOW_PRIVATE_ADDRESSES": "true"})
+        try:
+            summaries, flights = serve_and_measure(args, env, tmp_path, info)
+        finally:
+            if org is not None:
+                stop_process(org)
+    return report(args, argv, summaries, flights, started_at)
+
+
+def serve_and_measure(
+    args: argparse.Namespace, env: dict[str, str], tmp_path: Path, info: dict[str, object] | None
+) -> tuple[dict[str, Summary], list[dict[str, object]]]:
+    data_dir = tmp_path / "data"
+    client = create_client(data_dir, env)
+    ours_port, floor_port = free_port(), free_port()
+    ours_url, floor_url = f"http://{LOOPBACK}:{ours_port}", f"http://{LOOPBACK}:{floor_port}"
+    ours = start_process(
+        [sys.executable, "-m", "flowservice", "serve", "--data-dir", str(data_dir), "--port", str(ours_port)],
+        ours_url + "/health",
+        tmp_path / "serve.log",
+        env=env,
+        cwd=ROOT,
+    )
+    try:
+        floor = start_process(
+            [sys.executable, str(ROOT / "bench" / "_floor_app.py"), "--port", str(floor_port)],
+            floor_url + "/health",
+            tmp_path / "floor.log",
             env=env,
             cwd=ROOT,
         )
         try:
-            floor = start_process(
-                [sys.executable, str(ROOT / "bench" / "_floor_app.py"), "--port", str(floor_port)],
-                floor_url + "/health",
-                tmp_path / "floor.log",
-                env=env,
-                cwd=ROOT,
-            )
-            try:
-                summaries = run_all(args, client, ours, floor, ours_url, floor_url)
-            finally:
-                stop_process(floor)
+            return run_all(args, client, ours, floor, ours_url, floor_url, info)
         finally:
-            stop_process(ours)
-    return report(args, argv, summaries, started_at)
+            stop_process(floor)
+    finally:
+        stop_process(ours)
 
 
 def run_all(
@@ -298,7 +404,8 @@ def run_all(
     floor: subprocess.Popen[bytes],
     ours_url: str,
     floor_url: str,
-) -> dict[str, Summary]:
+    info: dict[str, object] | None = None,
+) -> tuple[dict[str, Summary], list[dict[str, object]]]:
     token = fetch_token(ours_url, client)
     headers = {
         "Authorization": f"Bearer {token}",
@@ -367,6 +474,24 @@ def run_all(
             "floor",
         ),
     ]
+    runs = FullRuns(ours_url, headers, info) if info is not None else None
+    flights: list[dict[str, object]] = []
+    if runs is not None:
+        scenarios.insert(2, Scenario(
+            "ours_get_run",
+            f"flowservice GET /connections/{{id}}, full run of {args.run_contacts:,} contacts in flight",
+            lambda i: ("GET", f"{ours_url}{BASE}/connections/{ids[i % n]}", None),
+            200,
+            "ours",
+            during_run=True,
+        ))
+        started = time.monotonic()
+        status, rows = runs.wait(runs.start(), "final", 1800)  # fills the org's cache, warms the workers up
+        seconds = time.monotonic() - started
+        if status != "success":
+            raise RuntimeError(f"the warm-up run ended {status}")
+        print(f"warm-up run: {rows:,} contacts landed in {seconds:.0f} s ({rows / seconds:,.0f} rows/s, "
+              "no API load)", flush=True)
     pids = {"floor": floor.pid, "ours": ours.pid}
     results: dict[str, list[LoadResult]] = {s.key: [] for s in scenarios}
     for round_number in range(1, args.rounds + 1):
@@ -374,7 +499,12 @@ def run_all(
             profile_to = None
             if args.profile and round_number == 1 and scenario.server == "ours":
                 profile_to = args.profile / f"{scenario.key}.speedscope.json"
-            result = measure(scenario, args, headers, pids[scenario.server], profile_to)
+            if scenario.during_run:
+                assert runs is not None
+                result, flight = measure_in_flight(scenario, args, headers, pids["ours"], runs)
+                flights.append(flight)
+            else:
+                result = measure(scenario, args, headers, pids[scenario.server], profile_to)
             results[scenario.key].append(result)
             print(
                 f"round {round_number}/{args.rounds}  {scenario.label:<44} {result.rps:8,.0f} req/s  "
@@ -383,10 +513,33 @@ def run_all(
                 f"generator {result.client_cpu_pct:3.0f}%  others {result.other_cpu_pct:3.0f}%",
                 flush=True,
             )
-    return {s.key: summarize(s.label, results[s.key]) for s in scenarios}
+    return {s.key: summarize(s.label, results[s.key]) for s in scenarios}, flights
 
 
-def report(args: argparse.Namespace, argv: list[str], summaries: dict[str, Summary], started_at: str) -> int:
+def measure_in_flight(
+    scenario: Scenario, args: argparse.Namespace, headers: dict[str, str], pid: int, runs: FullRuns
+) -> tuple[LoadResult, dict[str, object]]:
+    """Start a full run, measure from its first commit on, and tell whether it was still running at the end."""
+    run_id = runs.start()
+    _, before = runs.wait(run_id, "landing", 600)
+    result = measure(scenario, args, headers, pid)
+    status, after = runs.state(run_id)
+    final, rows = runs.wait(run_id, "final", 1800)
+    if final != "success":
+        raise RuntimeError(f"the run in flight ended {final}")
+    flight = {"in_flight": status == "inProgress", "landed_during": after - before, "rows": rows}
+    print(f"    the run was {'still in progress' if flight['in_flight'] else '**over**'} when the measurement "
+          f"ended; it landed {after - before:,} rows during it and {rows:,} in all", flush=True)
+    return result, flight
+
+
+def report(
+    args: argparse.Namespace,
+    argv: list[str],
+    summaries: dict[str, Summary],
+    flights: list[dict[str, object]],
+    started_at: str,
+) -> int:
     floor_get, ours_get = summaries["floor_get"], summaries["ours_get"]
     floor_post, ours_post = summaries["floor_post"], summaries["ours_post"]
     sync_get = summaries["floor_sync_get"]
@@ -397,6 +550,24 @@ def report(args: argparse.Namespace, argv: list[str], summaries: dict[str, Summa
         (f"GET p99 ≤ {GOAL_GET_P99_MS:.0f} ms", ours_get.p99 <= GOAL_GET_P99_MS, f"{ours_get.p99:.1f} ms"),
     ]
     rows = [floor_get, ours_get, floor_post, ours_post, sync_get]
+    in_flight = summaries.get("ours_get_run")
+    flight_lines: list[str] = []
+    if in_flight is not None:
+        whole = sum(1 for f in flights if f["in_flight"])
+        goals.append((
+            f"GET p99 ≤ {GOAL_GET_P99_IN_FLIGHT_MS:.0f} ms with a full run in flight",
+            in_flight.p99 <= GOAL_GET_P99_IN_FLIGHT_MS and whole == len(flights),
+            f"{in_flight.p99:.1f} ms; the run was in flight to the end in {whole} of {len(flights)} rounds",
+        ))
+        rows.insert(2, in_flight)
+        landed = ", ".join(f"{f['landed_during']:,}" for f in flights)
+        where = "a worker process of `serve`" if args.worker_mode == "process" else "a thread of `serve`"
+        flight_lines.append(
+            f"- GET with a full run of {args.run_contacts:,} contacts in flight (embedded mode, the run in "
+            f"{where}): p50 {in_flight.p50:.2f} ms / p99 {in_flight.p99:.2f} ms, against "
+            f"p50 {ours_get.p50:.2f} ms / p99 {ours_get.p99:.2f} ms idle; {in_flight.rps / ours_get.rps:.0%} of "
+            f"the idle requests/s; rows the run landed during each measurement: {landed}"
+        )
     ratio_lines = [
         f"- GET: ours/floor requests/s = **{get_ratio:.0%}**; p50 {ours_get.p50:.2f} vs {floor_get.p50:.2f} ms, "
         f"p99 {ours_get.p99:.2f} vs {floor_get.p99:.2f} ms; server CPU per request "
@@ -407,6 +578,7 @@ def report(args: argparse.Namespace, argv: list[str], summaries: dict[str, Summa
         f"- diagnostic: the same bare GET as a sync `def` route runs at {sync_get.rps / floor_get.rps:.0%} of the "
         f"async one's requests/s (+{sync_get.cpu_ms_per_request - floor_get.cpu_ms_per_request:.3f} ms server "
         "CPU per request): the price of one threadpool hop",
+        *flight_lines,
     ]
     goal_lines = [f"- {'met' if ok else '**missed**'}: {name} (measured {value})" for name, ok, value in goals]
     busiest = max(rows, key=lambda r: r.other_cpu)
@@ -444,7 +616,16 @@ def report(args: argparse.Namespace, argv: list[str], summaries: dict[str, Summa
                 "(the seed document's body). *The floor* is `bench/_floor_app.py`, a bare FastAPI app whose async "
                 "routes return small JSON (its POST reads and parses the same body), served by the same "
                 '`uvicorn.run(app, log_level="warning", access_log=False)` and sent the same five identity '
-                "headers. Latency is timed by the client, from sending the request to the last byte of the response.",
+                "headers. Latency is timed by the client, from sending the request to the last byte of the response."
+                + (
+                    f" With a run in flight: each round creates a fresh flow on a local Dynamics org "
+                    f"(`crm_emulator`, {args.run_contacts:,} contacts served from its memory), starts its full run, "
+                    f"and once its first commit has landed sends {args.warmup // 2:,} warm-up and "
+                    f"{args.run_requests:,} measured GETs, then waits for the run to succeed; one unmeasured run "
+                    "before the first round fills the org's cache."
+                    if args.with_run
+                    else ""
+                ),
                 "",
                 table(rows, args.rounds),
                 "",

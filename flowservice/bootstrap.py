@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from flowservice.domain.tenancy import Tenant
+from flowservice.embedded import ProcessRuntime
 from flowservice.lake import DeltaLake, s3_options
 from flowservice.services.catalog import CatalogService
 from flowservice.services.connections import ConnectionService
@@ -83,8 +84,13 @@ class Container:
     def worker(self, name: str | None = None) -> Worker:
         return Worker(self.run_engine, self.queue, stale_after=self.settings.run_stale_seconds, name=name)
 
-    def runtime(self, *, scheduler: bool = True, workers: int | None = None) -> Runtime:
+    def runtime(self, *, scheduler: bool = True, workers: int | None = None,
+                mode: str | None = None) -> Runtime | ProcessRuntime:
+        """The scheduler and ``workers`` workers: threads of this process, or child processes
+        (``FLOWSERVICE_WORKER_MODE``, ``process`` by default)."""
         count = self.settings.workers if workers is None else workers
+        if (mode or self.settings.worker_mode) == "process":
+            return ProcessRuntime(self.settings, workers=count, scheduler=scheduler)
         retention = RunRetention(self.engine, days=self.settings.run_retention_days,
                                  per_flow=self.settings.run_retention_per_flow)
         return Runtime(self.scheduler if scheduler else None, [self.worker() for _ in range(count)],

@@ -8,8 +8,9 @@ from __future__ import annotations
 import io
 import json
 import logging
+import signal
 import sys
-import time
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -61,7 +62,7 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
 ) -> None:
-    """Serve the Flow Service API (and the embedded scheduler and workers)."""
+    """Serve the Flow Service API, with the embedded scheduler and workers in child processes of its own."""
     import uvicorn
 
     from flowservice.bootstrap import build_app
@@ -140,14 +141,17 @@ def worker(
     from flowservice.bootstrap import build
 
     container = build(settings_for(data_dir))
-    runtime = container.runtime(scheduler=scheduler, workers=threads)
+    runtime = container.runtime(scheduler=scheduler, workers=threads, mode="thread")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())  # a shutdown: runs in flight go back to the queue
     runtime.start()
-    logging.getLogger("flowservice").info("worker running %d thread(s); Ctrl-C stops", threads)
+    logging.getLogger("flowservice").info("worker running %d thread(s); Ctrl-C or SIGTERM stops", threads)
     try:
-        while True:
-            time.sleep(3600)
+        while not stop.wait(1):
+            pass
     except KeyboardInterrupt:
-        runtime.stop()
+        pass
+    runtime.stop()
 
 
 @app.command()

@@ -6,6 +6,7 @@ One object, read once by ``bootstrap``; nothing else reads the environment.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -70,9 +71,15 @@ class Settings(BaseSettings):
     # Rows per Dataverse page (its maximum is 5,000): a page's bytes, the page read ahead and the one being
     # converted are in memory at once, about 4.4 KB per row of a 120-column table with lookup annotations.
     page_size: int = 1600
-    workers: int = 2
+    workers: int = Field(default=2, description="Runs executed at once by serve's embedded workers.")
     scheduler_interval_seconds: float = 5.0
     embedded_workers: bool = True
+    # process: each embedded worker (and the scheduler) in a child process of `serve`, so that a run never holds
+    # the interpreter lock the API's event loop needs; thread: inside the server process (for in-process tests).
+    worker_mode: Literal["process", "thread"] = "process"
+    # Added to the niceness of embedded worker processes: when the API and a run want the same core, the kernel
+    # gives it to the API (a run only slows down while requests wait). 0 keeps the server's priority.
+    worker_nice: int = Field(default=10, ge=0, le=19)
     run_stale_seconds: float = Field(default=60.0, description="A run whose worker is silent this long is resumed.")
     max_catch_up_windows: int = 4
     # finished runs (with their row errors and queue rows) last changed longer ago are pruned; 0 keeps them

@@ -137,8 +137,8 @@ class _Hold:
 
 
 class Runtime:
-    """The embedded engine: a scheduler thread and ``workers`` worker threads, started and stopped with the
-    server."""
+    """A scheduler thread and ``workers`` worker threads of this process: what ``flowservice worker`` and each
+    embedded child process of ``serve`` run (``flowservice.embedded``), or ``serve`` itself in thread mode."""
 
     def __init__(self, scheduler: Scheduler | None, workers: list[Worker], scheduler_interval: float,
                  housekeeping: Sequence[tuple[float, Callable[[], object]]] = ()) -> None:
