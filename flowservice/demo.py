@@ -155,7 +155,7 @@ class Demo:
         return org
 
     def start_server(self, org: dict[str, Any]) -> str:
-        self.step("Starting flowservice serve (embedded: SQLite, local Delta lake, in-process workers)")
+        self.step("Starting flowservice serve (embedded: SQLite, local Delta lake, worker processes)")
         port = free_port()
         env = {
             "FLOWSERVICE_DYNAMICS_AUTHORITY_HOSTS": org["authority_host"],

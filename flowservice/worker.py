@@ -1,6 +1,7 @@
-"""Workers claim queued runs and execute them; the same code runs as threads inside ``flowservice serve``
-(embedded default) or as ``flowservice worker`` processes on any number of machines (scale-out on
-PostgreSQL). A claim is kept alive by a heartbeat; a run whose worker died is taken over after
+"""Workers claim queued runs and execute them; the same code runs in the child processes that
+``flowservice serve`` supervises (embedded default, ``flowservice/embedded.py``), as threads of the server
+(``FLOWSERVICE_WORKER_MODE=thread``), or as ``flowservice worker`` processes on any number of machines
+(scale-out on PostgreSQL). A claim is kept alive by a heartbeat; a run whose worker died is taken over after
 ``stale_after`` seconds and resumes from its last commit."""
 
 from __future__ import annotations
