@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from crm_emulator.config import EmulatorConfig
+from crm_emulator.cost import record_operation, record_rows
 from crm_emulator.data import Item, OrgData
 from crm_emulator.errors import (
     RECORD_NOT_FOUND,
@@ -148,6 +149,7 @@ class WebApi:
         return self.catalog.by_set.get(name)
 
     async def handle(self, request: Request, path: str, user_index: int) -> Response:
+        record_operation()
         method = request.method
         if path in ("", "/"):
             return self.metadata.service_document()
@@ -416,6 +418,7 @@ class WebApi:
         prefix = orjson.dumps(head)[:-1] + b',"value":['
         suffix = b"]" + (b"," + orjson.dumps(tail)[1:] if tail else b"}")
         self.records_served += len(items)
+        record_rows(len(items) + len(extra or []), len(renderer.props))
 
         async def body() -> AsyncIterator[bytes | memoryview]:
             yield prefix
@@ -581,6 +584,7 @@ class WebApi:
         expand = resolve_expand(table, q.expand)
         renderer = Renderer(self.data, table, q.select, q.prefs, expand)
         body = renderer.render(item)
+        record_rows(1, len(renderer.props))
         context = orjson.dumps({"@odata.context": self._context(table, q.select, "/$entity")})
         merged = context[:-1] + b"," + body[1:]
         hdrs = self._preference_applied(q, None, False)
