@@ -20,6 +20,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from crm_emulator.batch import run_batch
 from crm_emulator.config import EmulatorConfig
 from crm_emulator.cost import record_operation, record_rows
 from crm_emulator.data import Item, OrgData
@@ -158,7 +159,7 @@ class WebApi:
         if path in ("WhoAmI", "WhoAmI()"):
             return self.metadata.who_am_i(user_index)
         if path == "$batch":
-            raise unsupported("$batch requests")
+            return await run_batch(request, lambda sub, sub_path: self.handle(sub, sub_path, user_index))
         segments = path.split("/")
         head = segments[0]
         m = KEY.match(head)
