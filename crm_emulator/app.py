@@ -52,7 +52,7 @@ class Emulator:
         self.config = config
         if config.data_dir is not None:
             config.data_dir.mkdir(parents=True, exist_ok=True)
-        self.data = OrgData(config.seed, config.scale, config.data_dir, cache_mb)
+        self.data = OrgData(config.seed, config.scale, config.data_dir, cache_mb, config.random_guids)
         users = self.data.rows["systemuser"]
         self.identity = Identity(
             config,

@@ -34,6 +34,7 @@ from crm_emulator.errors import (
     unsupported,
 )
 from crm_emulator.ids import normalize_guid, sql_key
+from crm_emulator.key_ranges import KeyRange, split_key_range
 from crm_emulator.metadata_api import MetadataApi
 from crm_emulator.odata_query import (
     KEY,
@@ -230,10 +231,13 @@ class WebApi:
             return self.delta(q, table)
         if q.prefs.track_changes:
             return self.tracking_snapshot(q, table)
-        predicate = compile_filter(parse_filter(q.filter_text, q.aliases), table) if q.filter_text else None
+        tree = parse_filter(q.filter_text, q.aliases) if q.filter_text else None
+        predicate = compile_filter(tree, table) if tree is not None else None
         for prop, _ in q.orderby:
             if prop not in table.by_prop:
                 raise property_not_found(prop, table.logical_name)
+        if q.orderby == [(table.primary_id, False)]:
+            q.orderby = []  # the default order: page it as such (the cookie is the same)
         expand = resolve_expand(table, q.expand)
         if len(expand) > 15:
             raise bad_request("The number of $expand options exceeds the limit of 15.")
@@ -255,7 +259,10 @@ class WebApi:
                 if pk_last is None or normalize_guid(pk_last) is None:
                     raise bad_request("The $skiptoken paging cookie does not match this query.")
                 after = pk_last
-            items, more = self._scan_page(name, predicate, after, page_size)
+            key_range, rest = split_key_range(tree, table.primary_id) if tree is not None else (None, None)
+            if key_range is not None:
+                predicate = compile_filter(rest, table) if rest is not None else None
+            items, more = self._scan_page(name, predicate, after, page_size, key_range)
             last_keys = [(table.primary_id, self.data.item_id(name, items[-1]))] if items else []
             first_keys = [(table.primary_id, self.data.item_id(name, items[0]))] if items else []
         if q.top is not None:
@@ -277,10 +284,13 @@ class WebApi:
             head, items, tail, renderer, name, headers, then=self._read_ahead(renderer, items, page_size, sequential)
         )
 
-    def _scan_page(self, table: str, predicate: Any, after: str | None, size: int) -> tuple[list[Item], bool]:
+    def _scan_page(
+        self, table: str, predicate: Any, after: str | None, size: int, key_range: KeyRange | None = None
+    ) -> tuple[list[Item], bool]:
         items: list[Item] = []
+        segments = self.data.range_segments(table, after, key_range)
         if predicate is None:
-            for segment in self.data.segments(table, after):  # never empty: a full page sees one more
+            for segment in segments:  # never empty: a full page sees one more
                 room = size - len(items)
                 if isinstance(segment, range):
                     if len(segment) > room:
@@ -293,11 +303,12 @@ class WebApi:
                     items.append(segment)
             return items, False
         view = self.data.view
-        for item in self.data.scan(table, after):
-            if predicate(view(table, item)) is True:
-                if len(items) == size:
-                    return items, True
-                items.append(item)
+        for segment in segments:
+            for item in segment if isinstance(segment, range) else (segment,):
+                if predicate(view(table, item)) is True:
+                    if len(items) == size:
+                        return items, True
+                    items.append(item)
         return items, False
 
     def _count(self, table: str, predicate: Any) -> int:

@@ -363,3 +363,19 @@ def test_a_batch_without_a_multipart_body_is_a_documented_400():
     assert response.json()["error"]["message"] == (
         "A $batch request needs 'Content-Type: multipart/mixed; boundary=batch_<id>'."
     )
+
+
+def test_a_batch_is_posted_never_read():
+    async def run() -> httpx.Response:
+        app = app_with()
+        token, _ = app.emulator.identity.issue("app")
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url=app.emulator.config.api_url,
+            headers={"Authorization": f"Bearer {token}"},
+        ) as api:
+            return await api.get("$batch")
+
+    response = asyncio.run(run())
+    assert response.status_code == 405
+    assert response.json()["error"]["message"] == "The HTTP method 'GET' is not allowed on $batch."
