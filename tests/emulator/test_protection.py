@@ -195,8 +195,13 @@ def test_the_command_line_server_enforces_a_shortened_window_over_https(start_em
         refused = api.get("WhoAmI")
     assert statuses == [200] * 200 + [429]
     assert refused.json()["error"]["code"] == "0x80072322" and int(refused.headers["Retry-After"]) >= 1
-    stats = emulator.stats()["protection"]
+    assert emulator.protection() == emulator.stats()["protection"]
+    stats = emulator.protection()
     assert stats["limits"] == {"window_seconds": 10.0, "requests": 200, "execution_seconds": 40.0, "concurrency": 52}
     (budget,) = stats["budgets"]
     assert budget["requests"] == 200 and budget["throttled"]["requests"] == 2
     assert budget["execution_seconds"] == round(200 * 0.001, 6), "WhoAmI costs the fixed part only"
+    emulator.reset_protection()
+    assert emulator.protection()["budgets"] == []
+    with emulator.client() as api:
+        assert api.get("WhoAmI").status_code == 200, "a fresh window admits again"
