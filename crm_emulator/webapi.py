@@ -250,6 +250,7 @@ class WebApi:
         if q.top is not None and cookie is not None:
             raise bad_request("$skiptoken cannot be combined with $top.")
         name = table.logical_name
+        key_range: KeyRange | None = None
         if q.orderby:
             items, more, last_keys, first_keys = self._ordered_page(q, table, predicate, cookie, page_size)
         else:
@@ -259,9 +260,7 @@ class WebApi:
                 if pk_last is None or normalize_guid(pk_last) is None:
                     raise bad_request("The $skiptoken paging cookie does not match this query.")
                 after = pk_last
-            key_range, rest = split_key_range(tree, table.primary_id) if tree is not None else (None, None)
-            if key_range is not None:
-                predicate = compile_filter(rest, table) if rest is not None else None
+            key_range, predicate = self._key_range(tree, table, predicate)
             items, more = self._scan_page(name, predicate, after, page_size, key_range)
             last_keys = [(table.primary_id, self.data.item_id(name, items[-1]))] if items else []
             first_keys = [(table.primary_id, self.data.item_id(name, items[0]))] if items else []
@@ -269,7 +268,7 @@ class WebApi:
             more = False
         head: dict[str, Any] = {"@odata.context": self._context(table, q.select)}
         if q.count:
-            head["@odata.count"] = self._count(name, predicate)
+            head["@odata.count"] = self._count(name, predicate, key_range)
         tail: dict[str, Any] = {}
         if more and items:
             page = cookie.page + 1 if cookie else 1
@@ -311,16 +310,28 @@ class WebApi:
                     items.append(item)
         return items, False
 
-    def _count(self, table: str, predicate: Any) -> int:
-        if predicate is None:
+    @staticmethod
+    def _key_range(tree: Any, table: Table, predicate: Any) -> tuple[KeyRange | None, Any]:
+        """The filter's primary-key range (:mod:`key_ranges`) and the predicate of what remains of it."""
+        key_range, rest = split_key_range(tree, table.primary_id) if tree is not None else (None, None)
+        if key_range is None:
+            return None, predicate
+        return key_range, compile_filter(rest, table) if rest is not None else None
+
+    def _count(self, table: str, predicate: Any, key_range: KeyRange | None = None) -> int:
+        """Matching rows, capped at 5,000 like Dataverse's ``$count``."""
+        if predicate is None and key_range is None:
             return min(self.data.count(table), 5000)
         n = 0
         view = self.data.view
-        for item in self.data.scan(table):
-            if predicate(view(table, item)) is True:
-                n += 1
-                if n >= 5000:
-                    break
+        for segment in self.data.range_segments(table, None, key_range):
+            if predicate is None:
+                n += len(segment) if isinstance(segment, range) else 1
+            else:
+                for item in segment if isinstance(segment, range) else (segment,):
+                    n += predicate(view(table, item)) is True
+            if n >= 5000:
+                return 5000
         return n
 
     def _order_value(self, col: Column, view: Any) -> Any:
@@ -474,8 +485,10 @@ class WebApi:
             version = self._delta_version(table, q.deltatoken)
             n = len(self.data.overlay.changes(table.logical_name, version, self.data.overlay.version))
         else:
-            predicate = compile_filter(parse_filter(q.filter_text, q.aliases), table) if q.filter_text else None
-            n = self._count(table.logical_name, predicate)
+            tree = parse_filter(q.filter_text, q.aliases) if q.filter_text else None
+            predicate = compile_filter(tree, table) if tree is not None else None
+            key_range, predicate = self._key_range(tree, table, predicate)
+            n = self._count(table.logical_name, predicate, key_range)
         return Response(str(n).encode(), media_type="text/plain", headers=odata_headers())
 
     # --- change tracking ---------------------------------------------------------------------------------
