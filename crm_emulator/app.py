@@ -34,7 +34,8 @@ from crm_emulator.errors import (
 )
 from crm_emulator.faults import FaultPlan, FaultRule, FaultSpecError, Stats
 from crm_emulator.protection import AFFINITY_COOKIE, Budget, Throttle, WebServers
-from crm_emulator.webapi import ODATA_JSON, WebApi
+from crm_emulator.responses import ODATA_JSON
+from crm_emulator.webapi import WebApi
 
 log = logging.getLogger("crm_emulator")
 API_VERSIONS = {"v9.0", "v9.1", "v9.2"}
