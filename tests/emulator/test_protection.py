@@ -205,3 +205,36 @@ def test_the_command_line_server_enforces_a_shortened_window_over_https(start_em
     assert emulator.protection()["budgets"] == []
     with emulator.client() as api:
         assert api.get("WhoAmI").status_code == 200, "a fresh window admits again"
+
+
+def test_a_client_that_waits_retry_after_is_admitted_again():
+    app = app_with(protection=Limits.scaled(2), web_servers=1)  # 40 requests per 2 s
+
+    async def run() -> tuple[httpx.Response, httpx.Response]:
+        async with client(app) as api:
+            refused = None
+            while refused is None:
+                response = await api.get("WhoAmI")
+                if response.status_code == 429:
+                    refused = response
+            await asyncio.sleep(int(refused.headers["Retry-After"]))
+            return refused, await api.get("WhoAmI")
+
+    refused, again = asyncio.run(run())
+    assert refused.json()["error"]["code"] == "0x80072322"
+    assert again.status_code == 200
+
+
+def test_waiting_retry_after_the_execution_time_limit_admits_again():
+    app = app_with(protection=Limits.scaled(2), web_servers=1, cost_model=CostModel(1000, 0, 0))  # 8 s per 2 s
+
+    async def run() -> tuple[httpx.Response, httpx.Response]:
+        async with client(app) as api:
+            await asyncio.gather(*(api.get("WhoAmI") for _ in range(9)))
+            refused = await api.get("WhoAmI")
+            await asyncio.sleep(int(refused.headers["Retry-After"]))
+            return refused, await api.get("WhoAmI")
+
+    refused, again = asyncio.run(run())
+    assert refused.status_code == 429 and refused.json()["error"]["code"] == "0x80072321"
+    assert again.status_code == 200
