@@ -1,11 +1,12 @@
 """Deterministic GUIDs whose SQL Server order is the row order, plus SQL Server's uniqueidentifier ordering.
 
 Dataverse sorts by primary key with SQL Server's ``uniqueidentifier`` comparison, which looks at the last six
-bytes first, then bytes 8–9, 6–7, 4–5 and 0–3 (each group left to right, as displayed). Generated ids always
-grow with the row index in the last six bytes, so that order is the row order and a keyset ``$skiptoken`` is
-a simple index, while ids a client supplies itself are ordered by :func:`sql_key`. :class:`SequentialIds`
-(the default) also carry the index in the first group, so the plain string order agrees too;
-:class:`~crm_emulator.random_ids.RandomIds` (``--random-guids``) do not.
+bytes first, then bytes 8–9, 6–7, 4–5 and 0–3 of the .NET byte array, whose first three groups are
+little-endian: bytes 8–15 count left to right as displayed, each of the first three groups right to left.
+Generated ids always grow with the row index in the last six bytes, so that order is the row order and a
+keyset ``$skiptoken`` is a simple index, while ids a client supplies itself are ordered by :func:`sql_key`.
+:class:`SequentialIds` (the default) also carry the index in the first group, so the plain string order
+agrees too; :class:`~crm_emulator.random_ids.RandomIds` (``--random-guids``) do not.
 """
 
 from __future__ import annotations
@@ -31,8 +32,12 @@ def stable_hash(*parts: object) -> int:
 
 
 def sql_key(guid: str) -> bytes:
-    """Sort key reproducing SQL Server's uniqueidentifier order for a GUID string."""
-    b = uuid.UUID(guid).bytes
+    """Sort key reproducing SQL Server's uniqueidentifier order for a GUID string.
+
+    ``SqlGuid`` compares the bytes of ``Guid.ToByteArray()`` (Python's ``bytes_le``: the first three groups
+    little-endian) in the order 10–15, 8–9, 6–7, 4–5, 0–3.
+    """
+    b = uuid.UUID(guid).bytes_le
     return b[10:16] + b[8:10] + b[6:8] + b[4:6] + b[0:4]
 
 
