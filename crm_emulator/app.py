@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from crm_emulator.auth import JSON, Identity, TokenError
 from crm_emulator.config import EmulatorConfig
+from crm_emulator.cost import WORK, Work
 from crm_emulator.data import OrgData
 from crm_emulator.errors import (
     EXPIRED_DELTA_MESSAGE,
@@ -33,7 +34,9 @@ from crm_emulator.errors import (
     error_body,
 )
 from crm_emulator.faults import FaultPlan, FaultRule, FaultSpecError, Stats
-from crm_emulator.webapi import ODATA_JSON, WebApi
+from crm_emulator.protection import AFFINITY_COOKIE, Budget, Throttle, WebServers
+from crm_emulator.responses import ODATA_JSON
+from crm_emulator.webapi import WebApi
 
 log = logging.getLogger("crm_emulator")
 API_VERSIONS = {"v9.0", "v9.1", "v9.2"}
@@ -51,7 +54,7 @@ class Emulator:
         self.config = config
         if config.data_dir is not None:
             config.data_dir.mkdir(parents=True, exist_ok=True)
-        self.data = OrgData(config.seed, config.scale, config.data_dir, cache_mb)
+        self.data = OrgData(config.seed, config.scale, config.data_dir, cache_mb, config.random_guids)
         users = self.data.rows["systemuser"]
         self.identity = Identity(
             config,
@@ -65,6 +68,10 @@ class Emulator:
         self.stats = Stats()
         self.in_flight: dict[str, int] = {}
         self.window: deque[float] = deque()
+        self.servers: WebServers | None = None
+        if config.protection is not None:
+            self.servers = WebServers(config.web_servers, config.protection, config.seed, time.monotonic())
+        self.user_labels = {self.identity.user_oid: "user", self.identity.app_oid: "app"}
 
     # --- shared response pieces --------------------------------------------------------------------------
     def challenge(self) -> Response:
@@ -72,18 +79,33 @@ class Emulator:
         header = f"Bearer authorization_uri={org}/{self.config.tenant_id}/oauth2/authorize, resource_id={org}/"
         return Response(b"", status_code=401, headers={"WWW-Authenticate": header, "OData-Version": "4.0"})
 
-    def service_headers(self) -> dict[str, str]:
+    def service_headers(self, budget: Budget | None = None) -> dict[str, str]:
         now = time.monotonic()
-        self.window.append(now)
-        while self.window and self.window[0] < now - 300:
-            self.window.popleft()
+        if budget is not None:
+            requests, seconds = budget.remaining(now)
+        else:
+            self.window.append(now)
+            while self.window and self.window[0] < now - 300:
+                self.window.popleft()
+            requests, seconds = max(0, 6000 - len(self.window)), 1200.0
         return {
             "x-ms-service-request-id": str(uuid.uuid4()),
             "REQ_ID": str(uuid.uuid4()),
-            "x-ms-ratelimit-burst-remaining-xrm-requests": str(max(0, 6000 - len(self.window))),
-            "x-ms-ratelimit-time-remaining-xrm-requests": "1,200.00",
+            "x-ms-ratelimit-burst-remaining-xrm-requests": str(requests),
+            "x-ms-ratelimit-time-remaining-xrm-requests": f"{seconds:,.2f}",
             "x-ms-dop-hint": str(self.config.dop_hint),
         }
+
+    def throttled(self, throttle: Throttle) -> Response:
+        """The 429 service protection answers with (reference §6.3)."""
+        assert self.config.protection is not None
+        code, message = self.config.protection.message(throttle.kind)
+        return Response(
+            error_body(code, message),
+            status_code=429,
+            media_type=ODATA_JSON,
+            headers={"Retry-After": str(throttle.retry_after), "OData-Version": "4.0"},
+        )
 
     def fault_response(self, rule: FaultRule) -> Response | None:
         """The response a firing rule answers with; None for rules that shape a normal response instead."""
@@ -161,7 +183,23 @@ class Emulator:
             log.info("401 for %s: %s", request.url.path, exc.reason)
             return self.challenge()
         user = principal.oid
-        if self.in_flight.get(user, 0) >= self.config.max_concurrency:
+        budget: Budget | None = None
+        cookie_header: str | None = None
+        if self.servers is not None:
+            server, issue = self.servers.pick(request.cookies.get(AFFINITY_COOKIE))
+            if issue:
+                cookie_header = self.servers.set_cookie(server, request.url.scheme == "https")
+            budget = self.servers.budget(user, server)
+            throttle = budget.admit(time.monotonic())
+            if throttle is not None:
+                self.stats.throttled[throttle.kind] += 1
+                refused = self.throttled(throttle)
+                refused.headers.update(self.service_headers(budget))
+                if cookie_header is not None:
+                    refused.headers["Set-Cookie"] = cookie_header
+                return refused
+            request.scope.setdefault("emulator.cleanup", []).append(budget.release)
+        elif self.in_flight.get(user, 0) >= self.config.max_concurrency:
             self.stats.concurrency_rejections += 1
             code, message = THROTTLE_MESSAGES["concurrency"]
             message = message.replace("52", str(self.config.max_concurrency))
@@ -175,14 +213,36 @@ class Emulator:
         self.stats.in_flight += 1
         self.stats.max_in_flight = max(self.stats.max_in_flight, self.stats.in_flight)
         request.scope.setdefault("emulator.cleanup", []).append(lambda: self._release(user))
+        started = time.monotonic()
+        work = Work()
+        token = WORK.set(work)
+        try:
+            response = await self._execute(request, path, user)
+            elapsed = time.monotonic() - started
+            cost = self.config.cost_model
+            charged = elapsed
+            if cost is not None and response.status_code != 429:
+                charged = cost.seconds(work)
+                if charged > elapsed:
+                    await asyncio.sleep(charged - elapsed)
+        finally:
+            WORK.reset(token)
+        if budget is not None:
+            budget.charge(time.monotonic(), charged)
+        self.stats.execution_seconds += charged
+        response.headers.update(self.service_headers(budget))
+        if cookie_header is not None:
+            response.headers["Set-Cookie"] = cookie_header
+        return response
+
+    async def _execute(self, request: Request, path: str, user: str) -> Response:
+        """One admitted Web API request: faults, latency, the handler; its service headers come after."""
         table = self.webapi.resolve_table(path)
         rule = self.fire(request, table.logical_name if table else None, table.entity_set if table else None)
-        headers = self.service_headers()
         try:
             if rule is not None:
                 early = self.fault_response(rule)
                 if early is not None:
-                    early.headers.update(headers)
                     return early
                 if rule.kind == "slow":
                     await asyncio.sleep(rule.delay_ms / 1000)
@@ -198,7 +258,6 @@ class Emulator:
                 media_type=ODATA_JSON,
                 headers={"OData-Version": "4.0", **exc.headers},
             )
-        response.headers.update(headers)
         if rule is not None and rule.kind == "reset":
             return cut_after(response, rule.after_bytes)
         return response
@@ -269,7 +328,23 @@ class Emulator:
             self.stats = Stats(in_flight=self.stats.in_flight)
             for rule in self.plan.rules:
                 rule.seen = rule.fired = 0
-        return Response(orjson.dumps(self.stats.public(self.plan)), media_type=JSON)
+        body = self.stats.public(self.plan)
+        if self.servers is not None:
+            body["protection"] = self.servers.public(self.user_labels)
+        return Response(orjson.dumps(body), media_type=JSON)
+
+    async def admin_protection(self, request: Request) -> Response:
+        """Budgets per user and web server (``DELETE`` starts every window afresh)."""
+        self.stats.by_kind["admin"] += 1
+        if self.servers is None:
+            return Response(
+                orjson.dumps({"error": "service protection is off (start with --service-protection)"}),
+                status_code=404,
+                media_type=JSON,
+            )
+        if request.method == "DELETE":
+            self.servers.reset(time.monotonic())
+        return Response(orjson.dumps(self.servers.public(self.user_labels)), media_type=JSON)
 
 
 def cut_after(response: Response, limit: int) -> Response:
@@ -356,6 +431,7 @@ def create_app(config: EmulatorConfig, cache_mb: int = 256) -> Any:
         Route("/_emulator/faults", emu.admin_faults, methods=["GET", "POST", "DELETE"]),
         Route("/_emulator/stats", emu.admin_stats, methods=["GET", "DELETE"]),
         Route("/_emulator/records/{table}/{row_id}", emu.admin_record, methods=["PATCH"]),
+        Route("/_emulator/protection", emu.admin_protection, methods=["GET", "DELETE"]),
         Route("/common/userrealm/{user}", entra(lambda r: ident.userrealm(r.path_params["user"]))),
         Route("/common/discovery/instance", entra(ident.instance_discovery)),
         Route(

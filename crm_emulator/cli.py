@@ -30,8 +30,10 @@ from crm_emulator.config import (
     DEFAULT_USERNAME,
     EmulatorConfig,
 )
+from crm_emulator.cost import DEFAULT_FIXED_MS, DEFAULT_PER_COLUMN_US, DEFAULT_PER_ROW_US, CostModel
 from crm_emulator.data import OrgData
 from crm_emulator.memory import MIB, keep_freed_memory, prefault
+from crm_emulator.protection import REFERENCE_WINDOW_SECONDS, Limits
 from crm_emulator.realm import bind_realm_socket, serve_realm
 
 log = logging.getLogger("crm_emulator")
@@ -97,8 +99,59 @@ def build_parser() -> argparse.ArgumentParser:
         default=443,
         help="port of the user-realm responder MSAL needs (0 disables); see docs/emulator.md",
     )
+    realism = dyn.add_argument_group("a real org's costs and limits (docs/emulator.md)")
+    realism.add_argument(
+        "--cost-model",
+        action="store_true",
+        help="spend server execution time per request: fixed + rows × (per row + per column × columns)",
+    )
+    realism.add_argument(
+        "--cost-fixed-ms", type=float, default=None, help=f"per operation (default {DEFAULT_FIXED_MS:g})"
+    )
+    realism.add_argument(
+        "--cost-per-row-us", type=float, default=None, help=f"per row (default {DEFAULT_PER_ROW_US:g})"
+    )
+    realism.add_argument(
+        "--cost-per-column-us", type=float, default=None, help=f"per row and column (default {DEFAULT_PER_COLUMN_US:g})"
+    )
+    realism.add_argument(
+        "--service-protection",
+        action="store_true",
+        help="enforce 6,000 requests / 1,200 s execution time per 5 minutes and --max-concurrency, "
+        "per user and web server",
+    )
+    realism.add_argument(
+        "--protection-window-seconds",
+        type=float,
+        default=None,
+        help=f"shorten the {REFERENCE_WINDOW_SECONDS:g} s window (budgets scale in proportion); "
+        "implies --service-protection",
+    )
+    realism.add_argument("--web-servers", type=int, default=2, help="web servers behind the affinity cookie")
+    realism.add_argument("--dop-hint", type=int, default=4, help="the x-ms-dop-hint header's value")
+    realism.add_argument(
+        "--random-guids", action="store_true", help="random-looking primary keys (SQL Server order ≠ string order)"
+    )
     dyn.add_argument("--log-level", default="warning")
     return parser
+
+
+def cost_model(args: argparse.Namespace) -> CostModel | None:
+    parts = (args.cost_fixed_ms, args.cost_per_row_us, args.cost_per_column_us)
+    if not args.cost_model and all(p is None for p in parts):
+        return None
+    return CostModel(
+        DEFAULT_FIXED_MS if args.cost_fixed_ms is None else args.cost_fixed_ms,
+        DEFAULT_PER_ROW_US if args.cost_per_row_us is None else args.cost_per_row_us,
+        DEFAULT_PER_COLUMN_US if args.cost_per_column_us is None else args.cost_per_column_us,
+    )
+
+
+def protection(args: argparse.Namespace) -> Limits | None:
+    if not args.service_protection and args.protection_window_seconds is None:
+        return None
+    window = REFERENCE_WINDOW_SECONDS if args.protection_window_seconds is None else args.protection_window_seconds
+    return Limits.scaled(window, args.max_concurrency)
 
 
 class _HideResets(logging.Filter):
@@ -150,6 +203,11 @@ async def run(args: argparse.Namespace) -> int:
         latency_ms=args.latency,
         faults=load_faults(args.faults),
         max_concurrency=args.max_concurrency,
+        dop_hint=args.dop_hint,
+        cost_model=cost_model(args),
+        protection=protection(args),
+        web_servers=args.web_servers,
+        random_guids=args.random_guids,
     )
     app = create_app(config, cache_mb=args.cache_mb)
     data = app.emulator.data

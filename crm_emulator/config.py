@@ -7,6 +7,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from crm_emulator.cost import CostModel
+from crm_emulator.protection import Limits
+
 DEFAULT_TENANT_ID = "7c1f5e2a-4b8d-4c3e-9a51-2f6d8e0b9c47"
 DEFAULT_CLIENT_ID = "3e9a4c1d-6b2f-4d8e-8f07-5a1c2b3d4e5f"
 DEFAULT_CLIENT_SECRET = "emu~secret.Q8w2Xr5Tz9Lk3Vb7Nm1Pd4Hs6Jf0"
@@ -42,11 +45,21 @@ class EmulatorConfig:
     max_concurrency: int = 52
     change_tracking_expiry_days: int = 7
     dop_hint: int = 4
+    #: Server execution time per request, spent waiting (None: answer as fast as possible).
+    cost_model: CostModel | None = None
+    #: Service protection per user and web server (None: only the per-user ``max_concurrency`` check).
+    protection: Limits | None = None
+    #: Web servers behind the affinity cookie, each with its own budgets (used with ``protection``).
+    web_servers: int = 2
+    #: Generated primary keys look random (like NEWID()), so string order differs from SQL Server's.
+    random_guids: bool = False
 
     def __post_init__(self) -> None:
         self.org_url = self.org_url.rstrip("/")
         if self.scale < 1:
             raise ValueError("scale must be at least 1")
+        if self.web_servers < 1:
+            raise ValueError("web_servers must be at least 1")
 
     @property
     def api_url(self) -> str:

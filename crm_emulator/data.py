@@ -17,6 +17,7 @@ from typing import Any
 
 from crm_emulator.catalog import Catalog
 from crm_emulator.ids import sql_key
+from crm_emulator.key_ranges import KeyRange
 from crm_emulator.rendered import CHUNK, Rendered, RenderStore, fingerprint
 from crm_emulator.rows import Org, TableRows
 from crm_emulator.schema import Column, Table
@@ -41,12 +42,14 @@ class BaseView:
 
 
 class OrgData:
-    def __init__(self, seed: int, scale: int, data_dir: Path | None, cache_mb: int = 256) -> None:
+    def __init__(
+        self, seed: int, scale: int, data_dir: Path | None, cache_mb: int = 256, random_guids: bool = False
+    ) -> None:
         self.catalog = Catalog()
         data_specs = [s for s in self.catalog.specs if s.table.has_rows]
-        self.org = Org(seed, scale, data_specs)
+        self.org = Org(seed, scale, data_specs, random_guids)
         self.rows = {s.table.logical_name: TableRows(s, self.org, seed) for s in self.catalog.specs}
-        org_key = f"seed={seed};scale={scale};v1"
+        org_key = f"seed={seed};scale={scale};v1" + (";random-guids" if random_guids else "")
         self.overlay = Overlay(data_dir / "org.sqlite" if data_dir else None, org_key, self.org.first_write_version)
         self.overlay.load(self.base_index)
         store = RenderStore(data_dir / "rendered", fingerprint(seed, scale, self.rows.values())) if data_dir else None
@@ -138,13 +141,50 @@ class OrgData:
             else:
                 yield segment
 
-    def segments(self, table: str, after_id: str | None = None) -> Iterator[range | dict[str, Any]]:
-        """``scan`` in bulk: runs of untouched generated rows as ranges, written rows one by one."""
+    def range_segments(
+        self, table: str, after_id: str | None, key_range: KeyRange | None
+    ) -> Iterator[range | dict[str, Any]]:
+        """``segments`` after ``after_id`` (a paging cookie's key) within a primary-key range."""
+        if key_range is None:
+            yield from self.segments(table, after_id)
+            return
+        start, inclusive = (sql_key(after_id), False) if after_id is not None else (None, False)
+        if key_range.lower is not None and (start is None or key_range.lower > start):
+            start, inclusive = key_range.lower, key_range.lower_inclusive
+        segments = self.segments(table, start=start, inclusive=inclusive)
+        if key_range.upper is None:
+            yield from segments
+            return
+        key, pk = self.rows[table].ids.key, self.rows[table].table.primary_id
+        below = key_range.below_upper
+        for segment in segments:
+            if isinstance(segment, range):
+                if not segment or below(key(segment[-1])):
+                    yield segment
+                    continue
+                cut = bisect_left(segment, True, key=lambda i: not below(key(i)))
+                if cut:
+                    yield segment[:cut]
+                return
+            if not below(sql_key(segment[pk])):
+                return
+            yield segment
+
+    def segments(
+        self, table: str, after_id: str | None = None, *, start: bytes | None = None, inclusive: bool = False
+    ) -> Iterator[range | dict[str, Any]]:
+        """``scan`` in bulk: runs of untouched generated rows as ranges, written rows one by one.
+
+        ``start`` (a :func:`sql_key`) begins the scan at that key (``inclusive``) or just after it instead.
+        """
         rows = self.rows[table]
         overlay = self.overlay.table(table)
         n = rows.count
         keys = overlay.created_keys
-        if after_id is None:
+        if start is not None:
+            find = bisect_left if inclusive else bisect_right
+            i, ci = find(range(n), start, key=rows.ids.key), find(keys, start)
+        elif after_id is None:
             i, ci = 0, 0
         else:
             after_key = sql_key(after_id)
@@ -225,12 +265,14 @@ class OrgData:
 
     # --- writing -----------------------------------------------------------------------------------------
     def new_id(self, table: str) -> str:
-        """A new sequential id: sorts after every existing row, like NEWSEQUENTIALID().
+        """A new id: sequential (sorts after every existing row, like NEWSEQUENTIALID()) or, with random GUIDs,
+        random like NEWID().
 
-        Its index is derived from the version the write will get, so ids are never reused, even after deletes.
+        A sequential id's index is derived from the version the write will get, so ids are never reused, even
+        after deletes.
         """
         rows = self.rows[table]
-        return rows.ids.id(rows.count + self.overlay.next_version() - self.overlay.first_version)
+        return rows.ids.new_id(rows.count + self.overlay.next_version() - self.overlay.first_version)
 
     def write(self, table: str, row_id: str, values: dict[str, Any] | None) -> int:
         """Store a row's full values (or delete it with None); returns the new version."""

@@ -146,6 +146,8 @@ class Stats:
     in_flight: int = 0
     max_in_flight: int = 0
     records_served: int = 0
+    throttled: Counter[str] = field(default_factory=Counter)
+    execution_seconds: float = 0.0
 
     def public(self, plan: FaultPlan) -> dict[str, Any]:
         return {
@@ -158,5 +160,7 @@ class Stats:
             "in_flight": self.in_flight,
             "max_in_flight": self.max_in_flight,
             "records_served": self.records_served,
+            "throttled": dict(self.throttled),
+            "execution_seconds": round(self.execution_seconds, 6),
             "rules": [r.public() for r in plan.rules],
         }

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from crm_emulator import names
+from crm_emulator.ids import SequentialIds
 from crm_emulator.rowjson import DAYS_B, NULL, TIMES_B, id_format, texts, ts
 from crm_emulator.rows import DAY0, EPOCH, SPAN_SECONDS, HeadFn, Org
 from crm_emulator.shapes import Cut, LookupMember
@@ -64,13 +65,21 @@ class CompanyNames:
 
 def picker(org: Org, table: str, member: LookupMember | None = None) -> Callable[[int], bytes]:
     """``Org.pick`` as a quoted JSON id, or as ``member``'s whole member when given."""
-    base, mid = id_format(org.schemes[table])
+    scheme = org.schemes[table]
     count = org.counts[table]
-    fmt = (member.to(table) if member else b"") + b'"%x' + mid + b'%08x"'
+    fmt = (member.to(table) if member else b"") + b'"' + id_format(scheme) + b'"'
+    if not isinstance(scheme, SequentialIds):
+        pair = scheme.pair
+
+        def pick_random(x: int) -> bytes:
+            return fmt % pair(((x & 0xFFFF) * ((x >> 16) & 0xFFFF) * count) >> 32)
+
+        return pick_random
+    base, hi48 = scheme.base, scheme.hi48
 
     def pick(x: int) -> bytes:
         j = ((x & 0xFFFF) * ((x >> 16) & 0xFFFF) * count) >> 32
-        return fmt % (base + j, j)
+        return fmt % (base + j, hi48 + j)
 
     return pick
 
@@ -104,14 +113,16 @@ def account_heads(org: Org, cut: Cut) -> HeadFn:
     names_ = CompanyNames()
     first, second, suffix, slug1, slug2 = names_.first, names_.second, names_.suffix, names_.slug1, names_.slug2
     n1, n2, n3 = len(first), len(second), len(suffix)
-    base, mid = id_format(org.schemes["account"])
-    account_id = b'"%x' + mid + b'%08x"'
+    ids = org.schemes["account"]
+    own = ids.pair
+    mid = ids.mid.encode()
+    account_id = b'"' + id_format(ids) + b'"'
     image = cut(
-        b'"entityimage":"%s","entityimage_url":"/Image/download.aspx?Entity=account&Attribute=entityimage&Id=%x'
+        b'"entityimage":"%s","entityimage_url":"/Image/download.aspx?Entity=account&Attribute=entityimage&Id=%08x'
         + mid
-        + b'%08x&Timestamp=%d","entityimage_timestamp":%d,"entityimageid":"e1e1%04x'
+        + b'%012x&Timestamp=%d","entityimage_timestamp":%d,"entityimageid":"e1e1%04x'
         + mid
-        + b'%08x",'
+        + b'%012x",'
     )
     thumbnails = texts(THUMBNAILS)
     template, no_image, contract, no_file = cut(ACCOUNT), cut(NO_IMAGE), cut(FILE), cut(NO_FILE)
@@ -132,10 +143,19 @@ def account_heads(org: Org, cut: Cut) -> HeadFn:
             u = ((h >> 24) & 0xFFFF) / 0x10000
             modified = created + int((span - created) * u * u * u)
         billing = (h2 >> 8) & 7
-        paying = paying_account % (base + i, i) if billing == 0 else paying_contact(h2 >> 26) if billing == 1 else None
+        paying = paying_account % own(i) if billing == 0 else paying_contact(h2 >> 26) if billing == 1 else None
         if h2 & 15 == 0:
             stamp = 638000000000000000 + created * 10_000_000
-            pictures = image % (thumbnails[(h2 >> 30) & 7], base + i, i, stamp, stamp, (base + i) & 0xFFFF, i)
+            first_group, last_group = own(i)
+            pictures = image % (
+                thumbnails[(h2 >> 30) & 7],
+                first_group,
+                last_group,
+                stamp,
+                stamp,
+                first_group & 0xFFFF,
+                last_group,
+            )
         else:
             pictures = no_image
         return template % (
@@ -147,7 +167,7 @@ def account_heads(org: Org, cut: Cut) -> HeadFn:
             b'"+1-%d-555-%04d"' % (200 + (h >> 24) % 800, i % 10000) if (h2 >> 13) & 7 else NULL,
             b'"https://www.%s.com"' % slug if (h2 >> 16) & 1 else NULL,
             contact(h2 >> 17) if (h2 >> 41) & 3 else primary.null,
-            parent_account % (base + (h2 >> 20) % i, (h2 >> 20) % i) if i and (h2 >> 43) & 7 == 0 else parent.null,
+            parent_account % own((h2 >> 20) % i) if i and (h2 >> 43) & 7 == 0 else parent.null,
             lead(h2 >> 23) if (h2 >> 46) & 7 == 0 else origin.null,
             paying or payer.null,
             pictures,

@@ -34,6 +34,6 @@ def ts(seconds: int) -> bytes:
     return DAYS_B[DAY0 + d] + TIMES_B[rest]
 
 
-def id_format(scheme: IdScheme) -> tuple[int, bytes]:
-    """(base, middle) such that ``b'%x%s%08x' % (base + i, middle, i)`` is ``scheme.id(i)``."""
-    return scheme.base, scheme.mid.encode()
+def id_format(scheme: IdScheme) -> bytes:
+    """``scheme.id(i)`` is this format ``% scheme.pair(i)``."""
+    return b"%08x" + scheme.mid.encode() + b"%012x"

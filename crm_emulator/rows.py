@@ -26,7 +26,8 @@ from typing import Any
 
 import orjson
 
-from crm_emulator.ids import M64, IdScheme, mix64, stable_hash
+from crm_emulator.ids import M64, IdScheme, SequentialIds, mix64, stable_hash
+from crm_emulator.random_ids import id_scheme
 from crm_emulator.render import json_value
 from crm_emulator.schema import Table
 from crm_emulator.shapes import DEFAULT, VARIANT_BITS, Cut, Form, Shape, annotation, fragments, reshape, tail_format
@@ -99,13 +100,14 @@ def day(seconds: float) -> date:
 class Org:
     """Generation context shared by all tables: counts and id schemes, so lookups can point at real rows."""
 
-    def __init__(self, seed: int, scale: int, specs: list[TableSpec]) -> None:
+    def __init__(self, seed: int, scale: int, specs: list[TableSpec], random_guids: bool = False) -> None:
         self.seed = seed
         self.scale = scale
+        self.random_guids = random_guids
         self.ordinals = {s.table.logical_name: n for n, s in enumerate(specs)}
         self.table_count = len(specs)
         self.counts = {s.table.logical_name: s.count(scale) for s in specs}
-        self.schemes = {s.table.logical_name: IdScheme(seed, s.table.logical_name) for s in specs}
+        self.schemes = {name: id_scheme(seed, name, count, random_guids) for name, count in self.counts.items()}
         self.max_count = max(self.counts.values() or [0])
 
     def ref(self, table: str, index: int) -> str:
@@ -140,7 +142,7 @@ class TableRows:
         name = self.table.logical_name
         self.org = org
         self.count = org.counts[name] if org is not None and name in org.counts else 0
-        self.ids = org.schemes[name] if org is not None and name in org.schemes else IdScheme(seed, name)
+        self.ids: IdScheme = org.schemes[name] if org is not None and name in org.schemes else SequentialIds(seed, name)
         self.salt = stable_hash("rows", seed, name)
         self.lookups = frozenset(c.prop for c in self.table.columns if c.is_lookup and c.webapi)
         self.make_heads: Callable[[Cut], HeadFn] | None = None
@@ -266,8 +268,7 @@ class TableRows:
                 bits = mix_all([(h + word) & M64 for h in hashes])
                 for shift, frags in bundles:
                     columns.append([frags[(b >> shift) & 511] for b in bits])
-        tail, base_id = form.tail, self.ids.base
-        columns.append([tail % (base_id + i, i) for i in idx])
+        columns.append(self.ids.tails(form.tail, idx))
         return b"".join(chain.from_iterable(zip(*columns, strict=False)))  # the etag pieces repeat
 
     def render(self, i: int) -> bytes:

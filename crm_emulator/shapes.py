@@ -108,9 +108,9 @@ class Form:
 
 
 def tail_format(null_props: list[str], pk: str, mid: str) -> bytes:
-    """The null columns and the primary key, to be formatted with ``(ids.base + i, i)``."""
+    """The null columns and the primary key, to be formatted with ``ids.pair(i)``."""
     nulls = b"".join(b'"' + p.encode() + b'":null,' for p in null_props)
-    return (nulls + b'"' + pk.encode() + b'":"').replace(b"%", b"%%") + b"%x" + mid.encode() + b'%08x"}'
+    return (nulls + b'"' + pk.encode() + b'":"').replace(b"%", b"%%") + b"%08x" + mid.encode() + b'%012x"}'
 
 
 def fragments(rows: TableRows, k: int, shape: Shape) -> list[bytes]:

@@ -20,7 +20,9 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from crm_emulator.batch import run_batch
 from crm_emulator.config import EmulatorConfig
+from crm_emulator.cost import record_operation, record_rows
 from crm_emulator.data import Item, OrgData
 from crm_emulator.errors import (
     RECORD_NOT_FOUND,
@@ -32,6 +34,7 @@ from crm_emulator.errors import (
     unsupported,
 )
 from crm_emulator.ids import normalize_guid, sql_key
+from crm_emulator.key_ranges import KeyRange, split_key_range
 from crm_emulator.metadata_api import MetadataApi
 from crm_emulator.odata_query import (
     KEY,
@@ -148,6 +151,7 @@ class WebApi:
         return self.catalog.by_set.get(name)
 
     async def handle(self, request: Request, path: str, user_index: int) -> Response:
+        record_operation()
         method = request.method
         if path in ("", "/"):
             return self.metadata.service_document()
@@ -156,7 +160,7 @@ class WebApi:
         if path in ("WhoAmI", "WhoAmI()"):
             return self.metadata.who_am_i(user_index)
         if path == "$batch":
-            raise unsupported("$batch requests")
+            return await run_batch(request, lambda sub, sub_path: self.handle(sub, sub_path, user_index))
         segments = path.split("/")
         head = segments[0]
         m = KEY.match(head)
@@ -227,10 +231,13 @@ class WebApi:
             return self.delta(q, table)
         if q.prefs.track_changes:
             return self.tracking_snapshot(q, table)
-        predicate = compile_filter(parse_filter(q.filter_text, q.aliases), table) if q.filter_text else None
+        tree = parse_filter(q.filter_text, q.aliases) if q.filter_text else None
+        predicate = compile_filter(tree, table) if tree is not None else None
         for prop, _ in q.orderby:
             if prop not in table.by_prop:
                 raise property_not_found(prop, table.logical_name)
+        if q.orderby == [(table.primary_id, False)]:
+            q.orderby = []  # the default order: page it as such (the cookie is the same)
         expand = resolve_expand(table, q.expand)
         if len(expand) > 15:
             raise bad_request("The number of $expand options exceeds the limit of 15.")
@@ -243,6 +250,7 @@ class WebApi:
         if q.top is not None and cookie is not None:
             raise bad_request("$skiptoken cannot be combined with $top.")
         name = table.logical_name
+        key_range: KeyRange | None = None
         if q.orderby:
             items, more, last_keys, first_keys = self._ordered_page(q, table, predicate, cookie, page_size)
         else:
@@ -252,14 +260,15 @@ class WebApi:
                 if pk_last is None or normalize_guid(pk_last) is None:
                     raise bad_request("The $skiptoken paging cookie does not match this query.")
                 after = pk_last
-            items, more = self._scan_page(name, predicate, after, page_size)
+            key_range, predicate = self._key_range(tree, table, predicate)
+            items, more = self._scan_page(name, predicate, after, page_size, key_range)
             last_keys = [(table.primary_id, self.data.item_id(name, items[-1]))] if items else []
             first_keys = [(table.primary_id, self.data.item_id(name, items[0]))] if items else []
         if q.top is not None:
             more = False
         head: dict[str, Any] = {"@odata.context": self._context(table, q.select)}
         if q.count:
-            head["@odata.count"] = self._count(name, predicate)
+            head["@odata.count"] = self._count(name, predicate, key_range)
         tail: dict[str, Any] = {}
         if more and items:
             page = cookie.page + 1 if cookie else 1
@@ -274,10 +283,13 @@ class WebApi:
             head, items, tail, renderer, name, headers, then=self._read_ahead(renderer, items, page_size, sequential)
         )
 
-    def _scan_page(self, table: str, predicate: Any, after: str | None, size: int) -> tuple[list[Item], bool]:
+    def _scan_page(
+        self, table: str, predicate: Any, after: str | None, size: int, key_range: KeyRange | None = None
+    ) -> tuple[list[Item], bool]:
         items: list[Item] = []
+        segments = self.data.range_segments(table, after, key_range)
         if predicate is None:
-            for segment in self.data.segments(table, after):  # never empty: a full page sees one more
+            for segment in segments:  # never empty: a full page sees one more
                 room = size - len(items)
                 if isinstance(segment, range):
                     if len(segment) > room:
@@ -290,23 +302,36 @@ class WebApi:
                     items.append(segment)
             return items, False
         view = self.data.view
-        for item in self.data.scan(table, after):
-            if predicate(view(table, item)) is True:
-                if len(items) == size:
-                    return items, True
-                items.append(item)
+        for segment in segments:
+            for item in segment if isinstance(segment, range) else (segment,):
+                if predicate(view(table, item)) is True:
+                    if len(items) == size:
+                        return items, True
+                    items.append(item)
         return items, False
 
-    def _count(self, table: str, predicate: Any) -> int:
-        if predicate is None:
+    @staticmethod
+    def _key_range(tree: Any, table: Table, predicate: Any) -> tuple[KeyRange | None, Any]:
+        """The filter's primary-key range (:mod:`key_ranges`) and the predicate of what remains of it."""
+        key_range, rest = split_key_range(tree, table.primary_id) if tree is not None else (None, None)
+        if key_range is None:
+            return None, predicate
+        return key_range, compile_filter(rest, table) if rest is not None else None
+
+    def _count(self, table: str, predicate: Any, key_range: KeyRange | None = None) -> int:
+        """Matching rows, capped at 5,000 like Dataverse's ``$count``."""
+        if predicate is None and key_range is None:
             return min(self.data.count(table), 5000)
         n = 0
         view = self.data.view
-        for item in self.data.scan(table):
-            if predicate(view(table, item)) is True:
-                n += 1
-                if n >= 5000:
-                    break
+        for segment in self.data.range_segments(table, None, key_range):
+            if predicate is None:
+                n += len(segment) if isinstance(segment, range) else 1
+            else:
+                for item in segment if isinstance(segment, range) else (segment,):
+                    n += predicate(view(table, item)) is True
+            if n >= 5000:
+                return 5000
         return n
 
     def _order_value(self, col: Column, view: Any) -> Any:
@@ -416,6 +441,7 @@ class WebApi:
         prefix = orjson.dumps(head)[:-1] + b',"value":['
         suffix = b"]" + (b"," + orjson.dumps(tail)[1:] if tail else b"}")
         self.records_served += len(items)
+        record_rows(len(items) + len(extra or []), len(renderer.props))
 
         async def body() -> AsyncIterator[bytes | memoryview]:
             yield prefix
@@ -459,8 +485,10 @@ class WebApi:
             version = self._delta_version(table, q.deltatoken)
             n = len(self.data.overlay.changes(table.logical_name, version, self.data.overlay.version))
         else:
-            predicate = compile_filter(parse_filter(q.filter_text, q.aliases), table) if q.filter_text else None
-            n = self._count(table.logical_name, predicate)
+            tree = parse_filter(q.filter_text, q.aliases) if q.filter_text else None
+            predicate = compile_filter(tree, table) if tree is not None else None
+            key_range, predicate = self._key_range(tree, table, predicate)
+            n = self._count(table.logical_name, predicate, key_range)
         return Response(str(n).encode(), media_type="text/plain", headers=odata_headers())
 
     # --- change tracking ---------------------------------------------------------------------------------
@@ -581,6 +609,7 @@ class WebApi:
         expand = resolve_expand(table, q.expand)
         renderer = Renderer(self.data, table, q.select, q.prefs, expand)
         body = renderer.render(item)
+        record_rows(1, len(renderer.props))
         context = orjson.dumps({"@odata.context": self._context(table, q.select, "/$entity")})
         merged = context[:-1] + b"," + body[1:]
         hdrs = self._preference_applied(q, None, False)
