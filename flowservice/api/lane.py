@@ -26,12 +26,14 @@ from flowservice.api.errors import error_response, request_id_var, unexpected_er
 from flowservice.api.http import Json, identity_headers, read_json_body, request_id, without_trailing_slash
 from flowservice.domain.errors import FlowServiceError
 from flowservice.domain.tenancy import Principal, Tenant
+from flowservice.services.ports import WriteWouldWait, writes_must_not_wait
 
 
 @dataclass(frozen=True)
 class Collection:
     """A CRUD collection (``add_crud``): where it lives, the container attribute serving it, and whether
-    creating one touches only the metadata database (then the lane serves the create, in a worker thread)."""
+    creating one touches only the metadata database (then the lane serves the create: on the loop when the
+    write need not wait for a lock, else in a writer thread)."""
 
     path: str
     service: str
@@ -102,8 +104,15 @@ class App(FastAPI):
         service = getattr(container, collection.service)
         if not resource_id:
             body = await read_json_body(headers, _chunks(receive), container.settings.max_body_bytes)
-            # the insert may wait for SQLite's write lock (another process can hold it for seconds): in a
-            # thread, never on the loop
+            # the insert may wait for SQLite's write lock (another process can hold it for seconds): on the loop
+            # only when nothing has to wait, else in a writer thread
+            waiting = writes_must_not_wait.set(True)
+            try:
+                return create_one(service, who, body, path)
+            except WriteWouldWait:
+                pass  # nothing was written
+            finally:
+                writes_must_not_wait.reset(waiting)
             return await self._in_writer(create_one, service, who, body, path)
         return Json(read_one(service, who[1], resource_id))
 

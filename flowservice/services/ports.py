@@ -7,6 +7,7 @@ the lake commits Arrow tables.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
@@ -185,6 +186,16 @@ class Stored:
     doc: dict[str, Any]
     secrets: dict[str, str]
     etag: str
+
+
+#: Set by a caller on an event loop (the lane): a write of ``Resources.add`` that would have to wait for the
+#: database's write lock raises :class:`WriteWouldWait` instead, having written nothing, so that the caller can
+#: do it again in a thread. Where waiting cannot be ruled out (PostgreSQL: a network round trip), it always does.
+writes_must_not_wait: contextvars.ContextVar[bool] = contextvars.ContextVar("writes_must_not_wait", default=False)
+
+
+class WriteWouldWait(Exception):
+    """The write was refused, untouched, because it would have waited (see ``writes_must_not_wait``)."""
 
 
 class Resources(Protocol):

@@ -4,6 +4,7 @@ scheduler and workers of one process share it; PostgreSQL is used as is."""
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
 import weakref
 from collections.abc import Iterator
@@ -15,12 +16,16 @@ from alembic.config import Config
 from sqlalchemy import ClauseElement, Engine, create_engine, event
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from flowservice.services.ports import WriteWouldWait, writes_must_not_wait
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+SQLITE_BUSY_TIMEOUT_MS = 30_000  # how long a write waits for another process's write lock (not on an event loop)
 
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=16)
+        connect_args = {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        engine = create_engine(url, connect_args=connect_args, pool_size=16)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -87,6 +92,9 @@ class DriverStatement:
 
     def run(self, values: dict[str, Any]) -> None:
         params = [values[k] for k in self.positions] if self.positions is not None else values
+        if writes_must_not_wait.get():
+            self._run_without_waiting(params)
+            return
         with writing(self.engine):
             connection = self.engine.raw_connection()
             try:
@@ -101,3 +109,39 @@ class DriverStatement:
                 raise
             finally:
                 connection.close()
+
+    def _run_without_waiting(self, params: Any) -> None:
+        """The write on the caller's thread only if nothing has to wait: this process's SQLite writer lock is free
+        and so is the file's (another process may hold it for seconds); else ``WriteWouldWait``, nothing written.
+        A SQLite insert in WAL mode is then a bounded local append (no fsync with ``synchronous=NORMAL``)."""
+        if self.engine.dialect.name != "sqlite":
+            raise WriteWouldWait()
+        with _LOCKS_GUARD:
+            lock = _WRITE_LOCKS.setdefault(self.engine, threading.Lock())
+        if not lock.acquire(blocking=False):
+            raise WriteWouldWait()
+        try:
+            connection = self.engine.raw_connection()
+            try:
+                cursor = connection.cursor()
+                try:
+                    cursor.execute("PRAGMA busy_timeout = 0")
+                    try:
+                        cursor.execute(self.sql, params)
+                        connection.commit()
+                    except sqlite3.OperationalError as exc:
+                        connection.rollback()
+                        if "locked" in str(exc) or "busy" in str(exc):
+                            raise WriteWouldWait() from exc
+                        raise
+                    finally:
+                        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+                finally:
+                    cursor.close()
+            except BaseException:
+                connection.rollback()
+                raise
+            finally:
+                connection.close()
+        finally:
+            lock.release()
