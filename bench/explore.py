@@ -202,7 +202,7 @@ def run(info: dict[str, Any], repeat: int) -> str:
 
     ms = 1000.0
     lines = [
-        f"## Explore: Dynamics discovery ({dt.date.today().isoformat()})",
+        f"## Explore: Dynamics discovery ({dt.datetime.now(dt.UTC).date().isoformat()})",
         "",
         "Command: `.venv/bin/python bench/explore.py --scale 500 --repeat "
         f"{repeat}` — emulator subprocess over HTTPS on loopback, "

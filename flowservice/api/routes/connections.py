@@ -32,7 +32,7 @@ add_crud(router, "connections", "connections", "base connection", SEED_EXAMPLE, 
     summary="Test the connection's credentials",
     responses=error_responses(400, 401, 403, 404, 429, 502, 503),
 )
-async def test_connection(connection_id: str, request: Request, who: Any = Caller) -> Any:
+async def test_connection(connection_id: str, request: Request, who: Any = Caller) -> Any:  # noqa: PT028 (a route, not a test)
     """On the pool of source calls, not the shared one: a slow source cannot stall other routes."""
     service = request.app.state.container.connections
     return await service.calls.run(
