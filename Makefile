@@ -17,6 +17,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy flowservice crm_emulator
 	$(BIN)/lint-imports
 	$(BIN)/pytest

@@ -15,9 +15,15 @@ from typing import Any
 import httpx
 
 
-def flood_token_endpoint(url: str, stop: threading.Event, *, client_id: str, threads: int = 4,
-                         timeout: float = 30.0,
-                         statuses: collections.Counter[int] | None = None) -> collections.Counter[int]:
+def flood_token_endpoint(
+    url: str,
+    stop: threading.Event,
+    *,
+    client_id: str,
+    threads: int = 4,
+    timeout: float = 30.0,
+    statuses: collections.Counter[int] | None = None,
+) -> collections.Counter[int]:
     """Hammer ``{url}/ims/token/v3`` from ``threads`` threads until ``stop`` is set; count the statuses (into
     ``statuses`` when given, which a caller may watch while the flood runs)."""
     statuses = collections.Counter() if statuses is None else statuses
@@ -37,8 +43,7 @@ def flood_token_endpoint(url: str, stop: threading.Event, *, client_id: str, thr
                 with lock:
                     statuses[status] += 1  # type: ignore[index]
 
-    workers = [threading.Thread(target=hammer, args=(i,), name=f"token-flood-{i}", daemon=True)
-               for i in range(threads)]
+    workers = [threading.Thread(target=hammer, args=(i,), name=f"token-flood-{i}", daemon=True) for i in range(threads)]
     for worker in workers:
         worker.start()
     for worker in workers:

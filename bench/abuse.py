@@ -57,8 +57,13 @@ class Tenant:
     token: str
 
     def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}", "x-api-key": self.client_id,
-                "x-gw-ims-org-id": self.org, "x-sandbox-name": "prod", "Content-Type": "application/json"}
+        return {
+            "Authorization": f"Bearer {self.token}",
+            "x-api-key": self.client_id,
+            "x-gw-ims-org-id": self.org,
+            "x-sandbox-name": "prod",
+            "Content-Type": "application/json",
+        }
 
 
 @dataclass
@@ -93,29 +98,45 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 # ------------------------------------------------------------------------------------------------ the stack
 def flowservice(*args: str, env: dict[str, str]) -> str:
-    out = subprocess.run([sys.executable, "-m", "flowservice", *args], check=True, capture_output=True, text=True,
-                         env=env, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, "-m", "flowservice", *args], check=True, capture_output=True, text=True, env=env, cwd=ROOT
+    )
     return out.stdout
 
 
 def tenant(url: str, org: str, data_dir: Path, env: dict[str, str]) -> Tenant:
-    created = json.loads(flowservice("clients", "create", "--org", org, "--name", "abuse", "--data-dir",
-                                     str(data_dir), env=env).strip().splitlines()[-1])
-    form = urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": created["client_id"],
-                                   "client_secret": created["client_secret"]}).encode()
-    request = urllib.request.Request(url + "/ims/token/v3", data=form, method="POST",
-                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    created = json.loads(
+        flowservice("clients", "create", "--org", org, "--name", "abuse", "--data-dir", str(data_dir), env=env)
+        .strip()
+        .splitlines()[-1]
+    )
+    form = urllib.parse.urlencode(
+        {
+            "grant_type": "client_credentials",
+            "client_id": created["client_id"],
+            "client_secret": created["client_secret"],
+        }
+    ).encode()
+    request = urllib.request.Request(
+        url + "/ims/token/v3", data=form, method="POST", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         token = str(json.loads(response.read())["access_token"])
     return Tenant(org, created["client_id"], token)
 
 
 def create_connection(url: str, who: Tenant, service_uri: str) -> str:
-    body = {"name": "abuse", "auth": {"specName": "Basic Authentication for Dynamics-Online", "params": {
-        "serviceUri": service_uri, "username": "u@contoso.example", "password": "p"}},
-        "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"}}
-    request = urllib.request.Request(url + BASE + "/connections", data=json.dumps(body).encode(), method="POST",
-                                     headers=who.headers())
+    body = {
+        "name": "abuse",
+        "auth": {
+            "specName": "Basic Authentication for Dynamics-Online",
+            "params": {"serviceUri": service_uri, "username": "u@contoso.example", "password": "p"},
+        },
+        "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"},
+    }
+    request = urllib.request.Request(
+        url + BASE + "/connections", data=json.dumps(body).encode(), method="POST", headers=who.headers()
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return str(json.loads(response.read())["id"])
 
@@ -123,16 +144,25 @@ def create_connection(url: str, who: Tenant, service_uri: str) -> str:
 def start(tmp: Path) -> tuple[Stack, subprocess.Popen[bytes]]:
     hostile = HostileServer.start(tmp / "hostile")
     # the challenge announces 600 bytes and sends one every half second: each call ends at its deadline
-    hostile.route(API_ROOT, slow_drip("401 Unauthorized", {"WWW-Authenticate": challenge_header(hostile)},
-                                      total=600, every=0.5))
+    hostile.route(
+        API_ROOT, slow_drip("401 Unauthorized", {"WWW-Authenticate": challenge_header(hostile)}, total=600, every=0.5)
+    )
     data_dir = tmp / "data"
     env = {k: v for k, v in os.environ.items() if not k.startswith("FLOWSERVICE_")}
-    env.update(PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
-               FLOWSERVICE_DYNAMICS_ALLOW_PRIVATE_ADDRESSES="true", FLOWSERVICE_DYNAMICS_CA_BUNDLE=str(hostile.ca_file))
+    env.update(
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
+        FLOWSERVICE_DYNAMICS_ALLOW_PRIVATE_ADDRESSES="true",
+        FLOWSERVICE_DYNAMICS_CA_BUNDLE=str(hostile.ca_file),
+    )
     port = free_port()
     url = f"http://{LOOPBACK}:{port}"
-    process = start_process([sys.executable, "-m", "flowservice", "serve", "--data-dir", str(data_dir), "--port",
-                             str(port)], url + "/health", tmp / "serve.log", env=env, cwd=ROOT)
+    process = start_process(
+        [sys.executable, "-m", "flowservice", "serve", "--data-dir", str(data_dir), "--port", str(port)],
+        url + "/health",
+        tmp / "serve.log",
+        env=env,
+        cwd=ROOT,
+    )
     a, b = tenant(url, ORG_A, data_dir, env), tenant(url, ORG_B, data_dir, env)
     stack = Stack(url, process.pid, a, b, hostile)
     stack.b_connections = [create_connection(url, b, "https://example.crm.dynamics.com") for _ in range(50)]
@@ -146,8 +176,14 @@ def measure_b(stack: Stack, args: argparse.Namespace) -> LoadResult:
     def plan(n: int) -> tuple[str, str, bytes | None]:
         return "GET", f"{stack.url}{BASE}/connections/{ids[n % len(ids)]}", None
 
-    result = run_load(plan, total=args.requests, concurrency=args.concurrency, headers=stack.b.headers(),
-                      time_limit=args.seconds, server_pid=stack.pid)
+    result = run_load(
+        plan,
+        total=args.requests,
+        concurrency=args.concurrency,
+        headers=stack.b.headers(),
+        time_limit=args.seconds,
+        server_pid=stack.pid,
+    )
     if result.errors:
         raise RuntimeError("tenant B's GETs failed: " + "; ".join(result.errors[:5]))
     return result
@@ -159,8 +195,11 @@ def slow_drip_flood(stack: Stack, args: argparse.Namespace, stop: threading.Even
     import aiohttp
 
     connections = [create_connection(stack.url, stack.a, stack.hostile.origin) for _ in range(5)]
-    paths = [p for c in connections for p in (f"{BASE}/connections/{c}/test",
-                                              f"{BASE}/connections/{c}/explore?objectType=root")]
+    paths = [
+        p
+        for c in connections
+        for p in (f"{BASE}/connections/{c}/test", f"{BASE}/connections/{c}/explore?objectType=root")
+    ]
 
     async def client(number: int, session: aiohttp.ClientSession) -> None:
         n = number
@@ -210,8 +249,11 @@ def both_floods(stack: Stack, args: argparse.Namespace, stop: threading.Event, s
 
 
 Flood = Callable[[Stack, argparse.Namespace, threading.Event, FloodStats], None]
-FLOODS: dict[str, Flood] = {"slow-drip test/explore": slow_drip_flood, "wrong-secret tokens": token_flood,
-                            "both at once": both_floods}
+FLOODS: dict[str, Flood] = {
+    "slow-drip test/explore": slow_drip_flood,
+    "wrong-secret tokens": token_flood,
+    "both at once": both_floods,
+}
 
 
 def under(flood: Flood, stack: Stack, args: argparse.Namespace) -> tuple[LoadResult, FloodStats, int]:
@@ -229,8 +271,10 @@ def under(flood: Flood, stack: Stack, args: argparse.Namespace) -> tuple[LoadRes
 
 
 def row(label: str, r: LoadResult) -> str:
-    return (f"| {label} | {r.requests} | {r.rps:.0f} | {r.p50:.2f} | {r.p99:.2f} | {r.server_cpu_pct:.0f}% | "
-            f"{r.other_cpu_pct:.0f}% |")
+    return (
+        f"| {label} | {r.requests} | {r.rps:.0f} | {r.p50:.2f} | {r.p99:.2f} | {r.server_cpu_pct:.0f}% | "
+        f"{r.other_cpu_pct:.0f}% |"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -249,12 +293,16 @@ def main(argv: list[str] | None = None) -> int:
                 result, stats, dripping = under(flood, stack, args)
                 rows.append(row(f"under {label}", result))
                 answers = dict(sorted(stats.statuses.items()))
-                notes.append(f"- {label}: {stats.sent} requests sent by tenant A, answers {answers}, "
-                             f"{stats.errors} client errors; {dripping} connections to the dripping server open when "
-                             f"the measurement started; 429s {'ignored' if args.ignore_retry_after else 'honoured'}")
+                notes.append(
+                    f"- {label}: {stats.sent} requests sent by tenant A, answers {answers}, "
+                    f"{stats.errors} client errors; {dripping} connections to the dripping server open when "
+                    f"the measurement started; 429s {'ignored' if args.ignore_retry_after else 'honoured'}"
+                )
                 met = result.p50 <= GOAL_P50_MS and result.p99 <= GOAL_P99_MS
-                verdicts.append(f"- under {label}: p50 {result.p50:.2f} ms, p99 {result.p99:.2f} ms "
-                                f"({'meets' if met else 'misses'} the goal)")
+                verdicts.append(
+                    f"- under {label}: p50 {result.p50:.2f} ms, p99 {result.p99:.2f} ms "
+                    f"({'meets' if met else 'misses'} the goal)"
+                )
         finally:
             stop_process(process)
             stack.hostile.stop()

@@ -186,8 +186,15 @@ def measure(
         wait_for_quiet(args.quiet_wait)
 
     def load(total: int) -> LoadResult:
-        return run_load(scenario.plan, total=total, concurrency=args.concurrency, headers=headers,
-                        time_limit=args.time_limit, expect=scenario.expect, server_pid=pid)
+        return run_load(
+            scenario.plan,
+            total=total,
+            concurrency=args.concurrency,
+            headers=headers,
+            time_limit=args.time_limit,
+            expect=scenario.expect,
+            server_pid=pid,
+        )
 
     warmup, requests = (args.warmup // 2, args.run_requests) if scenario.during_run else (args.warmup, args.requests)
     warm = load(warmup)
@@ -217,10 +224,23 @@ class FullRuns:
 
     def __init__(self, url: str, headers: dict[str, str], info: dict[str, object]) -> None:
         self.url, self.headers, self.count = url + BASE, headers, 0
-        created = call(f"{self.url}/connections", headers, "POST", {
-            "name": "bench org", "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"},
-            "auth": {"specName": "Basic Authentication for Dynamics-Online", "params": {
-                "serviceUri": info["org_url"], "username": info["username"], "password": info["password"]}}})
+        created = call(
+            f"{self.url}/connections",
+            headers,
+            "POST",
+            {
+                "name": "bench org",
+                "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"},
+                "auth": {
+                    "specName": "Basic Authentication for Dynamics-Online",
+                    "params": {
+                        "serviceUri": info["org_url"],
+                        "username": info["username"],
+                        "password": info["password"],
+                    },
+                },
+            },
+        )
         self.connection = created["id"]  # type: ignore[index]
 
     def start(self) -> str:
@@ -228,17 +248,42 @@ class FullRuns:
         name = f"contacts_{self.count}"
         dataset = call(url_for_datasets(self.url), self.headers, "POST", {"name": name})
         dataset_id = str(dataset[0]).split("/")[-1]  # type: ignore[index]
-        source = call(f"{self.url}/sourceConnections", self.headers, "POST", {
-            "name": name, "baseConnectionId": self.connection, "data": {"format": "tabular"},
-            "params": {"tableName": "contact"}, "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"}})
-        target = call(f"{self.url}/targetConnections", self.headers, "POST", {
-            "name": name, "data": {"format": "delta"}, "params": {"dataSetId": dataset_id},
-            "connectionSpec": {"id": LAKE_SPEC, "version": "1.0"}})
-        flow = call(f"{self.url}/flows", self.headers, "POST", {
-            "name": name, "flowSpec": {"id": CRM_FLOW_SPEC, "version": "1.0"},
-            "sourceConnectionIds": [source["id"]], "targetConnectionIds": [target["id"]],  # type: ignore[index]
-            "transformations": [{"name": "Copy", "params": {"deltaColumn": {"name": "modifiedon"}}}],
-            "scheduleParams": {"startTime": str(int(time.time()) + 86400), "frequency": "day", "interval": "1"}})
+        source = call(
+            f"{self.url}/sourceConnections",
+            self.headers,
+            "POST",
+            {
+                "name": name,
+                "baseConnectionId": self.connection,
+                "data": {"format": "tabular"},
+                "params": {"tableName": "contact"},
+                "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"},
+            },
+        )
+        target = call(
+            f"{self.url}/targetConnections",
+            self.headers,
+            "POST",
+            {
+                "name": name,
+                "data": {"format": "delta"},
+                "params": {"dataSetId": dataset_id},
+                "connectionSpec": {"id": LAKE_SPEC, "version": "1.0"},
+            },
+        )
+        flow = call(
+            f"{self.url}/flows",
+            self.headers,
+            "POST",
+            {
+                "name": name,
+                "flowSpec": {"id": CRM_FLOW_SPEC, "version": "1.0"},
+                "sourceConnectionIds": [source["id"]],
+                "targetConnectionIds": [target["id"]],  # type: ignore[index]
+                "transformations": [{"name": "Copy", "params": {"deltaColumn": {"name": "modifiedon"}}}],
+                "scheduleParams": {"startTime": str(int(time.time()) + 86400), "frequency": "day", "interval": "1"},
+            },
+        )
         run = call(f"{self.url}/runs", self.headers, "POST", {"flowId": flow["id"]})  # type: ignore[index]
         return str(run["id"])  # type: ignore[index]
 
@@ -354,11 +399,16 @@ def main(argv: list[str] | None = None) -> int:
             from ingest import start_emulator
 
             # contacts are twice the accounts; room for every rendered record, so the org serves from memory
-            org, info = start_emulator(tmp_path / "org", args.run_contacts // 2,
-                                       cache_mb=args.run_contacts * 5 // 1000 + 64)
-            env.update({"FLOWSERVICE_DYNAMICS_AUTHORITY_HOSTS": str(info["authority_host"]),
-                        "FLOWSERVICE_DYNAMICS_CA_BUNDLE": str(info["ca_file"]),
-                        "FLOWSERVICE_DYNAMICS_ALLOW_PRIVATE_ADDRESSES": "true"})
+            org, info = start_emulator(
+                tmp_path / "org", args.run_contacts // 2, cache_mb=args.run_contacts * 5 // 1000 + 64
+            )
+            env.update(
+                {
+                    "FLOWSERVICE_DYNAMICS_AUTHORITY_HOSTS": str(info["authority_host"]),
+                    "FLOWSERVICE_DYNAMICS_CA_BUNDLE": str(info["ca_file"]),
+                    "FLOWSERVICE_DYNAMICS_ALLOW_PRIVATE_ADDRESSES": "true",
+                }
+            )
         try:
             summaries, flights = serve_and_measure(args, env, tmp_path, info)
         finally:
@@ -477,21 +527,26 @@ def run_all(
     runs = FullRuns(ours_url, headers, info) if info is not None else None
     flights: list[dict[str, object]] = []
     if runs is not None:
-        scenarios.insert(2, Scenario(
-            "ours_get_run",
-            f"flowservice GET /connections/{{id}}, full run of {args.run_contacts:,} contacts in flight",
-            lambda i: ("GET", f"{ours_url}{BASE}/connections/{ids[i % n]}", None),
-            200,
-            "ours",
-            during_run=True,
-        ))
+        scenarios.insert(
+            2,
+            Scenario(
+                "ours_get_run",
+                f"flowservice GET /connections/{{id}}, full run of {args.run_contacts:,} contacts in flight",
+                lambda i: ("GET", f"{ours_url}{BASE}/connections/{ids[i % n]}", None),
+                200,
+                "ours",
+                during_run=True,
+            ),
+        )
         started = time.monotonic()
         status, rows = runs.wait(runs.start(), "final", 1800)  # fills the org's cache, warms the workers up
         seconds = time.monotonic() - started
         if status != "success":
             raise RuntimeError(f"the warm-up run ended {status}")
-        print(f"warm-up run: {rows:,} contacts landed in {seconds:.0f} s ({rows / seconds:,.0f} rows/s, "
-              "no API load)", flush=True)
+        print(
+            f"warm-up run: {rows:,} contacts landed in {seconds:.0f} s ({rows / seconds:,.0f} rows/s, no API load)",
+            flush=True,
+        )
     pids = {"floor": floor.pid, "ours": ours.pid}
     results: dict[str, list[LoadResult]] = {s.key: [] for s in scenarios}
     for round_number in range(1, args.rounds + 1):
@@ -528,8 +583,11 @@ def measure_in_flight(
     if final != "success":
         raise RuntimeError(f"the run in flight ended {final}")
     flight = {"in_flight": status == "inProgress", "landed_during": after - before, "rows": rows}
-    print(f"    the run was {'still in progress' if flight['in_flight'] else '**over**'} when the measurement "
-          f"ended; it landed {after - before:,} rows during it and {rows:,} in all", flush=True)
+    print(
+        f"    the run was {'still in progress' if flight['in_flight'] else '**over**'} when the measurement "
+        f"ended; it landed {after - before:,} rows during it and {rows:,} in all",
+        flush=True,
+    )
     return result, flight
 
 
@@ -554,11 +612,13 @@ def report(
     flight_lines: list[str] = []
     if in_flight is not None:
         whole = sum(1 for f in flights if f["in_flight"])
-        goals.append((
-            f"GET p99 ≤ {GOAL_GET_P99_IN_FLIGHT_MS:.0f} ms with a full run in flight",
-            in_flight.p99 <= GOAL_GET_P99_IN_FLIGHT_MS and whole == len(flights),
-            f"{in_flight.p99:.1f} ms; the run was in flight to the end in {whole} of {len(flights)} rounds",
-        ))
+        goals.append(
+            (
+                f"GET p99 ≤ {GOAL_GET_P99_IN_FLIGHT_MS:.0f} ms with a full run in flight",
+                in_flight.p99 <= GOAL_GET_P99_IN_FLIGHT_MS and whole == len(flights),
+                f"{in_flight.p99:.1f} ms; the run was in flight to the end in {whole} of {len(flights)} rounds",
+            )
+        )
         rows.insert(2, in_flight)
         landed = ", ".join(f"{f['landed_during']:,}" for f in flights)
         where = "a worker process of `serve`" if args.worker_mode == "process" else "a thread of `serve`"

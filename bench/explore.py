@@ -38,8 +38,20 @@ from flowservice.sources.dynamics.metadata import ATTRIBUTE_SELECT, TABLE_SELECT
 
 
 def start_emulator(data_dir: Path, scale: int) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
-    command = [sys.executable, "-m", "crm_emulator", "dynamics", "--port", "0", "--data-dir", str(data_dir),
-               "--scale", str(scale), "--realm-port", "0"]
+    command = [
+        sys.executable,
+        "-m",
+        "crm_emulator",
+        "dynamics",
+        "--port",
+        "0",
+        "--data-dir",
+        str(data_dir),
+        "--scale",
+        str(scale),
+        "--realm-port",
+        "0",
+    ]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     info_path = data_dir / "emulator.json"
     deadline = time.monotonic() + 60
@@ -56,10 +68,17 @@ def start_emulator(data_dir: Path, scale: int) -> tuple[subprocess.Popen[bytes],
 
 
 def make_source(info: dict[str, Any]) -> DynamicsSource:
-    settings = DynamicsSettings(authority_hosts_extra=(info["authority_host"],), ca_bundle=info["ca_file"],
-                                allow_private_addresses=True, public_client_id=info["client_id"])
-    params = {"serviceUri": info["org_url"], "servicePrincipalId": info["client_id"],
-              "servicePrincipalKey": info["client_secret"]}
+    settings = DynamicsSettings(
+        authority_hosts_extra=(info["authority_host"],),
+        ca_bundle=info["ca_file"],
+        allow_private_addresses=True,
+        public_client_id=info["client_id"],
+    )
+    params = {
+        "serviceUri": info["org_url"],
+        "servicePrincipalId": info["client_id"],
+        "servicePrincipalKey": info["client_secret"],
+    }
     return DynamicsSource(params, auth_kind="service_principal", settings=settings)
 
 
@@ -78,17 +97,27 @@ def timed(action: Callable[[], Any], repeat: int, before: Callable[[], None] | N
 def floor_requests(info: dict[str, Any], repeat: int) -> tuple[float, float]:
     """The same GETs with a bare client and a ready token: EntityDefinitions, and describe's five calls."""
     context = ssl.create_default_context(cafile=info["ca_file"])
-    token = httpx.post(f"{info['authority']}/oauth2/v2.0/token", verify=context, data={
-        "grant_type": "client_credentials", "client_id": info["client_id"], "client_secret": info["client_secret"],
-        "scope": f"{info['org_url']}/.default"}).json()["access_token"]
+    token = httpx.post(
+        f"{info['authority']}/oauth2/v2.0/token",
+        verify=context,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": info["client_id"],
+            "client_secret": info["client_secret"],
+            "scope": f"{info['org_url']}/.default",
+        },
+    ).json()["access_token"]
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/json", "OData-Version": "4.0"}
     base = "EntityDefinitions(LogicalName='account')/Attributes"
     describe_urls = [f"{base}?$select={ATTRIBUTE_SELECT}"] + [
-        f"{base}/Microsoft.Dynamics.CRM.{cls}?$select={select}" for cls, select in (
+        f"{base}/Microsoft.Dynamics.CRM.{cls}?$select={select}"
+        for cls, select in (
             ("DecimalAttributeMetadata", "LogicalName,Precision"),
             ("MoneyAttributeMetadata", "LogicalName,Precision,PrecisionSource"),
             ("DateTimeAttributeMetadata", "LogicalName,DateTimeBehavior,Format"),
-            ("LookupAttributeMetadata", "LogicalName,Targets"))]
+            ("LookupAttributeMetadata", "LogicalName,Targets"),
+        )
+    ]
     with httpx.Client(base_url=info["api_url"], verify=context, headers=headers) as client:
         client.get("WhoAmI")
         listing, _ = timed(lambda: client.get(f"EntityDefinitions?$select={TABLE_SELECT}").content, repeat)
@@ -173,7 +202,7 @@ def run(info: dict[str, Any], repeat: int) -> str:
 
     ms = 1000.0
     lines = [
-        f"## Explore: Dynamics discovery ({dt.date.today().isoformat()})",
+        f"## Explore: Dynamics discovery ({dt.datetime.now(dt.UTC).date().isoformat()})",
         "",
         "Command: `.venv/bin/python bench/explore.py --scale 500 --repeat "
         f"{repeat}` — emulator subprocess over HTTPS on loopback, "

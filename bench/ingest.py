@@ -77,9 +77,26 @@ How the ingest path spends its time and memory (what the figures above measure):
 def start_emulator(data_dir: Path, scale: int, cache_mb: int = 256) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     data_dir.mkdir(parents=True, exist_ok=True)
     log = (data_dir / "emulator.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-m", "crm_emulator", "dynamics", "--port", "0", "--data-dir",
-                                str(data_dir), "--scale", str(scale), "--seed", "3", "--cache-mb", str(cache_mb)],
-                               stdout=log, stderr=log)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "crm_emulator",
+            "dynamics",
+            "--port",
+            "0",
+            "--data-dir",
+            str(data_dir),
+            "--scale",
+            str(scale),
+            "--seed",
+            "3",
+            "--cache-mb",
+            str(cache_mb),
+        ],
+        stdout=log,
+        stderr=log,
+    )
     info_path = data_dir / "emulator.json"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -93,9 +110,18 @@ def start_emulator(data_dir: Path, scale: int, cache_mb: int = 256) -> tuple[sub
 
 
 def _token(info: dict[str, Any]) -> str:
-    return str(httpx.post(f"{info['authority']}/oauth2/v2.0/token", verify=info["ca_file"], data={
-        "grant_type": "client_credentials", "client_id": info["client_id"], "client_secret": info["client_secret"],
-        "scope": f"{info['org_url']}/.default"}).json()["access_token"])
+    return str(
+        httpx.post(
+            f"{info['authority']}/oauth2/v2.0/token",
+            verify=info["ca_file"],
+            data={
+                "grant_type": "client_credentials",
+                "client_id": info["client_id"],
+                "client_secret": info["client_secret"],
+                "scope": f"{info['org_url']}/.default",
+            },
+        ).json()["access_token"]
+    )
 
 
 def fetch_and_parse(info: dict[str, Any], url: str, headers: dict[str, str], rows: int) -> dict[str, float]:
@@ -116,8 +142,12 @@ def fetch_and_parse(info: dict[str, Any], url: str, headers: dict[str, str], row
 
 def bare(info: dict[str, Any], rows: int) -> dict[str, float]:
     """The diagnostic: ``accounts`` with no options but pages of 5,000."""
-    headers = {"Authorization": f"Bearer {_token(info)}", "Prefer": "odata.maxpagesize=5000",
-               "Accept": "application/json", "OData-Version": "4.0"}
+    headers = {
+        "Authorization": f"Bearer {_token(info)}",
+        "Prefer": "odata.maxpagesize=5000",
+        "Accept": "application/json",
+        "OData-Version": "4.0",
+    }
     return fetch_and_parse(info, info["api_url"] + "accounts", headers, rows)
 
 
@@ -136,17 +166,28 @@ def floor(info: dict[str, Any], rows: int) -> dict[str, float]:
             return super().handle_request(request)
 
     transport = Recording()
-    settings = DynamicsSettings(authority_hosts_extra=(info["authority_host"],), ca_bundle=info["ca_file"],
-                                allow_private_addresses=True, transport=transport, read_ahead_pages=0)
-    source = DynamicsSource({"serviceUri": info["org_url"], "username": info["username"],
-                             "password": info["password"]}, auth_kind="basic", settings=settings)
+    settings = DynamicsSettings(
+        authority_hosts_extra=(info["authority_host"],),
+        ca_bundle=info["ca_file"],
+        allow_private_addresses=True,
+        transport=transport,
+        read_ahead_pages=0,
+    )
+    source = DynamicsSource(
+        {"serviceUri": info["org_url"], "username": info["username"], "password": info["password"]},
+        auth_kind="basic",
+        settings=settings,
+    )
     pages = source.read("account", None, None, page_size=Settings().page_size)
     next(pages)
     pages.close()  # type: ignore[attr-defined]
     source.close()
     first = next(r for r in transport.seen if "/accounts?" in str(r.url))
-    headers = {k: v for k, v in first.headers.items() if k.lower() in (
-        "authorization", "prefer", "accept", "odata-version", "odata-maxversion", "cache-control")}
+    headers = {
+        k: v
+        for k, v in first.headers.items()
+        if k.lower() in ("authorization", "prefer", "accept", "odata-version", "odata-maxversion", "cache-control")
+    }
     result = fetch_and_parse(info, str(first.url), headers, rows)
     result["columns"] = len(first.url.params.get("$select", "").split(","))
     return result
@@ -159,44 +200,97 @@ def child(info_path: str, rows: int, work: str) -> None:
     from flowservice.settings import Settings
 
     info = json.loads(Path(info_path).read_text())
-    os.environ.update({"FLOWSERVICE_DYNAMICS_AUTHORITY_HOSTS": info["authority_host"],
-                       "FLOWSERVICE_DYNAMICS_CA_BUNDLE": info["ca_file"],
-                       "FLOWSERVICE_DYNAMICS_ALLOW_PRIVATE_ADDRESSES": "true"})
+    os.environ.update(
+        {
+            "FLOWSERVICE_DYNAMICS_AUTHORITY_HOSTS": info["authority_host"],
+            "FLOWSERVICE_DYNAMICS_CA_BUNDLE": info["ca_file"],
+            "FLOWSERVICE_DYNAMICS_ALLOW_PRIVATE_ADDRESSES": "true",
+        }
+    )
     container = build(Settings(data_dir=Path(work)))
     tenant, who = Tenant(ORG, "prod"), Principal("bench", ORG)
-    connection = container.connections.create(tenant, who, {
-        "name": "bench", "connectionSpec": {"id": "38ad80fe-8b06-4938-94f4-d4ee80266b07"},
-        "auth": {"specName": "Basic Authentication for Dynamics-Online", "params": {
-            "serviceUri": info["org_url"], "username": info["username"], "password": info["password"]}}})
-    source = container.source_connections.create(tenant, who, {
-        "name": "accounts", "baseConnectionId": connection.id, "data": {"format": "tabular"},
-        "params": {"tableName": "account"}, "connectionSpec": {"id": "38ad80fe-8b06-4938-94f4-d4ee80266b07"}})
+    connection = container.connections.create(
+        tenant,
+        who,
+        {
+            "name": "bench",
+            "connectionSpec": {"id": "38ad80fe-8b06-4938-94f4-d4ee80266b07"},
+            "auth": {
+                "specName": "Basic Authentication for Dynamics-Online",
+                "params": {"serviceUri": info["org_url"], "username": info["username"], "password": info["password"]},
+            },
+        },
+    )
+    source = container.source_connections.create(
+        tenant,
+        who,
+        {
+            "name": "accounts",
+            "baseConnectionId": connection.id,
+            "data": {"format": "tabular"},
+            "params": {"tableName": "account"},
+            "connectionSpec": {"id": "38ad80fe-8b06-4938-94f4-d4ee80266b07"},
+        },
+    )
     dataset = container.catalog.create_dataset(tenant, who, {"name": "accounts"})
-    target = container.target_connections.create(tenant, who, {
-        "name": "accounts", "params": {"dataSetId": dataset},
-        "connectionSpec": {"id": "c604ff05-7f1a-43c0-8e18-33bf874cb11c"}})
-    flow = container.flows.create(tenant, who, {
-        "name": "accounts", "flowSpec": {"id": "14518937-270c-4525-bdec-c2ba7cce3860"},
-        "sourceConnectionIds": [source.id], "targetConnectionIds": [target.id],
-        "transformations": [{"name": "Copy", "params": {"deltaColumn": {"name": "modifiedon"}}}],
-        "scheduleParams": {"startTime": 1, "frequency": "once"}})
+    target = container.target_connections.create(
+        tenant,
+        who,
+        {
+            "name": "accounts",
+            "params": {"dataSetId": dataset},
+            "connectionSpec": {"id": "c604ff05-7f1a-43c0-8e18-33bf874cb11c"},
+        },
+    )
+    flow = container.flows.create(
+        tenant,
+        who,
+        {
+            "name": "accounts",
+            "flowSpec": {"id": "14518937-270c-4525-bdec-c2ba7cce3860"},
+            "sourceConnectionIds": [source.id],
+            "targetConnectionIds": [target.id],
+            "transformations": [{"name": "Copy", "params": {"deltaColumn": {"name": "modifiedon"}}}],
+            "scheduleParams": {"startTime": 1, "frequency": "once"},
+        },
+    )
     run = container.runs.create(tenant, who, {"flowId": flow.id})
     started = time.perf_counter()
     assert container.worker().run_once()
     seconds = time.perf_counter() - started
     doc = container.runs.get(tenant, run.id).doc
     metrics = doc["metrics"]
-    print(json.dumps({
-        "status": metrics["statusSummary"]["status"], "errors": metrics["statusSummary"]["errors"],
-        "rows": metrics["recordSummary"]["outputRecordCount"], "seconds": seconds,
-        "input_bytes": metrics["sizeSummary"]["inputBytes"], "output_bytes": metrics["sizeSummary"]["outputBytes"],
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    }))
+    print(
+        json.dumps(
+            {
+                "status": metrics["statusSummary"]["status"],
+                "errors": metrics["statusSummary"]["errors"],
+                "rows": metrics["recordSummary"]["outputRecordCount"],
+                "seconds": seconds,
+                "input_bytes": metrics["sizeSummary"]["inputBytes"],
+                "output_bytes": metrics["sizeSummary"]["outputBytes"],
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            }
+        )
+    )
 
 
 def ours(info_dir: Path, rows: int, work: Path) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, __file__, "--child", str(info_dir / "emulator.json"), "--rows", str(rows),
-                          "--work", str(work)], capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            str(info_dir / "emulator.json"),
+            "--rows",
+            str(rows),
+            "--work",
+            str(work),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-4000:])
     result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
@@ -235,11 +329,18 @@ def main() -> None:
                 for n in range(args.rounds):  # alternating, so a busy spell of the shared machine hits both
                     floors.append(floor(info, rows))
                     runs.append(ours(root / f"org-{rows}", rows, root / f"server-{rows}-{n}"))
-                    print(f"{rows:,} rows, round {n + 1}: floor {floors[-1]['rows_per_s']:,.0f} rows/s, ours "
-                          f"{runs[-1]['rows_per_s']:,.0f} rows/s, peak RSS {runs[-1]['peak_rss_mb']:.0f} MB",
-                          flush=True)
-                results[rows] = {"floor": _median(floors), "ours": _median(runs), "floors": floors, "runs": runs,
-                                 "peak_rss_mb": max(r["peak_rss_mb"] for r in runs)}
+                    print(
+                        f"{rows:,} rows, round {n + 1}: floor {floors[-1]['rows_per_s']:,.0f} rows/s, ours "
+                        f"{runs[-1]['rows_per_s']:,.0f} rows/s, peak RSS {runs[-1]['peak_rss_mb']:.0f} MB",
+                        flush=True,
+                    )
+                results[rows] = {
+                    "floor": _median(floors),
+                    "ours": _median(runs),
+                    "floors": floors,
+                    "runs": runs,
+                    "peak_rss_mb": max(r["peak_rss_mb"] for r in runs),
+                }
                 if rows == args.rows:
                     results[rows]["bare"] = bare(info, min(rows, 200_000))
             finally:
@@ -256,27 +357,34 @@ def main() -> None:
     for rows, r in sorted(results.items()):
         pairs = zip(r["floors"], r["runs"], strict=True)
         each = ", ".join(f"{o['rows_per_s'] / f['rows_per_s']:.0%}" for f, o in pairs)
-        lines.append(f"| {rows:,} | {r['floor']['rows_per_s']:,.0f} | {r['floor']['mb_per_s']:.1f} | "
-                     f"{r['ours']['rows_per_s']:,.0f} | {r['ours']['mb_per_s']:.1f} | "
-                     f"{r['ours']['rows_per_s'] / r['floor']['rows_per_s']:.0%} | {each} | {r['peak_rss_mb']:.0f} |")
+        lines.append(
+            f"| {rows:,} | {r['floor']['rows_per_s']:,.0f} | {r['floor']['mb_per_s']:.1f} | "
+            f"{r['ours']['rows_per_s']:,.0f} | {r['ours']['mb_per_s']:.1f} | "
+            f"{r['ours']['rows_per_s'] / r['floor']['rows_per_s']:.0%} | {each} | {r['peak_rss_mb']:.0f} |"
+        )
     ratio = big["peak_rss_mb"] / small["peak_rss_mb"]
     table = "\n".join(lines)
-    verdict = (f"Throughput {big['ours']['rows_per_s'] / big['floor']['rows_per_s']:.0%} of the floor (medians; goal "
-               f"≥ 80%); peak RSS {big['peak_rss_mb']:.0f} MB (goal ≤ 400 MB), {ratio:.2f}× the peak at "
-               f"{args.rows // 10:,} rows (goal ≤ 1.2×).")
+    verdict = (
+        f"Throughput {big['ours']['rows_per_s'] / big['floor']['rows_per_s']:.0%} of the floor (medians; goal "
+        f"≥ 80%); peak RSS {big['peak_rss_mb']:.0f} MB (goal ≤ 400 MB), {ratio:.2f}× the peak at "
+        f"{args.rows // 10:,} rows (goal ≤ 1.2×)."
+    )
     shown = big["bare"]
-    diagnostic = (f"The floor's requests are the connector's own ($select of {big['floor']['columns']} columns, lookup "
-                  f"annotations, change tracking, pages of {Settings().page_size}). Diagnostic: a bare request "
-                  f"(`accounts`, no $select or annotations, pages of 5,000) is served at {shown['rows_per_s']:,.0f} "
-                  f"rows/s ({shown['mb_per_s']:.1f} MB/s, fetch and orjson only, {shown['rows']:,} rows); ours is "
-                  f"{big['ours']['rows_per_s'] / shown['rows_per_s']:.0%} of that.")
+    diagnostic = (
+        f"The floor's requests are the connector's own ($select of {big['floor']['columns']} columns, lookup "
+        f"annotations, change tracking, pages of {Settings().page_size}). Diagnostic: a bare request "
+        f"(`accounts`, no $select or annotations, pages of 5,000) is served at {shown['rows_per_s']:,.0f} "
+        f"rows/s ({shown['mb_per_s']:.1f} MB/s, fetch and orjson only, {shown['rows']:,} rows); ours is "
+        f"{big['ours']['rows_per_s'] / shown['rows_per_s']:.0%} of that."
+    )
     print(table)
     print(verdict)
     print(diagnostic)
     if not args.no_doc:
         command = f".venv/bin/python bench/ingest.py --rows {args.rows} --rounds {args.rounds}"
-        body = (f"Command: `{command}`  \nMachine: {machine_summary()}\n\n"
-                f"{table}\n\n{verdict}\n\n{diagnostic}\n\n{NOTES}")
+        body = (
+            f"Command: `{command}`  \nMachine: {machine_summary()}\n\n{table}\n\n{verdict}\n\n{diagnostic}\n\n{NOTES}"
+        )
         write_doc_section("<!-- ingest:begin -->", "<!-- ingest:end -->", "## Ingest (bench/ingest.py)\n\n" + body)
 
 

@@ -239,7 +239,7 @@ def _metadata_only(logical: str, entity_set: str, otc: int, flags: set[str]) -> 
     cols = [primary_key(pk)]
     if intersect:
         cols += [lookup(f"{logical}_left", "account", writable=False), string("versionnumber_text", 50)]
-        cols = cols[:1] + [c for c in cols[1:2]]
+        cols = cols[:1] + list(cols[1:2])
         name_col = ""
     else:
         cols += [string(name_col, 200, primary_name=True), memo("description")]

@@ -277,7 +277,7 @@ def parse_payload(data: OrgData, table: Table, body: Any) -> dict[str, Any]:
                     navs[f"{col.nav}_{target}"] = (col, target)
     out: dict[str, Any] = {}
     for key, raw in body.items():
-        if key.startswith("@odata.") or key.startswith("@"):
+        if key.startswith(("@odata.", "@")):
             continue
         if key.endswith("@odata.bind"):
             nav = key[: -len("@odata.bind")]

@@ -635,7 +635,7 @@ class WebApi:
             raise bad_request(f"The request body is not valid JSON: {exc}.") from exc
 
     def _defaults(self, table: Table, user_index: int, now: datetime) -> dict[str, Any]:
-        values: dict[str, Any] = {p: None for p in self.data.rows[table.logical_name].order}
+        values: dict[str, Any] = dict.fromkeys(self.data.rows[table.logical_name].order)
         user = self.data.org.ref("systemuser", user_index) if "systemuser" in self.data.org.counts else None
         for prop, value in (
             ("createdon", now),

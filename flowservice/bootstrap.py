@@ -38,28 +38,31 @@ from flowservice.worker import Runtime, Worker
 
 log = logging.getLogger("flowservice")
 
+
 def source_registry(settings: Settings) -> SourceFactory:
     """The source factory for every source this server can read (today: Microsoft Dynamics)."""
     from flowservice.sources import dynamics
 
-    return dynamics.DynamicsSourceFactory(dynamics.DynamicsSettings(
-        authority_hosts_extra=settings.extra_authority_hosts,
-        ca_bundle=settings.dynamics_ca_bundle,
-        allow_private_addresses=settings.dynamics_allow_private_addresses,
-        public_client_id=settings.dynamics_public_client_id,
-        metadata_ttl_seconds=settings.metadata_ttl_seconds,
-        max_page_bytes=settings.dynamics_max_page_bytes,
-        max_metadata_bytes=settings.dynamics_max_metadata_bytes,
-        max_auth_bytes=settings.dynamics_max_auth_bytes,
-        max_error_bytes=settings.dynamics_max_error_bytes,
-        call_deadline_seconds=settings.dynamics_call_deadline_seconds,
-        token_deadline_seconds=settings.dynamics_token_deadline_seconds,
-        max_retry_after=settings.dynamics_max_retry_after_seconds,
-        max_retry_wait_seconds=settings.dynamics_max_retry_wait_seconds,
-        cached_connections=settings.dynamics_cached_connections,
-        connection_idle_seconds=settings.dynamics_connection_idle_seconds,
-        watermark_lookback_seconds=settings.watermark_overlap_seconds,
-    ))
+    return dynamics.DynamicsSourceFactory(
+        dynamics.DynamicsSettings(
+            authority_hosts_extra=settings.extra_authority_hosts,
+            ca_bundle=settings.dynamics_ca_bundle,
+            allow_private_addresses=settings.dynamics_allow_private_addresses,
+            public_client_id=settings.dynamics_public_client_id,
+            metadata_ttl_seconds=settings.metadata_ttl_seconds,
+            max_page_bytes=settings.dynamics_max_page_bytes,
+            max_metadata_bytes=settings.dynamics_max_metadata_bytes,
+            max_auth_bytes=settings.dynamics_max_auth_bytes,
+            max_error_bytes=settings.dynamics_max_error_bytes,
+            call_deadline_seconds=settings.dynamics_call_deadline_seconds,
+            token_deadline_seconds=settings.dynamics_token_deadline_seconds,
+            max_retry_after=settings.dynamics_max_retry_after_seconds,
+            max_retry_wait_seconds=settings.dynamics_max_retry_wait_seconds,
+            cached_connections=settings.dynamics_cached_connections,
+            connection_idle_seconds=settings.dynamics_connection_idle_seconds,
+            watermark_lookback_seconds=settings.watermark_overlap_seconds,
+        )
+    )
 
 
 @dataclass
@@ -84,24 +87,32 @@ class Container:
     def worker(self, name: str | None = None) -> Worker:
         return Worker(self.run_engine, self.queue, stale_after=self.settings.run_stale_seconds, name=name)
 
-    def runtime(self, *, scheduler: bool = True, workers: int | None = None,
-                mode: str | None = None) -> Runtime | ProcessRuntime:
+    def runtime(
+        self, *, scheduler: bool = True, workers: int | None = None, mode: str | None = None
+    ) -> Runtime | ProcessRuntime:
         """The scheduler and ``workers`` workers: threads of this process, or child processes
         (``FLOWSERVICE_WORKER_MODE``, ``process`` by default)."""
         count = self.settings.workers if workers is None else workers
         if (mode or self.settings.worker_mode) == "process":
             return ProcessRuntime(self.settings, workers=count, scheduler=scheduler)
-        retention = RunRetention(self.engine, days=self.settings.run_retention_days,
-                                 per_flow=self.settings.run_retention_per_flow)
-        return Runtime(self.scheduler if scheduler else None, [self.worker() for _ in range(count)],
-                       self.settings.scheduler_interval_seconds,
-                       housekeeping=[(self.settings.run_retention_interval_seconds, retention.prune)])
+        retention = RunRetention(
+            self.engine, days=self.settings.run_retention_days, per_flow=self.settings.run_retention_per_flow
+        )
+        return Runtime(
+            self.scheduler if scheduler else None,
+            [self.worker() for _ in range(count)],
+            self.settings.scheduler_interval_seconds,
+            housekeeping=[(self.settings.run_retention_interval_seconds, retention.prune)],
+        )
 
     def query(self, org: str, sandbox: str, sql: str) -> Any:
         """DuckDB SQL over the datasets of one sandbox, each a view named after its dataset."""
         tenant = Tenant(org, sandbox)
-        tables = {d.doc["name"]: d.doc["lake"]["path"] for d in self.catalog.resources.list("dataSets", tenant)
-                  if self.lake.stats(d.doc["lake"]["path"])}
+        tables = {
+            d.doc["name"]: d.doc["lake"]["path"]
+            for d in self.catalog.resources.list("dataSets", tenant)
+            if self.lake.stats(d.doc["lake"]["path"])
+        }
         return self.lake.query(sql, tables)
 
     def close(self) -> None:
@@ -113,8 +124,11 @@ def lake_storage_options(settings: Settings) -> dict[str, str] | None:
     """S3 options for an ``s3://`` lake; credentials come from the standard ``AWS_*`` variables."""
     if not settings.lake_path.startswith("s3://"):
         return None
-    return s3_options(endpoint_url=settings.lake_s3_endpoint_url, region=settings.lake_s3_region,
-                      allow_http=settings.lake_s3_allow_http)
+    return s3_options(
+        endpoint_url=settings.lake_s3_endpoint_url,
+        region=settings.lake_s3_region,
+        allow_http=settings.lake_s3_allow_http,
+    )
 
 
 def build(settings: Settings | None = None, *, sources: SourceFactory | None = None) -> Container:
@@ -126,17 +140,27 @@ def build(settings: Settings | None = None, *, sources: SourceFactory | None = N
     engine = make_engine(settings.sqlalchemy_url)
     migrate(engine)
     vault = Vault(load_or_create_key(data_dir / "secret.key", env_value=os.environ.get("FLOWSERVICE_SECRET_KEY")))
-    signing_key = load_or_create_key(data_dir / "signing.key",
-                                     env_value=os.environ.get("FLOWSERVICE_SIGNING_KEY"), size=32)
+    signing_key = load_or_create_key(
+        data_dir / "signing.key", env_value=os.environ.get("FLOWSERVICE_SIGNING_KEY"), size=32
+    )
     specs = SpecCatalog.load()
     resources = SqlResources(engine, vault)
     identity = IdentityService(
-        SqlIdentities(engine), signing_key, settings.token_lifetime_seconds,
-        TokenGuard(settings.token_failures_per_client, settings.token_failures_per_address,
-                   settings.token_failure_window_seconds))
+        SqlIdentities(engine),
+        signing_key,
+        settings.token_lifetime_seconds,
+        TokenGuard(
+            settings.token_failures_per_client,
+            settings.token_failures_per_address,
+            settings.token_failure_window_seconds,
+        ),
+    )
     sources = sources or source_registry(settings)
-    calls = SourceCalls(threads=settings.source_call_threads, per_tenant=settings.source_calls_per_tenant,
-                        deadline_seconds=settings.source_call_deadline_seconds)
+    calls = SourceCalls(
+        threads=settings.source_call_threads,
+        per_tenant=settings.source_calls_per_tenant,
+        deadline_seconds=settings.source_call_deadline_seconds,
+    )
     connections = ConnectionService(resources, specs, sources, calls)
     lake = DeltaLake(settings.lake_path, lake_storage_options(settings))
     queue = SqlRunQueue(engine)
@@ -144,13 +168,31 @@ def build(settings: Settings | None = None, *, sources: SourceFactory | None = N
     mapping_sets = MappingSetService(resources)
     flows = FlowService(resources, specs, connections, mapping_sets, catalog, queue)
     runs = RunService(resources, flows, queue)
-    run_engine = RunEngine(runs, flows, connections, catalog, lake, queue,
-                           commit_every_rows=settings.commit_every_rows, page_size=settings.page_size)
+    run_engine = RunEngine(
+        runs,
+        flows,
+        connections,
+        catalog,
+        lake,
+        queue,
+        commit_every_rows=settings.commit_every_rows,
+        page_size=settings.page_size,
+    )
     return Container(
-        settings=settings, engine=engine, specs=specs, identity=identity, connections=connections, catalog=catalog,
+        settings=settings,
+        engine=engine,
+        specs=specs,
+        identity=identity,
+        connections=connections,
+        catalog=catalog,
         source_connections=SourceConnectionService(resources, specs, connections),
         target_connections=TargetConnectionService(resources, specs, catalog),
-        mapping_sets=mapping_sets, flows=flows, runs=runs, run_engine=run_engine, queue=queue, lake=lake,
+        mapping_sets=mapping_sets,
+        flows=flows,
+        runs=runs,
+        run_engine=run_engine,
+        queue=queue,
+        lake=lake,
         scheduler=Scheduler(queue, max_catch_up=settings.max_catch_up_windows),
     )
 

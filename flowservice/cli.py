@@ -69,8 +69,9 @@ def serve(
 
     settings = settings_for(data_dir, host=host, port=port)
     application = build_app(settings)
-    logging.getLogger("flowservice").info("serving on http://%s:%s (data in %s)", settings.host, settings.port,
-                                          settings.data_dir)
+    logging.getLogger("flowservice").info(
+        "serving on http://%s:%s (data in %s)", settings.host, settings.port, settings.data_dir
+    )
     uvicorn.run(application, host=settings.host, port=settings.port, log_level="warning", access_log=False)
 
 
@@ -121,8 +122,9 @@ def runs_watch(
     container.flows.get(tenant, flow_id)  # a clear 'not found' first
 
     def fetch() -> dict[str, dict[str, Any]]:
-        page = container.runs.list(tenant, [("property", f"flowId=={flow_id}"), ("orderby", "-createdAt"),
-                                            ("limit", "1")])
+        page = container.runs.list(
+            tenant, [("property", f"flowId=={flow_id}"), ("orderby", "-createdAt"), ("limit", "1")]
+        )
         return {flow_id[:8]: page["items"][0]} if page["items"] else {}
 
     console = Console()
@@ -134,8 +136,9 @@ def runs_watch(
 def worker(
     data_dir: DataDir = None,
     threads: Annotated[int, typer.Option(help="Runs executed at once by this process.")] = 1,
-    scheduler: Annotated[bool, typer.Option(help="Also run the scheduler (any number may; firing is idempotent).")]
-    = False,
+    scheduler: Annotated[
+        bool, typer.Option(help="Also run the scheduler (any number may; firing is idempotent).")
+    ] = False,
 ) -> None:
     """Execute queued runs (scale-out: start several, on several machines, sharing FLOWSERVICE_DATABASE_URL)."""
     from flowservice.bootstrap import build
@@ -188,7 +191,8 @@ def query(
 @app.command()
 def demo(
     work_dir: Annotated[Path, typer.Option(help="Where the demo keeps its org, server state and lake.")] = Path(
-        ".flowservice-demo"),
+        ".flowservice-demo"
+    ),
     scale: Annotated[int, typer.Option(help="Accounts in the local org (contacts are twice as many).")] = 20_000,
     keep_running: Annotated[bool, typer.Option(help="Leave the org and the server up at the end.")] = False,
 ) -> None:

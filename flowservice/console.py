@@ -43,8 +43,16 @@ def progress_table(runs: dict[str, dict[str, Any]], title: str = "Runs") -> Tabl
     for label, run in runs.items():
         n = run_numbers(run)
         colour = {"success": "green", "failed": "red", "partialSuccess": "yellow"}.get(n["status"], "cyan")
-        table.add_row(label, f"[{colour}]{n['status']}[/]", f"{n['read']:,}", f"{n['written']:,}",
-                      f"{n['deleted']:,}", f"{n['failed']:,}", f"{n['rate']:,.0f}", f"{n['seconds']:.1f}s")
+        table.add_row(
+            label,
+            f"[{colour}]{n['status']}[/]",
+            f"{n['read']:,}",
+            f"{n['written']:,}",
+            f"{n['deleted']:,}",
+            f"{n['failed']:,}",
+            f"{n['rate']:,.0f}",
+            f"{n['seconds']:.1f}s",
+        )
     return table
 
 
@@ -54,13 +62,27 @@ def summary_table(runs: dict[str, dict[str, Any]], title: str = "Summary") -> Ta
         table.add_column(column)
     for label, run in runs.items():
         n = run_numbers(run)
-        table.add_row(label, n["status"], f"{n['written']:,}", f"{n['deleted']:,}", f"{n['failed']:,}",
-                      f"{n['seconds']:.1f}s", f"{n['rate']:,.0f}", n["dataset"], n["batch"])
+        table.add_row(
+            label,
+            n["status"],
+            f"{n['written']:,}",
+            f"{n['deleted']:,}",
+            f"{n['failed']:,}",
+            f"{n['seconds']:.1f}s",
+            f"{n['rate']:,.0f}",
+            n["dataset"],
+            n["batch"],
+        )
     return table
 
 
-def watch(fetch: Callable[[], dict[str, dict[str, Any]]], console: Console, *, interval: float = 0.5,
-          timeout: float | None = None) -> dict[str, dict[str, Any]]:
+def watch(
+    fetch: Callable[[], dict[str, dict[str, Any]]],
+    console: Console,
+    *,
+    interval: float = 0.5,
+    timeout: float | None = None,
+) -> dict[str, dict[str, Any]]:
     """Show live progress until every run fetched is final; return the last documents."""
     deadline = time.monotonic() + timeout if timeout else None
     runs = fetch()

@@ -64,8 +64,9 @@ def free_port() -> int:
 
 def start_child(name: str, args: list[str], log: Path, env: dict[str, str] | None = None) -> Child:
     handle = log.open("wb")
-    process = subprocess.Popen(args, stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-                               start_new_session=True)
+    process = subprocess.Popen(
+        args, stdout=handle, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, start_new_session=True
+    )
     return Child(name, process, log)
 
 
@@ -87,8 +88,13 @@ class Api:
 
     def __init__(self, url: str, client_id: str, token: str) -> None:
         self.http = httpx.Client(base_url=url, timeout=120)
-        self.headers = {"Authorization": f"Bearer {token}", "x-api-key": client_id, "x-gw-ims-org-id": ORG,
-                        "x-sandbox-name": "prod", "Content-Type": "application/json"}
+        self.headers = {
+            "Authorization": f"Bearer {token}",
+            "x-api-key": client_id,
+            "x-gw-ims-org-id": ORG,
+            "x-sandbox-name": "prod",
+            "Content-Type": "application/json",
+        }
 
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
         url = path if path.startswith("/data/") else BASE + path
@@ -141,13 +147,30 @@ class Demo:
                 child.stop()
 
     def start_emulator(self) -> dict[str, Any]:
-        self.step(f"Starting a local Dynamics 365 org (crm-emulator, HTTPS, {self.scale:,} accounts, "
-                  f"{2 * self.scale:,} contacts)")
+        self.step(
+            f"Starting a local Dynamics 365 org (crm-emulator, HTTPS, {self.scale:,} accounts, "
+            f"{2 * self.scale:,} contacts)"
+        )
         data = self.work_dir / "emulator"
         data.mkdir()
-        child = start_child("crm-emulator", [sys.executable, "-m", "crm_emulator", "dynamics", "--port", "0",
-                                             "--data-dir", str(data), "--scale", str(self.scale), "--seed", "42"],
-                            self.work_dir / "emulator.log")
+        child = start_child(
+            "crm-emulator",
+            [
+                sys.executable,
+                "-m",
+                "crm_emulator",
+                "dynamics",
+                "--port",
+                "0",
+                "--data-dir",
+                str(data),
+                "--scale",
+                str(self.scale),
+                "--seed",
+                "42",
+            ],
+            self.work_dir / "emulator.log",
+        )
         self.children.append(child)
         info_file = data / "emulator.json"
         org: dict[str, Any] = wait_for(lambda: json.loads(info_file.read_text()), child, "starting the emulator")
@@ -164,9 +187,12 @@ class Demo:
             "FLOWSERVICE_SCHEDULER_INTERVAL_SECONDS": "2",
         }
         self.data_dir = self.work_dir / "server"
-        child = start_child("flowservice serve", [sys.executable, "-m", "flowservice", "serve", "--data-dir",
-                                                  str(self.data_dir), "--port", str(port)],
-                            self.work_dir / "server.log", env)
+        child = start_child(
+            "flowservice serve",
+            [sys.executable, "-m", "flowservice", "serve", "--data-dir", str(self.data_dir), "--port", str(port)],
+            self.work_dir / "server.log",
+            env,
+        )
         self.children.append(child)
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: httpx.get(url + "/health", timeout=1).status_code == 200, child, "starting the server")
@@ -175,15 +201,37 @@ class Demo:
 
     def login(self, url: str) -> Api:
         self.step("Registering an API client and getting a token from /ims/token/v3")
-        out = subprocess.run([sys.executable, "-m", "flowservice", "clients", "create", "--org", ORG, "--name",
-                              "demo", "--data-dir", str(self.data_dir)], check=True, capture_output=True, text=True)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "flowservice",
+                "clients",
+                "create",
+                "--org",
+                ORG,
+                "--name",
+                "demo",
+                "--data-dir",
+                str(self.data_dir),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
         self.client = json.loads(out.stdout)
-        token = httpx.post(url + "/ims/token/v3", data={"grant_type": "client_credentials",
-                                                        "client_id": self.client["client_id"],
-                                                        "client_secret": self.client["client_secret"]}).json()
+        token = httpx.post(
+            url + "/ims/token/v3",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": self.client["client_id"],
+                "client_secret": self.client["client_secret"],
+            },
+        ).json()
         self.token = token["access_token"]
-        self.console.print(f"  x-api-key {self.client['client_id']}  org {ORG}  token expires in "
-                           f"{token['expires_in'] // 3_600_000} h")
+        self.console.print(
+            f"  x-api-key {self.client['client_id']}  org {ORG}  token expires in {token['expires_in'] // 3_600_000} h"
+        )
         return Api(url, self.client["client_id"], self.token)
 
     def connect(self, api: Api, org: dict[str, Any]) -> str:
@@ -191,9 +239,10 @@ class Demo:
         body = {
             "name": "Dynamics Connection",
             "description": "connection for Dynamics account",
-            "auth": {"specName": "Basic Authentication for Dynamics-Online",
-                     "params": {"serviceUri": org["org_url"], "username": org["username"],
-                                "password": org["password"]}},
+            "auth": {
+                "specName": "Basic Authentication for Dynamics-Online",
+                "params": {"serviceUri": org["org_url"], "username": org["username"], "password": org["password"]},
+            },
             "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"},
         }
         created = api.call("POST", "/connections", json=body)
@@ -208,58 +257,97 @@ class Demo:
         tables = api.call("GET", f"/connections/{connection}/explore", params={"objectType": "root"})
         self.console.print(f"  {len(tables)} tables, e.g. " + ", ".join(t["path"] for t in tables[:6]))
         for name in ("account", "contact"):
-            described = api.call("GET", f"/connections/{connection}/explore",
-                                 params={"objectType": "table", "object": name})
+            described = api.call(
+                "GET", f"/connections/{connection}/explore", params={"objectType": "table", "object": name}
+            )
             columns = described["schema"]["columns"]
             kinds = sorted({c["meta"]["originalType"] for c in columns})
-            self.console.print(f"  {name}: {len(columns)} columns of {len(kinds)} Dataverse types "
-                               f"({', '.join(kinds[:8])}, ...)")
-        preview = api.call("GET", f"/connections/{connection}/explore",
-                           params={"objectType": "table", "object": "account", "preview": "true",
-                                   "previewCount": "3"})
+            self.console.print(
+                f"  {name}: {len(columns)} columns of {len(kinds)} Dataverse types ({', '.join(kinds[:8])}, ...)"
+            )
+        preview = api.call(
+            "GET",
+            f"/connections/{connection}/explore",
+            params={"objectType": "table", "object": "account", "preview": "true", "previewCount": "3"},
+        )
         table = Table("accountid", "name", "revenue", "modifiedon", title="account preview", title_justify="left")
         for row in preview["data"]:
-            table.add_row(str(row.get("accountid")), str(row.get("name")), str(row.get("revenue")),
-                          str(row.get("modifiedon")))
+            table.add_row(
+                str(row.get("accountid")), str(row.get("name")), str(row.get("revenue")), str(row.get("modifiedon"))
+            )
         self.console.print(table)
         return str(connection)
 
     def build_flows(self, api: Api, connection: str) -> dict[str, dict[str, str]]:
         self.step("Creating datasets, source and target connections, a mapping and two flows (every 15 minutes)")
         flows: dict[str, dict[str, str]] = {}
-        mapping = api.call("POST", "/data/foundation/conversion/mappingSets", json={"mappings": [
-            {"sourceType": "ATTRIBUTE", "source": "accountid", "destination": "accountid"},
-            {"sourceType": "ATTRIBUTE", "source": "name", "destination": "name"},
-            {"sourceType": "EXPRESSION", "source": "lower(trim(name))", "destination": "name_key"},
-            {"sourceType": "ATTRIBUTE", "source": "industrycode", "destination": "industrycode"},
-            {"sourceType": "ATTRIBUTE", "source": "revenue", "destination": "revenue"},
-            {"sourceType": "ATTRIBUTE", "source": "numberofemployees", "destination": "numberofemployees"},
-            {"sourceType": "ATTRIBUTE", "source": "address1_city", "destination": "address.city"},
-            {"sourceType": "ATTRIBUTE", "source": "address1_country", "destination": "address.country"},
-            {"sourceType": "ATTRIBUTE", "source": "modifiedon", "destination": "modifiedon"},
-            {"sourceType": "STATIC", "source": "dynamics-demo", "destination": "origin"},
-        ]})
+        mapping = api.call(
+            "POST",
+            "/data/foundation/conversion/mappingSets",
+            json={
+                "mappings": [
+                    {"sourceType": "ATTRIBUTE", "source": "accountid", "destination": "accountid"},
+                    {"sourceType": "ATTRIBUTE", "source": "name", "destination": "name"},
+                    {"sourceType": "EXPRESSION", "source": "lower(trim(name))", "destination": "name_key"},
+                    {"sourceType": "ATTRIBUTE", "source": "industrycode", "destination": "industrycode"},
+                    {"sourceType": "ATTRIBUTE", "source": "revenue", "destination": "revenue"},
+                    {"sourceType": "ATTRIBUTE", "source": "numberofemployees", "destination": "numberofemployees"},
+                    {"sourceType": "ATTRIBUTE", "source": "address1_city", "destination": "address.city"},
+                    {"sourceType": "ATTRIBUTE", "source": "address1_country", "destination": "address.country"},
+                    {"sourceType": "ATTRIBUTE", "source": "modifiedon", "destination": "modifiedon"},
+                    {"sourceType": "STATIC", "source": "dynamics-demo", "destination": "origin"},
+                ]
+            },
+        )
         for table, mode, mapping_id in (("account", "merge", mapping["id"]), ("contact", "append", None)):
-            dataset = api.call("POST", "/data/foundation/catalog/dataSets",
-                               json={"name": f"{table}s", "description": f"Dynamics {table} ({mode})"})[0]
+            dataset = api.call(
+                "POST",
+                "/data/foundation/catalog/dataSets",
+                json={"name": f"{table}s", "description": f"Dynamics {table} ({mode})"},
+            )[0]
             dataset_id = dataset.split("/")[-1]
-            source = api.call("POST", "/sourceConnections", json={
-                "name": f"Dynamics {table}", "baseConnectionId": connection, "data": {"format": "tabular"},
-                "params": {"tableName": table}, "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"}})
-            target = api.call("POST", "/targetConnections", json={
-                "name": f"{table}s dataset", "data": {"format": "delta"},
-                "params": {"dataSetId": dataset_id, "writeMode": mode},
-                "connectionSpec": {"id": LAKE_SPEC, "version": "1.0"}})
+            source = api.call(
+                "POST",
+                "/sourceConnections",
+                json={
+                    "name": f"Dynamics {table}",
+                    "baseConnectionId": connection,
+                    "data": {"format": "tabular"},
+                    "params": {"tableName": table},
+                    "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"},
+                },
+            )
+            target = api.call(
+                "POST",
+                "/targetConnections",
+                json={
+                    "name": f"{table}s dataset",
+                    "data": {"format": "delta"},
+                    "params": {"dataSetId": dataset_id, "writeMode": mode},
+                    "connectionSpec": {"id": LAKE_SPEC, "version": "1.0"},
+                },
+            )
             copy = {"name": "Copy", "params": {"deltaColumn": {"name": "modifiedon"}}}
             transformations: list[dict[str, Any]] = [copy]
             if mapping_id:
                 transformations.append({"name": "Mapping", "params": {"mappingId": mapping_id, "mappingVersion": 0}})
-            flow = api.call("POST", "/flows", json={
-                "name": f"Dynamics {table}s ({mode})", "flowSpec": {"id": CRM_FLOW_SPEC, "version": "1.0"},
-                "sourceConnectionIds": [source["id"]], "targetConnectionIds": [target["id"]],
-                "transformations": transformations,
-                "scheduleParams": {"startTime": str(int(time.time()) + 900), "frequency": "minute", "interval": "15",
-                                   "backfill": "true"}})
+            flow = api.call(
+                "POST",
+                "/flows",
+                json={
+                    "name": f"Dynamics {table}s ({mode})",
+                    "flowSpec": {"id": CRM_FLOW_SPEC, "version": "1.0"},
+                    "sourceConnectionIds": [source["id"]],
+                    "targetConnectionIds": [target["id"]],
+                    "transformations": transformations,
+                    "scheduleParams": {
+                        "startTime": str(int(time.time()) + 900),
+                        "frequency": "minute",
+                        "interval": "15",
+                        "backfill": "true",
+                    },
+                },
+            )
             flows[table] = {"flow": flow["id"], "dataset": dataset_id, "name": f"{table}s", "mode": mode}
             self.console.print(f"  {table}: dataset {dataset_id} ({mode}), flow {flow['id']}")
         return flows
@@ -275,25 +363,43 @@ class Demo:
         self.console.print(summary_table(runs, title=f"{title}: summary"))
         failed = [label for label, run in runs.items() if run_numbers(run)["status"] != "success"]
         if failed:
-            raise DemoError(f"runs did not succeed: {failed}: "
-                            f"{[run_numbers(runs[f])['errors'] for f in failed]}")
+            raise DemoError(f"runs did not succeed: {failed}: {[run_numbers(runs[f])['errors'] for f in failed]}")
         return runs
 
     def query(self, flows: dict[str, dict[str, str]]) -> None:
-        sql = ('SELECT industrycode, count(*) AS accounts, round(sum(revenue), 2) AS revenue FROM accounts '
-               "GROUP BY 1 ORDER BY 2 DESC LIMIT 5")
+        sql = (
+            "SELECT industrycode, count(*) AS accounts, round(sum(revenue), 2) AS revenue FROM accounts "
+            "GROUP BY 1 ORDER BY 2 DESC LIMIT 5"
+        )
         self.step(f"Querying the datasets with DuckDB: {sql}")
-        subprocess.run([sys.executable, "-m", "flowservice", "query", sql, "--org", ORG, "--data-dir",
-                        str(self.data_dir)], check=True)
+        subprocess.run(
+            [sys.executable, "-m", "flowservice", "query", sql, "--org", ORG, "--data-dir", str(self.data_dir)],
+            check=True,
+        )
 
     def change_rows(self, org: dict[str, Any]) -> dict[str, dict[str, int]]:
         self.step("Changing rows in the org through its Web API (creates, updates, deletes)")
-        token = httpx.post(f"{org['authority']}/oauth2/v2.0/token", verify=org["ca_file"], data={
-            "grant_type": "client_credentials", "client_id": org["client_id"], "client_secret": org["client_secret"],
-            "scope": f"{org['org_url']}/.default"}).json()["access_token"]
-        web = httpx.Client(base_url=org["api_url"], verify=org["ca_file"], timeout=60,
-                           headers={"Authorization": f"Bearer {token}", "OData-Version": "4.0",
-                                    "Accept": "application/json", "Content-Type": "application/json"})
+        token = httpx.post(
+            f"{org['authority']}/oauth2/v2.0/token",
+            verify=org["ca_file"],
+            data={
+                "grant_type": "client_credentials",
+                "client_id": org["client_id"],
+                "client_secret": org["client_secret"],
+                "scope": f"{org['org_url']}/.default",
+            },
+        ).json()["access_token"]
+        web = httpx.Client(
+            base_url=org["api_url"],
+            verify=org["ca_file"],
+            timeout=60,
+            headers={
+                "Authorization": f"Bearer {token}",
+                "OData-Version": "4.0",
+                "Accept": "application/json",
+                "Content-Type": "application/json",
+            },
+        )
         rng = random.Random(7)
         changes: dict[str, dict[str, int]] = {}
         for table, entity_set, counts in (("account", "accounts", (25, 40, 10)), ("contact", "contacts", (30, 20, 15))):
@@ -301,13 +407,16 @@ class Demo:
             ids = [row[key] for row in web.get(entity_set, params={"$select": key, "$top": "400"}).json()["value"]]
             picked = rng.sample(ids, counts[1] + counts[2])
             for i in range(counts[0]):
-                body = {"name": f"Demo account {i}"} if table == "account" else {"firstname": "Demo",
-                                                                                 "lastname": f"Contact {i}"}
+                body = (
+                    {"name": f"Demo account {i}"}
+                    if table == "account"
+                    else {"firstname": "Demo", "lastname": f"Contact {i}"}
+                )
                 web.post(entity_set, json=body).raise_for_status()
             for row_id in picked[: counts[1]]:
                 body = {"name": f"Renamed {row_id[:8]}"} if table == "account" else {"jobtitle": "Updated by demo"}
                 web.patch(f"{entity_set}({row_id})", json=body).raise_for_status()
-            for row_id in picked[counts[1]:]:
+            for row_id in picked[counts[1] :]:
                 web.delete(f"{entity_set}({row_id})").raise_for_status()
             changes[table] = {"created": counts[0], "updated": counts[1], "deleted": counts[2]}
             self.console.print(f"  {table}: created {counts[0]}, updated {counts[1]}, deleted {counts[2]}")
@@ -321,20 +430,29 @@ class Demo:
             upserts = expected["created"] + expected["updated"]
             ok = n["read"] == upserts and n["deleted"] == expected["deleted"]
             mark = "[green]✓[/]" if ok else "[red]✗[/]"
-            self.console.print(f"  {mark} {label}: read {n['read']} changed rows (expected {upserts}), "
-                               f"{n['deleted']} deletes (expected {expected['deleted']})")
+            self.console.print(
+                f"  {mark} {label}: read {n['read']} changed rows (expected {upserts}), "
+                f"{n['deleted']} deletes (expected {expected['deleted']})"
+            )
             if not ok:
                 raise DemoError(f"the increment of {label} does not match the changes made")
 
-    def write_summary(self, flows: dict[str, dict[str, str]], first: dict[str, Any], second: dict[str, Any],
-                      changes: dict[str, dict[str, int]]) -> None:
+    def write_summary(
+        self,
+        flows: dict[str, dict[str, str]],
+        first: dict[str, Any],
+        second: dict[str, Any],
+        changes: dict[str, dict[str, int]],
+    ) -> None:
         """What the demo showed, as JSON beside its data (``summary.json``), for scripts and tests."""
         summary = {
             "org": ORG,
             "data_dir": str(self.data_dir),
             "flows": flows,
-            "runs": {"first": {k: run_numbers(v) for k, v in first.items()},
-                     "second": {k: run_numbers(v) for k, v in second.items()}},
+            "runs": {
+                "first": {k: run_numbers(v) for k, v in first.items()},
+                "second": {k: run_numbers(v) for k, v in second.items()},
+            },
             "changes": changes,
         }
         (self.work_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
@@ -343,19 +461,21 @@ class Demo:
         lake = self.data_dir / "lake"
         first_flow = flows["account"]["flow"]
         query_hint = "SELECT count(*) FROM accounts"
-        self.console.print(Panel.fit(
-            f"Data lives in Delta Lake tables under {lake}\n"
-            f"Query it:  .venv/bin/flowservice query '{query_hint}' --org {ORG} --data-dir {self.data_dir}\n"
-            f"List the runs of the account flow:\n"
-            f"  curl -s '{url}{BASE}/runs?property=flowId=={first_flow}' \\\n"
-            f"    -H 'Authorization: Bearer {self.token[:16]}…' -H 'x-api-key: {self.client['client_id']}' \\\n"
-            f"    -H 'x-gw-ims-org-id: {ORG}' -H 'x-sandbox-name: prod'\n"
-            f"Demo finished in {time.monotonic() - self.started:.0f}s.",
-            title="Done", border_style="green"))
+        self.console.print(
+            Panel.fit(
+                f"Data lives in Delta Lake tables under {lake}\n"
+                f"Query it:  .venv/bin/flowservice query '{query_hint}' --org {ORG} --data-dir {self.data_dir}\n"
+                f"List the runs of the account flow:\n"
+                f"  curl -s '{url}{BASE}/runs?property=flowId=={first_flow}' \\\n"
+                f"    -H 'Authorization: Bearer {self.token[:16]}…' -H 'x-api-key: {self.client['client_id']}' \\\n"
+                f"    -H 'x-gw-ims-org-id: {ORG}' -H 'x-sandbox-name: prod'\n"
+                f"Demo finished in {time.monotonic() - self.started:.0f}s.",
+                title="Done",
+                border_style="green",
+            )
+        )
 
 
 def run_demo(work_dir: Path, scale: int, keep_running: bool) -> None:
     console = Console(width=None if sys.stdout.isatty() else 120)
     Demo(work_dir, scale, console, keep_running).run()
-
-

@@ -61,8 +61,15 @@ class _Child:
 class ProcessRuntime:
     """The embedded scheduler and workers as child processes of the server, supervised by one thread."""
 
-    def __init__(self, settings: Settings, *, workers: int, scheduler: bool, grace_seconds: float = 10.0,
-                 poll_seconds: float = 0.5) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        workers: int,
+        scheduler: bool,
+        grace_seconds: float = 10.0,
+        poll_seconds: float = 0.5,
+    ) -> None:
         self.settings = settings
         self.grace_seconds = grace_seconds
         self.poll_seconds = poll_seconds
@@ -122,9 +129,15 @@ class ProcessRuntime:
                 self._spawn(child)
 
     def _spawn(self, child: _Child) -> None:
-        config = {"name": child.name, "workers": child.workers, "scheduler": child.scheduler,
-                  "settings": self.settings.model_dump(mode="json"), "grace_seconds": self.grace_seconds,
-                  "parent_pid": os.getpid(), **_logging_options()}
+        config = {
+            "name": child.name,
+            "workers": child.workers,
+            "scheduler": child.scheduler,
+            "settings": self.settings.model_dump(mode="json"),
+            "grace_seconds": self.grace_seconds,
+            "parent_pid": os.getpid(),
+            **_logging_options(),
+        }
         try:
             process = subprocess.Popen([sys.executable, "-c", CHILD_COMMAND], stdin=subprocess.PIPE)
             assert process.stdin is not None
@@ -144,8 +157,13 @@ class ProcessRuntime:
         _close_lifeline(child.process)
         child.crashes = child.crashes + 1 if now - child.started_at < 30 else 1
         delay = min(30.0, 0.5 * 2 ** (child.crashes - 1))
-        log.warning("embedded %s process (pid %d) ended with %s; starting a new one in %.1f s", child.name,
-                    child.process.pid, how, delay)
+        log.warning(
+            "embedded %s process (pid %d) ended with %s; starting a new one in %.1f s",
+            child.name,
+            child.process.pid,
+            how,
+            delay,
+        )
         child.process, child.start_after = None, now + delay
 
     def _stop_children(self) -> None:
@@ -158,8 +176,9 @@ class ProcessRuntime:
             try:
                 process.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                log.warning("embedded worker process %d did not stop in %.0f s; killing it", process.pid,
-                            self.grace_seconds)
+                log.warning(
+                    "embedded worker process %d did not stop in %.0f s; killing it", process.pid, self.grace_seconds
+                )
                 process.kill()
                 process.wait()
         for child in self.children:

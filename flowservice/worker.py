@@ -35,8 +35,16 @@ class Worker:
     SAFE_FRACTION = 0.5
     RETRY_FRACTION = 0.05  # after a failed renewal, try again this share of stale_after later
 
-    def __init__(self, engine: RunEngine, queue: RunQueue, *, stale_after: float, poll_interval: float = 0.5,
-                 name: str | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        engine: RunEngine,
+        queue: RunQueue,
+        *,
+        stale_after: float,
+        poll_interval: float = 0.5,
+        name: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.engine = engine
         self.queue = queue
         self.stale_after = stale_after
@@ -58,8 +66,9 @@ class Worker:
         start = self.clock() if claimed_at is None else claimed_at
         hold = _Hold(start, self.stale_after * self.SAFE_FRACTION, self.clock)
         done = threading.Event()
-        beater = threading.Thread(target=self._beat, args=(claim, hold, done), name=f"heartbeat-{claim.run_id[:8]}",
-                                  daemon=True)
+        beater = threading.Thread(
+            target=self._beat, args=(claim, hold, done), name=f"heartbeat-{claim.run_id[:8]}", daemon=True
+        )
         beater.start()
         try:
             status = self.engine.execute(claim, lambda: hold.fresh() and not self.stopping.is_set())
@@ -78,8 +87,12 @@ class Worker:
             if self.queue.release(claim):
                 log.info("worker %s: run %s queued again; it resumes from its last commit", self.id, claim.run_id)
         except Exception:
-            log.warning("worker %s: could not queue run %s again; it resumes once its claim is stale", self.id,
-                        claim.run_id, exc_info=True)
+            log.warning(
+                "worker %s: could not queue run %s again; it resumes once its claim is stale",
+                self.id,
+                claim.run_id,
+                exc_info=True,
+            )
 
     def _beat(self, claim: Claim, hold: _Hold, done: threading.Event) -> None:
         interval = self.stale_after / self.BEATS_PER_STALE
@@ -89,13 +102,15 @@ class Worker:
             try:
                 renewed = self.queue.heartbeat(claim)
             except Exception:  # a transient database error must not end the heartbeat
-                log.warning("worker %s: renewing the claim of run %s failed; retrying", self.id, claim.run_id,
-                            exc_info=True)
+                log.warning(
+                    "worker %s: renewing the claim of run %s failed; retrying", self.id, claim.run_id, exc_info=True
+                )
                 wait = max(0.05, self.stale_after * self.RETRY_FRACTION)
                 continue
             if not renewed:
-                log.warning("worker %s: run %s is no longer ours (taken over, finished or cancelled)", self.id,
-                            claim.run_id)
+                log.warning(
+                    "worker %s: run %s is no longer ours (taken over, finished or cancelled)", self.id, claim.run_id
+                )
                 hold.lose()
                 return
             hold.renewed(sent)
@@ -141,8 +156,13 @@ class Runtime:
     """A scheduler thread and ``workers`` worker threads of this process: what ``flowservice worker`` and each
     embedded child process of ``serve`` run (``flowservice.embedded``), or ``serve`` itself in thread mode."""
 
-    def __init__(self, scheduler: Scheduler | None, workers: list[Worker], scheduler_interval: float,
-                 housekeeping: Sequence[tuple[float, Callable[[], object]]] = ()) -> None:
+    def __init__(
+        self,
+        scheduler: Scheduler | None,
+        workers: list[Worker],
+        scheduler_interval: float,
+        housekeeping: Sequence[tuple[float, Callable[[], object]]] = (),
+    ) -> None:
         self.scheduler = scheduler
         self.workers = workers
         self.scheduler_interval = scheduler_interval
@@ -155,8 +175,9 @@ class Runtime:
         if self.scheduler is not None:
             self._threads.append(threading.Thread(target=self._schedule, name="scheduler", daemon=True))
         for index, worker in enumerate(self.workers):
-            self._threads.append(threading.Thread(target=worker.serve, args=(self._stop,), name=f"worker-{index}",
-                                                  daemon=True))
+            self._threads.append(
+                threading.Thread(target=worker.serve, args=(self._stop,), name=f"worker-{index}", daemon=True)
+            )
         for thread in self._threads:
             thread.start()
 

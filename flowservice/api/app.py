@@ -35,8 +35,14 @@ def create_app(container: Any, *, embedded_runtime: bool = False) -> FastAPI:
             if runtime is not None:
                 runtime.stop()
 
-    app = App(title="flowservice", version="0.1.0", description=DESCRIPTION, docs_url="/docs",
-                  redoc_url=None, lifespan=lifespan)
+    app = App(
+        title="flowservice",
+        version="0.1.0",
+        description=DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
     app.state.container = container
     errors.install(app)
     app.add_middleware(RequestIdMiddleware)
@@ -52,8 +58,9 @@ def create_app(container: Any, *, embedded_runtime: bool = False) -> FastAPI:
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = add_identity_headers(get_openapi(
-                title=app.title, version=app.version, description=app.description, routes=app.routes))
+            app.openapi_schema = add_identity_headers(
+                get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            )
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -46,8 +46,9 @@ def error_response(error: FlowServiceError) -> Response:
     retry_after = getattr(error, "retry_after", None)
     if retry_after is not None:
         headers["Retry-After"] = str(max(1, int(retry_after)))
-    return Response(orjson.dumps(error_body(error)), status_code=error.status, media_type="application/json",
-                    headers=headers)
+    return Response(
+        orjson.dumps(error_body(error)), status_code=error.status, media_type="application/json", headers=headers
+    )
 
 
 # the JSON body of every error, for the OpenAPI document
@@ -88,8 +89,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
     chosen = statuses or (400, 401, 403, 404)
     return {
-        s: {"description": descriptions.get(s, "Error"),
-            "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+        s: {"description": descriptions.get(s, "Error"), "content": {"application/json": {"schema": ERROR_SCHEMA}}}
         for s in chosen
     }
 
@@ -103,13 +103,17 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code == 404:
             error = FlowServiceError(
-                f"No route matches {request.method} {request.url.path}.", code="1101", title="Resource not found",
+                f"No route matches {request.method} {request.url.path}.",
+                code="1101",
+                title="Resource not found",
                 status=404,
             )
         elif exc.status_code == 405:
             error = FlowServiceError(
-                f"The method {request.method} is not allowed on {request.url.path}.", code="1100",
-                title="Method not allowed", status=405,
+                f"The method {request.method} is not allowed on {request.url.path}.",
+                code="1100",
+                title="Method not allowed",
+                status=405,
             )
         else:
             error = FlowServiceError(str(exc.detail), code="1100", title="Invalid request", status=exc.status_code)
@@ -133,6 +137,9 @@ def unexpected_error(exc: Exception) -> Response:
     return error_response(
         FlowServiceError(
             "An internal error has occurred. Please try again. If the problem persists, please contact "
-            "customer support.", code="1102", title="Internal Error", status=500,
+            "customer support.",
+            code="1102",
+            title="Internal Error",
+            status=500,
         )
     )

@@ -100,8 +100,12 @@ def identity_headers(raw: Iterable[tuple[bytes, bytes]]) -> tuple[str | None, st
                     title="Repeated header",
                 )
             values[key] = value.decode("latin-1")
-    return (values.get("authorization"), values.get("x-api-key"), values.get("x-gw-ims-org-id"),
-            values.get("x-sandbox-name"))
+    return (
+        values.get("authorization"),
+        values.get("x-api-key"),
+        values.get("x-gw-ims-org-id"),
+        values.get("x-sandbox-name"),
+    )
 
 
 def authenticate(request: Request) -> tuple[Principal, Tenant]:
@@ -114,14 +118,34 @@ def authenticate(request: Request) -> tuple[Principal, Tenant]:
 
 
 IDENTITY_HEADERS = [
-    {"name": "Authorization", "in": "header", "required": True, "schema": {"type": "string"},
-     "description": "Bearer {ACCESS_TOKEN} from /ims/token/v3"},
-    {"name": "x-api-key", "in": "header", "required": True, "schema": {"type": "string"},
-     "description": "Your client id"},
-    {"name": "x-gw-ims-org-id", "in": "header", "required": True, "schema": {"type": "string"},
-     "description": "Your organization id"},
-    {"name": "x-sandbox-name", "in": "header", "required": True, "schema": {"type": "string"},
-     "description": "The sandbox, e.g. prod"},
+    {
+        "name": "Authorization",
+        "in": "header",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "Bearer {ACCESS_TOKEN} from /ims/token/v3",
+    },
+    {
+        "name": "x-api-key",
+        "in": "header",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "Your client id",
+    },
+    {
+        "name": "x-gw-ims-org-id",
+        "in": "header",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "Your organization id",
+    },
+    {
+        "name": "x-sandbox-name",
+        "in": "header",
+        "required": True,
+        "schema": {"type": "string"},
+        "description": "The sandbox, e.g. prod",
+    },
 ]
 
 
@@ -134,8 +158,14 @@ def add_identity_headers(schema: dict[str, Any]) -> dict[str, Any]:
             params = operation.setdefault("parameters", [])
             params[:0] = [dict(h) for h in IDENTITY_HEADERS]
             if "requestBody" in operation:
-                params.append({"name": "Content-Type", "in": "header", "required": True,
-                               "schema": {"type": "string", "enum": ["application/json"]}})
+                params.append(
+                    {
+                        "name": "Content-Type",
+                        "in": "header",
+                        "required": True,
+                        "schema": {"type": "string", "enum": ["application/json"]},
+                    }
+                )
     return schema
 
 
@@ -184,8 +214,12 @@ Body = Depends(json_body)
 
 
 def body_schema(example: Any) -> dict[str, Any]:
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": {"type": "object"},
-                                                                               "example": example}}}}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object"}, "example": example}},
+        }
+    }
 
 
 def route(router: APIRouter, method: str, path: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:

@@ -56,8 +56,9 @@ def read_one(service: Any, tenant: Tenant, resource_id: str) -> dict[str, Any]:
 
 def create_one(service: Any, who: tuple[Principal, Tenant], body: Any, path: str) -> Response:
     stored = service.create(who[1], who[0], body)
-    return Json({"id": stored.id, "etag": stored.etag}, status_code=201,
-                headers={"Location": f"{path.rstrip('/')}/{stored.id}"})
+    return Json(
+        {"id": stored.id, "etag": stored.etag}, status_code=201, headers={"Location": f"{path.rstrip('/')}/{stored.id}"}
+    )
 
 
 class App(FastAPI):
@@ -90,15 +91,27 @@ class App(FastAPI):
                 response = error_response(exc)
             except Exception as exc:  # noqa: BLE001 - the same last resort as the app's handler
                 response = unexpected_error(exc)
-            await send({"type": "http.response.start", "status": response.status_code,
-                        "headers": [*response.raw_headers, (b"x-request-id", rid.encode())]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": response.status_code,
+                    "headers": [*response.raw_headers, (b"x-request-id", rid.encode())],
+                }
+            )
             await send({"type": "http.response.body", "body": response.body})
         finally:
             request_id_var.reset(token)
         return True
 
-    async def _answer(self, collection: Collection, scope: Scope, headers: dict[str, str], resource_id: str,
-                      path: str, receive: Receive) -> Response:
+    async def _answer(
+        self,
+        collection: Collection,
+        scope: Scope,
+        headers: dict[str, str],
+        resource_id: str,
+        path: str,
+        receive: Receive,
+    ) -> Response:
         container = self.state.container
         who = container.identity.authenticate(*identity_headers(scope["headers"]))
         service = getattr(container, collection.service)

@@ -60,9 +60,7 @@ class ListQuery:
 def parse_filter(expression: str) -> Filter:
     match = _EXPRESSION.match(expression.strip())
     if not match:
-        raise InvalidRequest(
-            f"Invalid query value {expression} provided in query param.", code="1453"
-        )
+        raise InvalidRequest(f"Invalid query value {expression} provided in query param.", code="1453")
     path_text, op, raw_value = match["path"], match["op"], match["value"]
     if op == "~":
         raise InvalidRequest("Operator '~' not implemented.", code="1440")
@@ -114,9 +112,7 @@ def parse_list_query(params: Iterable[tuple[str, str]], *, allowed: Sequence[str
             except ValueError:
                 raise InvalidRequest(f"Invalid value {value} for parameter limit.", code="1452") from None
             if not 1 <= limit <= MAX_LIMIT:
-                raise InvalidRequest(
-                    f"The limit must be between 1 and {MAX_LIMIT}; got {limit}.", code="1452"
-                )
+                raise InvalidRequest(f"The limit must be between 1 and {MAX_LIMIT}; got {limit}.", code="1452")
         elif key == "continuationToken":
             offset = decode_token(value)
         elif key == "count":

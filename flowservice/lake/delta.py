@@ -89,8 +89,10 @@ class DeltaLake:
             if table is None and txn_version > 1:
                 # the writer built on an earlier commit of this table, which is gone: the dataset was deleted
                 # under a running run. Re-creating it would leave an orphan table holding part of a read.
-                raise NotFound("The dataset's table was deleted while the run was writing to it; nothing more "
-                               "was written.", resource_type="dataset")
+                raise NotFound(
+                    "The dataset's table was deleted while the run was writing to it; nothing more was written.",
+                    resource_type="dataset",
+                )
             if table is not None:
                 done = table.transaction_version(app_id)
                 if done is not None and done >= txn_version:
@@ -110,14 +112,18 @@ class DeltaLake:
                 # the text of a delta-rs error names files and URIs of the lake: the server log keeps it, the
                 # run's error (which tenants read) does not
                 log.warning("writing %s (%s #%s) failed: %s", uri, app_id, txn_version, exc)
-                raise FlowServiceError("Writing to the dataset failed on a storage error; nothing of this "
-                                       "commit landed. Re-trigger the run to continue from its last commit.") from exc
+                raise FlowServiceError(
+                    "Writing to the dataset failed on a storage error; nothing of this "
+                    "commit landed. Re-trigger the run to continue from its last commit."
+                ) from exc
             if version is None:
                 version = self._version_of(uri, app_id, txn_version)
             return CommitResult(version, written, deleted, self._added_bytes(uri, version))
         log.warning("writing %s (%s #%s) kept conflicting: %s", uri, app_id, txn_version, failure)
-        raise FlowServiceError("Writing to the dataset failed: other writers kept committing to it at the same "
-                               "time. Re-trigger the run to continue from its last commit.") from failure
+        raise FlowServiceError(
+            "Writing to the dataset failed: other writers kept committing to it at the same "
+            "time. Re-trigger the run to continue from its last commit."
+        ) from failure
 
     def _merge(
         self,
@@ -206,8 +212,10 @@ class DeltaLake:
         found = commitlog.find_commit(table, app_id, txn_version) if table is not None else None
         if found is None:
             log.warning("the commit of %s #%s is missing from %s", app_id, txn_version, uri)
-            raise FlowServiceError("A commit just written is missing from the dataset's log; the run stops. "
-                                   "Re-trigger it to continue from its last commit.")
+            raise FlowServiceError(
+                "A commit just written is missing from the dataset's log; the run stops. "
+                "Re-trigger it to continue from its last commit."
+            )
         return found[0]
 
     # -------------------------------------------------------------------------------------------- read
@@ -255,8 +263,9 @@ class DeltaLake:
     def query(self, sql: str, tables: Mapping[str, str]) -> pa.Table:
         return query.run(sql, {name: self.dataset(path) for name, path in tables.items()})
 
-    def missing_keys(self, table_path: str, primary_key: str, seen: Sequence[str], chunk_rows: int,
-                     spill_dir: str) -> Iterator[list[str]]:
+    def missing_keys(
+        self, table_path: str, primary_key: str, seen: Sequence[str], chunk_rows: int, spill_dir: str
+    ) -> Iterator[list[str]]:
         if self._open(self._storage.uri(table_path)) is None:
             return
         for batch in query.missing_keys(self.dataset(table_path), primary_key, seen, chunk_rows, spill_dir):

@@ -43,8 +43,9 @@ def run(sql: str, datasets: Mapping[str, pads.Dataset]) -> pa.Table:
         connection.close()
 
 
-def missing_keys(dataset: pads.Dataset, key: str, seen: Sequence[str], chunk_rows: int,
-                 spill_dir: str) -> Iterator[pa.RecordBatch]:
+def missing_keys(
+    dataset: pads.Dataset, key: str, seen: Sequence[str], chunk_rows: int, spill_dir: str
+) -> Iterator[pa.RecordBatch]:
     """The values of ``key`` in ``dataset`` (as text) that no Arrow IPC file of ``seen`` holds in its column
     ``k``: an anti-join in DuckDB, streamed in batches of about ``chunk_rows``. DuckDB works within a
     memory limit and spills to ``spill_dir``, so memory does not grow with the table."""

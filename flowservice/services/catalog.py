@@ -89,13 +89,20 @@ class CatalogService:
         stored = self.dataset(tenant, id)
         for target in self.resources.list("targetConnections", tenant):
             if target.doc.get("params", {}).get("dataSetId") == id:
-                flows = [f.id for f in self.resources.list("flows", tenant)
-                         if target.id in (f.doc.get("targetConnectionIds") or [])]
-                writer = f"flow {', '.join(flows)} (target connection {target.id})" if flows else (
-                    f"target connection {target.id}")
+                flows = [
+                    f.id
+                    for f in self.resources.list("flows", tenant)
+                    if target.id in (f.doc.get("targetConnectionIds") or [])
+                ]
+                writer = (
+                    f"flow {', '.join(flows)} (target connection {target.id})"
+                    if flows
+                    else (f"target connection {target.id}")
+                )
                 raise Conflict(
                     f"The dataset {id} cannot be deleted because {writer} writes to it. "
-                    "Delete the flow and the target connection first.", code="1447",
+                    "Delete the flow and the target connection first.",
+                    code="1447",
                 )
         self.resources.delete("dataSets", tenant, id)
         self.lake.drop(stored.doc["lake"]["path"])
@@ -111,8 +118,11 @@ class CatalogService:
         doc = {
             "status": "loading",
             "dataSet": dataset,
-            "relatedObjects": [{"type": "dataSet", "id": dataset}, {"type": "flowRun", "id": run_id},
-                               {"type": "flow", "id": flow_id}],
+            "relatedObjects": [
+                {"type": "dataSet", "id": dataset},
+                {"type": "flowRun", "id": run_id},
+                {"type": "flow", "id": flow_id},
+            ],
             "recordCount": 0,
             "failedRecordCount": 0,
             "deletedRecordCount": 0,

@@ -29,8 +29,9 @@ MAX_PREVIEW = 100
 class ConnectionService(ResourceService):
     kind = "connections"
 
-    def __init__(self, resources: Resources, specs: SpecCatalog, sources: SourceFactory,
-                 calls: SourceCalls | None = None) -> None:
+    def __init__(
+        self, resources: Resources, specs: SpecCatalog, sources: SourceFactory, calls: SourceCalls | None = None
+    ) -> None:
         super().__init__(resources)
         self.specs = specs
         self.sources = sources
@@ -71,8 +72,9 @@ class ConnectionService(ResourceService):
                 return None
             new_auth = new.get("auth") or {}
             if not isinstance(new_auth, dict) or not isinstance(new_auth.get("params"), dict):
-                raise InvalidRequest("The field 'auth' must be an object with 'specName' and an object 'params'.",
-                                     code="1455")
+                raise InvalidRequest(
+                    "The field 'auth' must be an object with 'specName' and an object 'params'.", code="1455"
+                )
             if str(new_auth.get("specName", "")).lower() != old["auth"]["specName"].lower():
                 raise InvalidRequest(
                     "The authentication type of a connection cannot be changed; create a new connection instead.",
@@ -154,8 +156,13 @@ class ConnectionService(ResourceService):
         with closing(self.open_source(tenant, id, interactive=True)) as source:
             if object_type == "root":
                 return [
-                    {"type": t.kind, "name": t.display_name, "path": t.name, "canPreview": t.can_preview,
-                     "canFetchSchema": True}
+                    {
+                        "type": t.kind,
+                        "name": t.display_name,
+                        "path": t.name,
+                        "canPreview": t.can_preview,
+                        "canFetchSchema": True,
+                    }
                     for t in source.list_tables()
                 ]
             table = params.get("object", "").strip()
@@ -210,7 +217,8 @@ def require_enabled(connection: Stored) -> None:
     if connection.doc.get("state", "enabled") != "enabled":
         raise InvalidRequest(
             f"The base connection {connection.id} is {connection.doc.get('state')}; enable it (PATCH /state to "
-            "'enabled') before using it.", code="1422",
+            "'enabled') before using it.",
+            code="1422",
         )
 
 

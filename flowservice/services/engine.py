@@ -191,8 +191,11 @@ class RunEngine:
         try:
             return self._execute(claim, tenant, still_ours)
         except LostClaim:
-            log.warning("run %s (attempt %d) is no longer held by this worker; stopping without writing",
-                        claim.run_id, claim.attempt)
+            log.warning(
+                "run %s (attempt %d) is no longer held by this worker; stopping without writing",
+                claim.run_id,
+                claim.attempt,
+            )
             return "lost"
 
     def _execute(self, claim: Claim, tenant: Tenant, still_ours: Callable[[], bool]) -> str:
@@ -216,9 +219,16 @@ class RunEngine:
             status, error = "failed", _error_entry(exc)
             log.warning("run %s failed: %s", claim.run_id, exc.message)
         except Exception:
-            status, error = "failed", {"code": "CONNECTOR-1102-500", "message": (
-                f"The run {claim.run_id} failed on an internal error. Its details are in the server log under "
-                "this run id; re-trigger the run to continue from its last commit.")}
+            status, error = (
+                "failed",
+                {
+                    "code": "CONNECTOR-1102-500",
+                    "message": (
+                        f"The run {claim.run_id} failed on an internal error. Its details are in the server log under "
+                        "this run id; re-trigger the run to continue from its last commit."
+                    ),
+                },
+            )
             log.exception("run %s failed unexpectedly", claim.run_id)
         if status == "success":
             status = self._status_from_failures(ctx)
@@ -255,8 +265,9 @@ class RunEngine:
                 return
             except Superseded:
                 superseded = True
-                log.warning("run %s: another writer committed this transaction first; re-reading the last commit",
-                            ctx.run_id)
+                log.warning(
+                    "run %s: another writer committed this transaction first; re-reading the last commit", ctx.run_id
+                )
 
     def _fence(self, ctx: RunContext) -> None:
         """Stop unless the run is still ours: the heartbeat is fresh and the queue row is held by our claim."""
@@ -299,9 +310,16 @@ class RunEngine:
                 return
             overlap = _watermark(source_cursor) if plan.write_mode == "append" else None
 
-            pages = PagesAhead(source.read(plan.table, [c.name for c in selected.columns] if plan.columns else None,
-                                           source_cursor, delta_column=plan.delta_column, page_size=self.page_size),
-                               self.read_ahead_pages)
+            pages = PagesAhead(
+                source.read(
+                    plan.table,
+                    [c.name for c in selected.columns] if plan.columns else None,
+                    source_cursor,
+                    delta_column=plan.delta_column,
+                    page_size=self.page_size,
+                ),
+                self.read_ahead_pages,
+            )
             with pages:
                 self._land(ctx, pages, target, txn, overlap, resumed_mid_read, still_ours, force_resync)
 
@@ -311,12 +329,25 @@ class RunEngine:
         plan = ctx.plan
         base = self.connections.get(ctx.tenant, plan.base_connection_id).doc
         params = (base.get("auth") or {}).get("params") or {}
-        return {"baseConnectionId": plan.base_connection_id, "org": _normalised_uri(params.get("serviceUri")),
-                "table": plan.table, "deltaColumn": plan.delta_column,
-                "columns": sorted(set(plan.columns)) if plan.columns else None}  # as configured, not as found
+        return {
+            "baseConnectionId": plan.base_connection_id,
+            "org": _normalised_uri(params.get("serviceUri")),
+            "table": plan.table,
+            "deltaColumn": plan.delta_column,
+            "columns": sorted(set(plan.columns)) if plan.columns else None,
+        }  # as configured, not as found
 
-    def _land(self, ctx: RunContext, pages: Iterable[Page], target: _Target, txn: int, overlap: str | None,
-              resumed_mid_read: bool, still_ours: Callable[[], bool], force_resync: bool = False) -> None:
+    def _land(
+        self,
+        ctx: RunContext,
+        pages: Iterable[Page],
+        target: _Target,
+        txn: int,
+        overlap: str | None,
+        resumed_mid_read: bool,
+        still_ours: Callable[[], bool],
+        force_resync: bool = False,
+    ) -> None:
         """Map the pages and commit them every ``commit_every_rows`` rows (and at the last page), applying
         each page's changes in the source's order (``PendingChanges``). ``force_resync``: the read is a full
         read the engine asked for (the source changed), with delete detection like an expired token's."""
@@ -336,17 +367,22 @@ class RunEngine:
                     counters.full_resync = True
                     if resumed_mid_read:
                         noted = True
-                        ctx.notes.append({"code": "CONNECTOR-3001-200", "message": (
-                            "A full resync resumed after an interruption: deletes made at the source before it "
-                            "are not detected by this run.")})
+                        ctx.notes.append(
+                            {
+                                "code": "CONNECTOR-3001-200",
+                                "message": (
+                                    "A full resync resumed after an interruption: deletes made at the source before it "
+                                    "are not detected by this run."
+                                ),
+                            }
+                        )
                     else:
                         seen = cleanup.enter_context(KeySpill())
                 batch = self._drop_rows_without_key(ctx, batch, pk)
                 if seen is not None:
                     seen.add(batch.column(pk))  # before dropping re-read versions: those keys are in the source
                 if overlap is not None and out_delta is not None:
-                    batch = self._drop_already_landed(plan, batch, pk, plan.delta_column, out_pk, out_delta,
-                                                      overlap)
+                    batch = self._drop_already_landed(plan, batch, pk, plan.delta_column, out_pk, out_delta, overlap)
                 if batch.num_rows:
                     pending.add_rows(compiled(batch))
                 pending.add_deletes(page.deleted_keys)
@@ -356,8 +392,16 @@ class RunEngine:
                 txn = self._maybe_commit(ctx, compiled.schema, pending, out_pk, txn, page.cursor, page.final)
                 del page, batch  # nothing of a landed page outlives its turn (``pending`` holds what is kept)
 
-    def _maybe_commit(self, ctx: RunContext, schema: pa.Schema, pending: PendingChanges, out_pk: str, txn: int,
-                      cursor: dict[str, Any], final: bool) -> int:
+    def _maybe_commit(
+        self,
+        ctx: RunContext,
+        schema: pa.Schema,
+        pending: PendingChanges,
+        out_pk: str,
+        txn: int,
+        cursor: dict[str, Any],
+        final: bool,
+    ) -> int:
         """Commit the window when it is full (or ``final``); the transaction number after it."""
         if pending.rows >= self.commit_every_rows or len(pending.deletes) >= self.commit_every_rows or final:
             txn += 1
@@ -367,14 +411,23 @@ class RunEngine:
             self._progress(ctx, "inProgress")
         return txn
 
-    def _delete_missing(self, ctx: RunContext, schema: pa.Schema, pending: PendingChanges, out_pk: str, txn: int,
-                        seen: KeySpill, final_cursor: dict[str, Any]) -> None:
+    def _delete_missing(
+        self,
+        ctx: RunContext,
+        schema: pa.Schema,
+        pending: PendingChanges,
+        out_pk: str,
+        txn: int,
+        seen: KeySpill,
+        final_cursor: dict[str, Any],
+    ) -> None:
         """The end of a full resync: delete the dataset's keys it did not see, ``commit_every_rows`` at a time.
 
         Every commit but the last carries the read's final cursor marked ``deleting_missing``: a run stopped
         between them finds the mark and finishes the deletes (``_finish_missing``) before reading changes."""
-        missing = self.lake.missing_keys(ctx.plan.table_path, out_pk, seen.files(), self.commit_every_rows,
-                                         seen.spill_dir())
+        missing = self.lake.missing_keys(
+            ctx.plan.table_path, out_pk, seen.files(), self.commit_every_rows, seen.spill_dir()
+        )
         try:
             for chunk in missing:
                 while chunk:
@@ -391,8 +444,15 @@ class RunEngine:
         ctx.cursor_extra.pop("deleting_missing", None)
         self._maybe_commit(ctx, schema, pending, out_pk, txn, final_cursor, True)
 
-    def _finish_missing(self, ctx: RunContext, pages: Iterable[Page], target: _Target, txn: int,
-                        final_cursor: dict[str, Any], still_ours: Callable[[], bool]) -> None:
+    def _finish_missing(
+        self,
+        ctx: RunContext,
+        pages: Iterable[Page],
+        target: _Target,
+        txn: int,
+        final_cursor: dict[str, Any],
+        still_ours: Callable[[], bool],
+    ) -> None:
         """Finish the deletes of a full resync stopped half-way: the keys it saw are gone with its process, so
         read the source's keys again (the key column only), then delete what the dataset holds beyond them.
         Rows are not landed again: the read's final cursor stays, and the next run reads the changes since."""
@@ -406,19 +466,44 @@ class RunEngine:
                 seen.add(pc.drop_null(keys))
             self._delete_missing(ctx, target.compiled.schema, pending, target.out_pk, txn, seen, final_cursor)
 
-    def _commit(self, ctx: RunContext, schema: pa.Schema, pending: list[pa.Table], deletes: list[str], pk: str,
-                txn: int, source_cursor: dict[str, Any], final: bool) -> None:
+    def _commit(
+        self,
+        ctx: RunContext,
+        schema: pa.Schema,
+        pending: list[pa.Table],
+        deletes: list[str],
+        pk: str,
+        txn: int,
+        source_cursor: dict[str, Any],
+        final: bool,
+    ) -> None:
         plan, counters = ctx.plan, ctx.counters
         data = pa.concat_tables(pending, promote_options="permissive") if pending else schema.empty_table()
         counters.commits += 1
-        cursor = {"source": source_cursor, "run_id": ctx.run_id, "final": final, **ctx.cursor_extra,
-                  "attempt": ctx.claim.attempt if ctx.claim else 0,
-                  "counters": {**asdict(counters), "written": counters.written + data.num_rows,
-                               "deleted": counters.deleted + len(deletes)}}
+        cursor = {
+            "source": source_cursor,
+            "run_id": ctx.run_id,
+            "final": final,
+            **ctx.cursor_extra,
+            "attempt": ctx.claim.attempt if ctx.claim else 0,
+            "counters": {
+                **asdict(counters),
+                "written": counters.written + data.num_rows,
+                "deleted": counters.deleted + len(deletes),
+            },
+        }
         self._fence(ctx)
-        result = self.lake.commit(plan.table_path, data, mode=plan.write_mode, primary_key=pk,
-                                  deleted_keys=deletes, app_id=plan.flow_id, txn_version=txn, cursor=cursor,
-                                  change_time=now_ms())
+        result = self.lake.commit(
+            plan.table_path,
+            data,
+            mode=plan.write_mode,
+            primary_key=pk,
+            deleted_keys=deletes,
+            app_id=plan.flow_id,
+            txn_version=txn,
+            cursor=cursor,
+            change_time=now_ms(),
+        )
         if result.noop:  # another writer holds this transaction: nothing of ours landed
             raise Superseded()
         counters.written += result.rows_written
@@ -438,13 +523,19 @@ class RunEngine:
             return batch
         ctx.counters.failed += bad
         rejected = batch.filter(missing).slice(0, 20).to_pylist()
-        self.queue.add_errors(ctx.run_id, [
-            ("INGEST-1201-400", f"The record has no value for the primary key '{pk}'.", _json(row)) for row in rejected
-        ], MAX_ERRORS_KEPT)
+        self.queue.add_errors(
+            ctx.run_id,
+            [
+                ("INGEST-1201-400", f"The record has no value for the primary key '{pk}'.", _json(row))
+                for row in rejected
+            ],
+            MAX_ERRORS_KEPT,
+        )
         return batch.filter(pc.invert(missing))
 
-    def _drop_already_landed(self, plan: FlowPlan, batch: pa.RecordBatch, pk: str, delta: str, out_pk: str,
-                             out_delta: str, overlap: str) -> pa.RecordBatch:
+    def _drop_already_landed(
+        self, plan: FlowPlan, batch: pa.RecordBatch, pk: str, delta: str, out_pk: str, out_delta: str, overlap: str
+    ) -> pa.RecordBatch:
         """Append mode, watermark increments: the inclusive lower bound re-reads rows at the watermark; drop
         those whose (key, delta value) the dataset already holds, so a version is never appended twice.
         Values compare as epoch microseconds, exact on both sides."""
@@ -495,9 +586,14 @@ class RunEngine:
 
         assert ctx.claim is not None
         self.runs.update_doc(ctx.claim, change)
-        self.catalog.update_batch(ctx.tenant, ctx.batch_id, recordCount=counters.written,
-                                  failedRecordCount=counters.failed, deletedRecordCount=counters.deleted,
-                                  size=counters.bytes_out)
+        self.catalog.update_batch(
+            ctx.tenant,
+            ctx.batch_id,
+            recordCount=counters.written,
+            failedRecordCount=counters.failed,
+            deletedRecordCount=counters.deleted,
+            size=counters.bytes_out,
+        )
 
     def _final(self, ctx: RunContext, status: str, error: dict[str, str] | None) -> None:
         counters = ctx.counters
@@ -515,15 +611,31 @@ class RunEngine:
 
         self.runs.update_doc(ctx.claim, change)  # fenced: a stale worker stops here
         batch_status = {"success": "success", "partialSuccess": "success"}.get(status, "failed")
-        self.catalog.update_batch(ctx.tenant, ctx.batch_id, status=batch_status, recordCount=counters.written,
-                                  failedRecordCount=counters.failed, deletedRecordCount=counters.deleted,
-                                  size=counters.bytes_out, completed=completed,
-                                  errors=[error] if error else [])
+        self.catalog.update_batch(
+            ctx.tenant,
+            ctx.batch_id,
+            status=batch_status,
+            recordCount=counters.written,
+            failedRecordCount=counters.failed,
+            deletedRecordCount=counters.deleted,
+            size=counters.bytes_out,
+            completed=completed,
+            errors=[error] if error else [],
+        )
         if not self.queue.finish(ctx.claim):
             log.warning("run %s ended its document but its claim was lost before the queue row", ctx.run_id)
         seconds = max(0.001, (completed - ctx.started) / 1000)
-        log.info("run %s %s: read %d, written %d, deleted %d, failed %d in %.1fs (%.0f rows/s)", ctx.run_id, status,
-                 counters.read, counters.written, counters.deleted, counters.failed, seconds, counters.read / seconds)
+        log.info(
+            "run %s %s: read %d, written %d, deleted %d, failed %d in %.1fs (%.0f rows/s)",
+            ctx.run_id,
+            status,
+            counters.read,
+            counters.written,
+            counters.deleted,
+            counters.failed,
+            seconds,
+            counters.read / seconds,
+        )
 
     def _finish_without_plan(self, claim: Claim, exc: FlowServiceError) -> None:
         def change(doc: dict[str, Any]) -> dict[str, Any]:
@@ -555,9 +667,13 @@ def _normalised_uri(uri: Any) -> str | None:
 
 def _identity_note(old: dict[str, Any], new: dict[str, Any]) -> dict[str, str]:
     changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-    return {"code": "CONNECTOR-3002-200", "message": (
-        f"The source of this flow changed since its last run ({', '.join(changed)}): its cursor does not apply, "
-        "so the table is read in full and rows the source does not have are deleted.")}
+    return {
+        "code": "CONNECTOR-3002-200",
+        "message": (
+            f"The source of this flow changed since its last run ({', '.join(changed)}): its cursor does not apply, "
+            "so the table is read in full and rows the source does not have are deleted."
+        ),
+    }
 
 
 def _watermark(cursor: dict[str, Any] | None) -> str | None:
@@ -582,21 +698,31 @@ def _error_entry(exc: FlowServiceError) -> dict[str, str]:
     return {"code": f"{prefix}-{exc.code}-{exc.status}", "message": exc.message}
 
 
-def _metrics(ctx: RunContext, status: str, old: dict[str, Any], error: dict[str, str] | None,
-             completed: int | None = None) -> dict[str, Any]:
+def _metrics(
+    ctx: RunContext, status: str, old: dict[str, Any], error: dict[str, str] | None, completed: int | None = None
+) -> dict[str, Any]:
     c = ctx.counters
     errors = list(ctx.notes) + ([error] if error else [])
     if c.failed:
-        errors.append({"code": "INGEST-1212-400", "message": f"Encountered {c.failed} errors in the data. "
-                       f"Successfully ingested {c.written} rows. Read the row errors at /runs/{ctx.run_id}/errors."})
+        errors.append(
+            {
+                "code": "INGEST-1212-400",
+                "message": f"Encountered {c.failed} errors in the data. "
+                f"Successfully ingested {c.written} rows. Read the row errors at /runs/{ctx.run_id}/errors.",
+            }
+        )
     duration: dict[str, Any] = {"startedAtUTC": ctx.started}
     if completed:
         duration["completedAtUTC"] = completed
     return {
         "durationSummary": duration,
         "sizeSummary": {"inputBytes": c.bytes_in, "outputBytes": c.bytes_out},
-        "recordSummary": {"inputRecordCount": c.read, "outputRecordCount": c.written, "failedRecordCount": c.failed,
-                          "deletedRecordCount": c.deleted},
+        "recordSummary": {
+            "inputRecordCount": c.read,
+            "outputRecordCount": c.written,
+            "failedRecordCount": c.failed,
+            "deletedRecordCount": c.deleted,
+        },
         "fileSummary": {"outputFileCount": c.commits},
         "statusSummary": {
             "status": status,
@@ -619,21 +745,38 @@ def _activities(ctx: RunContext, status: str, doc: dict[str, Any], completed: in
             "durationSummary": duration,
             "sizeSummary": {"inputBytes": c.bytes_in, "outputBytes": c.bytes_in},
             "recordSummary": {"inputRecordCount": c.read},
-            "statusSummary": {"status": status, "extensions": {"type": doc["metrics"]["statusSummary"]
-                                                               .get("extensions", {}).get("type", "scheduled")}},
-            "sourceInfo": [{"id": ctx.plan.source_connection_id, "type": "SourceConnection",
-                            "reference": {"type": "Table", "ids": [ctx.plan.table]}}],
+            "statusSummary": {
+                "status": status,
+                "extensions": {"type": doc["metrics"]["statusSummary"].get("extensions", {}).get("type", "scheduled")},
+            },
+            "sourceInfo": [
+                {
+                    "id": ctx.plan.source_connection_id,
+                    "type": "SourceConnection",
+                    "reference": {"type": "Table", "ids": [ctx.plan.table]},
+                }
+            ],
         },
         {
             "id": "promotionActivity",
             "updatedAtUTC": now_ms(),
             "durationSummary": {k: v for k, v in duration.items() if k != "extensions"},
             "sizeSummary": {"inputBytes": c.bytes_in, "outputBytes": c.bytes_out},
-            "recordSummary": {"inputRecordCount": c.read, "outputRecordCount": c.written,
-                              "failedRecordCount": c.failed, "deletedRecordCount": c.deleted},
+            "recordSummary": {
+                "inputRecordCount": c.read,
+                "outputRecordCount": c.written,
+                "failedRecordCount": c.failed,
+                "deletedRecordCount": c.deleted,
+            },
             "statusSummary": {"status": status},
-            "targetInfo": [{"id": ctx.plan.target_connection_id, "type": "TargetConnection",
-                            "reference": {"type": "Batch", "ids": [ctx.batch_id]},
-                            "dataSetId": ctx.plan.dataset_id, "writeMode": ctx.plan.write_mode}],
+            "targetInfo": [
+                {
+                    "id": ctx.plan.target_connection_id,
+                    "type": "TargetConnection",
+                    "reference": {"type": "Batch", "ids": [ctx.batch_id]},
+                    "dataSetId": ctx.plan.dataset_id,
+                    "writeMode": ctx.plan.write_mode,
+                }
+            ],
         },
     ]

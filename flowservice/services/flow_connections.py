@@ -72,7 +72,8 @@ class SourceConnectionService(ResourceService):
         if base.doc["connectionSpec"]["id"] != spec.id:
             raise InvalidRequest(
                 f"The base connection {base_id} uses connection spec {base.doc['connectionSpec']['id']}, "
-                f"not {spec.id}.", code="1413",
+                f"not {spec.id}.",
+                code="1413",
             )
         doc = _common(body, spec.id, str(spec_ref.get("version") or spec.doc["version"]))
         doc["data"].setdefault("format", "tabular")
@@ -99,8 +100,9 @@ class SourceConnectionService(ResourceService):
         known = {c.name for c in schema.columns}
         unknown = [c for c in column_names(params.get("columns")) or [] if c not in known]
         if unknown:
-            raise InvalidRequest(f"Unknown columns in params.columns for table '{params['tableName']}': "
-                                 f"{', '.join(unknown)}.")
+            raise InvalidRequest(
+                f"Unknown columns in params.columns for table '{params['tableName']}': {', '.join(unknown)}."
+            )
         return {**params, "primaryKey": params.get("primaryKey") or schema.table.primary_key}
 
     def update(self, tenant: Tenant, principal: Principal, id: str, ops: Any, if_match: str | None) -> Stored:
@@ -108,13 +110,15 @@ class SourceConnectionService(ResourceService):
             if new.get("connectionSpec") != old.get("connectionSpec") or new.get("baseConnectionId") != old.get(
                 "baseConnectionId"
             ):
-                raise InvalidRequest("The connection spec and base connection of a source connection cannot change.",
-                                     code="1414")
+                raise InvalidRequest(
+                    "The connection spec and base connection of a source connection cannot change.", code="1414"
+                )
             spec = self.specs.connection(old["connectionSpec"]["id"])
             if new.get("params") != old.get("params"):
                 self._check_table_kept(tenant, id, old, new)
-                new["params"] = self._checked_params(tenant, old["baseConnectionId"], new.get("params"),
-                                                     spec.source_validator)
+                new["params"] = self._checked_params(
+                    tenant, old["baseConnectionId"], new.get("params"), spec.source_validator
+                )
 
         return self.patch(tenant, principal, id, ops, if_match, validate)
 
@@ -132,13 +136,16 @@ class SourceConnectionService(ResourceService):
             raise InvalidRequest(
                 f"The table of source connection {id} cannot change while flow {flows[0]} uses it: the flow's "
                 f"dataset holds rows of table '{old_table}'. Create a new source connection and flow for the "
-                "other table.", code="1414")
+                "other table.",
+                code="1414",
+            )
 
     def check_deletable(self, tenant: Tenant, id: str) -> None:
         flows = _flows_using(self.resources, tenant, "sourceConnectionIds", id)
         if flows:
-            raise Conflict(f"Found active flows containing id {id}: {', '.join(flows)}. Delete the flows first.",
-                           code="1447")
+            raise Conflict(
+                f"Found active flows containing id {id}: {', '.join(flows)}. Delete the flows first.", code="1447"
+            )
 
 
 class TargetConnectionService(ResourceService):
@@ -181,8 +188,11 @@ class TargetConnectionService(ResourceService):
                 raise InvalidRequest("The connection spec of a target connection cannot be updated.", code="1414")
             if new.get("params") != old.get("params"):
                 if _flows_using(self.resources, tenant, "targetConnectionIds", id):
-                    raise InvalidRequest("The dataset or write mode of a target connection used by a flow cannot "
-                                         "change; create a new flow instead.", code="1447")
+                    raise InvalidRequest(
+                        "The dataset or write mode of a target connection used by a flow cannot "
+                        "change; create a new flow instead.",
+                        code="1447",
+                    )
                 spec = self.specs.connection(old["connectionSpec"]["id"])
                 new["params"] = self._checked_params(tenant, new.get("params"), spec.target_validator)
 
@@ -191,5 +201,6 @@ class TargetConnectionService(ResourceService):
     def check_deletable(self, tenant: Tenant, id: str) -> None:
         flows = _flows_using(self.resources, tenant, "targetConnectionIds", id)
         if flows:
-            raise Conflict(f"Found active flows containing id {id}: {', '.join(flows)}. Delete the flows first.",
-                           code="1447")
+            raise Conflict(
+                f"Found active flows containing id {id}: {', '.join(flows)}. Delete the flows first.", code="1447"
+            )

@@ -92,10 +92,12 @@ class FlowService(ResourceService):
         name = body.get("name")
         if not isinstance(name, str) or not name.strip():
             raise InvalidRequest("The field 'name' is required and must be a non-empty string.")
-        sources = self._connections(tenant, body, "sourceConnectionIds", "sourceConnections",
-                                    spec["sourceConnectionSpecIds"])
-        targets = self._connections(tenant, body, "targetConnectionIds", "targetConnections",
-                                    spec["targetConnectionSpecIds"])
+        sources = self._connections(
+            tenant, body, "sourceConnectionIds", "sourceConnections", spec["sourceConnectionSpecIds"]
+        )
+        targets = self._connections(
+            tenant, body, "targetConnectionIds", "targetConnections", spec["targetConnectionSpecIds"]
+        )
         source, target = sources[0], targets[0]
         transformations = body.get("transformations") or []
         if not isinstance(transformations, list):
@@ -117,7 +119,8 @@ class FlowService(ResourceService):
                 raise InvalidRequest(
                     f"Error while matching schema in target dataset {dataset.id} with schema in mapping "
                     f"{mapping_ref['mappingId']}. Schema with same id and version must be used in both mapping and "
-                    "target dataset.", code="1425",
+                    "target dataset.",
+                    code="1425",
                 )
             del compiled
         schedule_params = body.get("scheduleParams")
@@ -134,8 +137,12 @@ class FlowService(ResourceService):
             "targetConnectionIds": [t.id for t in targets],
             "inheritedAttributes": {
                 "sourceConnections": [
-                    {"id": s.id, "connectionSpec": s.doc["connectionSpec"],
-                     "baseConnection": s.doc["inheritedAttributes"]["baseConnection"]} for s in sources
+                    {
+                        "id": s.id,
+                        "connectionSpec": s.doc["connectionSpec"],
+                        "baseConnection": s.doc["inheritedAttributes"]["baseConnection"],
+                    }
+                    for s in sources
                 ],
                 "targetConnections": [{"id": t.id, "connectionSpec": t.doc["connectionSpec"]} for t in targets],
                 "properties": {"isSourceFlow": True},
@@ -156,7 +163,9 @@ class FlowService(ResourceService):
                 if target is not None and target.doc["params"].get("dataSetId") == dataset_id:
                     raise InvalidRequest(
                         f"The dataset {dataset_id} is already the target of flow {flow.id}; a dataset takes the "
-                        "rows of one flow only. Create another dataset for this flow.", code="1447")
+                        "rows of one flow only. Create another dataset for this flow.",
+                        code="1447",
+                    )
 
     def _check_table_kept(self, tenant: Tenant, old: dict[str, Any], new: dict[str, Any]) -> None:
         """A flow whose dataset holds rows keeps its table: another table's rows would mix with them."""
@@ -173,10 +182,13 @@ class FlowService(ResourceService):
         if dataset is not None and self.catalog.lake.stats(dataset.doc["lake"]["path"]).get("rows"):
             raise InvalidRequest(
                 f"The flow's dataset {dataset.id} holds rows of table '{tables[0]}'; its source connection cannot "
-                "change to one of another table. Create a new flow and dataset instead.", code="1414")
+                "change to one of another table. Create a new flow and dataset instead.",
+                code="1414",
+            )
 
-    def _connections(self, tenant: Tenant, body: dict[str, Any], field: str, kind: str,
-                     allowed: list[str]) -> list[Stored]:
+    def _connections(
+        self, tenant: Tenant, body: dict[str, Any], field: str, kind: str, allowed: list[str]
+    ) -> list[Stored]:
         ids = body.get(field)
         if not isinstance(ids, list) or len(ids) != 1 or not isinstance(ids[0], str):
             raise InvalidRequest(f"The field '{field}' must list exactly one id.")
@@ -186,7 +198,8 @@ class FlowService(ResourceService):
         if found.doc["connectionSpec"]["id"] not in allowed:
             raise InvalidRequest(
                 f"The connection spec {found.doc['connectionSpec']['id']} of {kind} {ids[0]} is not supported by "
-                "this flow spec.", code="1413",
+                "this flow spec.",
+                code="1413",
             )
         return [found]
 
@@ -222,7 +235,8 @@ class FlowService(ResourceService):
         if target.doc["params"].get("writeMode", "merge") == "merge" and pk and mapping.destination_for(pk) is None:
             raise InvalidRequest(
                 f"Merge mode keeps one row per primary key, so the mapping must copy the primary key column '{pk}' "
-                "(an ATTRIBUTE mapping).", code="1419",
+                "(an ATTRIBUTE mapping).",
+                code="1419",
             )
 
     def update(self, tenant: Tenant, principal: Principal, id: str, ops: Any, if_match: str | None) -> Stored:
@@ -232,8 +246,11 @@ class FlowService(ResourceService):
             revalidated = self._validated(tenant, {k: v for k, v in new.items() if k != "state"}, id)
             self._check_table_kept(tenant, old, revalidated)
             new.update(revalidated)
-            new["lastOperation"] = {"operation": "update", "ops": ops if isinstance(ops, list) else [ops],
-                                    "status": {"value": "completed", "errors": []}}
+            new["lastOperation"] = {
+                "operation": "update",
+                "ops": ops if isinstance(ops, list) else [ops],
+                "status": {"value": "completed", "errors": []},
+            }
 
         return self.patch(tenant, principal, id, ops, if_match, validate)
 
@@ -243,8 +260,12 @@ class FlowService(ResourceService):
         if name not in ("enable", "disable"):
             raise InvalidRequest(f"Unsupported operation '{op}' received; use enable or disable.", code="1434")
         target = "enabled" if name == "enable" else "disabled"
-        doc = {**stored.doc, "state": target, "updatedBy": principal.client_id,
-               "lastOperation": {"operation": name, "status": {"value": "completed", "errors": []}}}
+        doc = {
+            **stored.doc,
+            "state": target,
+            "updatedBy": principal.client_id,
+            "lastOperation": {"operation": name, "status": {"value": "completed", "errors": []}},
+        }
         return self.resources.update(self.kind, tenant, id, doc, None, if_etag=None)
 
     def delete(self, tenant: Tenant, id: str) -> None:
@@ -263,9 +284,14 @@ class FlowService(ResourceService):
             if stored is None:
                 return
             doc = {**stored.doc, "state": "failed"}
-            doc["metrics"] = {**doc["metrics"], "statusSummary": {
-                **doc["metrics"]["statusSummary"], "status": "failed",
-                "errors": [*doc["metrics"]["statusSummary"].get("errors", []), error]}}
+            doc["metrics"] = {
+                **doc["metrics"],
+                "statusSummary": {
+                    **doc["metrics"]["statusSummary"],
+                    "status": "failed",
+                    "errors": [*doc["metrics"]["statusSummary"].get("errors", []), error],
+                },
+            }
             try:
                 self.resources.update("runs", tenant, run_id, doc, None, if_etag=stored.etag)
                 return
@@ -294,9 +320,15 @@ class FlowService(ResourceService):
             last = latest.get(doc["id"])
             if last is not None:
                 duration = last["metrics"]["durationSummary"]
-                doc = {**doc, "lastRunDetails": {
-                    "id": last["id"], "state": last["metrics"]["statusSummary"]["status"],
-                    "startedAtUTC": duration.get("startedAtUTC"), "completedAtUTC": duration.get("completedAtUTC")}}
+                doc = {
+                    **doc,
+                    "lastRunDetails": {
+                        "id": last["id"],
+                        "state": last["metrics"]["statusSummary"]["status"],
+                        "startedAtUTC": duration.get("startedAtUTC"),
+                        "completedAtUTC": duration.get("completedAtUTC"),
+                    },
+                }
             result.append(doc)
         return result
 

@@ -27,8 +27,9 @@ class InvalidClient(FlowServiceError):
 
 
 class IdentityService:
-    def __init__(self, identities: Identities, signing_key: bytes, token_lifetime: int,
-                 guard: TokenGuard | None = None) -> None:
+    def __init__(
+        self, identities: Identities, signing_key: bytes, token_lifetime: int, guard: TokenGuard | None = None
+    ) -> None:
         self._identities = identities
         self.guard = guard or TokenGuard(per_client=5, per_address=20, window=60)
         self._key = signing_key
@@ -69,8 +70,9 @@ class IdentityService:
     ) -> tuple[Principal, Tenant]:
         """Check the four headers in the order a gateway would; return who calls and which partition."""
         if not authorization or not authorization.strip():
-            raise Unauthorized("Oauth token is missing. Send 'Authorization: Bearer {ACCESS_TOKEN}'.",
-                               code="2114", title="Empty token")
+            raise Unauthorized(
+                "Oauth token is missing. Send 'Authorization: Bearer {ACCESS_TOKEN}'.", code="2114", title="Empty token"
+            )
         scheme, _, token = authorization.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized("The Authorization header must be 'Bearer {ACCESS_TOKEN}'.", code="2115")
@@ -78,23 +80,25 @@ class IdentityService:
         if not api_key:
             raise Forbidden("Api Key is required: send the header x-api-key with your client id.", code="2120")
         if api_key != claims["client_id"]:
-            raise Forbidden("Api Key is invalid: x-api-key does not match the client of the access token.",
-                            code="2120")
+            raise Forbidden("Api Key is invalid: x-api-key does not match the client of the access token.", code="2120")
         if not org or not org.strip():
-            raise Unauthorized("The header x-gw-ims-org-id is either missing or empty.", code="2001",
-                               title="Header is missing or empty")
-        if org != claims["org"]:
-            raise Forbidden(
-                f"The authorization token does not have access to the organization {org}.", code="2000"
+            raise Unauthorized(
+                "The header x-gw-ims-org-id is either missing or empty.",
+                code="2001",
+                title="Header is missing or empty",
             )
+        if org != claims["org"]:
+            raise Forbidden(f"The authorization token does not have access to the organization {org}.", code="2000")
         if sandbox is None or not sandbox.strip():
-            raise InvalidRequest("The header x-sandbox-name is missing in the request.", code="2105",
-                                 title="Header is missing")
+            raise InvalidRequest(
+                "The header x-sandbox-name is missing in the request.", code="2105", title="Header is missing"
+            )
         sandbox = sandbox.strip().lower()
         if (org, sandbox) not in self._sandbox_cache:
             if not self._identities.sandbox_exists(org, sandbox):
-                raise NotFound(f"The sandbox with the name '{sandbox}' could not be found.", code="2100",
-                               title="Sandbox not found")
+                raise NotFound(
+                    f"The sandbox with the name '{sandbox}' could not be found.", code="2100", title="Sandbox not found"
+                )
             self._sandbox_cache.add((org, sandbox))
         return Principal(client_id=claims["client_id"], org=org), Tenant(org, sandbox)
 
@@ -104,12 +108,14 @@ class IdentityService:
         if claims is not None and claims["exp"] > time.time():
             return claims
         try:
-            claims = jwt.decode(token, self._key, algorithms=["HS256"], issuer=_ISSUER,
-                                options={"require": ["exp", "iat", "sub"]})
+            claims = jwt.decode(
+                token, self._key, algorithms=["HS256"], issuer=_ISSUER, options={"require": ["exp", "iat", "sub"]}
+            )
         except jwt.ExpiredSignatureError:
             self._verified.pop(token, None)
-            raise Unauthorized("The access token has expired; request a new one from /ims/token/v3.",
-                               code="2115") from None
+            raise Unauthorized(
+                "The access token has expired; request a new one from /ims/token/v3.", code="2115"
+            ) from None
         except jwt.PyJWTError:
             raise Unauthorized("Invalid token provided.", code="2115") from None
         if len(self._verified) >= self._VERIFIED_MAX:

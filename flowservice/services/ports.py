@@ -164,8 +164,9 @@ class Lake(Protocol):
     def query(self, sql: str, tables: Mapping[str, str]) -> pa.Table:
         """Run DuckDB SQL where each key of ``tables`` names a view over the Delta table at that path."""
 
-    def missing_keys(self, table_path: str, primary_key: str, seen: Sequence[str], chunk_rows: int,
-                     spill_dir: str) -> Iterator[list[str]]:
+    def missing_keys(
+        self, table_path: str, primary_key: str, seen: Sequence[str], chunk_rows: int, spill_dir: str
+    ) -> Iterator[list[str]]:
         """The table's keys, as text, that no Arrow IPC file of ``seen`` (a string column ``k``) holds, in
         lists of at most ``chunk_rows``: what a full read did not see. Memory is bounded whatever the table's
         size (the join spills to ``spill_dir``); nothing when the table does not exist."""
@@ -208,8 +209,9 @@ class Resources(Protocol):
 
     def list(self, kind: str, tenant: Any) -> list[Stored]: ...
 
-    def page(self, kind: str, tenant: Any, query: listing.ListQuery,
-             default_order: Callable[[dict[str, Any]], Any]) -> listing.Page:
+    def page(
+        self, kind: str, tenant: Any, query: listing.ListQuery, default_order: Callable[[dict[str, Any]], Any]
+    ) -> listing.Page:
         """What ``listing.apply(query, documents of kind, default_order)`` answers (``default_order`` must be
         newest first by ``createdAt``, ties by id), without reading every document when filters allow."""
 
@@ -265,7 +267,12 @@ class RunQueue(Protocol):
     """Durable hand-off of runs to workers (embedded threads or ``flowservice worker`` processes)."""
 
     def create_run(
-        self, kind: str, tenant: Any, run_id: str, flow_id: str, doc: dict[str, Any],
+        self,
+        kind: str,
+        tenant: Any,
+        run_id: str,
+        flow_id: str,
+        doc: dict[str, Any],
         window: tuple[int, int] | None,
     ) -> bool:
         """Store the run document and queue it in one transaction. With a schedule ``window`` (start, end)

@@ -18,8 +18,20 @@ from flowservice.services.ports import Resources, Stored
 
 # fields the server owns; a patch may not touch them
 SYSTEM_FIELDS = frozenset(
-    {"id", "createdAt", "updatedAt", "createdBy", "updatedBy", "createdClient", "updatedClient", "sandboxId",
-     "sandboxName", "imsOrgId", "etag", "version"}
+    {
+        "id",
+        "createdAt",
+        "updatedAt",
+        "createdBy",
+        "updatedBy",
+        "createdClient",
+        "updatedClient",
+        "sandboxId",
+        "sandboxName",
+        "imsOrgId",
+        "etag",
+        "version",
+    }
 )
 _PATCH_OPS = {"add", "replace", "remove", "test"}
 
@@ -111,15 +123,15 @@ class ResourceService:
         if not if_match:
             raise InvalidRequest(
                 "The header 'If-Match' is missing in the request. Please provide the header and try again.",
-                code="1403", title="Header is missing",
+                code="1403",
+                title="Header is missing",
             )
         stored = self.get(tenant, id)
         patch = parse_patch(operations)
         for op in patch:
             root = op["path"].split("/")[1] if op["path"].startswith("/") else ""
             if root in SYSTEM_FIELDS:
-                raise InvalidRequest(f"The field '{root}' is managed by the server and cannot be patched.",
-                                     code="1455")
+                raise InvalidRequest(f"The field '{root}' is managed by the server and cannot be patched.", code="1455")
         try:
             new_doc = jsonpatch.apply_patch(copy.deepcopy(stored.doc), patch)
         except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
@@ -140,18 +152,18 @@ def parse_patch(operations: Any) -> list[dict[str, Any]]:
     for index, op in enumerate(operations):
         if not isinstance(op, dict) or "op" not in op or "path" not in op:
             raise InvalidRequest(
-                f"An error has occurred while validating patch instructions: operation {index} needs 'op' and "
-                "'path'.", code="1455",
+                f"An error has occurred while validating patch instructions: operation {index} needs 'op' and 'path'.",
+                code="1455",
             )
         name = str(op["op"]).lower()
         if name not in _PATCH_OPS:
             raise InvalidRequest(
                 f"Unsupported operation '{op['op']}' received. Please use one of the supported operation types "
-                "(add, replace, remove) and try again.", code="1434",
+                "(add, replace, remove) and try again.",
+                code="1434",
             )
         if not isinstance(op["path"], str) or not op["path"].startswith("/"):
-            raise InvalidRequest(f"Patch operation {index}: 'path' must be a JSON Pointer such as /name.",
-                                 code="1455")
+            raise InvalidRequest(f"Patch operation {index}: 'path' must be a JSON Pointer such as /name.", code="1455")
         if name in ("add", "replace", "test") and "value" not in op:
             raise InvalidRequest(f"Patch operation {index} ({name}) needs a 'value'.", code="1455")
         result.append({**op, "op": name})

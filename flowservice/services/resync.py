@@ -30,8 +30,9 @@ class KeySpill:
         """Write one page's keys (cast to text, as the dataset's keys are compared) and hold none of them."""
         assert self._writer is not None, "the spill is already closed"
         text = pc.cast(keys, pa.string())
-        batch = pa.record_batch([text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text],
-                                schema=KEY_SCHEMA)
+        batch = pa.record_batch(
+            [text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text], schema=KEY_SCHEMA
+        )
         self.largest_batch = max(self.largest_batch, batch.num_rows)
         self._writer.write_batch(batch)
         self.count += batch.num_rows

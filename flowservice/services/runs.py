@@ -26,8 +26,14 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def new_run_doc(flow: Stored, tenant: Tenant, created_by: str, window: tuple[int, int] | None,
-                kind: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+def new_run_doc(
+    flow: Stored,
+    tenant: Tenant,
+    created_by: str,
+    window: tuple[int, int] | None,
+    kind: str,
+    params: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     extensions = {"windowStart": window[0] * 1000, "windowEnd": window[1] * 1000} if window else {}
     return {
         "flowId": flow.id,
@@ -45,8 +51,12 @@ def new_run_doc(flow: Stored, tenant: Tenant, created_by: str, window: tuple[int
         "metrics": {
             "durationSummary": {},
             "sizeSummary": {"inputBytes": 0, "outputBytes": 0},
-            "recordSummary": {"inputRecordCount": 0, "outputRecordCount": 0, "failedRecordCount": 0,
-                              "deletedRecordCount": 0},
+            "recordSummary": {
+                "inputRecordCount": 0,
+                "outputRecordCount": 0,
+                "failedRecordCount": 0,
+                "deletedRecordCount": 0,
+            },
             "fileSummary": {},
             "statusSummary": {"status": "scheduled", "errors": [], "extensions": {"type": kind}},
         },
@@ -68,8 +78,9 @@ class RunService(ResourceService):
         body = require_object(body)
         flow_id = body.get("flowId")
         if not isinstance(flow_id, str) or not flow_id:
-            raise InvalidRequest("The flow ID cannot be null or empty. Please update the flow ID and try again.",
-                                 code="1446")
+            raise InvalidRequest(
+                "The flow ID cannot be null or empty. Please update the flow ID and try again.", code="1446"
+            )
         try:
             flow = self.flows.get(tenant, flow_id)
         except NotFound:
@@ -99,12 +110,12 @@ class RunService(ResourceService):
         stored = self.get(tenant, id)
         status = stored.doc["metrics"]["statusSummary"]["status"]
         if status != "failed":
-            raise InvalidRequest(f"You can only retry dataflow runs that have failed; run {id} is {status}.",
-                                 code="1422")
+            raise InvalidRequest(
+                f"You can only retry dataflow runs that have failed; run {id} is {status}.", code="1422"
+            )
         self._runnable(tenant, self.flows.get(tenant, stored.doc["flowId"]))
         doc = {**stored.doc, "state": "scheduled", "updatedBy": principal.client_id}
-        doc["metrics"] = {**doc["metrics"], "statusSummary": {**doc["metrics"]["statusSummary"],
-                                                               "status": "scheduled"}}
+        doc["metrics"] = {**doc["metrics"], "statusSummary": {**doc["metrics"]["statusSummary"], "status": "scheduled"}}
         updated = self.resources.update(self.kind, tenant, id, doc, None, if_etag=None)
         self.queue.requeue(id)
         return updated
@@ -114,7 +125,8 @@ class RunService(ResourceService):
         if flow.doc.get("state") != "enabled":
             raise InvalidRequest(
                 f"The flow {flow.id} is {flow.doc.get('state')}; enable it (POST /flows/{flow.id}/action?op=enable) "
-                "before running it.", code="1422",
+                "before running it.",
+                code="1422",
             )
         plan = self.flows.plan(tenant, flow.id)
         require_enabled(self.flows.connections.get(tenant, plan.base_connection_id))
@@ -122,8 +134,11 @@ class RunService(ResourceService):
 
     def errors(self, tenant: Tenant, id: str, start: int, limit: int) -> dict[str, Any]:
         stored = self.get(tenant, id)
-        return {"runId": id, "failedRecordCount": stored.doc["metrics"]["recordSummary"]["failedRecordCount"],
-                "errors": self.queue.errors(id, start, limit)}
+        return {
+            "runId": id,
+            "failedRecordCount": stored.doc["metrics"]["recordSummary"]["failedRecordCount"],
+            "errors": self.queue.errors(id, start, limit),
+        }
 
     def update_doc(self, claim: Claim, change: Any) -> Stored:
         """Apply ``change(doc)`` to the run document (engine progress), retrying on concurrent writes.

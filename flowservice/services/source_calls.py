@@ -28,8 +28,9 @@ _held: contextvars.ContextVar[str | None] = contextvars.ContextVar("source_call_
 
 
 class SourceCalls:
-    def __init__(self, *, threads: int = 16, per_tenant: int = 4, deadline_seconds: float = 60.0,
-                 retry_after: int = 5) -> None:
+    def __init__(
+        self, *, threads: int = 16, per_tenant: int = 4, deadline_seconds: float = 60.0, retry_after: int = 5
+    ) -> None:
         if threads < 1 or per_tenant < 1 or deadline_seconds <= 0:
             raise ValueError("threads and per_tenant must be >= 1 and deadline_seconds > 0")
         self.per_tenant = per_tenant

@@ -29,8 +29,9 @@ class FailureWindow:
     are dropped, then the oldest.
     """
 
-    def __init__(self, limit: int, window: float, *, clock: Callable[[], float] = time.monotonic,
-                 max_keys: int = 50_000) -> None:
+    def __init__(
+        self, limit: int, window: float, *, clock: Callable[[], float] = time.monotonic, max_keys: int = 50_000
+    ) -> None:
         self.limit = limit
         self.window = window
         self._clock = clock
@@ -97,8 +98,9 @@ class FailureWindow:
 class TokenGuard:
     """The failure budgets of the token endpoint: one per client id, one per remote address."""
 
-    def __init__(self, per_client: int, per_address: int, window: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, per_client: int, per_address: int, window: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.clients = FailureWindow(per_client, window, clock=clock)
         self.addresses = FailureWindow(per_address, window, clock=clock)
 
@@ -119,7 +121,9 @@ class TokenGuard:
                 self.addresses.give_back(address)
             raise TooManyFailures(
                 "Too many failed token requests for this client or from this address; retry after "
-                f"{max(waits)} seconds.", retry_after=max(waits))
+                f"{max(waits)} seconds.",
+                retry_after=max(waits),
+            )
 
     def succeeded(self, client_id: str, address: str) -> None:
         self.clients.give_back(client_id)

@@ -29,7 +29,12 @@ class SqlRunQueue:
         self._engine = engine
 
     def create_run(
-        self, kind: str, tenant: Tenant, run_id: str, flow_id: str, doc: dict[str, Any],
+        self,
+        kind: str,
+        tenant: Tenant,
+        run_id: str,
+        flow_id: str,
+        doc: dict[str, Any],
         window: tuple[int, int] | None,
     ) -> bool:
         stamp = now_ms()
@@ -38,15 +43,37 @@ class SqlRunQueue:
         try:
             with writing(self._engine), Session(self._engine) as session, session.begin():
                 if window is not None:
-                    session.add(FiredWindowRow(flow_id=flow_id, window_start=window[0], window_end=window[1],
-                                               run_id=run_id))
+                    session.add(
+                        FiredWindowRow(flow_id=flow_id, window_start=window[0], window_end=window[1], run_id=run_id)
+                    )
                     session.flush()
-                session.add(ResourceRow(kind=kind, id=run_id, org=tenant.org, sandbox=tenant.sandbox,
-                                        doc=orjson.dumps(doc).decode(), secrets=None, etag=etag, created_at=stamp,
-                                        updated_at=stamp, seq=0))
-                session.add(RunQueueRow(run_id=run_id, flow_id=flow_id, org=tenant.org, sandbox=tenant.sandbox,
-                                        status="queued", attempt=0, claimed_by=None, heartbeat_at=0,
-                                        created_at=stamp))
+                session.add(
+                    ResourceRow(
+                        kind=kind,
+                        id=run_id,
+                        org=tenant.org,
+                        sandbox=tenant.sandbox,
+                        doc=orjson.dumps(doc).decode(),
+                        secrets=None,
+                        etag=etag,
+                        created_at=stamp,
+                        updated_at=stamp,
+                        seq=0,
+                    )
+                )
+                session.add(
+                    RunQueueRow(
+                        run_id=run_id,
+                        flow_id=flow_id,
+                        org=tenant.org,
+                        sandbox=tenant.sandbox,
+                        status="queued",
+                        attempt=0,
+                        claimed_by=None,
+                        heartbeat_at=0,
+                        created_at=stamp,
+                    )
+                )
         except IntegrityError:
             if window is not None:
                 return False  # this window has fired already
@@ -65,16 +92,20 @@ class SqlRunQueue:
         stale_before = now - int(stale_after_seconds * 1000)
         for run_id, status in self._candidates(stale_before):
             # the guard repeats the whole condition: the run may have finished (or been taken) since the SELECT
-            guard = (and_(RunQueueRow.status == "running", RunQueueRow.heartbeat_at < stale_before)
-                     if status == "running" else RunQueueRow.status == "queued")
+            guard = (
+                and_(RunQueueRow.status == "running", RunQueueRow.heartbeat_at < stale_before)
+                if status == "running"
+                else RunQueueRow.status == "queued"
+            )
             try:
                 with writing(self._engine), Session(self._engine) as session, session.begin():
                     _bounded(session)
                     result = session.execute(
                         update(RunQueueRow)
                         .where(RunQueueRow.run_id == run_id, guard)
-                        .values(status="running", claimed_by=worker_id, heartbeat_at=now,
-                                attempt=RunQueueRow.attempt + 1)
+                        .values(
+                            status="running", claimed_by=worker_id, heartbeat_at=now, attempt=RunQueueRow.attempt + 1
+                        )
                     )
                     if result.rowcount != 1:  # type: ignore[attr-defined]
                         continue
@@ -92,11 +123,15 @@ class SqlRunQueue:
         with Session(self._engine) as session:
             rows = session.execute(
                 select(RunQueueRow.run_id, RunQueueRow.status)
-                .where(or_(
-                    and_(RunQueueRow.status == "running", RunQueueRow.heartbeat_at < stale_before),
-                    and_(RunQueueRow.status == "queued",
-                         ~exists().where(other.flow_id == RunQueueRow.flow_id, other.status == "running")),
-                ))
+                .where(
+                    or_(
+                        and_(RunQueueRow.status == "running", RunQueueRow.heartbeat_at < stale_before),
+                        and_(
+                            RunQueueRow.status == "queued",
+                            ~exists().where(other.flow_id == RunQueueRow.flow_id, other.status == "running"),
+                        ),
+                    )
+                )
                 .order_by(RunQueueRow.status.desc(), RunQueueRow.created_at)
                 .limit(8)
             ).all()
@@ -118,7 +153,8 @@ class SqlRunQueue:
     def requeue(self, run_id: str) -> None:
         with writing(self._engine), Session(self._engine) as session, session.begin():
             session.execute(
-                update(RunQueueRow).where(RunQueueRow.run_id == run_id)
+                update(RunQueueRow)
+                .where(RunQueueRow.run_id == run_id)
                 .values(status="queued", claimed_by=None, heartbeat_at=0, created_at=now_ms())
             )
 
@@ -126,12 +162,15 @@ class SqlRunQueue:
         with writing(self._engine), Session(self._engine) as session, session.begin():
             _bounded(session)
             active = RunQueueRow.status.in_(("queued", "running"))
-            ids = list(session.execute(
-                select(RunQueueRow.run_id).where(RunQueueRow.flow_id == flow_id, active).with_for_update()
-            ).scalars())
+            ids = list(
+                session.execute(
+                    select(RunQueueRow.run_id).where(RunQueueRow.flow_id == flow_id, active).with_for_update()
+                ).scalars()
+            )
             if ids:
-                session.execute(update(RunQueueRow).where(RunQueueRow.run_id.in_(ids), active)
-                                .values(status="cancelled"))
+                session.execute(
+                    update(RunQueueRow).where(RunQueueRow.run_id.in_(ids), active).values(status="cancelled")
+                )
             return ids
 
     def update_run(self, claim: Claim, doc: dict[str, Any], if_etag: str) -> Stored | None:
@@ -142,15 +181,24 @@ class SqlRunQueue:
             if session.execute(select(RunQueueRow.run_id).where(*_held(claim)).with_for_update()).first() is None:
                 return None
             row = session.execute(
-                select(ResourceRow.etag, ResourceRow.created_at, ResourceRow.seq)
-                .where(ResourceRow.kind == "runs", ResourceRow.id == claim.run_id, ResourceRow.org == claim.org,
-                       ResourceRow.sandbox == claim.sandbox)
+                select(ResourceRow.etag, ResourceRow.created_at, ResourceRow.seq).where(
+                    ResourceRow.kind == "runs",
+                    ResourceRow.id == claim.run_id,
+                    ResourceRow.org == claim.org,
+                    ResourceRow.sandbox == claim.sandbox,
+                )
             ).first()
             if row is None or row.etag != if_etag:
                 raise PreconditionFailed(f"The run {claim.run_id} changed meanwhile; read it again.")
             stamp, etag = now_ms(), new_etag()
-            doc = {**doc, "id": claim.run_id, "createdAt": row.created_at, "updatedAt": stamp, "etag": etag,
-                   "version": etag}
+            doc = {
+                **doc,
+                "id": claim.run_id,
+                "createdAt": row.created_at,
+                "updatedAt": stamp,
+                "etag": etag,
+                "version": etag,
+            }
             result = session.execute(
                 update(ResourceRow)
                 .where(ResourceRow.kind == "runs", ResourceRow.id == claim.run_id, ResourceRow.seq == row.seq)
@@ -168,9 +216,11 @@ class SqlRunQueue:
 
     def queued_flows(self) -> set[str]:
         with Session(self._engine) as session:
-            return set(session.execute(
-                select(RunQueueRow.flow_id).where(RunQueueRow.status.in_(("queued", "running")))
-            ).scalars())
+            return set(
+                session.execute(
+                    select(RunQueueRow.flow_id).where(RunQueueRow.status.in_(("queued", "running")))
+                ).scalars()
+            )
 
     def all_of_kind(self, kind: str) -> list[tuple[Tenant, Stored]]:
         with Session(self._engine) as session:
@@ -179,21 +229,25 @@ class SqlRunQueue:
 
     def add_errors(self, run_id: str, errors: list[tuple[str, str, str]], limit: int) -> None:
         with writing(self._engine), Session(self._engine) as session, session.begin():
-            count = session.execute(
-                select(func.count()).select_from(RunErrorRow).where(RunErrorRow.run_id == run_id)
-            ).scalar() or 0
+            count = (
+                session.execute(
+                    select(func.count()).select_from(RunErrorRow).where(RunErrorRow.run_id == run_id)
+                ).scalar()
+                or 0
+            )
             for seq, (code, message, record) in enumerate(errors[: max(0, limit - count)], start=count):
                 session.add(RunErrorRow(run_id=run_id, seq=seq, code=code, message=message, record=record))
 
     def errors(self, run_id: str, start: int, limit: int) -> list[dict[str, Any]]:
         with Session(self._engine) as session:
             rows = session.execute(
-                select(RunErrorRow).where(RunErrorRow.run_id == run_id).order_by(RunErrorRow.seq)
-                .offset(start).limit(limit)
+                select(RunErrorRow)
+                .where(RunErrorRow.run_id == run_id)
+                .order_by(RunErrorRow.seq)
+                .offset(start)
+                .limit(limit)
             ).scalars()
             return [{"code": r.code, "message": r.message, "record": orjson.loads(r.record)} for r in rows]
-
-
 
 
 def _bounded(session: Session) -> None:
@@ -205,5 +259,9 @@ def _bounded(session: Session) -> None:
 
 def _held(claim: Claim) -> tuple[Any, ...]:
     """The fence: the run is running, and held by this very claim (worker and attempt)."""
-    return (RunQueueRow.run_id == claim.run_id, RunQueueRow.status == "running",
-            RunQueueRow.claimed_by == claim.worker, RunQueueRow.attempt == claim.attempt)
+    return (
+        RunQueueRow.run_id == claim.run_id,
+        RunQueueRow.status == "running",
+        RunQueueRow.claimed_by == claim.worker,
+        RunQueueRow.attempt == claim.attempt,
+    )

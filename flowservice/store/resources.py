@@ -45,9 +45,16 @@ class SqlResources:
         doc = {**doc, "id": id, "createdAt": doc.get("createdAt", stamp), "updatedAt": stamp}
         doc.update(etag=etag, version=etag)
         values = {
-            "kind": kind, "id": id, "org": tenant.org, "sandbox": tenant.sandbox, "doc": orjson.dumps(doc).decode(),
-            "secrets": self._vault.seal(secrets, bound_to=id) if secrets else None, "etag": etag,
-            "created_at": doc["createdAt"], "updated_at": stamp, "seq": 0,
+            "kind": kind,
+            "id": id,
+            "org": tenant.org,
+            "sandbox": tenant.sandbox,
+            "doc": orjson.dumps(doc).decode(),
+            "secrets": self._vault.seal(secrets, bound_to=id) if secrets else None,
+            "etag": etag,
+            "created_at": doc["createdAt"],
+            "updated_at": stamp,
+            "seq": 0,
         }
         self._insert.run(values)
         return Stored(kind, id, doc, dict(secrets), etag)
@@ -63,13 +70,18 @@ class SqlResources:
             rows = conn.execute(_LIST, {"kind": kind, "org": tenant.org, "sandbox": tenant.sandbox}).all()
         return [self._stored(kind, row, with_secrets=False) for row in rows]
 
-    def page(self, kind: str, tenant: Tenant, query: listing.ListQuery,
-             default_order: Callable[[dict[str, Any]], Any]) -> listing.Page:
+    def page(
+        self, kind: str, tenant: Tenant, query: listing.ListQuery, default_order: Callable[[dict[str, Any]], Any]
+    ) -> listing.Page:
         """``listing.apply`` over the tenant's documents of ``kind``, with what SQL can do done in SQL: rows the
         filters surely reject are never read, and in the creation order reading stops after the page."""
         dialect = self._engine.dialect.name
-        statement = narrowed(select(_T.doc).where(_T.kind == kind, _T.org == tenant.org,
-                                                  _T.sandbox == tenant.sandbox), dialect, _T.doc, query)
+        statement = narrowed(
+            select(_T.doc).where(_T.kind == kind, _T.org == tenant.org, _T.sandbox == tenant.sandbox),
+            dialect,
+            _T.doc,
+            query,
+        )
         descending = listing.creation_order(query)
         with self._engine.connect() as conn:
             if descending is None:
@@ -87,8 +99,7 @@ class SqlResources:
         found: dict[str, dict[str, Any]] = {}
         with self._engine.connect() as conn:
             for flow_id in flow_ids:
-                doc = conn.execute(statement, {"org": tenant.org, "sandbox": tenant.sandbox,
-                                               "flow": flow_id}).scalar()
+                doc = conn.execute(statement, {"org": tenant.org, "sandbox": tenant.sandbox, "flow": flow_id}).scalar()
                 if doc is not None:
                     found[flow_id] = orjson.loads(doc)
         return found
@@ -106,8 +117,9 @@ class SqlResources:
         with writing(self._engine), self._engine.begin() as conn:
             row = conn.execute(_CURRENT, {"kind": kind, "id": id, "org": tenant.org, "sandbox": tenant.sandbox}).first()
             if row is None:
-                raise NotFound(_not_found(kind, id), code="1439" if kind == "flows" else "1101",
-                               resource_id=id, resource_type=kind)
+                raise NotFound(
+                    _not_found(kind, id), code="1439" if kind == "flows" else "1101", resource_id=id, resource_type=kind
+                )
             if if_etag is not None and _bare(if_etag) != _bare(row.etag):
                 raise PreconditionFailed(
                     f"The supplied version '{if_etag}' does not match the current version on entity "
@@ -116,8 +128,7 @@ class SqlResources:
                 )
             stamp = now_ms()
             etag = new_etag()
-            doc = {**doc, "id": id, "createdAt": row.created_at, "updatedAt": stamp, "etag": etag,
-                   "version": etag}
+            doc = {**doc, "id": id, "createdAt": row.created_at, "updatedAt": stamp, "etag": etag, "version": etag}
             values: dict[str, Any] = {
                 "doc": orjson.dumps(doc).decode(),
                 "etag": etag,
@@ -128,14 +139,10 @@ class SqlResources:
                 values["secrets"] = self._vault.seal(secrets, bound_to=id) if secrets else None
             # compare-and-swap on seq so two writers never both win
             result = conn.execute(
-                update(_TABLE)
-                .where(_T.kind == kind, _T.id == id, _T.seq == row.seq)
-                .values(**values)
+                update(_TABLE).where(_T.kind == kind, _T.id == id, _T.seq == row.seq).values(**values)
             )
             if result.rowcount != 1:
-                raise PreconditionFailed(
-                    f"The resource {id} was changed by another request; fetch it again and retry."
-                )
+                raise PreconditionFailed(f"The resource {id} was changed by another request; fetch it again and retry.")
             return Stored(kind, id, doc, dict(secrets or {}), etag)
 
     def delete(self, kind: str, tenant: Tenant, id: str) -> bool:
@@ -153,19 +160,27 @@ _TABLE = cast(Table, ResourceRow.__table__)
 _T = _TABLE.c
 _COLUMNS = (_T.id, _T.doc, _T.secrets, _T.etag)
 # built once: composing a statement per request cost as much as running it
-_LIST = select(*_COLUMNS).where(_T.kind == bindparam("kind"), _T.org == bindparam("org"),
-                                _T.sandbox == bindparam("sandbox"))
+_LIST = select(*_COLUMNS).where(
+    _T.kind == bindparam("kind"), _T.org == bindparam("org"), _T.sandbox == bindparam("sandbox")
+)
 _GET_ONE = _LIST.where(_T.id == bindparam("id"))
 _CURRENT = select(_T.etag, _T.created_at, _T.seq).where(
-    _T.kind == bindparam("kind"), _T.id == bindparam("id"), _T.org == bindparam("org"),
-    _T.sandbox == bindparam("sandbox"))
+    _T.kind == bindparam("kind"),
+    _T.id == bindparam("id"),
+    _T.org == bindparam("org"),
+    _T.sandbox == bindparam("sandbox"),
+)
 _INSERT = insert(_TABLE)
 # the expression and the literal kind are those of the index (migration 0004), so that the database uses it
 _LATEST_RUN = {
-    False: text("SELECT doc FROM resources WHERE kind = 'runs' AND org = :org AND sandbox = :sandbox "
-                "AND json_extract(doc, '$.flowId') = :flow ORDER BY created_at DESC, id DESC LIMIT 1"),
-    True: text("SELECT doc FROM resources WHERE kind = 'runs' AND org = :org AND sandbox = :sandbox "
-               "AND ((doc::jsonb) ->> 'flowId') = :flow ORDER BY created_at DESC, id DESC LIMIT 1"),
+    False: text(
+        "SELECT doc FROM resources WHERE kind = 'runs' AND org = :org AND sandbox = :sandbox "
+        "AND json_extract(doc, '$.flowId') = :flow ORDER BY created_at DESC, id DESC LIMIT 1"
+    ),
+    True: text(
+        "SELECT doc FROM resources WHERE kind = 'runs' AND org = :org AND sandbox = :sandbox "
+        "AND ((doc::jsonb) ->> 'flowId') = :flow ORDER BY created_at DESC, id DESC LIMIT 1"
+    ),
 }
 
 

@@ -51,9 +51,14 @@ class RunRetention:
 
     def _candidates(self, now: int) -> list[str]:
         ranked = (
-            select(_QUEUE.c.run_id, _QUEUE.c.status, _RUNS.c.updated_at,
-                   func.row_number().over(partition_by=_QUEUE.c.flow_id,
-                                          order_by=(_RUNS.c.created_at.desc(), _RUNS.c.id.desc())).label("rank"))
+            select(
+                _QUEUE.c.run_id,
+                _QUEUE.c.status,
+                _RUNS.c.updated_at,
+                func.row_number()
+                .over(partition_by=_QUEUE.c.flow_id, order_by=(_RUNS.c.created_at.desc(), _RUNS.c.id.desc()))
+                .label("rank"),
+            )
             .join(_RUNS, and_(_RUNS.c.kind == "runs", _RUNS.c.id == _QUEUE.c.run_id))
             .subquery()
         )
@@ -62,18 +67,20 @@ class RunRetention:
             expired.append(ranked.c.updated_at < now - int(self.days * _DAY_MS))
         if self.per_flow > 0:
             expired.append(ranked.c.rank > self.per_flow)
-        statement = (select(ranked.c.run_id)
-                     .where(ranked.c.status == "done", ranked.c.rank > 1, or_(*expired))
-                     .limit(self.batch))
+        statement = (
+            select(ranked.c.run_id).where(ranked.c.status == "done", ranked.c.rank > 1, or_(*expired)).limit(self.batch)
+        )
         with self._engine.connect() as conn:
             return list(conn.execute(statement).scalars())
 
     def _delete(self, ids: list[str]) -> int:
         with writing(self._engine), self._engine.begin() as conn:
             # the queue row decides: a run re-triggered meanwhile is queued again and stays
-            gone = list(conn.execute(
-                delete(_QUEUE).where(_QUEUE.c.run_id.in_(ids), _QUEUE.c.status == "done")
-                .returning(_QUEUE.c.run_id)).scalars())
+            gone = list(
+                conn.execute(
+                    delete(_QUEUE).where(_QUEUE.c.run_id.in_(ids), _QUEUE.c.status == "done").returning(_QUEUE.c.run_id)
+                ).scalars()
+            )
             if gone:
                 conn.execute(delete(_ERRORS).where(_ERRORS.c.run_id.in_(gone)))
                 conn.execute(delete(_RUNS).where(_RUNS.c.kind == "runs", _RUNS.c.id.in_(gone)))

@@ -78,8 +78,13 @@ class RunQueueRow(Base):
     __table_args__ = (
         Index("ix_run_queue_status_created", "status", "created_at"),
         Index("ix_run_queue_flow_status", "flow_id", "status"),
-        Index("uq_run_queue_running_flow", "flow_id", unique=True, sqlite_where=text("status = 'running'"),
-              postgresql_where=text("status = 'running'")),
+        Index(
+            "uq_run_queue_running_flow",
+            "flow_id",
+            unique=True,
+            sqlite_where=text("status = 'running'"),
+            postgresql_where=text("status = 'running'"),
+        ),
     )
 
 

@@ -42,8 +42,9 @@ class Stack:
                 import json
 
                 self.credentials = json.loads(self.server.cli("clients", "create", "--org", ORG, "--name", "e2e"))
-            token = fetch_token(httpx.Client(base_url=self.server.url), self.credentials["client_id"],
-                                self.credentials["client_secret"])
+            token = fetch_token(
+                httpx.Client(base_url=self.server.url), self.credentials["client_id"], self.credentials["client_secret"]
+            )
         except BaseException:
             self.stop()  # never leave a server behind when the stack could not start
             raise
@@ -61,9 +62,18 @@ class Stack:
 
     def connection(self) -> str:
         assert self.api is not None
-        body = {"name": "Dynamics", "auth": {"specName": "Basic Authentication for Dynamics-Online", "params": {
-            "serviceUri": self.emulator.org_url, "username": self.emulator.username,
-            "password": self.emulator.password}}, "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"}}
+        body = {
+            "name": "Dynamics",
+            "auth": {
+                "specName": "Basic Authentication for Dynamics-Online",
+                "params": {
+                    "serviceUri": self.emulator.org_url,
+                    "username": self.emulator.username,
+                    "password": self.emulator.password,
+                },
+            },
+            "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"},
+        }
         return str(self.api.call("POST", "/connections", json=body)["id"])
 
     def flow(self, connection: str, table: str, mode: str) -> dict[str, str]:
@@ -71,17 +81,39 @@ class Stack:
         assert api is not None
         dataset = api.call("POST", "/data/foundation/catalog/dataSets", json={"name": f"{table}_{mode}"})[0]
         dataset_id = dataset.split("/")[-1]
-        source = api.call("POST", "/sourceConnections", json={
-            "name": table, "baseConnectionId": connection, "data": {"format": "tabular"},
-            "params": {"tableName": table}, "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"}})
-        target = api.call("POST", "/targetConnections", json={
-            "name": table, "data": {"format": "delta"}, "params": {"dataSetId": dataset_id, "writeMode": mode},
-            "connectionSpec": {"id": LAKE_SPEC, "version": "1.0"}})
-        flow = api.call("POST", "/flows", json={
-            "name": f"{table} {mode}", "flowSpec": {"id": CRM_FLOW_SPEC, "version": "1.0"},
-            "sourceConnectionIds": [source["id"]], "targetConnectionIds": [target["id"]],
-            "transformations": [{"name": "Copy", "params": {"deltaColumn": {"name": "modifiedon"}}}],
-            "scheduleParams": {"startTime": str(int(time.time()) + 86400), "frequency": "day", "interval": "1"}})
+        source = api.call(
+            "POST",
+            "/sourceConnections",
+            json={
+                "name": table,
+                "baseConnectionId": connection,
+                "data": {"format": "tabular"},
+                "params": {"tableName": table},
+                "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"},
+            },
+        )
+        target = api.call(
+            "POST",
+            "/targetConnections",
+            json={
+                "name": table,
+                "data": {"format": "delta"},
+                "params": {"dataSetId": dataset_id, "writeMode": mode},
+                "connectionSpec": {"id": LAKE_SPEC, "version": "1.0"},
+            },
+        )
+        flow = api.call(
+            "POST",
+            "/flows",
+            json={
+                "name": f"{table} {mode}",
+                "flowSpec": {"id": CRM_FLOW_SPEC, "version": "1.0"},
+                "sourceConnectionIds": [source["id"]],
+                "targetConnectionIds": [target["id"]],
+                "transformations": [{"name": "Copy", "params": {"deltaColumn": {"name": "modifiedon"}}}],
+                "scheduleParams": {"startTime": str(int(time.time()) + 86400), "frequency": "day", "interval": "1"},
+            },
+        )
         return {"flow": flow["id"], "dataset": dataset_id, "name": f"{table}_{mode}", "table": table}
 
     def trigger(self, flow: dict[str, str]) -> str:
@@ -122,8 +154,9 @@ def source_rows(emulator: Any, entity_set: str, key: str) -> dict[str, str]:
     return rows
 
 
-def change_rows(emulator: Any, entity_set: str, key: str, *, created: int, updated: int, deleted: int,
-                seed: int) -> None:
+def change_rows(
+    emulator: Any, entity_set: str, key: str, *, created: int, updated: int, deleted: int, seed: int
+) -> None:
     import random
 
     rng = random.Random(seed)

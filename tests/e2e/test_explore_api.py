@@ -19,9 +19,14 @@ def stack(emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]
 
 
 def connect(api: Api, uri: str, username: str, password: str) -> str:
-    body = {"name": "Dynamics", "auth": {"specName": "Basic Authentication for Dynamics-Online", "params": {
-        "serviceUri": uri, "username": username, "password": password}},
-        "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"}}
+    body = {
+        "name": "Dynamics",
+        "auth": {
+            "specName": "Basic Authentication for Dynamics-Online",
+            "params": {"serviceUri": uri, "username": username, "password": password},
+        },
+        "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"},
+    }
     return str(api.call("POST", "/connections", json=body)["id"])
 
 
@@ -32,22 +37,24 @@ def test_a_connection_to_the_org_passes_test_and_explores_tables_columns_and_row
     assert api.call("GET", f"/connections/{connection}/test") == {"result": True}
     tables = api.call("GET", f"/connections/{connection}/explore", params={"objectType": "root"})
     assert len(tables) >= 500
-    assert {"type": "table", "name": "Account", "path": "account", "canPreview": True,
-            "canFetchSchema": True} in tables
-    described = api.call("GET", f"/connections/{connection}/explore",
-                         params={"objectType": "table", "object": "account"})
+    assert {"type": "table", "name": "Account", "path": "account", "canPreview": True, "canFetchSchema": True} in tables
+    described = api.call(
+        "GET", f"/connections/{connection}/explore", params={"objectType": "table", "object": "account"}
+    )
     columns = {c["name"]: c for c in described["schema"]["columns"]}
     assert described["format"] == "flat" and len(columns) >= 80
     assert columns["accountid"]["meta"] == {"originalType": "UniqueidentifierType", "primaryKey": True}
     assert columns["revenue"]["type"] == "decimal" and columns["revenue"]["meta"]["originalType"] == "MoneyType"
-    assert columns["numberofemployees"]["xdm"] == {"type": "integer", "minimum": -2147483648,
-                                                   "maximum": 2147483647}
+    assert columns["numberofemployees"]["xdm"] == {"type": "integer", "minimum": -2147483648, "maximum": 2147483647}
     assert columns["modifiedon"]["xdm"]["format"] == "date-time"
     date_only = [c for c in columns.values() if c["type"] == "date"]
     assert date_only and all(c["xdm"]["format"] == "date" for c in date_only)
     assert "_parentaccountid_value" in columns
-    preview = api.call("GET", f"/connections/{connection}/explore",
-                       params={"objectType": "table", "object": "account", "preview": "true"})
+    preview = api.call(
+        "GET",
+        f"/connections/{connection}/explore",
+        params={"objectType": "table", "object": "account", "preview": "true"},
+    )
     assert len(preview["data"]) == 10
     assert set(preview["data"][0]) <= set(columns)
 
@@ -65,10 +72,10 @@ def test_throttling_during_explore_is_absorbed(stack: Stack) -> None:
     api, org = stack.api, stack.emulator
     assert api is not None
     connection = connect(api, org.org_url, org.username, org.password)
-    with org.faults([{"kind": "throttle", "path": "/api/data/v9.2/EntityDefinitions", "count": 2,
-                      "retry_after": 1}]):
-        described = api.call("GET", f"/connections/{connection}/explore",
-                             params={"objectType": "table", "object": "contact"})
+    with org.faults([{"kind": "throttle", "path": "/api/data/v9.2/EntityDefinitions", "count": 2, "retry_after": 1}]):
+        described = api.call(
+            "GET", f"/connections/{connection}/explore", params={"objectType": "table", "object": "contact"}
+        )
         fired = [r["fired"] for r in org.set_faults([], append=True)]
     assert described["schema"]["columns"] and fired == [2]
 

@@ -38,8 +38,12 @@ def database() -> Iterator[str]:
 
 
 def start_worker(stack: Stack, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "flowservice", "worker", "--data-dir", str(stack.data_dir)],
-                            env={**os.environ, **stack.env}, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "flowservice", "worker", "--data-dir", str(stack.data_dir)],
+        env={**os.environ, **stack.env},
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 def stop_worker(process: subprocess.Popen[bytes]) -> None:
@@ -73,12 +77,18 @@ def wait_for(condition: Any, what: str, timeout: float = 40) -> None:
 
 
 @pytest.mark.postgres
-def test_a_frozen_worker_loses_its_run_and_writes_nothing_when_it_wakes(start_emulator, database: str,
-                                                                        tmp_path: Path) -> None:
+def test_a_frozen_worker_loses_its_run_and_writes_nothing_when_it_wakes(
+    start_emulator, database: str, tmp_path: Path
+) -> None:
     emulator = start_emulator(scale=700, seed=5, latency=40)
-    env = server_env(emulator, FLOWSERVICE_DATABASE_URL=database, FLOWSERVICE_EMBEDDED_WORKERS="false",
-                     FLOWSERVICE_PAGE_SIZE="50", FLOWSERVICE_COMMIT_EVERY_ROWS="100",
-                     FLOWSERVICE_RUN_STALE_SECONDS=STALE_SECONDS)
+    env = server_env(
+        emulator,
+        FLOWSERVICE_DATABASE_URL=database,
+        FLOWSERVICE_EMBEDDED_WORKERS="false",
+        FLOWSERVICE_PAGE_SIZE="50",
+        FLOWSERVICE_COMMIT_EVERY_ROWS="100",
+        FLOWSERVICE_RUN_STALE_SECONDS=STALE_SECONDS,
+    )
     stack = Stack(emulator, tmp_path / "server", env)
     stack.start()
     logs = [tmp_path / "worker0.log", tmp_path / "worker1.log"]
@@ -92,8 +102,9 @@ def test_a_frozen_worker_loses_its_run_and_writes_nothing_when_it_wakes(start_em
             def commits(run_id: str = run_id) -> int:
                 return int(run_doc(stack, run_id)["metrics"]["fileSummary"].get("outputFileCount") or 0)
 
-            wait_for(lambda freeze_after=freeze_after, commits=commits: commits() >= freeze_after,
-                     f"{freeze_after} commits")
+            wait_for(
+                lambda freeze_after=freeze_after, commits=commits: commits() >= freeze_after, f"{freeze_after} commits"
+            )
             with psycopg.connect(database) as conn:
                 row = conn.execute("SELECT claimed_by FROM run_queue WHERE run_id = %s", (run_id,)).fetchone()
             assert row is not None
@@ -103,20 +114,24 @@ def test_a_frozen_worker_loses_its_run_and_writes_nothing_when_it_wakes(start_em
             frozen.send_signal(signal.SIGSTOP)
             at_freeze = commits()
             assert run_doc(stack, run_id)["metrics"]["statusSummary"]["status"] == "inProgress", (
-                f"the run ended before the freeze after {freeze_after} commits; slow the source down")
+                f"the run ended before the freeze after {freeze_after} commits; slow the source down"
+            )
 
             # the other worker takes the run over once the frozen one's heartbeat is stale
             finished = stack.wait(run_id, timeout=60)
             assert finished["metrics"]["statusSummary"]["status"] == "success", finished["metrics"]
             version = table_version(stack, flow["dataset"])
             with psycopg.connect(database) as conn:
-                holder = conn.execute("SELECT claimed_by, attempt FROM run_queue WHERE run_id = %s",
-                                      (run_id,)).fetchone()
+                holder = conn.execute(
+                    "SELECT claimed_by, attempt FROM run_queue WHERE run_id = %s", (run_id,)
+                ).fetchone()
             assert holder is not None and holder[1] == 2 and holder[0] != row[0], f"not taken over: {holder}"
 
             frozen.send_signal(signal.SIGCONT)
-            wait_for(lambda frozen_log=frozen_log, told=told: frozen_log.read_bytes().count(b"no longer") > told,
-                     "the woken worker to learn it lost the run")
+            wait_for(
+                lambda frozen_log=frozen_log, told=told: frozen_log.read_bytes().count(b"no longer") > told,
+                "the woken worker to learn it lost the run",
+            )
             assert table_version(stack, flow["dataset"]) == version  # no commit after waking
             assert run_doc(stack, run_id)["etag"] == finished["etag"]  # no run-document update
 

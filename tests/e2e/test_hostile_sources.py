@@ -33,19 +33,24 @@ def wait_until(condition, seconds: float = 60.0) -> bool:
 @pytest.fixture
 def dripping(hostile_server: HostileServer) -> HostileServer:
     """Its 401 challenge announces 600 bytes and sends one every half second: five minutes per request."""
-    hostile_server.route(API_ROOT, slow_drip("401 Unauthorized", {"WWW-Authenticate": challenge_header(hostile_server)},
-                                             total=600, every=0.5))
+    hostile_server.route(
+        API_ROOT,
+        slow_drip("401 Unauthorized", {"WWW-Authenticate": challenge_header(hostile_server)}, total=600, every=0.5),
+    )
     return hostile_server
 
 
 @pytest.fixture
 def server(tmp_path: Path, dripping: HostileServer) -> Iterator[LiveServer]:
-    live = start_server(tmp_path / "data", env={
-        "FLOWSERVICE_DYNAMICS_ALLOW_PRIVATE_ADDRESSES": "true",
-        "FLOWSERVICE_DYNAMICS_CA_BUNDLE": str(dripping.ca_file),
-        "FLOWSERVICE_SOURCE_CALLS_PER_TENANT": str(PER_TENANT),
-        "FLOWSERVICE_SOURCE_CALL_DEADLINE_SECONDS": "600",
-    })
+    live = start_server(
+        tmp_path / "data",
+        env={
+            "FLOWSERVICE_DYNAMICS_ALLOW_PRIVATE_ADDRESSES": "true",
+            "FLOWSERVICE_DYNAMICS_CA_BUNDLE": str(dripping.ca_file),
+            "FLOWSERVICE_SOURCE_CALLS_PER_TENANT": str(PER_TENANT),
+            "FLOWSERVICE_SOURCE_CALL_DEADLINE_SECONDS": "600",
+        },
+    )
     yield live
     stop_server(live)
 
@@ -66,8 +71,9 @@ def test_slow_sources_of_one_tenant_leave_other_tenants_and_sync_routes_answerin
     def slow_test() -> None:
         with httpx.Client(base_url=server.url, timeout=600) as http:
             try:
-                answers.append(http.get(f"/data/foundation/flowservice/connections/{slow_id}/test",
-                                        headers=a.headers()))
+                answers.append(
+                    http.get(f"/data/foundation/flowservice/connections/{slow_id}/test", headers=a.headers())
+                )
             except httpx.HTTPError:
                 pass  # the server stops at the end of the test while the admitted calls still drip
 
@@ -81,8 +87,11 @@ def test_slow_sources_of_one_tenant_leave_other_tenants_and_sync_routes_answerin
     assert "limit is 4" in refused[0].json()["errorMessage"]
 
     # a sync route (PATCH runs on the shared thread pool) of another tenant answers while the drips go on
-    patched = b.patch(f"/connections/{b_id}", headers={"If-Match": b_etag},
-                      json=[{"op": "replace", "path": "/name", "value": "still answering"}])
+    patched = b.patch(
+        f"/connections/{b_id}",
+        headers={"If-Match": b_etag},
+        json=[{"op": "replace", "path": "/name", "value": "still answering"}],
+    )
     assert patched.status_code == 200, patched.text
     assert b.get(f"/connections/{b_id}").status_code == 200
     assert dripping.open_connections >= PER_TENANT and len(answers) == FLOOD - PER_TENANT  # still dripping
@@ -96,8 +105,10 @@ def test_a_source_call_whose_client_went_away_stops_reading_its_source(server, d
     host, port = server.url.removeprefix("http://").split(":")
     headers = "".join(f"{k}: {v}\r\n" for k, v in a.headers().items() if k != "Content-Type")
     with socket.create_connection((host, int(port))) as client:
-        client.sendall(f"GET /data/foundation/flowservice/connections/{slow_id}/test HTTP/1.1\r\nHost: {host}\r\n"
-                       f"{headers}\r\n".encode())
+        client.sendall(
+            f"GET /data/foundation/flowservice/connections/{slow_id}/test HTTP/1.1\r\nHost: {host}\r\n"
+            f"{headers}\r\n".encode()
+        )
         assert wait_until(lambda: dripping.open_connections >= 1)
         # the client leaves without waiting for the answer (a closed tab, a killed script)
     assert dripping.peer_gone.wait(30), "flowservice kept reading the source after its client went away"

@@ -15,8 +15,9 @@ from tests.e2e.stack import Stack, change_rows, iso, server_env, source_rows
 @pytest.fixture
 def stack(start_emulator, tmp_path: Path) -> Iterator[Stack]:
     emulator = start_emulator(scale=3000, seed=11, latency=40)
-    env = server_env(emulator, FLOWSERVICE_RUN_STALE_SECONDS="2", FLOWSERVICE_COMMIT_EVERY_ROWS="300",
-                     FLOWSERVICE_PAGE_SIZE="100")
+    env = server_env(
+        emulator, FLOWSERVICE_RUN_STALE_SECONDS="2", FLOWSERVICE_COMMIT_EVERY_ROWS="300", FLOWSERVICE_PAGE_SIZE="100"
+    )
     stack = Stack(emulator, tmp_path / "server", env)
     stack.start()
     yield stack
@@ -45,12 +46,14 @@ def assert_append_has_every_version_once(stack: Stack, flow: dict[str, str]) -> 
 def test_runs_absorb_throttling_outages_resets_and_token_expiry_with_exact_data(stack: Stack) -> None:
     connection = stack.connection()
     flow = stack.flow(connection, "account", "merge")
-    stack.emulator.set_faults([
-        {"kind": "throttle", "table": "accounts", "nth": 2, "count": 2, "retry_after": 1},
-        {"kind": "unavailable", "table": "accounts", "nth": 5, "count": 1},
-        {"kind": "reset", "table": "accounts", "nth": 7, "count": 1, "after_bytes": 4000},
-        {"kind": "token_expiry", "table": "accounts", "nth": 9, "count": 1},
-    ])
+    stack.emulator.set_faults(
+        [
+            {"kind": "throttle", "table": "accounts", "nth": 2, "count": 2, "retry_after": 1},
+            {"kind": "unavailable", "table": "accounts", "nth": 5, "count": 1},
+            {"kind": "reset", "table": "accounts", "nth": 7, "count": 1, "after_bytes": 4000},
+            {"kind": "token_expiry", "table": "accounts", "nth": 9, "count": 1},
+        ]
+    )
     run = stack.wait(stack.trigger(flow))
     assert run["metrics"]["statusSummary"]["status"] == "success", run["metrics"]["statusSummary"]
     fired = {rule["kind"]: rule["fired"] for rule in stack.emulator.set_faults([], append=True)}

@@ -19,8 +19,11 @@ COMMIT_ROWS = 50
 @pytest.fixture
 def stack(start_emulator, tmp_path: Path) -> Iterator[Stack]:
     emulator = start_emulator(scale=200, seed=13)
-    stack = Stack(emulator, tmp_path / "server", server_env(
-        emulator, FLOWSERVICE_PAGE_SIZE="40", FLOWSERVICE_COMMIT_EVERY_ROWS=str(COMMIT_ROWS)))
+    stack = Stack(
+        emulator,
+        tmp_path / "server",
+        server_env(emulator, FLOWSERVICE_PAGE_SIZE="40", FLOWSERVICE_COMMIT_EVERY_ROWS=str(COMMIT_ROWS)),
+    )
     stack.start()
     yield stack
     stack.stop()
@@ -68,8 +71,12 @@ def test_changing_the_columns_of_a_source_connection_reads_the_table_in_full(sta
     source_id = doc["sourceConnectionIds"][0]
     source = stack.api.call("GET", f"/sourceConnections/{source_id}")["items"][0]
     assert source["connectionSpec"]["id"] == DYNAMICS_SPEC
-    patched = stack.api.call("PATCH", f"/sourceConnections/{source_id}", headers={"If-Match": source["etag"]},
-                             json=[{"op": "add", "path": "/params/columns", "value": ["lastname", "jobtitle"]}])
+    patched = stack.api.call(
+        "PATCH",
+        f"/sourceConnections/{source_id}",
+        headers={"If-Match": source["etag"]},
+        json=[{"op": "add", "path": "/params/columns", "value": ["lastname", "jobtitle"]}],
+    )
     assert patched["id"] == source_id
     run = stack.wait(stack.trigger(flow))
     summary = run["metrics"]["statusSummary"]

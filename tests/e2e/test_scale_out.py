@@ -32,15 +32,26 @@ def database() -> Iterator[str]:
 @pytest.mark.postgres
 def test_two_worker_processes_on_postgresql_share_the_runs(start_emulator, database: str, tmp_path: Path) -> None:
     emulator = start_emulator(scale=2500, seed=21, latency=30)
-    env = server_env(emulator, FLOWSERVICE_DATABASE_URL=database, FLOWSERVICE_EMBEDDED_WORKERS="false",
-                     FLOWSERVICE_PAGE_SIZE="250")
+    env = server_env(
+        emulator, FLOWSERVICE_DATABASE_URL=database, FLOWSERVICE_EMBEDDED_WORKERS="false", FLOWSERVICE_PAGE_SIZE="250"
+    )
     stack = Stack(emulator, tmp_path / "server", env)
     stack.start()
     workers = [
-        subprocess.Popen([sys.executable, "-m", "flowservice", "worker", "--data-dir", str(stack.data_dir),
-                          *(["--scheduler"] if i == 0 else [])],
-                         env={**os.environ, **env}, stdout=(tmp_path / f"worker{i}.log").open("wb"),
-                         stderr=subprocess.STDOUT)
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "flowservice",
+                "worker",
+                "--data-dir",
+                str(stack.data_dir),
+                *(["--scheduler"] if i == 0 else []),
+            ],
+            env={**os.environ, **env},
+            stdout=(tmp_path / f"worker{i}.log").open("wb"),
+            stderr=subprocess.STDOUT,
+        )
         for i in range(2)
     ]
     try:
@@ -52,8 +63,9 @@ def test_two_worker_processes_on_postgresql_share_the_runs(start_emulator, datab
             run = stack.wait(run_id)
             assert run["metrics"]["statusSummary"]["status"] == "success", run["metrics"]["statusSummary"]
         with psycopg.connect(database) as conn:
-            claimed = {row[0] for row in conn.execute("SELECT claimed_by FROM run_queue WHERE run_id = ANY(%s)",
-                                                      (runs,))}
+            claimed = {
+                row[0] for row in conn.execute("SELECT claimed_by FROM run_queue WHERE run_id = ANY(%s)", (runs,))
+            }
         assert len(claimed) == 2, f"both runs went to one worker: {claimed}"
         landed = {r["accountid"] for r in stack.dataset_rows(accounts)}
         assert landed == set(source_rows(emulator, "accounts", "accountid"))
@@ -61,10 +73,18 @@ def test_two_worker_processes_on_postgresql_share_the_runs(start_emulator, datab
         # the scheduling worker fires a one-time flow whose start has passed
         assert stack.api is not None
         once = stack.flow(connection, "lead", "merge")
-        stack.api.call("PATCH", f"/flows/{once['flow']}", headers={"If-Match": stack.api.call(
-            "GET", f"/flows/{once['flow']}")["items"][0]["etag"]}, json=[
-            {"op": "replace", "path": "/scheduleParams", "value": {"startTime": int(time.time()) - 5,
-                                                                   "frequency": "once"}}])
+        stack.api.call(
+            "PATCH",
+            f"/flows/{once['flow']}",
+            headers={"If-Match": stack.api.call("GET", f"/flows/{once['flow']}")["items"][0]["etag"]},
+            json=[
+                {
+                    "op": "replace",
+                    "path": "/scheduleParams",
+                    "value": {"startTime": int(time.time()) - 5, "frequency": "once"},
+                }
+            ],
+        )
         deadline = time.monotonic() + 60
         scheduled: list = []
         while time.monotonic() < deadline and not scheduled:

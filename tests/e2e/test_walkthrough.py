@@ -46,20 +46,44 @@ def test_the_walkthrough_lands_a_dataset_equal_to_the_org_table(stack: Stack) ->
     connection = stack.connection()
     assert api.call("GET", f"/connections/{connection}/test") == {"result": True}
     assert len(api.call("GET", f"/connections/{connection}/explore", params={"objectType": "root"})) >= 500
-    source = api.call("POST", "/sourceConnections", json={
-        "name": "accounts", "baseConnectionId": connection, "data": {"format": "tabular"},
-        "params": {"tableName": "account"}, "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"}})
+    source = api.call(
+        "POST",
+        "/sourceConnections",
+        json={
+            "name": "accounts",
+            "baseConnectionId": connection,
+            "data": {"format": "tabular"},
+            "params": {"tableName": "account"},
+            "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"},
+        },
+    )
     dataset = api.call("POST", "/data/foundation/catalog/dataSets", json={"name": "accounts"})[0].split("/")[-1]
-    target = api.call("POST", "/targetConnections", json={
-        "name": "accounts", "data": {"format": "delta"}, "params": {"dataSetId": dataset},
-        "connectionSpec": {"id": LAKE_SPEC, "version": "1.0"}})
+    target = api.call(
+        "POST",
+        "/targetConnections",
+        json={
+            "name": "accounts",
+            "data": {"format": "delta"},
+            "params": {"dataSetId": dataset},
+            "connectionSpec": {"id": LAKE_SPEC, "version": "1.0"},
+        },
+    )
     mapping = api.call("POST", "/data/foundation/conversion/mappingSets", json={"mappings": MAPPING})
-    flow = api.call("POST", "/flows", json={
-        "name": "accounts", "flowSpec": {"id": CRM_FLOW_SPEC, "version": "1.0"},
-        "sourceConnectionIds": [source["id"]], "targetConnectionIds": [target["id"]],
-        "transformations": [{"name": "Copy", "params": {"deltaColumn": {"name": "modifiedon"}}},
-                            {"name": "Mapping", "params": {"mappingId": mapping["id"], "mappingVersion": 0}}],
-        "scheduleParams": {"startTime": "1612310466", "frequency": "once"}})
+    flow = api.call(
+        "POST",
+        "/flows",
+        json={
+            "name": "accounts",
+            "flowSpec": {"id": CRM_FLOW_SPEC, "version": "1.0"},
+            "sourceConnectionIds": [source["id"]],
+            "targetConnectionIds": [target["id"]],
+            "transformations": [
+                {"name": "Copy", "params": {"deltaColumn": {"name": "modifiedon"}}},
+                {"name": "Mapping", "params": {"mappingId": mapping["id"], "mappingVersion": 0}},
+            ],
+            "scheduleParams": {"startTime": "1612310466", "frequency": "once"},
+        },
+    )
     run = stack.wait(str(api.call("POST", "/runs", json={"flowId": flow["id"]})["id"]))
     assert run["metrics"]["statusSummary"]["status"] == "success"
 
@@ -70,11 +94,14 @@ def test_the_walkthrough_lands_a_dataset_equal_to_the_org_table(stack: Stack) ->
             page = client.get(url, headers={"Prefer": "odata.maxpagesize=5000"}).json()
             for r in page["value"]:
                 key = r["name"].strip().lower() if r["name"] is not None else None
-                expected.append((r["accountid"], r["name"], key, number(r["revenue"]), r["numberofemployees"],
-                                 iso(r["modifiedon"])))
+                expected.append(
+                    (r["accountid"], r["name"], key, number(r["revenue"]), r["numberofemployees"], iso(r["modifiedon"]))
+                )
             url = page.get("@odata.nextLink")
     rows = stack.dataset_rows({"name": "accounts"})
-    landed = [(r["accountid"], r["name"], r["name_key"], number(r["revenue"]), r["employees"], iso(r["modifiedon"]))
-              for r in rows]
+    landed = [
+        (r["accountid"], r["name"], r["name_key"], number(r["revenue"]), r["employees"], iso(r["modifiedon"]))
+        for r in rows
+    ]
     assert len(landed) == len(expected) == 4000
     assert checksum(landed) == checksum(expected)

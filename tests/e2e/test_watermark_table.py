@@ -16,8 +16,11 @@ from tests.e2e.stack import Stack, iso, server_env, source_rows
 @pytest.fixture
 def stack(start_emulator, tmp_path: Path) -> Iterator[Stack]:
     emulator = start_emulator(scale=300, seed=9)
-    stack = Stack(emulator, tmp_path / "server", server_env(emulator, FLOWSERVICE_PAGE_SIZE="40",
-                                                             FLOWSERVICE_COMMIT_EVERY_ROWS="40"))
+    stack = Stack(
+        emulator,
+        tmp_path / "server",
+        server_env(emulator, FLOWSERVICE_PAGE_SIZE="40", FLOWSERVICE_COMMIT_EVERY_ROWS="40"),
+    )
     stack.start()
     yield stack
     stack.stop()
@@ -73,15 +76,18 @@ def test_a_row_committed_late_with_an_older_modifiedon_arrives_and_nothing_is_do
     append = stack.flow(connection, "cr6f1_project", "append")
     for flow in (merge, append):
         assert stack.wait(stack.trigger(flow))["metrics"]["statusSummary"]["status"] == "success"
-    watermark = dt.datetime.fromisoformat(max(source_rows(stack.emulator, "cr6f1_projects", "cr6f1_projectid")
-                                              .values()).replace("Z", "+00:00"))
+    watermark = dt.datetime.fromisoformat(
+        max(source_rows(stack.emulator, "cr6f1_projects", "cr6f1_projectid").values()).replace("Z", "+00:00")
+    )
     late = watermark - dt.timedelta(seconds=60)
     with stack.emulator.client() as client:
         created = client.post("cr6f1_projects", json={"cr6f1_name": "committed late"})
         created.raise_for_status()
         row_id = created.headers["OData-EntityId"].rsplit("(", 1)[1].rstrip(")")
-        admin = client.patch(f"{stack.emulator.org_url}/_emulator/records/cr6f1_project/{row_id}",
-                             json={"modifiedon": late.strftime("%Y-%m-%dT%H:%M:%SZ")})
+        admin = client.patch(
+            f"{stack.emulator.org_url}/_emulator/records/cr6f1_project/{row_id}",
+            json={"modifiedon": late.strftime("%Y-%m-%dT%H:%M:%SZ")},
+        )
         admin.raise_for_status()
     for _ in range(2):  # the second run re-reads the late row and the watermark's block: nothing doubles
         for flow in (merge, append):

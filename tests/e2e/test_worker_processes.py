@@ -71,8 +71,16 @@ def server_pid(stack: Stack) -> int:
 def slow_stack(start_emulator, tmp_path: Path) -> Iterator[Stack]:
     """Runs long enough to be interrupted: small pages and commits, a slow org, claims stale after 2 s."""
     emulator = start_emulator(scale=3000, seed=31, latency=40)
-    stack = Stack(emulator, tmp_path / "server", server_env(
-        emulator, FLOWSERVICE_RUN_STALE_SECONDS="2", FLOWSERVICE_COMMIT_EVERY_ROWS="300", FLOWSERVICE_PAGE_SIZE="100"))
+    stack = Stack(
+        emulator,
+        tmp_path / "server",
+        server_env(
+            emulator,
+            FLOWSERVICE_RUN_STALE_SECONDS="2",
+            FLOWSERVICE_COMMIT_EVERY_ROWS="300",
+            FLOWSERVICE_PAGE_SIZE="100",
+        ),
+    )
     stack.start()
     yield stack
     stack.stop()
@@ -89,8 +97,10 @@ def test_runs_execute_in_worker_processes_of_serve_that_log_to_its_output(start_
     stack = Stack(emulator, tmp_path / "server", server_env(emulator, FLOWSERVICE_PAGE_SIZE="200"))
     stack.start()
     try:
-        children = wait_until(lambda: len(embedded_children(server_pid(stack))) == 2 and
-                              embedded_children(server_pid(stack)), "two embedded worker processes")
+        children = wait_until(
+            lambda: len(embedded_children(server_pid(stack))) == 2 and embedded_children(server_pid(stack)),
+            "two embedded worker processes",
+        )
         connection = stack.connection()
         accounts, contacts = stack.flow(connection, "account", "merge"), stack.flow(connection, "contact", "append")
         runs = [stack.trigger(accounts), stack.trigger(contacts)]
@@ -131,8 +141,10 @@ def test_a_worker_process_killed_mid_run_is_replaced_and_the_run_resumes_exactly
 
     def landed_some() -> bool:
         run = stack.api.call("GET", f"/runs/{run_id}")["items"][0]  # type: ignore[union-attr]
-        return (run["metrics"]["statusSummary"]["status"] == "inProgress"
-                and run["metrics"]["recordSummary"]["outputRecordCount"] > 0)
+        return (
+            run["metrics"]["statusSummary"]["status"] == "inProgress"
+            and run["metrics"]["recordSummary"]["outputRecordCount"] > 0
+        )
 
     wait_until(landed_some, "the run landing its first rows")
     victim = claimer_pid(queue_row(stack, run_id))
@@ -174,13 +186,17 @@ def test_no_worker_process_outlives_the_server(slow_stack: Stack, how: str) -> N
 
 def test_a_worker_command_stopped_by_sigterm_puts_its_run_back_in_the_queue(start_emulator, tmp_path: Path) -> None:
     emulator = start_emulator(scale=3000, seed=35, latency=40)
-    env = server_env(emulator, FLOWSERVICE_EMBEDDED_WORKERS="false", FLOWSERVICE_COMMIT_EVERY_ROWS="300",
-                     FLOWSERVICE_PAGE_SIZE="100")
+    env = server_env(
+        emulator, FLOWSERVICE_EMBEDDED_WORKERS="false", FLOWSERVICE_COMMIT_EVERY_ROWS="300", FLOWSERVICE_PAGE_SIZE="100"
+    )
     stack = Stack(emulator, tmp_path / "server", env)
     stack.start()
-    worker = subprocess.Popen([sys.executable, "-m", "flowservice", "worker", "--data-dir", str(stack.data_dir)],
-                              env={**os.environ, **env}, stdout=(tmp_path / "worker.log").open("wb"),
-                              stderr=subprocess.STDOUT)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "flowservice", "worker", "--data-dir", str(stack.data_dir)],
+        env={**os.environ, **env},
+        stdout=(tmp_path / "worker.log").open("wb"),
+        stderr=subprocess.STDOUT,
+    )
     try:
         run_id = stack.trigger(stack.flow(stack.connection(), "account", "merge"))
         wait_until(lambda: queue_row(stack, run_id)["status"] == "running", "the worker claiming the run")

@@ -142,13 +142,21 @@ def test_short_lived_tokens_expire_into_the_challenge(start_emulator):
 def test_the_microsoft_sample_public_client_signs_users_in_without_a_secret(emulator) -> None:
     import httpx
 
-    form = {"grant_type": "password", "client_id": "51f81489-12ee-4a9e-aaae-a2591f45987d",
-            "username": emulator.username, "password": emulator.password, "scope": f"{emulator.org_url}/.default"}
+    form = {
+        "grant_type": "password",
+        "client_id": "51f81489-12ee-4a9e-aaae-a2591f45987d",
+        "username": emulator.username,
+        "password": emulator.password,
+        "scope": f"{emulator.org_url}/.default",
+    }
     url = f"{emulator.authority}/oauth2/v2.0/token"
     ok = httpx.post(url, data=form, verify=emulator.verify)
     assert ok.status_code == 200 and ok.json()["token_type"] == "Bearer"
     with_secret = httpx.post(url, data={**form, "client_secret": "x"}, verify=emulator.verify)
     assert with_secret.status_code == 401 and "AADSTS700025" in with_secret.json()["error_description"]
-    app_grant = httpx.post(url, data={**{k: form[k] for k in ("client_id", "scope")},
-                                      "grant_type": "client_credentials"}, verify=emulator.verify)
+    app_grant = httpx.post(
+        url,
+        data={**{k: form[k] for k in ("client_id", "scope")}, "grant_type": "client_credentials"},
+        verify=emulator.verify,
+    )
     assert app_grant.status_code == 400

@@ -74,8 +74,8 @@ def test_slow_pages_delay_the_response(faults):
         started = time.monotonic()
         assert api.get("accounts?$top=1").status_code == 200
         assert time.monotonic() - started >= 1.2
+        faults.set_faults([{"kind": "slow", "table": "accounts", "delay_ms": 1500}])
         with pytest.raises(httpx.ReadTimeout):
-            faults.set_faults([{"kind": "slow", "table": "accounts", "delay_ms": 1500}])
             api.get("accounts?$top=1", timeout=0.5)
 
 

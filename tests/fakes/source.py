@@ -67,10 +67,17 @@ class FakeOrg:
 
     def add_table(self, name: str, *, change_tracking: bool = True, rows: int = 0) -> FakeTable:
         pk = f"{name}id"
-        table = FakeTable(name, pk, change_tracking, {
-            pk: pa.string(), "name": pa.string(), "revenue": pa.decimal128(19, 4),
-            "modifiedon": pa.timestamp("us", "UTC"),
-        })
+        table = FakeTable(
+            name,
+            pk,
+            change_tracking,
+            {
+                pk: pa.string(),
+                "name": pa.string(),
+                "revenue": pa.decimal128(19, 4),
+                "modifiedon": pa.timestamp("us", "UTC"),
+            },
+        )
         for i in range(rows):
             table.upsert(make_row(table, i, modified=i // 3))  # three rows share each modifiedon
         self.tables[name] = table
@@ -83,8 +90,12 @@ class FakeOrg:
 def make_row(table: FakeTable, i: int, *, modified: int, name: str | None = None) -> dict[str, Any]:
     import decimal
 
-    return {table.primary_key: f"{i:08d}-0000-0000-0000-000000000000", "name": name or f"{table.name} {i}",
-            "revenue": decimal.Decimal(i) / 4, "modifiedon": ts(modified)}
+    return {
+        table.primary_key: f"{i:08d}-0000-0000-0000-000000000000",
+        "name": name or f"{table.name} {i}",
+        "revenue": decimal.Decimal(i) / 4,
+        "modifiedon": ts(modified),
+    }
 
 
 class FakeSource:
@@ -108,8 +119,15 @@ class FakeSource:
         t = self.org.tables[table]
         return pa.Table.from_pylist(list(t.rows.values())[:count], schema=t.schema().arrow_schema())
 
-    def read(self, table: str, columns: list[str] | None, cursor: dict[str, Any] | None, *,
-             delta_column: str | None = None, page_size: int = 5000) -> Iterator[Page]:
+    def read(
+        self,
+        table: str,
+        columns: list[str] | None,
+        cursor: dict[str, Any] | None,
+        *,
+        delta_column: str | None = None,
+        page_size: int = 5000,
+    ) -> Iterator[Page]:
         t = self.describe(table) and self.org.tables[table]
         with self.org.lock:
             snapshot = sorted(t.rows.values(), key=lambda r: str(r[t.primary_key]))
@@ -153,19 +171,38 @@ class FakeSource:
             if not final:
                 page_cursor["offset"] = index + self.page_size
             self._maybe_fail()
-            yield Page(pa.RecordBatch.from_pylist(chunk, schema=t.schema().arrow_schema()), [], page_cursor, final,
-                       bytes_read=100 * len(chunk))
+            yield Page(
+                pa.RecordBatch.from_pylist(chunk, schema=t.schema().arrow_schema()),
+                [],
+                page_cursor,
+                final,
+                bytes_read=100 * len(chunk),
+            )
 
-    def _pages(self, t: FakeTable, rows: list[dict[str, Any]], final_cursor: dict[str, Any], deletes: list[str],
-               *, start: int, resync: bool) -> Iterator[Page]:
+    def _pages(
+        self,
+        t: FakeTable,
+        rows: list[dict[str, Any]],
+        final_cursor: dict[str, Any],
+        deletes: list[str],
+        *,
+        start: int,
+        resync: bool,
+    ) -> Iterator[Page]:
         schema = t.schema().arrow_schema()
         for index in range(start, max(len(rows), 1), self.page_size):
             chunk = rows[index : index + self.page_size]
             final = index + self.page_size >= len(rows)
             cursor = dict(final_cursor) if final else {"offset": index + self.page_size, "resync": resync}
             self._maybe_fail()
-            yield Page(pa.RecordBatch.from_pylist(chunk, schema=schema), deletes if final else [], cursor, final,
-                       full_resync=resync, bytes_read=100 * len(chunk))
+            yield Page(
+                pa.RecordBatch.from_pylist(chunk, schema=schema),
+                deletes if final else [],
+                cursor,
+                final,
+                full_resync=resync,
+                bytes_read=100 * len(chunk),
+            )
 
     def _maybe_fail(self) -> None:
         faults = self.org.faults

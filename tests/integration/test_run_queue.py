@@ -79,7 +79,8 @@ def test_row_errors_are_capped_per_run(queue: SqlRunQueue) -> None:
 
 
 def test_a_run_that_finished_between_the_claims_select_and_update_is_not_claimed_again(
-        queue: SqlRunQueue, monkeypatch: pytest.MonkeyPatch) -> None:
+    queue: SqlRunQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
     flow = str(uuid.uuid4())
     run_id, _ = add(queue, flow)
     first = queue.claim("slow", 0.2)

@@ -38,8 +38,15 @@ print("done")
 def test_writers_in_several_processes_share_one_sqlite_file_without_locking_errors(tmp_path: Path) -> None:
     data_dir, writers, rounds = tmp_path / "data", 4, 100
     build(Settings(data_dir=data_dir)).close()  # the server migrates before it starts its workers
-    children = [subprocess.Popen([sys.executable, "-c", WRITER, str(data_dir), str(n), str(rounds)],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for n in range(writers)]
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(data_dir), str(n), str(rounds)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(writers)
+    ]
     outcomes = [child.communicate(timeout=600) for child in children]
     failures = [err[-2000:] for child, (_out, err) in zip(children, outcomes, strict=True) if child.returncode]
     assert failures == []

@@ -70,5 +70,3 @@ def evaluate(source: str, table: pa.Table | None = None) -> list:
     """Evaluate one expression over the contact rows and return the output column as Python values."""
     mapping = compile_mapping(parse_mapping_set(new_form(expr(source))), CONTACT_SCHEMA)
     return mapping(table if table is not None else contacts()).column("out").to_pylist()
-
-

@@ -6,8 +6,12 @@ from flowservice.services.engine import _identity_note, _normalised_uri
 
 
 def test_one_org_has_one_spelling() -> None:
-    spellings = ["https://Contoso.crm.dynamics.com", "https://contoso.crm.dynamics.com/",
-                 "HTTPS://CONTOSO.CRM.DYNAMICS.COM:443/", " https://contoso.crm.dynamics.com "]
+    spellings = [
+        "https://Contoso.crm.dynamics.com",
+        "https://contoso.crm.dynamics.com/",
+        "HTTPS://CONTOSO.CRM.DYNAMICS.COM:443/",
+        " https://contoso.crm.dynamics.com ",
+    ]
     assert {_normalised_uri(s) for s in spellings} == {"https://contoso.crm.dynamics.com"}
     assert _normalised_uri("https://contoso.crm.dynamics.com:8443") == "https://contoso.crm.dynamics.com:8443"
     assert _normalised_uri("https://fabrikam.crm.dynamics.com") != _normalised_uri("https://contoso.crm.dynamics.com")

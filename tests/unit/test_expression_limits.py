@@ -19,8 +19,9 @@ from flowservice.domain.expressions import (
 from flowservice.domain.mapping import MAX_DESTINATION_DEPTH, parse_mapping_set
 from flowservice.services.mapping import compile_mapping
 
-SCHEMA = pa.schema([pa.field("a", pa.string()), pa.field("n", pa.int64()), pa.field("b", pa.bool_()),
-                    pa.field("x", pa.float64())])
+SCHEMA = pa.schema(
+    [pa.field("a", pa.string()), pa.field("n", pa.int64()), pa.field("b", pa.bool_()), pa.field("x", pa.float64())]
+)
 
 
 def mapping_of(source: str) -> dict:
@@ -86,13 +87,15 @@ def test_expressions_at_the_limits_parse_compile_and_evaluate() -> None:
     deepest = "(" * (MAX_EXPRESSION_DEPTH - 1) + "n" + ")" * (MAX_EXPRESSION_DEPTH - 1)
     chain = " || ".join(["b"] * MAX_EXPRESSION_DEPTH)
     nested_path = ".".join(["s"] * MAX_DESTINATION_DEPTH)
-    body = {"mappings": [
-        {"sourceType": "EXPRESSION", "source": deepest, "destination": "deep"},
-        {"sourceType": "EXPRESSION", "source": chain, "destination": "chain"},
-        {"sourceType": "EXPRESSION", "source": "-9223372036854775808", "destination": "smallest"},
-        {"sourceType": "EXPRESSION", "source": "9" * (MAX_NUMBER_LENGTH - 2) + ".0", "destination": "big"},
-        {"sourceType": "ATTRIBUTE", "source": "a", "destination": nested_path},
-    ]}
+    body = {
+        "mappings": [
+            {"sourceType": "EXPRESSION", "source": deepest, "destination": "deep"},
+            {"sourceType": "EXPRESSION", "source": chain, "destination": "chain"},
+            {"sourceType": "EXPRESSION", "source": "-9223372036854775808", "destination": "smallest"},
+            {"sourceType": "EXPRESSION", "source": "9" * (MAX_NUMBER_LENGTH - 2) + ".0", "destination": "big"},
+            {"sourceType": "ATTRIBUTE", "source": "a", "destination": nested_path},
+        ]
+    }
     ms = parse_mapping_set(body)
     out = compile_mapping(ms, SCHEMA)(pa.table({"a": ["x"], "n": [7], "b": [True], "x": [1.0]}, schema=SCHEMA))
     assert out.column("deep").to_pylist() == [7]
@@ -102,12 +105,54 @@ def test_expressions_at_the_limits_parse_compile_and_evaluate() -> None:
 
 
 # Random token soup: anything the tokenizer knows, in any order and nesting.
-TOKENS = st.sampled_from([
-    "(", ")", "!", "-", "||", "&&", "==", "!=", "<", "<=", ">", ">=", ",", " ", "a", "n", "b", "x", "zz",
-    "true", "null", "0", "7", "1.5", "1e308", "1e999", "9223372036854775807", "9223372036854775808", '"s"',
-    "'t'", '"\\n"', "concat(", "lower(", "substr(", "iif(", "coalesce(", "to_timestamp(", "is_null(", "nope(",
-    "'%Y'", "\"", "\\", "#", "99999999999999999999999999999999999999999999999999999999999999999",
-])
+TOKENS = st.sampled_from(
+    [
+        "(",
+        ")",
+        "!",
+        "-",
+        "||",
+        "&&",
+        "==",
+        "!=",
+        "<",
+        "<=",
+        ">",
+        ">=",
+        ",",
+        " ",
+        "a",
+        "n",
+        "b",
+        "x",
+        "zz",
+        "true",
+        "null",
+        "0",
+        "7",
+        "1.5",
+        "1e308",
+        "1e999",
+        "9223372036854775807",
+        "9223372036854775808",
+        '"s"',
+        "'t'",
+        '"\\n"',
+        "concat(",
+        "lower(",
+        "substr(",
+        "iif(",
+        "coalesce(",
+        "to_timestamp(",
+        "is_null(",
+        "nope(",
+        "'%Y'",
+        '"',
+        "\\",
+        "#",
+        "99999999999999999999999999999999999999999999999999999999999999999",
+    ]
+)
 SOUP = st.lists(TOKENS, max_size=120).map("".join)
 NESTED = st.integers(min_value=0, max_value=400).flatmap(
     lambda depth: st.sampled_from(["(", "!", "-", "lower(", "iif(b, "]).map(lambda opener: opener * depth + "a")
@@ -130,14 +175,39 @@ def test_random_expressions_raise_nothing_but_the_domain_error(source: str) -> N
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(
-        st.sampled_from(["sourceType", "source", "destination", "sourceAttribute", "destinationXdmPath",
-                         "identity", "name", "mappings", "outputSchema", "schemaRef", "version", "xdmVersion"]),
-        children, max_size=5),
-    max_leaves=20,
-))
+@given(
+    st.recursive(
+        st.none()
+        | st.booleans()
+        | st.integers()
+        | st.floats(allow_nan=False, allow_infinity=False)
+        | st.text(max_size=20),
+        lambda children: (
+            st.lists(children, max_size=4)
+            | st.dictionaries(
+                st.sampled_from(
+                    [
+                        "sourceType",
+                        "source",
+                        "destination",
+                        "sourceAttribute",
+                        "destinationXdmPath",
+                        "identity",
+                        "name",
+                        "mappings",
+                        "outputSchema",
+                        "schemaRef",
+                        "version",
+                        "xdmVersion",
+                    ]
+                ),
+                children,
+                max_size=5,
+            )
+        ),
+        max_leaves=20,
+    )
+)
 def test_random_mapping_set_bodies_raise_nothing_but_the_domain_error(body: object) -> None:
     try:
         parse_mapping_set(body if not isinstance(body, dict) else {"mappings": [body], **body})  # type: ignore[arg-type]

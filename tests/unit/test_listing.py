@@ -6,10 +6,22 @@ from flowservice.domain import listing
 from flowservice.domain.errors import InvalidRequest
 
 DOCS = [
-    {"id": "a", "name": "Lead flow", "state": "enabled", "createdAt": 3,
-     "sourceConnectionIds": ["s1", "s2"], "params": {"columns": [{"name": "firstName"}]}},
-    {"id": "b", "name": "account flow", "state": "disabled", "createdAt": 1, "sourceConnectionIds": ["s3"],
-     "metrics": {"statusSummary": {"status": "success"}}},
+    {
+        "id": "a",
+        "name": "Lead flow",
+        "state": "enabled",
+        "createdAt": 3,
+        "sourceConnectionIds": ["s1", "s2"],
+        "params": {"columns": [{"name": "firstName"}]},
+    },
+    {
+        "id": "b",
+        "name": "account flow",
+        "state": "disabled",
+        "createdAt": 1,
+        "sourceConnectionIds": ["s3"],
+        "metrics": {"statusSummary": {"status": "success"}},
+    },
     {"id": "c", "name": None, "state": "enabled", "createdAt": 2, "sourceConnectionIds": []},
 ]
 

@@ -11,11 +11,18 @@ def newest_first(doc: dict) -> tuple[int, str]:
     return (-doc["createdAt"], doc["id"])
 
 
-@pytest.mark.parametrize("params", [
-    [], [("limit", "5")], [("limit", "5"), ("continuationToken", listing.encode_token(20))],
-    [("limit", "5"), ("continuationToken", listing.encode_token(25))], [("property", "n==1"), ("limit", "3")],
-    [("property", "n!=1"), ("orderby", "createdAt")], [("count", "true"), ("property", "n>0")],
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        [],
+        [("limit", "5")],
+        [("limit", "5"), ("continuationToken", listing.encode_token(20))],
+        [("limit", "5"), ("continuationToken", listing.encode_token(25))],
+        [("property", "n==1"), ("limit", "3")],
+        [("property", "n!=1"), ("orderby", "createdAt")],
+        [("count", "true"), ("property", "n>0")],
+    ],
+)
 def test_a_window_over_ordered_documents_is_the_page_apply_gives(params: list) -> None:
     query = listing.parse_list_query(params)
     descending = listing.creation_order(query)

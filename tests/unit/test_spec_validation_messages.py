@@ -16,8 +16,7 @@ SECRET = "hunter2-UNIQUE-0b7e"
 SCHEMA = {
     "type": "object",
     "properties": {
-        "password": {"type": "string", "format": "password", "minLength": 3, "maxLength": 40,
-                     "pattern": "^[^ ]+$"},
+        "password": {"type": "string", "format": "password", "minLength": 3, "maxLength": 40, "pattern": "^[^ ]+$"},
         "mode": {"enum": ["merge", "append"]},
         "fixed": {"const": "v1"},
         "count": {"type": "integer", "minimum": 1, "maximum": 10, "multipleOf": 1},
@@ -39,7 +38,7 @@ VALIDATOR = Draft7Validator(SCHEMA)
         ({"password": SECRET * 5}, "The field 'p.password' is invalid: it must be at most 40 characters long."),
         ({"password": "ab"}, "The field 'p.password' is invalid: it must be at least 3 characters long."),
         ({"mode": SECRET}, 'The field \'p.mode\' is invalid: it must be one of "merge", "append".'),
-        ({"fixed": SECRET}, 'The field \'p.fixed\' is invalid: it must be "v1".'),
+        ({"fixed": SECRET}, "The field 'p.fixed' is invalid: it must be \"v1\"."),
         ({"count": 999999}, "The field 'p.count' is invalid: it must be at most 10."),
         ({"tags": [SECRET, SECRET]}, "The field 'p.tags' is invalid: it must not repeat items."),
         ({"either": [SECRET]}, "The field 'p.either' is invalid: it does not match the schema (oneOf)."),

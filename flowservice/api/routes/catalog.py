@@ -9,13 +9,18 @@ from fastapi import APIRouter, Request
 from flowservice.api.errors import error_responses
 from flowservice.api.http import Body, Caller, Json, authenticate, body_schema, route
 
-router = APIRouter(prefix="/data/foundation/catalog", tags=["catalog"],
-                   responses=error_responses())
+router = APIRouter(prefix="/data/foundation/catalog", tags=["catalog"], responses=error_responses())
 
 
-@route(router, "POST", "/dataSets", status_code=201, summary="Create a dataset (a Delta table)",
-       responses=error_responses(400, 401, 403, 404, 415),
-       openapi_extra=body_schema({"name": "Dynamics accounts", "description": "accounts from Dynamics"}))
+@route(
+    router,
+    "POST",
+    "/dataSets",
+    status_code=201,
+    summary="Create a dataset (a Delta table)",
+    responses=error_responses(400, 401, 403, 404, 415),
+    openapi_extra=body_schema({"name": "Dynamics accounts", "description": "accounts from Dynamics"}),
+)
 def create_dataset(request: Request, body: Any = Body, who: Any = Caller) -> Any:
     id = request.app.state.container.catalog.create_dataset(who[1], who[0], body)
     return Json([f"@/dataSets/{id}"], status_code=201)

@@ -11,12 +11,15 @@ from flowservice.api.errors import error_responses
 from flowservice.api.http import Body, Caller, authenticate, body_schema, route
 from flowservice.domain.errors import InvalidRequest
 
-router = APIRouter(prefix="/data/foundation/conversion", tags=["mapping"],
-                   responses=error_responses())
+router = APIRouter(prefix="/data/foundation/conversion", tags=["mapping"], responses=error_responses())
 
 EXAMPLE = {
-    "outputSchema": {"schemaRef": {"id": "https://ns.adobe.com/{TENANT_ID}/schemas/accounts",
-                                   "contentType": "application/vnd.adobe.xed-full+json;version=1"}},
+    "outputSchema": {
+        "schemaRef": {
+            "id": "https://ns.adobe.com/{TENANT_ID}/schemas/accounts",
+            "contentType": "application/vnd.adobe.xed-full+json;version=1",
+        }
+    },
     "mappings": [
         {"sourceType": "ATTRIBUTE", "source": "accountid", "destination": "accountId"},
         {"sourceType": "EXPRESSION", "source": "lower(name)", "destination": "name"},
@@ -25,8 +28,14 @@ EXAMPLE = {
 }
 
 
-@route(router, "POST", "/mappingSets", summary="Create a mapping set (old or new form)",
-       responses=error_responses(400, 401, 403, 415), openapi_extra=body_schema(EXAMPLE))
+@route(
+    router,
+    "POST",
+    "/mappingSets",
+    summary="Create a mapping set (old or new form)",
+    responses=error_responses(400, 401, 403, 415),
+    openapi_extra=body_schema(EXAMPLE),
+)
 def create_mapping_set(request: Request, body: Any = Body, who: Any = Caller) -> Any:
     return request.app.state.container.mapping_sets.create(who[1], who[0], body)
 

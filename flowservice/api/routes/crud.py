@@ -14,8 +14,9 @@ from flowservice.api.http import Body, Caller, Json, authenticate, body_schema, 
 from flowservice.api.lane import Collection, create_one, read_one, register
 
 
-def add_crud(router: APIRouter, collection: str, service: str, noun: str, example: Any, *,
-             local_writes: bool = False) -> None:
+def add_crud(
+    router: APIRouter, collection: str, service: str, noun: str, example: Any, *, local_writes: bool = False
+) -> None:
     """Register ``/{collection}`` routes backed by ``container.<service>``. ``local_writes``: creating this
     resource touches only the metadata database (no source calls), so the lane serves its create. Every
     write runs in a worker thread: it may wait on the database's write lock."""
@@ -46,15 +47,33 @@ def add_crud(router: APIRouter, collection: str, service: str, noun: str, exampl
     base = f"/{collection}"
     register(Collection(router.prefix + base, service, local_writes))  # the lane serves get and create first
     one = f"/{collection}/{{resource_id}}"
-    route(router, "POST", base, status_code=201, summary=f"Create a {noun}", openapi_extra=body_schema(example),
-          responses=error_responses(400, 401, 403, 404, 413, 415),
-          operation_id=f"create_{collection}")(create)
-    route(router, "GET", base, summary=f"List {noun}s (property, orderby, limit, continuationToken, count)",
-          operation_id=f"list_{collection}")(list_all)
+    route(
+        router,
+        "POST",
+        base,
+        status_code=201,
+        summary=f"Create a {noun}",
+        openapi_extra=body_schema(example),
+        responses=error_responses(400, 401, 403, 404, 413, 415),
+        operation_id=f"create_{collection}",
+    )(create)
+    route(
+        router,
+        "GET",
+        base,
+        summary=f"List {noun}s (property, orderby, limit, continuationToken, count)",
+        operation_id=f"list_{collection}",
+    )(list_all)
     route(router, "GET", one, summary=f"Get a {noun}", operation_id=f"get_{collection}")(get_one)
-    route(router, "PATCH", one, summary=f"Update a {noun} with JSON Patch under If-Match",
-          responses=error_responses(400, 401, 403, 404, 412, 415),
-          openapi_extra=body_schema([{"op": "replace", "path": "/name", "value": "New name"}]),
-          operation_id=f"patch_{collection}")(patch)
-    route(router, "DELETE", one, status_code=204, summary=f"Delete a {noun}",
-          operation_id=f"delete_{collection}")(delete)
+    route(
+        router,
+        "PATCH",
+        one,
+        summary=f"Update a {noun} with JSON Patch under If-Match",
+        responses=error_responses(400, 401, 403, 404, 412, 415),
+        openapi_extra=body_schema([{"op": "replace", "path": "/name", "value": "New name"}]),
+        operation_id=f"patch_{collection}",
+    )(patch)
+    route(router, "DELETE", one, status_code=204, summary=f"Delete a {noun}", operation_id=f"delete_{collection}")(
+        delete
+    )

@@ -13,26 +13,50 @@ from flowservice.api.routes.crud import add_crud
 
 MAX_ERRORS_PAGE = 1000  # row errors returned by one GET /runs/{id}/errors
 
-router = APIRouter(prefix="/data/foundation/flowservice", tags=["flows"],
-                   responses=error_responses())
+router = APIRouter(prefix="/data/foundation/flowservice", tags=["flows"], responses=error_responses())
 
-add_crud(router, "sourceConnections", "source_connections", "source connection", {
-    "name": "Dynamics Source Connection", "baseConnectionId": "{BASE_CONNECTION_ID}",
-    "data": {"format": "tabular"}, "params": {"tableName": "account"},
-    "connectionSpec": {"id": "38ad80fe-8b06-4938-94f4-d4ee80266b07", "version": "1.0"},
-})
-add_crud(router, "targetConnections", "target_connections", "target connection", {
-    "name": "Accounts target", "data": {"format": "delta"},
-    "params": {"dataSetId": "{DATASET_ID}", "writeMode": "merge"},
-    "connectionSpec": {"id": "c604ff05-7f1a-43c0-8e18-33bf874cb11c", "version": "1.0"},
-})
-add_crud(router, "flows", "flows", "flow", {
-    "name": "Accounts", "flowSpec": {"id": "14518937-270c-4525-bdec-c2ba7cce3860", "version": "1.0"},
-    "sourceConnectionIds": ["{SOURCE_CONNECTION_ID}"], "targetConnectionIds": ["{TARGET_CONNECTION_ID}"],
-    "transformations": [{"name": "Copy", "params": {"deltaColumn": {"name": "modifiedon"}}},
-                        {"name": "Mapping", "params": {"mappingId": "{MAPPING_ID}", "mappingVersion": 0}}],
-    "scheduleParams": {"startTime": "1612310466", "frequency": "minute", "interval": "15"},
-})
+add_crud(
+    router,
+    "sourceConnections",
+    "source_connections",
+    "source connection",
+    {
+        "name": "Dynamics Source Connection",
+        "baseConnectionId": "{BASE_CONNECTION_ID}",
+        "data": {"format": "tabular"},
+        "params": {"tableName": "account"},
+        "connectionSpec": {"id": "38ad80fe-8b06-4938-94f4-d4ee80266b07", "version": "1.0"},
+    },
+)
+add_crud(
+    router,
+    "targetConnections",
+    "target_connections",
+    "target connection",
+    {
+        "name": "Accounts target",
+        "data": {"format": "delta"},
+        "params": {"dataSetId": "{DATASET_ID}", "writeMode": "merge"},
+        "connectionSpec": {"id": "c604ff05-7f1a-43c0-8e18-33bf874cb11c", "version": "1.0"},
+    },
+)
+add_crud(
+    router,
+    "flows",
+    "flows",
+    "flow",
+    {
+        "name": "Accounts",
+        "flowSpec": {"id": "14518937-270c-4525-bdec-c2ba7cce3860", "version": "1.0"},
+        "sourceConnectionIds": ["{SOURCE_CONNECTION_ID}"],
+        "targetConnectionIds": ["{TARGET_CONNECTION_ID}"],
+        "transformations": [
+            {"name": "Copy", "params": {"deltaColumn": {"name": "modifiedon"}}},
+            {"name": "Mapping", "params": {"mappingId": "{MAPPING_ID}", "mappingVersion": 0}},
+        ],
+        "scheduleParams": {"startTime": "1612310466", "frequency": "minute", "interval": "15"},
+    },
+)
 
 
 @route(router, "POST", "/flows/{flow_id}/action", summary="Enable or disable a flow (op=enable|disable)")
@@ -53,9 +77,15 @@ async def get_run(run_id: str, request: Request) -> Any:
     return {"items": [request.app.state.container.runs.get(who[1], run_id).doc]}
 
 
-@route(router, "POST", "/runs", status_code=201, summary="Create an on-demand run of a flow",
-       responses=error_responses(400, 401, 403, 404, 415),
-       openapi_extra=body_schema({"flowId": "{FLOW_ID}", "params": {"deltaColumn": {"name": "modifiedon"}}}))
+@route(
+    router,
+    "POST",
+    "/runs",
+    status_code=201,
+    summary="Create an on-demand run of a flow",
+    responses=error_responses(400, 401, 403, 404, 415),
+    openapi_extra=body_schema({"flowId": "{FLOW_ID}", "params": {"deltaColumn": {"name": "modifiedon"}}}),
+)
 def create_run(request: Request, body: Any = Body, who: Any = Caller) -> Any:
     stored = request.app.state.container.runs.create(who[1], who[0], body)
     ident = {"id": stored.id, "etag": stored.etag}
@@ -74,4 +104,3 @@ async def run_errors(run_id: str, request: Request) -> Any:
     start = int_param(request, "start", 0, 0, MAX_OFFSET)
     limit = int_param(request, "limit", 100, 1, MAX_ERRORS_PAGE)
     return request.app.state.container.runs.errors(who[1], run_id, start, limit)
-

@@ -72,7 +72,8 @@ async def token(request: Request) -> Response:
     limiter = _hash_limiter(request.app, settings.token_hash_threads)
     try:
         issued = await anyio.to_thread.run_sync(
-            identity.issue_token, fields["grant_type"], client_id, fields["client_secret"], limiter=limiter)
+            identity.issue_token, fields["grant_type"], client_id, fields["client_secret"], limiter=limiter
+        )
     except InvalidClient:
         raise  # the attempt stays counted as a failure
     except BaseException:

@@ -11,8 +11,7 @@ from flowservice.api.http import authenticate, query_pairs, route
 from flowservice.domain import listing
 from flowservice.domain.errors import InvalidRequest, NotFound
 
-router = APIRouter(prefix="/data/foundation/flowservice", tags=["specs"],
-                   responses=error_responses())
+router = APIRouter(prefix="/data/foundation/flowservice", tags=["specs"], responses=error_responses())
 
 
 def _filtered(request: Request, docs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -36,8 +35,9 @@ async def get_connection_spec(spec_id: str, request: Request) -> Any:
     authenticate(request)
     spec = request.app.state.container.specs.connections.get(spec_id)
     if spec is None:
-        raise NotFound(f"The connection spec {spec_id} is not found.", resource_id=spec_id,
-                       resource_type="connectionSpecs")
+        raise NotFound(
+            f"The connection spec {spec_id} is not found.", resource_id=spec_id, resource_type="connectionSpecs"
+        )
     return {"items": [spec.doc]}
 
 

@@ -141,8 +141,12 @@ class _MsalHttp:
         if deadline is not None:
             read, connect = deadline.timeout(read), deadline.timeout(connect)
         try:
-            with httpx.Client(transport=guarded_transport(s, 2), trust_env=False, follow_redirects=False,
-                              headers={"Accept-Encoding": ACCEPT_ENCODING}) as client:
+            with httpx.Client(
+                transport=guarded_transport(s, 2),
+                trust_env=False,
+                follow_redirects=False,
+                headers={"Accept-Encoding": ACCEPT_ENCODING},
+            ) as client:
                 request = client.build_request(method, url, timeout=httpx.Timeout(read, connect=connect), **kwargs)
                 response = client.send(request, stream=True)
                 try:
@@ -152,8 +156,11 @@ class _MsalHttp:
         except AddressRefused as exc:
             why = str(exc).split(" is refused: ", 1)[-1]
             raise SourceRefused(f"The sign-in through Entra ID was sent to {host}, which is refused: {why}") from None
-        headers = {k.lower(): v for k, v in response.headers.items()
-                   if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")}
+        headers = {
+            k.lower(): v
+            for k, v in response.headers.items()
+            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        }
         return _Reply(response.status_code, body.decode(response.encoding or "utf-8", "replace"), headers)
 
 
@@ -193,8 +200,9 @@ class TokenProvider:
 
     # ------------------------------------------------------------------------------------------- internals
     def _acquire(self, *, force: bool) -> None:
-        with deadlines.within(self._settings.token_deadline_seconds, f"The sign-in through Entra ID at "
-                                                                     f"{self.authority}"):
+        with deadlines.within(
+            self._settings.token_deadline_seconds, f"The sign-in through Entra ID at {self.authority}"
+        ):
             result = self._call_msal(force=force)
         if not isinstance(result, dict) or "access_token" not in result:
             raise self._entra_error(result if isinstance(result, dict) else {})
@@ -223,8 +231,9 @@ class TokenProvider:
         except httpx.HTTPError as exc:
             problem = certificate_problem(exc)
             if problem:
-                raise SourceRefused(f"The TLS certificate of Entra ID at {self.authority} is not trusted ({problem})"
-                                    ) from None
+                raise SourceRefused(
+                    f"The TLS certificate of Entra ID at {self.authority} is not trusted ({problem})"
+                ) from None
             log.info("Entra ID at %s: %s", self.authority, self._scrub(repr(exc)))
             raise SourceUnavailable(
                 f"Entra ID at {self.authority} could not be reached or answered an error ({type(exc).__name__})"
@@ -232,8 +241,9 @@ class TokenProvider:
         except (ValueError, RuntimeError, KeyError, SyntaxError, msal.exceptions.MsalError) as exc:
             # SyntaxError: xml.etree's ParseError, when a federation answer is not XML
             log.info("Entra ID at %s: %s", self.authority, self._scrub(repr(exc)))
-            raise SourceUnavailable(f"The sign-in through Entra ID at {self.authority} failed: {_msal_failure(exc)}"
-                                    ) from None
+            raise SourceUnavailable(
+                f"The sign-in through Entra ID at {self.authority} failed: {_msal_failure(exc)}"
+            ) from None
 
     def _application(self) -> msal.ClientApplication:
         if self._app is None:

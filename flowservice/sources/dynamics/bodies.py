@@ -139,7 +139,15 @@ def read_buffer(response: httpx.Response, limit: int) -> pa.Buffer:
 
 def detached(response: httpx.Response, body: bytes) -> httpx.Response:
     """A complete response (status, headers, decoded ``body``) that no longer refers to the connection."""
-    headers = [(k, v) for k, v in response.headers.multi_items()
-               if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
-    return httpx.Response(response.status_code, headers=headers, content=body, request=response.request,
-                          extensions={"http_version": response.extensions.get("http_version", b"HTTP/1.1")})
+    headers = [
+        (k, v)
+        for k, v in response.headers.multi_items()
+        if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+    ]
+    return httpx.Response(
+        response.status_code,
+        headers=headers,
+        content=body,
+        request=response.request,
+        extensions={"http_version": response.extensions.get("http_version", b"HTTP/1.1")},
+    )

@@ -57,8 +57,9 @@ _ALL: weakref.WeakSet[ConnectionCache] = weakref.WeakSet()
 
 
 class ConnectionCache:
-    def __init__(self, max_entries: int = 256, idle_seconds: float = 3600.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, max_entries: int = 256, idle_seconds: float = 3600.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._clock = clock
         self._lock = threading.Lock()
         self._entries: OrderedDict[str, _Entry] = OrderedDict()

@@ -245,8 +245,7 @@ class PageDecoder:
         doc = orjson.loads(self._quote(raw) if self._quote else raw)
         items = doc.get("value") or []
         rows, deleted = split_deleted(items) if deletes else (items, [])
-        return DecodedPage(to_batch(rows, self.columns, self.table), deleted, doc.get(NEXT_LINK),
-                           doc.get(DELTA_LINK))
+        return DecodedPage(to_batch(rows, self.columns, self.table), deleted, doc.get(NEXT_LINK), doc.get(DELTA_LINK))
 
     def _fast(self, body: bytes | pa.Buffer) -> DecodedPage | None:
         """The page through Arrow's JSON reader, or None when the exact path must decide.
@@ -263,9 +262,14 @@ class PageDecoder:
                 later = _HELPER.submit(self._parse, halves[0])
                 second = self._parse(halves[1])
                 first = later.result()
-                parsed = None if first is None or second is None else (
-                    [pa.concat_arrays([a, b]) for a, b in zip(first[0], second[0], strict=True)],
-                    {k: second[1][k] or first[1][k] for k in (NEXT_LINK, DELTA_LINK)})  # wherever the page had them
+                parsed = (
+                    None
+                    if first is None or second is None
+                    else (
+                        [pa.concat_arrays([a, b]) for a, b in zip(first[0], second[0], strict=True)],
+                        {k: second[1][k] or first[1][k] for k in (NEXT_LINK, DELTA_LINK)},
+                    )
+                )  # wherever the page had them
             if parsed is None:
                 return None
             arrays, links = parsed
@@ -348,8 +352,9 @@ def _wire_options(columns: Sequence[Column]) -> pajson.ParseOptions | None:
     if len(set(names)) != len(names) or _CONTEXT in names:
         return None
     item = pa.struct([*fields, pa.field(_CONTEXT, pa.string())])
-    schema = pa.schema([pa.field("value", pa.list_(item)), pa.field(NEXT_LINK, pa.string()),
-                        pa.field(DELTA_LINK, pa.string())])
+    schema = pa.schema(
+        [pa.field("value", pa.list_(item)), pa.field(NEXT_LINK, pa.string()), pa.field(DELTA_LINK, pa.string())]
+    )
     return pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore", newlines_in_values=True)
 
 

@@ -145,12 +145,9 @@ class DataverseHttp:
         """An unauthenticated GET of the service root: Dataverse answers 401 with the Entra ID authority."""
         return self._send(self.uri.api_root, {}, authenticated=False, limit=self.settings.max_error_bytes)[0]
 
-    def get(
-        self, url: str, *, prefer: Sequence[str] = (), headers: Mapping[str, str] | None = None
-    ) -> httpx.Response:
+    def get(self, url: str, *, prefer: Sequence[str] = (), headers: Mapping[str, str] | None = None) -> httpx.Response:
         """GET ``url`` (used verbatim: nextLink and deltaLink are opaque) and return a 2xx response."""
-        return self._send(url, _headers(prefer, headers), authenticated=True,
-                          limit=self.settings.max_metadata_bytes)[0]
+        return self._send(url, _headers(prefer, headers), authenticated=True, limit=self.settings.max_metadata_bytes)[0]
 
     def get_json(
         self,
@@ -173,8 +170,14 @@ class DataverseHttp:
         """
         if decode is None:
             decode = _loader(prepare)
-        response, doc = self._send(url, _headers(prefer, headers), authenticated=True, parse=decode, first=first,
-                                   limit=limit or self.settings.max_metadata_bytes)
+        response, doc = self._send(
+            url,
+            _headers(prefer, headers),
+            authenticated=True,
+            parse=decode,
+            first=first,
+            limit=limit or self.settings.max_metadata_bytes,
+        )
         return doc, response
 
     def fetch(self, url: str, *, prefer: Sequence[str] = (), headers: Mapping[str, str] | None = None) -> Received:
@@ -285,8 +288,10 @@ class DataverseHttp:
                 if attempt > self.settings.max_retries:
                     raise error(f"{describe(response)}; gave up after {attempt} attempts")
                 if (wait or 0) > self.settings.max_retry_after:
-                    raise error(f"{describe(response)}; its Retry-After of {wait:.0f} s exceeds the limit of "
-                                f"{self.settings.max_retry_after:g} s")
+                    raise error(
+                        f"{describe(response)}; its Retry-After of {wait:.0f} s exceeds the limit of "
+                        f"{self.settings.max_retry_after:g} s"
+                    )
                 waited += self._pause(attempt, wait, describe(response), waited, deadline, error)
                 continue
             raise self._error(response)
@@ -308,8 +313,7 @@ class DataverseHttp:
         connect = self.settings.connect_timeout
         if deadline is not None:
             read, connect = deadline.timeout(read), deadline.timeout(connect)
-        request = self._client.build_request("GET", url, headers=headers,
-                                             timeout=httpx.Timeout(read, connect=connect))
+        request = self._client.build_request("GET", url, headers=headers, timeout=httpx.Timeout(read, connect=connect))
         response = self._client.send(request, stream=True)
         body: pa.Buffer | None = None
         try:
@@ -337,8 +341,10 @@ class DataverseHttp:
             ceiling = min(self.settings.backoff_cap, self.settings.backoff_base * 2 ** (attempt - 1))
             delay = random.uniform(ceiling / 2, ceiling)
         if waited + delay > self.settings.max_retry_wait_seconds:
-            raise error(f"{why}; gave up after {attempt} attempts and {waited:.0f} s of waiting (the limit is "
-                        f"{self.settings.max_retry_wait_seconds:g} s)")
+            raise error(
+                f"{why}; gave up after {attempt} attempts and {waited:.0f} s of waiting (the limit is "
+                f"{self.settings.max_retry_wait_seconds:g} s)"
+            )
         log.warning("dataverse retry %d in %.1fs: %s", attempt, delay, why)
         if self.settings.sleep is not None:
             self.settings.sleep(delay)

@@ -20,9 +20,7 @@ from flowservice.services.ports import Column, TableInfo, TableSchema
 
 from .http import DataverseHttp
 
-TABLE_SELECT = (
-    "LogicalName,EntitySetName,DisplayName,PrimaryIdAttribute,ChangeTrackingEnabled,IsPrivate,TableType"
-)
+TABLE_SELECT = "LogicalName,EntitySetName,DisplayName,PrimaryIdAttribute,ChangeTrackingEnabled,IsPrivate,TableType"
 ATTRIBUTE_SELECT = "LogicalName,AttributeType,AttributeTypeName,AttributeOf,IsValidForRead,IsPrimaryId,Description"
 LOOKUP_TARGET_SUFFIX = "_lookuplogicalname"
 LOOKUP_ANNOTATION = "Microsoft.Dynamics.CRM.lookuplogicalname"
@@ -227,8 +225,11 @@ def map_attribute(
         if behavior == "DateOnly":
             return [_column(name, pa.date32(), original, {"type": "string", "format": "date"}, "Date only.", described)]
         note = "Time-zone independent: wall-clock time sent as UTC." if behavior == "TimeZoneIndependent" else None
-        return [_column(name, pa.timestamp("us", tz="UTC"), original, {"type": "string", "format": "date-time"},
-                        note, described)]
+        return [
+            _column(
+                name, pa.timestamp("us", tz="UTC"), original, {"type": "string", "format": "date-time"}, note, described
+            )
+        ]
     if original in ("UniqueidentifierType", "FileType"):
         note = "File id (the file itself is not extracted)." if original == "FileType" else None
         return [_column(name, pa.string(), original, UUID, note, described)]
@@ -240,8 +241,14 @@ def map_attribute(
         columns = [_column(value, pa.string(), original, UUID, note, described)]
         if polymorphic and lookup_targets:
             columns.append(
-                _column(f"{value}{LOOKUP_TARGET_SUFFIX}", pa.string(), "EntityNameType", STRING,
-                        f"Table of {value} (one of {', '.join(targets) or 'several'}).", None)
+                _column(
+                    f"{value}{LOOKUP_TARGET_SUFFIX}",
+                    pa.string(),
+                    "EntityNameType",
+                    STRING,
+                    f"Table of {value} (one of {', '.join(targets) or 'several'}).",
+                    None,
+                )
             )
         return columns
     if original == "MultiSelectPicklistType":
@@ -282,8 +289,13 @@ def build_schema(
     if pk:
         base = columns.get(pk) or Column(pk, pa.string(), "UniqueidentifierType", UUID)
         columns[pk] = Column(
-            name=pk, arrow_type=base.arrow_type, original_type=base.original_type, xdm=base.xdm,
-            nullable=False, is_primary_key=True, description=base.description,
+            name=pk,
+            arrow_type=base.arrow_type,
+            original_type=base.original_type,
+            xdm=base.xdm,
+            nullable=False,
+            is_primary_key=True,
+            description=base.description,
         )
     ordered = sorted(columns.values(), key=lambda c: (not c.is_primary_key, c.name))
     return TableSchema(table=info, columns=tuple(ordered)), tuple(sorted(omitted))

@@ -113,9 +113,14 @@ class Reader:
         finally:
             if self.ahead is not None:
                 self.ahead.close()
-                log.debug("read of %s: %d pages fetched ahead, %d guesses missed; %d pages decoded by Arrow, %d "
-                          "exactly", self.plan.table, self.ahead.hits, self.ahead.misses, self.decoder.fast_pages,
-                          self.decoder.exact_pages)
+                log.debug(
+                    "read of %s: %d pages fetched ahead, %d guesses missed; %d pages decoded by Arrow, %d exactly",
+                    self.plan.table,
+                    self.ahead.hits,
+                    self.ahead.misses,
+                    self.decoder.fast_pages,
+                    self.decoder.exact_pages,
+                )
                 self.ahead = None
 
     def _read(self, cursor: dict[str, Any], delta_column: str | None) -> Iterator[Page]:
@@ -151,8 +156,9 @@ class Reader:
         restarted = False
         while True:
             try:
-                page, size_read = self._get(url, self._initial_changes_url, prefer, {"Cache-Control": "no-cache"},
-                                            deletes=True)
+                page, size_read = self._get(
+                    url, self._initial_changes_url, prefer, {"Cache-Control": "no-cache"}, deletes=True
+                )
             except DeltaTokenExpired as exc:
                 if restarted:
                     raise
@@ -240,7 +246,10 @@ class Reader:
             if next_link:
                 page_cursor.update(next_link=next_link, full_resync=full_resync)
             yield Page(
-                batch=self._out(page.batch), cursor=page_cursor, final=not next_link, full_resync=full_resync,
+                batch=self._out(page.batch),
+                cursor=page_cursor,
+                final=not next_link,
+                full_resync=full_resync,
                 bytes_read=size_read,
             )
             del page
@@ -269,16 +278,22 @@ class Reader:
             if not same_origin(link, self.http.uri):
                 raise SourceRefused(f"Refusing to follow a link outside {self.http.uri.origin}: {link[:200]}")
             ahead = self.ahead.take(chain_key(link, prefer, headers)) if self.ahead is not None else None
-            page, response = self.http.get_json(link, prefer=prefer, headers=headers, decode=decode,
-                                                first=ahead.result if ahead is not None else None,
-                                                limit=self.http.settings.max_page_bytes)
+            page, response = self.http.get_json(
+                link,
+                prefer=prefer,
+                headers=headers,
+                decode=decode,
+                first=ahead.result if ahead is not None else None,
+                limit=self.http.settings.max_page_bytes,
+            )
             return self._done(page, response)
         if self.ahead is not None:
             self.ahead.stop()  # a new chain: nothing fetched before it belongs to it
         for _ in range(self.MAX_DROPPED):
             try:
-                page, response = self.http.get_json(build(), prefer=prefer, headers=headers, decode=decode,
-                                                    limit=self.http.settings.max_page_bytes)
+                page, response = self.http.get_json(
+                    build(), prefer=prefer, headers=headers, decode=decode, limit=self.http.settings.max_page_bytes
+                )
                 return self._done(page, response)
             except SourceRefused as exc:
                 missing = _MISSING_PROPERTY.search(exc.message)
@@ -287,8 +302,12 @@ class Reader:
                 if name not in selectable:
                     raise
                 assert name is not None
-                log.warning("%s.%s is in metadata but not in the Web API; it will read as null: %s",
-                            self.plan.table, name, exc.message)
+                log.warning(
+                    "%s.%s is in metadata but not in the Web API; it will read as null: %s",
+                    self.plan.table,
+                    name,
+                    exc.message,
+                )
                 self.unselectable.add(name)
         raise SourceRefused(f"Dataverse refused too many columns of {self.plan.table} as unknown properties")
 

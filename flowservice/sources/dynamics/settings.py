@@ -83,8 +83,7 @@ class DynamicsSettings:
             raise ValueError("read_ahead_pages must be >= 0")
         if self.max_retries < 0:
             raise ValueError("max_retries must be >= 0")
-        for name in ("max_page_bytes", "max_metadata_bytes", "max_auth_bytes", "max_error_bytes",
-                     "cached_connections"):
+        for name in ("max_page_bytes", "max_metadata_bytes", "max_auth_bytes", "max_error_bytes", "cached_connections"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
         for name in ("call_deadline_seconds", "token_deadline_seconds", "connection_idle_seconds"):

@@ -38,8 +38,9 @@ def credentials_from(params: Mapping[str, Any], auth_kind: AuthKind, settings: D
         raise InvalidRequest(f"Missing Dynamics connection parameter(s): {', '.join(missing)}")
     if auth_kind == "basic":
         return Credentials("basic", settings.public_client_id, str(params["username"]).strip(), str(params["password"]))
-    return Credentials("service_principal", str(params["servicePrincipalId"]).strip(), None,
-                       str(params["servicePrincipalKey"]))
+    return Credentials(
+        "service_principal", str(params["servicePrincipalId"]).strip(), None, str(params["servicePrincipalKey"])
+    )
 
 
 class DynamicsSource:

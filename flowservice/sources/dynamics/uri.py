@@ -152,8 +152,10 @@ def resolve_checked(host: str, port: int, *, allow_private: bool, resolver: Reso
         ip = ipaddress.ip_address(address.split("%", 1)[0])
         kind = refused_kind(ip, allow_private=allow_private)
         if kind:
-            hint = "" if "metadata" in kind or "link-local" in kind or "unicast" in kind else (
-                "; the operator may allow private addresses for development"
+            hint = (
+                ""
+                if "metadata" in kind or "link-local" in kind or "unicast" in kind
+                else ("; the operator may allow private addresses for development")
             )
             if literal:
                 why = refusal(address, allow_private=allow_private)
@@ -316,5 +318,9 @@ def guarded_transport(settings: DynamicsSettings, max_connections: int) -> httpx
     """The transport of every request to Dataverse and Entra ID (``settings.transport`` in unit tests)."""
     if settings.transport is not None:
         return settings.transport
-    return GuardedTransport(ssl_context(settings.ca_bundle), allow_private=settings.allow_private_addresses,
-                            resolver=settings.resolver, max_connections=max_connections)
+    return GuardedTransport(
+        ssl_context(settings.ca_bundle),
+        allow_private=settings.allow_private_addresses,
+        resolver=settings.resolver,
+        max_connections=max_connections,
+    )

@@ -30,8 +30,9 @@ def message(response: Any) -> str:
 
 def _harness(tmp_path: Path, database_url: str | None) -> Iterator[Harness]:
     org = FakeOrg()
-    api = make_api(Settings(data_dir=tmp_path / "data", database_url=database_url, commit_every_rows=25,
-                            page_size=10), sources=org)
+    api = make_api(
+        Settings(data_dir=tmp_path / "data", database_url=database_url, commit_every_rows=25, page_size=10), sources=org
+    )
     yield Harness(api, org)
     assert api.container is not None
     api.container.close()
@@ -53,29 +54,45 @@ def any_harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harn
 def flow_body(harness: Harness, table: str, connection_id: str | None = None) -> dict[str, Any]:
     """A complete flow request over fresh source and target connections, without scheduleParams."""
     api = harness.api
-    source = api.post("/sourceConnections", json={
-        "name": f"{table} source", "baseConnectionId": connection_id or harness.connection_id,
-        "data": {"format": "tabular"}, "params": {"tableName": table},
-        "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"}})
+    source = api.post(
+        "/sourceConnections",
+        json={
+            "name": f"{table} source",
+            "baseConnectionId": connection_id or harness.connection_id,
+            "data": {"format": "tabular"},
+            "params": {"tableName": table},
+            "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"},
+        },
+    )
     assert source.status_code == 201, source.text
     dataset = api.post("/data/foundation/catalog/dataSets", json={"name": f"{table}_{time.monotonic_ns()}"})
     assert dataset.status_code == 201, dataset.text
-    target = api.post("/targetConnections", json={
-        "name": "lake", "data": {"format": "delta"},
-        "params": {"dataSetId": dataset.json()[0].split("/")[-1], "writeMode": "merge"},
-        "connectionSpec": {"id": LAKE_SPEC, "version": "1.0"}})
+    target = api.post(
+        "/targetConnections",
+        json={
+            "name": "lake",
+            "data": {"format": "delta"},
+            "params": {"dataSetId": dataset.json()[0].split("/")[-1], "writeMode": "merge"},
+            "connectionSpec": {"id": LAKE_SPEC, "version": "1.0"},
+        },
+    )
     assert target.status_code == 201, target.text
     return {
-        "name": f"{table} flow", "flowSpec": {"id": CRM_FLOW_SPEC, "version": "1.0"},
-        "sourceConnectionIds": [source.json()["id"]], "targetConnectionIds": [target.json()["id"]],
+        "name": f"{table} flow",
+        "flowSpec": {"id": CRM_FLOW_SPEC, "version": "1.0"},
+        "sourceConnectionIds": [source.json()["id"]],
+        "targetConnectionIds": [target.json()["id"]],
         "transformations": [{"name": "Copy", "params": {"deltaColumn": {"name": "modifiedon"}}}],
     }
 
 
 def disable_connection(api: Api, connection_id: str, state: str = "disabled") -> None:
     etag = api.get(f"/connections/{connection_id}").json()["items"][0]["etag"]
-    patched = api.patch(f"/connections/{connection_id}", json=[{"op": "replace", "path": "/state", "value": state}],
-                        headers={"If-Match": etag})
+    patched = api.patch(
+        f"/connections/{connection_id}",
+        json=[{"op": "replace", "path": "/state", "value": state}],
+        headers={"If-Match": etag},
+    )
     assert patched.status_code == 200, patched.text
 
 
@@ -95,8 +112,9 @@ def disable_connection(api: Api, connection_id: str, state: str = "disabled") ->
 def test_a_huge_or_deep_expression_is_refused_at_mapping_set_creation_naming_the_limit(
     api: Api, case: str, source: str, limit: str
 ) -> None:
-    response = api.post(MAPPING_SETS, json={"mappings": [
-        {"sourceType": "EXPRESSION", "source": source, "destination": "label"}]})
+    response = api.post(
+        MAPPING_SETS, json={"mappings": [{"sourceType": "EXPRESSION", "source": source, "destination": "label"}]}
+    )
     assert response.status_code == 400, case
     assert code(response) == "FLOW-1419-400"
     assert limit in message(response)
@@ -109,8 +127,11 @@ def test_a_huge_or_deep_expression_is_refused_at_mapping_set_creation_naming_the
 SECRET = "hunter2-UNIQUE-5f3a"
 
 
-@pytest.mark.parametrize("value", [987654321, 12.5, {"secret": SECRET}, [SECRET], True],
-                         ids=["a number", "a float", "an object", "an array", "a boolean"])
+@pytest.mark.parametrize(
+    "value",
+    [987654321, 12.5, {"secret": SECRET}, [SECRET], True],
+    ids=["a number", "a float", "an object", "an array", "a boolean"],
+)
 def test_a_secret_of_the_wrong_type_is_named_never_quoted(api: Api, value: Any) -> None:
     body = seed_body()
     body["auth"]["params"]["password"] = value
@@ -120,9 +141,10 @@ def test_a_secret_of_the_wrong_type_is_named_never_quoted(api: Api, value: Any) 
     assert SECRET not in created.text and str(value) not in created.text
 
     good = api.post("/connections", json=seed_body()).json()
-    for ops in ([{"op": "replace", "path": "/auth/params/password", "value": value}],
-                [{"op": "replace", "path": "/auth/params", "value": {**seed_body()["auth"]["params"],
-                                                                     "password": value}}]):
+    for ops in (
+        [{"op": "replace", "path": "/auth/params/password", "value": value}],
+        [{"op": "replace", "path": "/auth/params", "value": {**seed_body()["auth"]["params"], "password": value}}],
+    ):
         patched = api.patch(f"/connections/{good['id']}", json=ops, headers={"If-Match": good["etag"]})
         assert patched.status_code == 400
         assert "'auth.params.password'" in message(patched)
@@ -130,40 +152,66 @@ def test_a_secret_of_the_wrong_type_is_named_never_quoted(api: Api, value: Any) 
 
 
 def test_a_service_principal_key_of_the_wrong_type_is_named_never_quoted(api: Api) -> None:
-    body = {**seed_body(), "auth": {"specName": "Service Principal Key Based Authentication", "params": {
-        "serviceUri": "https://example.crm.dynamics.com", "servicePrincipalId": "app",
-        "servicePrincipalKey": {"value": SECRET}}}}
+    body = {
+        **seed_body(),
+        "auth": {
+            "specName": "Service Principal Key Based Authentication",
+            "params": {
+                "serviceUri": "https://example.crm.dynamics.com",
+                "servicePrincipalId": "app",
+                "servicePrincipalKey": {"value": SECRET},
+            },
+        },
+    }
     created = api.post("/connections", json=body)
     assert created.status_code == 400
     assert "'auth.params.servicePrincipalKey'" in message(created)
     assert SECRET not in created.text
 
 
-@pytest.mark.parametrize("auth", ["not an object", {"specName": "Basic Authentication for Dynamics-Online",
-                                                    "params": ["a", SECRET]}])
+@pytest.mark.parametrize(
+    "auth", ["not an object", {"specName": "Basic Authentication for Dynamics-Online", "params": ["a", SECRET]}]
+)
 def test_a_patched_auth_that_is_not_an_object_is_a_400_not_a_500(api: Api, auth: Any) -> None:
     good = api.post("/connections", json=seed_body()).json()
-    patched = api.patch(f"/connections/{good['id']}", json=[{"op": "replace", "path": "/auth", "value": auth}],
-                        headers={"If-Match": good["etag"]})
+    patched = api.patch(
+        f"/connections/{good['id']}",
+        json=[{"op": "replace", "path": "/auth", "value": auth}],
+        headers={"If-Match": good["etag"]},
+    )
     assert patched.status_code == 400, patched.text
     assert "'auth'" in message(patched) and SECRET not in patched.text
 
 
 def test_source_and_target_params_of_the_wrong_type_are_named_never_quoted(api: Api) -> None:
     base = api.post("/connections", json=seed_body()).json()
-    source = api.post("/sourceConnections", json={
-        "name": "s", "baseConnectionId": base["id"], "params": {"tableName": {"x": SECRET}},
-        "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"}})
+    source = api.post(
+        "/sourceConnections",
+        json={
+            "name": "s",
+            "baseConnectionId": base["id"],
+            "params": {"tableName": {"x": SECRET}},
+            "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"},
+        },
+    )
     assert source.status_code == 400
     assert "'params.tableName'" in message(source) and SECRET not in source.text
-    enum = api.post("/sourceConnections", json={
-        "name": "s", "baseConnectionId": base["id"], "params": {"tableName": "account", "entityType": SECRET},
-        "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"}})
+    enum = api.post(
+        "/sourceConnections",
+        json={
+            "name": "s",
+            "baseConnectionId": base["id"],
+            "params": {"tableName": "account", "entityType": SECRET},
+            "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"},
+        },
+    )
     assert enum.status_code == 400
     assert "'params.entityType'" in message(enum) and '"table", "view"' in message(enum)
     assert SECRET not in enum.text
-    target = api.post("/targetConnections", json={
-        "name": "t", "params": {"dataSetId": [SECRET]}, "connectionSpec": {"id": LAKE_SPEC, "version": "1.0"}})
+    target = api.post(
+        "/targetConnections",
+        json={"name": "t", "params": {"dataSetId": [SECRET]}, "connectionSpec": {"id": LAKE_SPEC, "version": "1.0"}},
+    )
     assert target.status_code == 400
     assert "'params.dataSetId'" in message(target) and SECRET not in target.text
 
@@ -242,9 +290,7 @@ def test_run_errors_refuse_paging_out_of_bounds_with_a_precise_400(
 # --------------------------------------------------------------------------- item 17: the request id
 
 
-def test_an_unexpected_error_in_a_fastapi_route_keeps_the_request_id(
-    api: Api, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_an_unexpected_error_in_a_fastapi_route_keeps_the_request_id(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
     assert api.container is not None
 
     def boom(*_args: Any, **_kwargs: Any) -> Any:
@@ -276,7 +322,7 @@ def test_an_unexpected_error_in_the_lane_keeps_the_request_id(api: Api, monkeypa
     assert response.json()["report"]["request-id"] == "lane-500"
 
 
-@pytest.mark.parametrize("incoming", ["x" * 65, "two words", "quote\"d", "<script>", "é-accent"])
+@pytest.mark.parametrize("incoming", ["x" * 65, "two words", 'quote"d', "<script>", "é-accent"])
 def test_an_insane_caller_request_id_is_replaced_by_a_generated_one(api: Api, incoming: str) -> None:
     for path in ("/connections", "/connections/nope"):  # FastAPI and the lane
         response = api.get(path, headers={"x-request-id": incoming.encode("utf-8")})
@@ -323,9 +369,15 @@ def test_a_disabled_base_connection_cannot_be_used_until_it_is_enabled(harness: 
     api = harness.api
 
     refused = [
-        api.post("/sourceConnections", json={
-            "name": "s", "baseConnectionId": harness.connection_id, "params": {"tableName": "account"},
-            "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"}}),
+        api.post(
+            "/sourceConnections",
+            json={
+                "name": "s",
+                "baseConnectionId": harness.connection_id,
+                "params": {"tableName": "account"},
+                "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"},
+            },
+        ),
         api.post("/flows", json=body),
         api.post("/runs", json={"flowId": flow.id}),
         api.get(f"/connections/{harness.connection_id}/explore", params={"objectType": "root"}),

@@ -18,8 +18,11 @@ from tests.unit.sources.fake_dataverse import ORG, PASSWORD, PUBLIC_IP, USERNAME
 @pytest.fixture
 def factory() -> DynamicsSourceFactory:
     fake = sample_org()
-    return DynamicsSourceFactory(DynamicsSettings(transport=fake.transport(), resolver=lambda host, port: [PUBLIC_IP],
-                                                  sleep=lambda seconds: None))
+    return DynamicsSourceFactory(
+        DynamicsSettings(
+            transport=fake.transport(), resolver=lambda host, port: [PUBLIC_IP], sleep=lambda seconds: None
+        )
+    )
 
 
 @pytest.fixture
@@ -51,8 +54,11 @@ def test_patching_a_connection_releases_what_its_source_kept(api, factory):
     connection_id, etag = connection(api)
     assert api.get(f"/connections/{connection_id}/test").json() == {"result": True}
     assert len(factory.cache) == 1
-    patched = api.patch(f"/connections/{connection_id}", headers={"If-Match": etag},
-                        json=[{"op": "replace", "path": "/name", "value": "renamed"}])
+    patched = api.patch(
+        f"/connections/{connection_id}",
+        headers={"If-Match": etag},
+        json=[{"op": "replace", "path": "/name", "value": "renamed"}],
+    )
     assert patched.status_code == 200, patched.text
     assert len(factory.cache) == 0
 

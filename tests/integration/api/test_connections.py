@@ -82,8 +82,11 @@ def test_patching_the_password_replaces_the_secret_and_keeps_it_masked(any_api: 
 
 def test_unknown_op_in_patch_is_rejected_with_1434(any_api: Api) -> None:
     created = any_api.post("/connections", json=seed_body()).json()
-    response = any_api.patch(f"/connections/{created['id']}", json=[{"op": "move", "from": "/name", "path": "/x"}],
-                             headers={"If-Match": created["etag"]})
+    response = any_api.patch(
+        f"/connections/{created['id']}",
+        json=[{"op": "move", "from": "/name", "path": "/x"}],
+        headers={"If-Match": created["etag"]},
+    )
     assert error_code(response) == "FLOW-1434-400"
 
 
@@ -126,8 +129,11 @@ def test_service_principal_connection_masks_the_key(api: Api) -> None:
         "name": "Dynamics SP",
         "auth": {
             "specName": "Service Principal Key Based Authentication",
-            "params": {"serviceUri": "https://x.crm.dynamics.com", "servicePrincipalId": "app-id",
-                       "servicePrincipalKey": "very-secret-key"},
+            "params": {
+                "serviceUri": "https://x.crm.dynamics.com",
+                "servicePrincipalId": "app-id",
+                "servicePrincipalKey": "very-secret-key",
+            },
         },
         "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"},
     }
@@ -155,8 +161,9 @@ def test_listing_filters_orders_pages_and_counts(any_api: Api) -> None:
     assert [c["name"] for c in second["items"]] == ["charlie", "bravo"]
     filtered = any_api.get("/connections", params={"property": 'name=="ALPHA",bravo'}).json()["items"]
     assert sorted(c["name"] for c in filtered) == ["alpha", "bravo"]
-    by_spec = any_api.get("/connections", params={"property": f"connectionSpec.id=={DYNAMICS_SPEC}",
-                                                  "count": "true"}).json()
+    by_spec = any_api.get(
+        "/connections", params={"property": f"connectionSpec.id=={DYNAMICS_SPEC}", "count": "true"}
+    ).json()
     assert by_spec == {"count": 5}
     newer = any_api.get("/connections", params=[("property", "createdAt>0"), ("property", "name==echo")]).json()
     assert [c["name"] for c in newer["items"]] == ["echo"]

@@ -12,7 +12,8 @@ from tests.fixtures.server import LiveServer, seed_body
 
 
 def test_health_is_answered_while_a_connection_create_waits_for_another_writer_on_the_file(
-        live_server: LiveServer) -> None:
+    live_server: LiveServer,
+) -> None:
     api = live_server.client("LOOP00000000000000000000@AdobeOrg")
     other_writer = sqlite3.connect(live_server.data_dir / "flowservice.db", isolation_level=None)
     other_writer.execute("BEGIN IMMEDIATE")  # holds the write lock, as another process would

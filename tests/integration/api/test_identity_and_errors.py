@@ -49,16 +49,27 @@ def test_each_missing_or_wrong_header_gets_its_status_and_error_body(api: Api, o
 def test_an_expired_token_is_refused_with_401(api: Api) -> None:
     assert api.container is not None
     key = api.container.identity._key
-    expired = jwt.encode({"iss": "flowservice-ims", "sub": api.client_id, "client_id": api.client_id,
-                          "org": api.org, "iat": 1, "exp": int(time.time()) - 10}, key, algorithm="HS256")
+    expired = jwt.encode(
+        {
+            "iss": "flowservice-ims",
+            "sub": api.client_id,
+            "client_id": api.client_id,
+            "org": api.org,
+            "iat": 1,
+            "exp": int(time.time()) - 10,
+        },
+        key,
+        algorithm="HS256",
+    )
     response = api.get("/connections", header_overrides={"Authorization": f"Bearer {expired}"})
     assert_flow_error_body(response, 401)
     assert "expired" in response.json()["errorMessage"]
 
 
 def test_token_endpoint_refuses_a_wrong_secret(api: Api) -> None:
-    response = api.http.post("/ims/token/v3", data={"grant_type": "client_credentials", "client_id": api.client_id,
-                                                    "client_secret": "wrong"})
+    response = api.http.post(
+        "/ims/token/v3", data={"grant_type": "client_credentials", "client_id": api.client_id, "client_secret": "wrong"}
+    )
     assert_flow_error_body(response, 401)
 
 
@@ -101,8 +112,11 @@ def test_another_org_cannot_see_a_connection(api: Api) -> None:
     response = intruder.get(f"/connections/{created['id']}")
     assert_flow_error_body(response, 404)
     assert intruder.get("/connections").json()["items"] == []
-    patch = intruder.patch(f"/connections/{created['id']}", json=[{"op": "replace", "path": "/name", "value": "x"}],
-                           headers={"If-Match": created["etag"]})
+    patch = intruder.patch(
+        f"/connections/{created['id']}",
+        json=[{"op": "replace", "path": "/name", "value": "x"}],
+        headers={"If-Match": created["etag"]},
+    )
     assert patch.status_code == 404
     assert intruder.delete(f"/connections/{created['id']}").status_code == 404
     assert api.get(f"/connections/{created['id']}").status_code == 200

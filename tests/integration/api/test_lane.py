@@ -26,8 +26,14 @@ def routed(api: Api) -> Api:
     async def fastapi_only(scope: Any, receive: Any, send: Any) -> None:
         await FastAPI.__call__(app, scope, receive, send)
 
-    return Api(TestClient(fastapi_only, raise_server_exceptions=False), api.org, api.client_id, api.client_secret,
-               api.token, api.container)
+    return Api(
+        TestClient(fastapi_only, raise_server_exceptions=False),
+        api.org,
+        api.client_id,
+        api.client_secret,
+        api.token,
+        api.container,
+    )
 
 
 def comparable(response: httpx.Response) -> tuple[int, dict[str, str], str]:
@@ -126,8 +132,12 @@ REPEATED = [
     ("the same value twice", lambda value, other: value),
     ("another value second", lambda value, other: other),
 ]
-OTHER_VALUES = {"Authorization": "Bearer nope", "x-api-key": "someone-else", "x-gw-ims-org-id": "OTHER@AdobeOrg",
-                "x-sandbox-name": "nowhere"}
+OTHER_VALUES = {
+    "Authorization": "Bearer nope",
+    "x-api-key": "someone-else",
+    "x-gw-ims-org-id": "OTHER@AdobeOrg",
+    "x-sandbox-name": "nowhere",
+}
 
 
 @pytest.mark.parametrize("header", list(OTHER_VALUES))

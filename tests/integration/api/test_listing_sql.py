@@ -18,8 +18,30 @@ from tests.fixtures.server import Api
 
 # leaves of every kind the grammar meets: text (ASCII, other scripts, the Kelvin sign that lower-cases to
 # ASCII, control characters), numbers (int, float, big), booleans, null, arrays on the path and at the leaf
-VALUES: list[Any] = ["Lead", "lead", "LEAD ", "Ünïcode", "\u212a", "k", "a\nb", "10", "9", "", 10, 9.5, 10.0,
-                     -3, 2**60, True, False, None, [], ["lead", "x"], [1, 20], {"a": 1}]
+VALUES: list[Any] = [
+    "Lead",
+    "lead",
+    "LEAD ",
+    "Ünïcode",
+    "\u212a",
+    "k",
+    "a\nb",
+    "10",
+    "9",
+    "",
+    10,
+    9.5,
+    10.0,
+    -3,
+    2**60,
+    True,
+    False,
+    None,
+    [],
+    ["lead", "x"],
+    [1, 20],
+    {"a": 1},
+]
 QUERIES = [
     *[[("property", f"v=={x}")] for x in ("lead", "LEAD", "k", "10", "10.0", "true", "null", "x", "a", "9.5")],
     *[[("property", f"v!={x}")] for x in ("lead", "10", "true", "null", "k")],
@@ -81,13 +103,42 @@ def _bulk_runs(api: Api, flow_id: str, count: int) -> str:
     rows, queued = [], []
     for n in range(count):
         run_id = str(uuid.uuid4())
-        doc = {"id": run_id, "flowId": flow_id, "createdAt": 1_000 + n, "metrics": {
-            "durationSummary": {"startedAtUTC": 1_000 + n, "completedAtUTC": 2_000 + n},
-            "statusSummary": {"status": "success"}}}
-        rows.append({"kind": "runs", "id": run_id, "org": api.org, "sandbox": "prod", "doc": orjson.dumps(doc).decode(),
-                     "secrets": None, "etag": '"e"', "created_at": 1_000 + n, "updated_at": 1_000 + n, "seq": 0})
-        queued.append({"run_id": run_id, "flow_id": flow_id, "org": api.org, "sandbox": "prod", "status": "done",
-                       "attempt": 1, "claimed_by": None, "heartbeat_at": 0, "created_at": 1_000 + n})
+        doc = {
+            "id": run_id,
+            "flowId": flow_id,
+            "createdAt": 1_000 + n,
+            "metrics": {
+                "durationSummary": {"startedAtUTC": 1_000 + n, "completedAtUTC": 2_000 + n},
+                "statusSummary": {"status": "success"},
+            },
+        }
+        rows.append(
+            {
+                "kind": "runs",
+                "id": run_id,
+                "org": api.org,
+                "sandbox": "prod",
+                "doc": orjson.dumps(doc).decode(),
+                "secrets": None,
+                "etag": '"e"',
+                "created_at": 1_000 + n,
+                "updated_at": 1_000 + n,
+                "seq": 0,
+            }
+        )
+        queued.append(
+            {
+                "run_id": run_id,
+                "flow_id": flow_id,
+                "org": api.org,
+                "sandbox": "prod",
+                "status": "done",
+                "attempt": 1,
+                "claimed_by": None,
+                "heartbeat_at": 0,
+                "created_at": 1_000 + n,
+            }
+        )
     with engine.begin() as conn:
         conn.execute(insert(resources), rows)
         conn.execute(insert(queue), queued)

@@ -20,25 +20,58 @@ NOW = 1_000 * DAY
 RUNS, QUEUE, ERRORS = (cast(Table, t.__table__) for t in (ResourceRow, RunQueueRow, RunErrorRow))
 
 
-def _run(api: Api, flow_id: str, *, age_days: float, status: str = "done", errors: int = 0,
-         order: int = 0) -> str:
+def _run(api: Api, flow_id: str, *, age_days: float, status: str = "done", errors: int = 0, order: int = 0) -> str:
     """One run of ``flow_id`` last changed ``age_days`` before NOW; ``order`` breaks ties in creation."""
     assert api.container is not None
     run_id = str(uuid.uuid4())
     stamp = NOW - int(age_days * DAY) + order
-    doc = {"id": run_id, "flowId": flow_id, "createdAt": stamp,
-           "metrics": {"durationSummary": {}, "statusSummary": {"status": "success" if status == "done" else
-                                                                "inProgress"}}}
+    doc = {
+        "id": run_id,
+        "flowId": flow_id,
+        "createdAt": stamp,
+        "metrics": {
+            "durationSummary": {},
+            "statusSummary": {"status": "success" if status == "done" else "inProgress"},
+        },
+    }
     with api.container.engine.begin() as conn:
-        conn.execute(insert(RUNS), {"kind": "runs", "id": run_id, "org": api.org, "sandbox": "prod",
-                                    "doc": orjson.dumps(doc).decode(), "secrets": None, "etag": '"e"',
-                                    "created_at": stamp, "updated_at": stamp, "seq": 0})
-        conn.execute(insert(QUEUE), {"run_id": run_id, "flow_id": flow_id, "org": api.org, "sandbox": "prod",
-                                     "status": status, "attempt": 1, "claimed_by": None, "heartbeat_at": 0,
-                                     "created_at": stamp})
+        conn.execute(
+            insert(RUNS),
+            {
+                "kind": "runs",
+                "id": run_id,
+                "org": api.org,
+                "sandbox": "prod",
+                "doc": orjson.dumps(doc).decode(),
+                "secrets": None,
+                "etag": '"e"',
+                "created_at": stamp,
+                "updated_at": stamp,
+                "seq": 0,
+            },
+        )
+        conn.execute(
+            insert(QUEUE),
+            {
+                "run_id": run_id,
+                "flow_id": flow_id,
+                "org": api.org,
+                "sandbox": "prod",
+                "status": status,
+                "attempt": 1,
+                "claimed_by": None,
+                "heartbeat_at": 0,
+                "created_at": stamp,
+            },
+        )
         if errors:
-            conn.execute(insert(ERRORS), [{"run_id": run_id, "seq": n, "code": "E", "message": "bad row",
-                                           "record": "{}"} for n in range(errors)])
+            conn.execute(
+                insert(ERRORS),
+                [
+                    {"run_id": run_id, "seq": n, "code": "E", "message": "bad row", "record": "{}"}
+                    for n in range(errors)
+                ],
+            )
     return run_id
 
 
@@ -48,13 +81,15 @@ def _left(api: Api, ids: list[str]) -> dict[str, tuple[bool, bool, int]]:
     with api.container.engine.connect() as conn:
         docs = set(conn.execute(select(RUNS.c.id).where(RUNS.c.kind == "runs", RUNS.c.id.in_(ids))).scalars())
         queued = set(conn.execute(select(QUEUE.c.run_id).where(QUEUE.c.run_id.in_(ids))).scalars())
-        errors = dict(conn.execute(select(ERRORS.c.run_id, func.count()).where(ERRORS.c.run_id.in_(ids))
-                                   .group_by(ERRORS.c.run_id)).all())
+        errors = dict(
+            conn.execute(
+                select(ERRORS.c.run_id, func.count()).where(ERRORS.c.run_id.in_(ids)).group_by(ERRORS.c.run_id)
+            ).all()
+        )
     return {i: (i in docs, i in queued, int(errors.get(i, 0))) for i in ids}
 
 
-def test_old_finished_runs_go_with_their_errors_and_queue_rows_while_active_and_newest_runs_stay(
-        any_api: Api) -> None:
+def test_old_finished_runs_go_with_their_errors_and_queue_rows_while_active_and_newest_runs_stay(any_api: Api) -> None:
     assert any_api.container is not None
     flow, lonely = str(uuid.uuid4()), str(uuid.uuid4())
     old_failed = _run(any_api, flow, age_days=200, errors=3, order=1)

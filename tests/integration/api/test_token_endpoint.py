@@ -20,8 +20,9 @@ WRONG = {"grant_type": "client_credentials", "client_secret": "not-the-secret"}
 
 
 def test_the_sixth_wrong_secret_in_a_window_gets_429_with_retry_after(api: Api) -> None:
-    statuses = [api.http.post("/ims/token/v3", data={**WRONG, "client_id": api.client_id}).status_code
-                for _ in range(5)]
+    statuses = [
+        api.http.post("/ims/token/v3", data={**WRONG, "client_id": api.client_id}).status_code for _ in range(5)
+    ]
     assert statuses == [401] * 5
     refused = api.http.post("/ims/token/v3", data={**WRONG, "client_id": api.client_id})
     assert refused.status_code == 429
@@ -30,8 +31,9 @@ def test_the_sixth_wrong_secret_in_a_window_gets_429_with_retry_after(api: Api) 
     assert body["type"].endswith("-429") and body["status"] == 429
     assert "not-the-secret" not in refused.text
     # the client stays locked out for the window, even with its real secret
-    locked = api.http.post("/ims/token/v3", data={**WRONG, "client_id": api.client_id,
-                                                  "client_secret": api.client_secret})
+    locked = api.http.post(
+        "/ims/token/v3", data={**WRONG, "client_id": api.client_id, "client_secret": api.client_secret}
+    )
     assert locked.status_code == 429
 
 
@@ -59,8 +61,12 @@ def _raw_token_post(url: str, *, chunked: bool, total: int) -> tuple[int, int]:
     sock = socket.create_connection((parts.hostname, parts.port))
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 64 * 1024)
     framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {total}"
-    sock.sendall((f"POST /ims/token/v3 HTTP/1.1\r\nHost: {parts.hostname}\r\n"
-                  f"Content-Type: application/x-www-form-urlencoded\r\n{framing}\r\n\r\n").encode())
+    sock.sendall(
+        (
+            f"POST /ims/token/v3 HTTP/1.1\r\nHost: {parts.hostname}\r\n"
+            f"Content-Type: application/x-www-form-urlencoded\r\n{framing}\r\n\r\n"
+        ).encode()
+    )
     chunk = b"a" * (64 * 1024)
     sent = 0
     try:
@@ -81,23 +87,26 @@ def _raw_token_post(url: str, *, chunked: bool, total: int) -> tuple[int, int]:
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 def test_a_300_mb_token_request_is_refused_with_413_long_before_it_is_read(
-        live_server: LiveServer, chunked: bool) -> None:
+    live_server: LiveServer, chunked: bool
+) -> None:
     status, sent = _raw_token_post(live_server.url, chunked=chunked, total=300 * 1024 * 1024)
     assert status == 413
     # what the server read is at most 64 KiB; the rest of what was sent sits in socket buffers
     assert sent < 16 * 1024 * 1024
 
 
-def test_authenticated_gets_stay_served_while_wrong_secrets_flood_the_token_endpoint(
-        live_server: LiveServer) -> None:
+def test_authenticated_gets_stay_served_while_wrong_secrets_flood_the_token_endpoint(live_server: LiveServer) -> None:
     api = live_server.client("FLOOD0000000000000000000@AdobeOrg")
     created = api.post("/connections", json=seed_body())
     assert created.status_code == 201
     connection_id = created.json()["id"]
     stop = threading.Event()
     statuses: collections.Counter[int] = collections.Counter()
-    flood = threading.Thread(target=flood_token_endpoint, args=(live_server.url, stop),
-                             kwargs={"client_id": api.client_id, "threads": 4, "statuses": statuses})
+    flood = threading.Thread(
+        target=flood_token_endpoint,
+        args=(live_server.url, stop),
+        kwargs={"client_id": api.client_id, "threads": 4, "statuses": statuses},
+    )
     flood.start()
     try:
         while sum(statuses.values()) < 20 and flood.is_alive():  # the flood is under way

@@ -35,33 +35,56 @@ class Harness:
         assert created.status_code == 201, created.text
         self.connection_id = created.json()["id"]
 
-    def flow(self, table: str, *, mode: str = "merge", mapping: list[dict[str, Any]] | None = None,
-             schedule: dict[str, Any] | None = None, options: dict[str, Any] | None = None) -> Flow:
+    def flow(
+        self,
+        table: str,
+        *,
+        mode: str = "merge",
+        mapping: list[dict[str, Any]] | None = None,
+        schedule: dict[str, Any] | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> Flow:
         api = self.api
-        source = api.post("/sourceConnections", json={
-            "name": f"{table} source", "baseConnectionId": self.connection_id, "data": {"format": "tabular"},
-            "params": {"tableName": table}, "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"}})
+        source = api.post(
+            "/sourceConnections",
+            json={
+                "name": f"{table} source",
+                "baseConnectionId": self.connection_id,
+                "data": {"format": "tabular"},
+                "params": {"tableName": table},
+                "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"},
+            },
+        )
         assert source.status_code == 201, source.text
         name = f"{table}_{mode}_{len(self.org.tables)}_{time.monotonic_ns()}"
         dataset = api.post("/data/foundation/catalog/dataSets", json={"name": name})
         assert dataset.status_code == 201, dataset.text
         dataset_id = dataset.json()[0].split("/")[-1]
-        target = api.post("/targetConnections", json={
-            "name": "lake", "data": {"format": "delta"}, "params": {"dataSetId": dataset_id, "writeMode": mode},
-            "connectionSpec": {"id": LAKE_SPEC, "version": "1.0"}})
+        target = api.post(
+            "/targetConnections",
+            json={
+                "name": "lake",
+                "data": {"format": "delta"},
+                "params": {"dataSetId": dataset_id, "writeMode": mode},
+                "connectionSpec": {"id": LAKE_SPEC, "version": "1.0"},
+            },
+        )
         assert target.status_code == 201, target.text
         transformations: list[dict[str, Any]] = [{"name": "Copy", "params": {"deltaColumn": {"name": "modifiedon"}}}]
         if mapping is not None:
             created = api.post("/data/foundation/conversion/mappingSets", json={"mappings": mapping})
             assert created.status_code == 200, created.text
-            transformations.append({"name": "Mapping", "params": {"mappingId": created.json()["id"],
-                                                                  "mappingVersion": 0}})
+            transformations.append(
+                {"name": "Mapping", "params": {"mappingId": created.json()["id"], "mappingVersion": 0}}
+            )
         body = {
-            "name": f"{table} flow", "flowSpec": {"id": CRM_FLOW_SPEC, "version": "1.0"},
-            "sourceConnectionIds": [source.json()["id"]], "targetConnectionIds": [target.json()["id"]],
+            "name": f"{table} flow",
+            "flowSpec": {"id": CRM_FLOW_SPEC, "version": "1.0"},
+            "sourceConnectionIds": [source.json()["id"]],
+            "targetConnectionIds": [target.json()["id"]],
             "transformations": transformations,
-            "scheduleParams": schedule or {"startTime": str(int(time.time()) + 3600), "frequency": "hour",
-                                           "interval": "1", "backfill": "false"},
+            "scheduleParams": schedule
+            or {"startTime": str(int(time.time()) + 3600), "frequency": "hour", "interval": "1", "backfill": "false"},
             **({"options": options} if options else {}),
         }
         flow = api.post("/flows", json=body)
@@ -92,8 +115,9 @@ class Harness:
 @pytest.fixture
 def harness(tmp_path: Path) -> Iterator[Harness]:
     org = FakeOrg()
-    api = make_api(Settings(data_dir=tmp_path / "data", commit_every_rows=25, page_size=10,
-                            run_stale_seconds=2), sources=org)
+    api = make_api(
+        Settings(data_dir=tmp_path / "data", commit_every_rows=25, page_size=10, run_stale_seconds=2), sources=org
+    )
     yield Harness(api, org)
     assert api.container is not None
     api.container.close()

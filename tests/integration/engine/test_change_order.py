@@ -31,8 +31,15 @@ class ScriptedOrg(FakeOrg):
 class ScriptedSource(FakeSource):
     org: ScriptedOrg
 
-    def read(self, table: str, columns: list[str] | None, cursor: dict[str, Any] | None, *,
-             delta_column: str | None = None, page_size: int = 5000) -> Iterator[Page]:
+    def read(
+        self,
+        table: str,
+        columns: list[str] | None,
+        cursor: dict[str, Any] | None,
+        *,
+        delta_column: str | None = None,
+        page_size: int = 5000,
+    ) -> Iterator[Page]:
         script, self.org.script = self.org.script, None
         if script is None or not cursor:
             yield from super().read(table, columns, cursor, delta_column=delta_column, page_size=page_size)
@@ -40,8 +47,12 @@ class ScriptedSource(FakeSource):
         schema = self.org.tables[table].schema().arrow_schema()
         for index, (upserts, deletes) in enumerate(script):
             final = index == len(script) - 1
-            yield Page(pa.RecordBatch.from_pylist(upserts, schema=schema), deletes,
-                       cursor if final else {**cursor, "offset": index + 1}, final)
+            yield Page(
+                pa.RecordBatch.from_pylist(upserts, schema=schema),
+                deletes,
+                cursor if final else {**cursor, "offset": index + 1},
+                final,
+            )
 
 
 @pytest.fixture
@@ -55,7 +66,8 @@ def scripted(tmp_path: Path) -> Iterator[tuple[Harness, ScriptedOrg]]:
 
 @pytest.mark.parametrize("mode", ["merge", "append"])
 def test_a_key_deleted_then_re_created_in_one_commit_keeps_the_new_row(
-        scripted: tuple[Harness, ScriptedOrg], mode: str) -> None:
+    scripted: tuple[Harness, ScriptedOrg], mode: str
+) -> None:
     harness, org = scripted
     table = org.add_table("account", rows=10)
     flow = harness.flow("account", mode=mode)

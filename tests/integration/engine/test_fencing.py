@@ -25,8 +25,12 @@ class Crash(BaseException):
 class HookedLake:
     """The real lake, with hooks before and after each commit (numbered from 1)."""
 
-    def __init__(self, lake: Any, before: Callable[[int, dict[str, Any]], None] | None = None,
-                 after: Callable[[int, dict[str, Any], CommitResult], None] | None = None) -> None:
+    def __init__(
+        self,
+        lake: Any,
+        before: Callable[[int, dict[str, Any]], None] | None = None,
+        after: Callable[[int, dict[str, Any], CommitResult], None] | None = None,
+    ) -> None:
         self.lake, self.before, self.after, self.commits = lake, before, after, 0
 
     def commit(self, *args: Any, **kwargs: Any) -> CommitResult:
@@ -44,8 +48,9 @@ class HookedLake:
 
 def engine_with(harness: Harness, lake: Any, commit_every_rows: int) -> RunEngine:
     c = harness.container
-    return RunEngine(c.runs, c.flows, c.connections, c.catalog, lake, c.queue, commit_every_rows=commit_every_rows,
-                     page_size=10)
+    return RunEngine(
+        c.runs, c.flows, c.connections, c.catalog, lake, c.queue, commit_every_rows=commit_every_rows, page_size=10
+    )
 
 
 def start_run(harness: Harness, flow: Flow) -> str:
@@ -93,8 +98,9 @@ def test_a_stale_workers_late_commit_does_not_make_its_successor_skip_rows(harne
             stray.append(n)
             raise Crash()
 
-    thread, outcome = in_thread(lambda: engine_with(harness, HookedLake(harness.container.lake, stale_commits),
-                                                    10).execute(stale))
+    thread, outcome = in_thread(
+        lambda: engine_with(harness, HookedLake(harness.container.lake, stale_commits), 10).execute(stale)
+    )
     assert paused.wait(30)
     successor = queue.claim("successor", 0)  # the frozen worker's heartbeat is older than 0 s
     assert successor is not None and successor.run_id == run_id and successor.attempt == stale.attempt + 1
@@ -153,8 +159,9 @@ def test_a_stale_worker_waking_after_its_successor_finished_changes_nothing(harn
             paused.set()
             assert resume.wait(30)
 
-    thread, outcome = in_thread(lambda: engine_with(harness, HookedLake(harness.container.lake,
-                                                                        after=freeze_after_first), 10).execute(stale))
+    thread, outcome = in_thread(
+        lambda: engine_with(harness, HookedLake(harness.container.lake, after=freeze_after_first), 10).execute(stale)
+    )
     assert paused.wait(30)
     successor = queue.claim("successor", 0)
     assert successor is not None
@@ -187,8 +194,9 @@ def test_deleting_a_flow_stops_its_running_run_before_it_writes_again(harness: H
             assert resume.wait(30)
 
     path = harness.container.catalog.dataset(harness.tenant, flow.dataset_id).doc["lake"]["path"]
-    thread, outcome = in_thread(lambda: engine_with(harness, HookedLake(harness.container.lake,
-                                                                        after=freeze_after_first), 10).execute(claim))
+    thread, outcome = in_thread(
+        lambda: engine_with(harness, HookedLake(harness.container.lake, after=freeze_after_first), 10).execute(claim)
+    )
     assert paused.wait(30)
     assert harness.api.delete(f"/flows/{flow.id}").status_code == 204
     assert harness.api.delete(f"/targetConnections/{doc['targetConnectionIds'][0]}").status_code == 204
@@ -216,8 +224,7 @@ def test_a_dataset_deleted_between_the_fence_check_and_the_commit_is_not_re_crea
         if n == 2:  # the engine's fence passed; then the flow, its target and its dataset go
             assert harness.api.delete(f"/flows/{flow.id}").status_code == 204
             assert harness.api.delete(f"/targetConnections/{doc['targetConnectionIds'][0]}").status_code == 204
-            assert harness.api.delete(f"/data/foundation/catalog/dataSets/{flow.dataset_id}").status_code in (200,
-                                                                                                            204)
+            assert harness.api.delete(f"/data/foundation/catalog/dataSets/{flow.dataset_id}").status_code in (200, 204)
 
     status = engine_with(harness, HookedLake(harness.container.lake, delete_everything), 10).execute(claim)
 
@@ -246,7 +253,8 @@ def test_deleting_a_dataset_a_flow_writes_to_is_refused_naming_the_flow(harness:
 
 
 def test_an_unexpected_error_reaches_the_tenant_as_a_generic_message_with_the_run_id(
-        harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
     harness.org.add_table("account", rows=30)
     flow = harness.flow("account")
     run_id = start_run(harness, flow)
@@ -269,8 +277,11 @@ def test_an_unexpected_error_reaches_the_tenant_as_a_generic_message_with_the_ru
 
 
 LOCKED = OperationalError("UPDATE run_queue", {}, sqlite3.OperationalError("database is locked"))
-RESET = OperationalError("UPDATE run_queue", {}, psycopg.OperationalError(
-    "consuming input failed: server closed the connection unexpectedly"))
+RESET = OperationalError(
+    "UPDATE run_queue",
+    {},
+    psycopg.OperationalError("consuming input failed: server closed the connection unexpectedly"),
+)
 
 
 class FlakyQueue:

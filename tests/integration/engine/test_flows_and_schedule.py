@@ -22,22 +22,27 @@ def test_flow_validation_names_the_first_problem_in_documented_order(harness: Ha
     harness.org.add_table("account", rows=1)
     flow = harness.flow("account")
     good = harness.api.get(f"/flows/{flow.id}").json()["items"][0]
-    base = {k: good[k] for k in ("name", "flowSpec", "sourceConnectionIds", "targetConnectionIds",
-                                 "transformations", "scheduleParams")}
+    base = {
+        k: good[k]
+        for k in ("name", "flowSpec", "sourceConnectionIds", "targetConnectionIds", "transformations", "scheduleParams")
+    }
     cases = [
         ({**base, "state": "enabled"}, "FLOW-1410-400"),
         ({**base, "flowSpec": {"id": "nope"}}, "FLOW-1413-400"),
         ({**base, "transformations": [{"name": "Copy", "params": {}}]}, "FLOW-1100-400"),
         ({**base, "transformations": [{"name": "Copy", "params": {"deltaColumn": {"name": "nope"}}}]}, "FLOW-1419-400"),
-        ({**base, "scheduleParams": {"startTime": "1612310466", "frequency": "minute", "interval": "5"}},
-         "FLOW-1100-400"),
+        (
+            {**base, "scheduleParams": {"startTime": "1612310466", "frequency": "minute", "interval": "5"}},
+            "FLOW-1100-400",
+        ),
     ]
     for body, expected in cases:
         response = harness.api.post("/flows", json=body)
         assert response.status_code == 400, body
         assert code(response) == expected, response.json()["errorMessage"]
-    minute = harness.api.post("/flows", json={**base, "scheduleParams": {"startTime": "1612310466",
-                                                                         "frequency": "minute", "interval": "4"}})
+    minute = harness.api.post(
+        "/flows", json={**base, "scheduleParams": {"startTime": "1612310466", "frequency": "minute", "interval": "4"}}
+    )
     assert "at least 15" in minute.json()["errorMessage"]
 
 
@@ -49,8 +54,11 @@ def test_flows_are_enabled_disabled_patched_and_listed_by_state(harness: Harness
     assert harness.api.post(f"/flows/{flow.id}/action", params={"op": "disable"}).status_code == 200
     assert harness.api.get("/flows", params={"property": "state==disabled"}).json()["items"][0]["id"] == flow.id
     etag = harness.api.get(f"/flows/{flow.id}").json()["items"][0]["etag"]
-    patched = harness.api.patch(f"/flows/{flow.id}", json=[{"op": "replace", "path": "/scheduleParams/frequency",
-                                                            "value": "day"}], headers={"If-Match": etag})
+    patched = harness.api.patch(
+        f"/flows/{flow.id}",
+        json=[{"op": "replace", "path": "/scheduleParams/frequency", "value": "day"}],
+        headers={"If-Match": etag},
+    )
     assert patched.status_code == 200, patched.text
     doc = harness.api.get(f"/flows/{flow.id}").json()["items"][0]
     assert doc["scheduleParams"]["frequency"] == "day" and doc["state"] == "disabled"
@@ -75,8 +83,13 @@ def test_deleting_what_a_flow_uses_is_refused_then_allowed_after_the_flow_goes(h
 
 def test_source_connections_are_checked_against_the_source(harness: Harness) -> None:
     harness.org.add_table("account", rows=1)
-    body = {"name": "x", "baseConnectionId": harness.connection_id, "data": {"format": "tabular"},
-            "params": {"tableName": "nope"}, "connectionSpec": {"id": "38ad80fe-8b06-4938-94f4-d4ee80266b07"}}
+    body = {
+        "name": "x",
+        "baseConnectionId": harness.connection_id,
+        "data": {"format": "tabular"},
+        "params": {"tableName": "nope"},
+        "connectionSpec": {"id": "38ad80fe-8b06-4938-94f4-d4ee80266b07"},
+    }
     response = harness.api.post("/sourceConnections", json=body)
     assert response.status_code == 400 and "'nope' does not exist" in response.json()["errorMessage"]
     body["params"] = {"tableName": "account", "columns": [{"name": "name"}, {"name": "ghost"}]}
@@ -92,8 +105,7 @@ def test_source_connections_are_checked_against_the_source(harness: Harness) -> 
 def test_the_scheduler_fires_each_window_once_across_restarts_and_catches_up(harness: Harness) -> None:
     harness.org.add_table("account", rows=2)
     start = int(time.time()) - 3 * 3600 - 60  # three hourly windows have ended
-    flow = harness.flow("account", schedule={"startTime": start, "frequency": "hour", "interval": 1,
-                                             "backfill": False})
+    flow = harness.flow("account", schedule={"startTime": start, "frequency": "hour", "interval": 1, "backfill": False})
     queue = harness.container.queue
     first = Scheduler(queue, max_catch_up=10)
     assert first.tick() == 3
@@ -108,15 +120,19 @@ def test_the_scheduler_fires_each_window_once_across_restarts_and_catches_up(har
     worker = harness.container.worker()
     while worker.run_once():
         pass
-    statuses = {r["metrics"]["statusSummary"]["status"]
-                for r in harness.api.get("/runs", params={"property": f"flowId=={flow.id}"}).json()["items"]}
+    statuses = {
+        r["metrics"]["statusSummary"]["status"]
+        for r in harness.api.get("/runs", params={"property": f"flowId=={flow.id}"}).json()["items"]
+    }
     assert statuses == {"success"}
 
 
 def test_disabled_flows_are_not_scheduled(harness: Harness) -> None:
     harness.org.add_table("account", rows=2)
-    flow = harness.flow("account", schedule={"startTime": int(time.time()) - 7200, "frequency": "hour",
-                                             "interval": 1, "backfill": False})
+    flow = harness.flow(
+        "account",
+        schedule={"startTime": int(time.time()) - 7200, "frequency": "hour", "interval": 1, "backfill": False},
+    )
     harness.api.post(f"/flows/{flow.id}/action", params={"op": "disable"})
     assert Scheduler(harness.container.queue).tick() == 0
 

@@ -38,8 +38,9 @@ def resync_after_deleting(harness: Harness, table: FakeTable, count: int) -> Non
     harness.org.faults.expire_delta_token = True
 
 
-def test_a_resync_deletes_more_missing_keys_than_one_commit_holds(harness: Harness,
-                                                                  spills: list[RecordingSpill]) -> None:
+def test_a_resync_deletes_more_missing_keys_than_one_commit_holds(
+    harness: Harness, spills: list[RecordingSpill]
+) -> None:
     table = harness.org.add_table("account", rows=100)
     flow = harness.flow("account")
     harness.run(flow)
@@ -53,7 +54,8 @@ def test_a_resync_deletes_more_missing_keys_than_one_commit_holds(harness: Harne
 
 
 def test_a_resync_stopped_while_deleting_finishes_its_deletes_on_the_next_run(
-        harness: Harness, monkeypatch: pytest.MonkeyPatch, spills: list[RecordingSpill]) -> None:
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, spills: list[RecordingSpill]
+) -> None:
     table = harness.org.add_table("account", rows=100)
     flow = harness.flow("account")
     harness.run(flow)
@@ -77,8 +79,9 @@ def test_a_resync_stopped_while_deleting_finishes_its_deletes_on_the_next_run(
 
     table.upsert(make_row(table, 500, modified=900))  # arrives after the resync's read
     finishing = harness.run(flow)
-    assert {r["accountid"] for r in harness.dataset(flow)} == set(table.rows) - {make_row(table, 500, modified=0)[
-        "accountid"]}
+    assert {r["accountid"] for r in harness.dataset(flow)} == set(table.rows) - {
+        make_row(table, 500, modified=0)["accountid"]
+    }
     assert finishing["metrics"]["statusSummary"]["extensions"]["fullResync"] is True
     assert spills[-1].largest_batch <= PAGE_SIZE
     harness.run(flow)  # the read's own cursor was kept: the next run reads the changes since

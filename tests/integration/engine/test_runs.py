@@ -117,12 +117,15 @@ def test_an_expired_delta_token_triggers_a_full_resync_that_also_finds_deletes(h
 
 def test_mapping_transforms_columns_and_keeps_the_key_for_merge(harness: Harness) -> None:
     table = harness.org.add_table("account", rows=5)
-    flow = harness.flow("account", mapping=[
-        {"sourceType": "ATTRIBUTE", "source": "accountid", "destination": "id"},
-        {"sourceType": "EXPRESSION", "source": "upper(name)", "destination": "label"},
-        {"sourceType": "STATIC", "source": "dynamics", "destination": "origin"},
-        {"sourceType": "ATTRIBUTE", "source": "revenue", "destination": "money.revenue"},
-    ])
+    flow = harness.flow(
+        "account",
+        mapping=[
+            {"sourceType": "ATTRIBUTE", "source": "accountid", "destination": "id"},
+            {"sourceType": "EXPRESSION", "source": "upper(name)", "destination": "label"},
+            {"sourceType": "STATIC", "source": "dynamics", "destination": "origin"},
+            {"sourceType": "ATTRIBUTE", "source": "revenue", "destination": "money.revenue"},
+        ],
+    )
     harness.run(flow)
     rows = keyed(harness.dataset(flow), "id")
     first = rows["00000001-0000-0000-0000-000000000000"]

@@ -52,18 +52,30 @@ def flow_doc(harness: Harness, flow_id: str) -> dict[str, Any]:
 
 
 def source_connection(harness: Harness, table: str, base_id: str | None = None, **params: Any) -> str:
-    created = harness.api.post("/sourceConnections", json={
-        "name": f"{table} source", "baseConnectionId": base_id or harness.connection_id,
-        "data": {"format": "tabular"}, "params": {"tableName": table, **params},
-        "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"}})
+    created = harness.api.post(
+        "/sourceConnections",
+        json={
+            "name": f"{table} source",
+            "baseConnectionId": base_id or harness.connection_id,
+            "data": {"format": "tabular"},
+            "params": {"tableName": table, **params},
+            "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"},
+        },
+    )
     assert created.status_code == 201, created.text
     return str(created.json()["id"])
 
 
 def target_connection(harness: Harness, dataset_id: str) -> str:
-    created = harness.api.post("/targetConnections", json={
-        "name": "lake", "data": {"format": "delta"}, "params": {"dataSetId": dataset_id, "writeMode": "merge"},
-        "connectionSpec": {"id": LAKE_SPEC, "version": "1.0"}})
+    created = harness.api.post(
+        "/targetConnections",
+        json={
+            "name": "lake",
+            "data": {"format": "delta"},
+            "params": {"dataSetId": dataset_id, "writeMode": "merge"},
+            "connectionSpec": {"id": LAKE_SPEC, "version": "1.0"},
+        },
+    )
     assert created.status_code == 201, created.text
     return str(created.json()["id"])
 
@@ -89,12 +101,16 @@ def test_a_resync_of_one_flow_keeps_rows_written_by_another(harness: Harness) ->
     assert f"already the target of flow {first.id}" in error(refused)
 
     other = harness.flow("account")  # its own dataset: accepted
-    moved = patch(harness, f"/flows/{other.id}", [{"op": "replace", "path": "/targetConnectionIds/0",
-                                                   "value": second_target}])
+    moved = patch(
+        harness, f"/flows/{other.id}", [{"op": "replace", "path": "/targetConnectionIds/0", "value": second_target}]
+    )
     assert f"already the target of flow {first.id}" in error(moved)
     other_target = flow_doc(harness, other.id)["targetConnectionIds"][0]
-    repointed = patch(harness, f"/targetConnections/{other_target}", [
-        {"op": "replace", "path": "/params/dataSetId", "value": first.dataset_id}])
+    repointed = patch(
+        harness,
+        f"/targetConnections/{other_target}",
+        [{"op": "replace", "path": "/params/dataSetId", "value": first.dataset_id}],
+    )
     assert "used by a flow cannot change" in error(repointed)
     renamed = patch(harness, f"/flows/{first.id}", [{"op": "replace", "path": "/name", "value": "still mine"}])
     assert renamed.status_code == 200, renamed.text  # a flow is not a second writer of its own dataset
@@ -114,8 +130,9 @@ def test_the_table_of_a_source_connection_in_use_cannot_change(harness: Harness)
     flow = harness.flow("account")
     harness.run(flow)
     source_id = flow_doc(harness, flow.id)["sourceConnectionIds"][0]
-    refused = patch(harness, f"/sourceConnections/{source_id}", [
-        {"op": "replace", "path": "/params/tableName", "value": "contact"}])
+    refused = patch(
+        harness, f"/sourceConnections/{source_id}", [{"op": "replace", "path": "/params/tableName", "value": "contact"}]
+    )
     assert f"cannot change while flow {flow.id} uses it" in error(refused)
     assert len(harness.dataset(flow)) == 20
 
@@ -126,20 +143,21 @@ def test_a_flow_whose_dataset_holds_rows_cannot_switch_to_a_source_of_another_ta
     flow = harness.flow("account")
     contacts = source_connection(harness, "contact")
     harness.run(flow)
-    refused = patch(harness, f"/flows/{flow.id}", [{"op": "replace", "path": "/sourceConnectionIds/0",
-                                                    "value": contacts}])
+    refused = patch(
+        harness, f"/flows/{flow.id}", [{"op": "replace", "path": "/sourceConnectionIds/0", "value": contacts}]
+    )
     assert "holds rows of table 'account'" in error(refused)
 
     unrun = harness.flow("account")  # no rows landed yet: switching tables mixes nothing
-    switched = patch(harness, f"/flows/{unrun.id}", [{"op": "replace", "path": "/sourceConnectionIds/0",
-                                                      "value": contacts}])
+    switched = patch(
+        harness, f"/flows/{unrun.id}", [{"op": "replace", "path": "/sourceConnectionIds/0", "value": contacts}]
+    )
     assert switched.status_code == 200, switched.text
     harness.run(unrun)
     assert len(harness.dataset(unrun)) == 40
 
 
-def test_a_cursor_of_another_org_is_not_resumed_after_the_service_uri_changes(
-        orgs: tuple[Harness, Orgs]) -> None:
+def test_a_cursor_of_another_org_is_not_resumed_after_the_service_uri_changes(orgs: tuple[Harness, Orgs]) -> None:
     harness, sources = orgs
     old = sources.by_uri[ORG_A].add_table("account", rows=30)
     new = sources.by_uri[ORG_B].add_table("account", rows=0)
@@ -148,8 +166,11 @@ def test_a_cursor_of_another_org_is_not_resumed_after_the_service_uri_changes(
     flow = harness.flow("account")
     harness.run(flow)
     assert len(harness.dataset(flow)) == len(old.rows)
-    moved = patch(harness, f"/connections/{harness.connection_id}", [
-        {"op": "replace", "path": "/auth/params/serviceUri", "value": ORG_B + "/"}])
+    moved = patch(
+        harness,
+        f"/connections/{harness.connection_id}",
+        [{"op": "replace", "path": "/auth/params/serviceUri", "value": ORG_B + "/"}],
+    )
     assert moved.status_code == 200, moved.text
     run = harness.run(flow)
     assert {r["accountid"] for r in harness.dataset(flow)} == set(new.rows)
@@ -168,8 +189,17 @@ def test_a_flow_switched_to_a_source_of_another_org_reads_it_in_full(orgs: tuple
     flow = harness.flow("account")
     harness.run(flow)
     other_base = harness.api.post("/connections", json=seed_body(ORG_B)).json()["id"]
-    switched = patch(harness, f"/flows/{flow.id}", [{"op": "replace", "path": "/sourceConnectionIds/0",
-                                                     "value": source_connection(harness, "account", other_base)}])
+    switched = patch(
+        harness,
+        f"/flows/{flow.id}",
+        [
+            {
+                "op": "replace",
+                "path": "/sourceConnectionIds/0",
+                "value": source_connection(harness, "account", other_base),
+            }
+        ],
+    )
     assert switched.status_code == 200, switched.text
     run = harness.run(flow)
     assert {r["accountid"]: r for r in harness.dataset(flow)} == new.rows
@@ -180,16 +210,24 @@ def test_new_columns_of_a_source_connection_are_read_for_every_row(harness: Harn
     table = harness.org.add_table("account", rows=30)
     source_id = source_connection(harness, "account", columns=["name"])
     flow = harness.flow("account")
-    assert patch(harness, f"/flows/{flow.id}", [{"op": "replace", "path": "/sourceConnectionIds/0",
-                                                 "value": source_id}]).status_code == 200
+    assert (
+        patch(
+            harness, f"/flows/{flow.id}", [{"op": "replace", "path": "/sourceConnectionIds/0", "value": source_id}]
+        ).status_code
+        == 200
+    )
     harness.run(flow)
     assert all(r.get("revenue") is None for r in harness.dataset(flow))
-    widened = patch(harness, f"/sourceConnections/{source_id}", [
-        {"op": "replace", "path": "/params/columns", "value": ["name", "revenue"]}])
+    widened = patch(
+        harness,
+        f"/sourceConnections/{source_id}",
+        [{"op": "replace", "path": "/params/columns", "value": ["name", "revenue"]}],
+    )
     assert widened.status_code == 200, widened.text
     run = harness.run(flow)
     assert {r["accountid"]: r["revenue"] for r in harness.dataset(flow)} == {
-        k: r["revenue"] for k, r in table.rows.items()}
+        k: r["revenue"] for k, r in table.rows.items()
+    }
     assert run["metrics"]["statusSummary"]["errors"][0]["code"] == "CONNECTOR-3002-200"
 
 
@@ -202,8 +240,16 @@ def test_a_cursor_committed_before_identities_existed_is_resumed(harness: Harnes
     last = lake.last_commit(path, flow.id)
     assert last is not None and "identity" in last.cursor
     legacy = {k: v for k, v in last.cursor.items() if k not in ("identity", "resync")}
-    lake.commit(path, harness.container.lake.read(path).slice(0, 0), mode="merge", primary_key="accountid",
-                deleted_keys=[], app_id=flow.id, txn_version=last.txn_version + 1, cursor=legacy)
+    lake.commit(
+        path,
+        harness.container.lake.read(path).slice(0, 0),
+        mode="merge",
+        primary_key="accountid",
+        deleted_keys=[],
+        app_id=flow.id,
+        txn_version=last.txn_version + 1,
+        cursor=legacy,
+    )
     table.upsert(make_row(table, 77, modified=700))
     run = harness.run(flow)
     assert run["metrics"]["recordSummary"]["inputRecordCount"] == 1

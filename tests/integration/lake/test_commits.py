@@ -191,7 +191,7 @@ def test_column_names_that_need_quoting_merge_correctly(lake: DeltaLake):
 
 def test_a_cursor_that_is_not_json_is_refused_before_writing(lake: DeltaLake):
     with pytest.raises(InvalidRequest, match="JSON"):
-        commit(lake, accounts(("a", "Alpha", 1)), 1, cursor={"at": dt.datetime.now()})
+        commit(lake, accounts(("a", "Alpha", 1)), 1, cursor={"at": dt.datetime.now(dt.UTC)})
     assert lake.stats(TABLE) == {}
 
 

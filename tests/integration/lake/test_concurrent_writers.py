@@ -31,14 +31,16 @@ def test_delta_refuses_a_commit_whose_snapshot_another_commit_of_the_app_overtoo
 def test_delta_itself_accepts_a_repeated_transaction_from_a_fresh_snapshot(lake: DeltaLake):
     """Why the lake checks the transaction on the snapshot it commits to: delta-rs would append it again."""
     commit(lake, accounts(("a", "Alpha", 1)), 1)
-    write_deltalake(DeltaTable(lake.location(TABLE)), accounts(("a", "Alpha", 1)), mode="append",
-                    commit_properties=_txn(1))
+    write_deltalake(
+        DeltaTable(lake.location(TABLE)), accounts(("a", "Alpha", 1)), mode="append", commit_properties=_txn(1)
+    )
     assert lake.read(TABLE).num_rows == 2
 
 
 @pytest.mark.parametrize("mode", ["append", "merge"])
-def test_a_writer_that_found_no_table_and_woke_after_another_created_it_writes_nothing(lake: DeltaLake, monkeypatch,
-                                                                                       mode):
+def test_a_writer_that_found_no_table_and_woke_after_another_created_it_writes_nothing(
+    lake: DeltaLake, monkeypatch, mode
+):
     commit(lake, accounts(("a", "Alpha", 1), ("b", "Beta", 2)), 1, mode=mode)  # the successor's first commit
     real_open = DeltaLake._open
     calls = iter([None])  # the paused writer looked before that commit: no table yet

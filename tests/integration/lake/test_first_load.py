@@ -17,8 +17,9 @@ def batch(first: int, count: int) -> pa.Table:
     return accounts(*((f"{i:08d}", f"Account {i}", i) for i in range(first, first + count)))
 
 
-def test_new_keys_beyond_every_file_are_appended_without_reading_the_table(lake: DeltaLake,
-                                                                           monkeypatch: pytest.MonkeyPatch):
+def test_new_keys_beyond_every_file_are_appended_without_reading_the_table(
+    lake: DeltaLake, monkeypatch: pytest.MonkeyPatch
+):
     commit(lake, batch(0, 100), 1)
 
     def no_reading(self: DeltaTable, *args: object, **kwargs: object) -> None:

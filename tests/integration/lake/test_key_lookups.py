@@ -12,8 +12,16 @@ def test_new_keys_after_a_merge_of_existing_keys_still_land(tmp_path: Path) -> N
     lake = DeltaLake(str(tmp_path))
 
     def commit(keys: list[str], values: list[int], version: int, key_type: pa.DataType = pa.string()) -> None:
-        lake.commit("t", pa.table({"k": pa.array(keys, key_type), "v": values}), mode="merge", primary_key="k",
-                    deleted_keys=[], app_id="flow", txn_version=version, cursor={"n": version})
+        lake.commit(
+            "t",
+            pa.table({"k": pa.array(keys, key_type), "v": values}),
+            mode="merge",
+            primary_key="k",
+            deleted_keys=[],
+            app_id="flow",
+            txn_version=version,
+            cursor={"n": version},
+        )
 
     commit(["a", "b"], [1, 2], 1, pa.string_view())
     commit(["a", "c"], [7, 8], 2)  # existing key: a MERGE

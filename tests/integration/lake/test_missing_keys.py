@@ -16,7 +16,7 @@ def test_missing_keys_come_in_chunks_and_only_once_per_key(lake: DeltaLake) -> N
     commit(lake, accounts(*rows[:50]), 2, mode="append")  # a second version of some keys
     with KeySpill() as spill:
         for start in range(0, 230, 7):
-            spill.add(pa.array([r[0] for r in rows[start:start + 7] if int(r[0]) % 3]))
+            spill.add(pa.array([r[0] for r in rows[start : start + 7] if int(r[0]) % 3]))
         chunks = list(lake.missing_keys(TABLE, "accountid", spill.files(), 20, spill.spill_dir()))
     assert all(len(c) <= 20 for c in chunks) and len(chunks) >= 4
     found = [k for c in chunks for k in c]

@@ -73,14 +73,16 @@ class SourceContract:
         with pytest.raises(NotFound):
             list(source.read("no_such_table_anywhere", None, None))
 
-    def test_preview_is_typed_by_the_described_schema(self, source: SourceClient, table: str,
-                                                       schema: TableSchema) -> None:
+    def test_preview_is_typed_by_the_described_schema(
+        self, source: SourceClient, table: str, schema: TableSchema
+    ) -> None:
         preview = source.preview(table, None, 3)
         assert preview.num_rows == 3
         assert preview.schema == schema.arrow_schema()
 
-    def test_preview_of_selected_columns_keeps_the_primary_key(self, source: SourceClient, table: str,
-                                                               schema: TableSchema) -> None:
+    def test_preview_of_selected_columns_keeps_the_primary_key(
+        self, source: SourceClient, table: str, schema: TableSchema
+    ) -> None:
         other = next(c.name for c in schema.columns if not c.is_primary_key)
         preview = source.preview(table, [other], 2)
         assert preview.schema.names == [schema.table.primary_key, other]
@@ -132,8 +134,12 @@ class SourceContract:
         assert sum(p.batch.num_rows for p in again) == 0 and not any(p.deleted_keys for p in again)
 
     def test_throttling_is_absorbed(
-        self, source: SourceClient, table: str, schema: TableSchema, throttle: Callable[[], None],
-        read_kwargs: dict[str, Any]
+        self,
+        source: SourceClient,
+        table: str,
+        schema: TableSchema,
+        throttle: Callable[[], None],
+        read_kwargs: dict[str, Any],
     ) -> None:
         pk = schema.table.primary_key
         assert pk is not None

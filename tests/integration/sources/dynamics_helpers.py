@@ -24,14 +24,20 @@ def settings_for(emulator: Any, **overrides: Any) -> DynamicsSettings:
 
 
 def basic_source(emulator: Any, password: str | None = None, **overrides: Any) -> DynamicsSource:
-    params = {"serviceUri": emulator.org_url, "username": emulator.username,
-              "password": emulator.password if password is None else password}
+    params = {
+        "serviceUri": emulator.org_url,
+        "username": emulator.username,
+        "password": emulator.password if password is None else password,
+    }
     return DynamicsSource(params, auth_kind="basic", settings=settings_for(emulator, **overrides))
 
 
 def principal_source(emulator: Any, secret: str | None = None, **overrides: Any) -> DynamicsSource:
-    params = {"serviceUri": emulator.org_url, "servicePrincipalId": emulator.client_id,
-              "servicePrincipalKey": emulator.client_secret if secret is None else secret}
+    params = {
+        "serviceUri": emulator.org_url,
+        "servicePrincipalId": emulator.client_id,
+        "servicePrincipalKey": emulator.client_secret if secret is None else secret,
+    }
     return DynamicsSource(params, auth_kind="service_principal", settings=settings_for(emulator, **overrides))
 
 

@@ -56,8 +56,9 @@ class TestDynamicsSourceContract(SourceContract):
         def change() -> tuple[set[str], set[str]]:
             with write_client(private_emulator) as client:
                 ids = [r["accountid"] for r in client.get("accounts?$select=accountid&$top=3").json()["value"]]
-                created = client.post("accounts", json={"name": "Contract Test Ltd"},
-                                      headers={"Prefer": "return=representation"}).json()["accountid"]
+                created = client.post(
+                    "accounts", json={"name": "Contract Test Ltd"}, headers={"Prefer": "return=representation"}
+                ).json()["accountid"]
                 client.patch(f"accounts({ids[0]})", json={"name": "Renamed by the contract"}).raise_for_status()
                 client.delete(f"accounts({ids[1]})").raise_for_status()
             return {created.lower(), ids[0].lower()}, {ids[1].lower()}

@@ -30,8 +30,11 @@ def _fresh_caches() -> Iterator[None]:
 
 
 def account_ids(source: DynamicsSource, cursor: dict[str, Any] | None = None, **kwargs: Any) -> list[str]:
-    return [k for p in source.read("account", ["accountid"], cursor, **{**PAGE, **kwargs})
-            for k in p.batch.column("accountid").to_pylist()]
+    return [
+        k
+        for p in source.read("account", ["accountid"], cursor, **{**PAGE, **kwargs})
+        for k in p.batch.column("accountid").to_pylist()
+    ]
 
 
 def test_service_principal_reads_the_same_rows_as_basic_auth(emulator):
@@ -107,8 +110,10 @@ def test_a_slow_page_beyond_the_read_timeout_is_retried(emulator):
 def test_an_outage_beyond_the_retry_budget_is_reported_as_unavailable(emulator):
     source = basic_source(emulator, max_retries=2)
     source.check()
-    with emulator.faults([{"kind": "unavailable", "table": "account", "count": None, "retry_after": 0}]), \
-            pytest.raises(SourceUnavailable, match="org is not available"):
+    with (
+        emulator.faults([{"kind": "unavailable", "table": "account", "count": None, "retry_after": 0}]),
+        pytest.raises(SourceUnavailable, match="org is not available"),
+    ):
         account_ids(source)
 
 
@@ -172,12 +177,21 @@ def test_every_listed_table_can_be_described(emulator):
 
 
 def test_settings_from_the_product_reach_the_emulator(emulator):
-    settings = DynamicsSettings(authority_hosts_extra=(emulator.authority_host.upper(),),
-                                ca_bundle=emulator.ca_file, allow_private_addresses=True)
+    settings = DynamicsSettings(
+        authority_hosts_extra=(emulator.authority_host.upper(),),
+        ca_bundle=emulator.ca_file,
+        allow_private_addresses=True,
+    )
     assert settings.authority_hosts >= {emulator.authority_host.lower()}
-    DynamicsSource({"serviceUri": emulator.org_url, "servicePrincipalId": emulator.client_id,
-                    "servicePrincipalKey": emulator.client_secret}, auth_kind="service_principal",
-                   settings=settings).check()
+    DynamicsSource(
+        {
+            "serviceUri": emulator.org_url,
+            "servicePrincipalId": emulator.client_id,
+            "servicePrincipalKey": emulator.client_secret,
+        },
+        auth_kind="service_principal",
+        settings=settings,
+    ).check()
     assert settings_for(emulator).max_concurrency <= 52
 
 

@@ -64,8 +64,9 @@ def challenge(server: HostileServer) -> None:
 # ------------------------------------------------------------------------------------------------ item 8
 def test_a_gzip_bomb_in_the_401_challenge_is_refused_without_inflating_it(hostile_server):
     server = hostile_server
-    server.route(API_ROOT, gzip_bomb("401 Unauthorized", {"WWW-Authenticate": challenge_header(server)},
-                                     megabytes_compressed=64))  # about 64 GiB once inflated
+    server.route(
+        API_ROOT, gzip_bomb("401 Unauthorized", {"WWW-Authenticate": challenge_header(server)}, megabytes_compressed=64)
+    )  # about 64 GiB once inflated
     source = source_for(server)
     tracemalloc.start()
     try:
@@ -109,8 +110,10 @@ def test_a_body_longer_than_its_limit_is_refused_before_it_is_read_when_its_leng
     server = hostile_server
     challenge(server)
     serve_entra(server)
-    server.route(API_ROOT + "WhoAmI", slow_drip("200 OK", {"Content-Type": "application/json"},
-                                                total=10 * 2**20, every=0.5, step=1024))
+    server.route(
+        API_ROOT + "WhoAmI",
+        slow_drip("200 OK", {"Content-Type": "application/json"}, total=10 * 2**20, every=0.5, step=1024),
+    )
     with pytest.raises(ResponseTooLarge, match="exceeds the limit of 4,096 bytes"):
         source_for(server, max_metadata_bytes=4096).check()
     assert server.sent_to(API_ROOT + "WhoAmI") < 64 * 1024
@@ -120,8 +123,9 @@ def test_a_body_longer_than_its_limit_is_refused_before_it_is_read_when_its_leng
 def test_a_slow_drip_trips_the_call_deadline_although_no_single_read_times_out(hostile_server):
     server = hostile_server
     total = 2000  # bytes, one every 20 ms: 40 s in all, each read well within its 5 s timeout
-    server.route(API_ROOT, slow_drip("401 Unauthorized", {"WWW-Authenticate": challenge_header(server)},
-                                     total=total, every=0.02))
+    server.route(
+        API_ROOT, slow_drip("401 Unauthorized", {"WWW-Authenticate": challenge_header(server)}, total=total, every=0.02)
+    )
     with pytest.raises(DeadlineExceeded, match="deadline of 1 s"):
         source_for(server, read_timeout=5.0, call_deadline_seconds=1.0).check()
     assert server.peer_gone.wait(10)
@@ -139,8 +143,9 @@ def test_a_token_endpoint_that_drips_trips_the_token_deadline(hostile_server):
 
 def test_a_cancelled_operation_stops_reading_a_drip_at_once_and_closes_its_connection(hostile_server):
     server = hostile_server
-    server.route(API_ROOT, slow_drip("401 Unauthorized", {"WWW-Authenticate": challenge_header(server)},
-                                     total=600, every=0.5))  # five minutes of drip, each read within its timeout
+    server.route(
+        API_ROOT, slow_drip("401 Unauthorized", {"WWW-Authenticate": challenge_header(server)}, total=600, every=0.5)
+    )  # five minutes of drip, each read within its timeout
     source = source_for(server)
 
     def cancel_when_connected() -> None:
@@ -166,8 +171,10 @@ def test_a_retry_after_beyond_the_limit_fails_at_once_instead_of_waiting(hostile
     server = hostile_server
     challenge(server)
     serve_entra(server)
-    server.route(API_ROOT + "WhoAmI", json_answer("429 Too Many Requests", b'{"error":{"code":"0x80072322"}}',
-                                                  {"Retry-After": "100000"}))
+    server.route(
+        API_ROOT + "WhoAmI",
+        json_answer("429 Too Many Requests", b'{"error":{"code":"0x80072322"}}', {"Retry-After": "100000"}),
+    )
     with pytest.raises(SourceError, match="Retry-After of 100000 s exceeds the limit of 120 s"):
         source_for(server).check()
     assert server.requests_to(API_ROOT + "WhoAmI") == 1
@@ -176,9 +183,17 @@ def test_a_retry_after_beyond_the_limit_fails_at_once_instead_of_waiting(hostile
 # ----------------------------------------------------------------------------------------------- item 10
 def federated(server: HostileServer, active_auth_url: str) -> None:
     challenge(server)
-    serve_entra(server, realm={"ver": "1.0", "account_type": "Federated", "federation_protocol": "WSTrust",
-                               "domain_name": "contoso.example", "federation_active_auth_url": active_auth_url,
-                               "cloud_audience_urn": "urn:federation:MicrosoftOnline"})
+    serve_entra(
+        server,
+        realm={
+            "ver": "1.0",
+            "account_type": "Federated",
+            "federation_protocol": "WSTrust",
+            "domain_name": "contoso.example",
+            "federation_active_auth_url": active_auth_url,
+            "cloud_audience_urn": "urn:federation:MicrosoftOnline",
+        },
+    )
 
 
 @pytest.mark.parametrize("target", ["169.254.169.254", "[fd00:ec2::254]", "[2002:a9fe:a9fe::]"])
@@ -191,10 +206,14 @@ def test_a_federated_sign_in_steered_to_a_metadata_address_is_refused_by_the_add
 def test_a_federated_sign_in_never_quotes_the_identity_providers_answer(hostile_server):
     server = hostile_server
     federated(server, f"{server.origin}/adfs/services/trust/13/usernamemixed")
-    fault = (f'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><leak>{SECRET_MARKER}'
-             "</leak></s:Body></s:Envelope>").encode()
-    server.route("/adfs/services/trust/13/usernamemixed",
-                 json_answer("500 Internal Server Error", fault, {"Content-Type": "application/soap+xml"}))
+    fault = (
+        f'<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body><leak>{SECRET_MARKER}'
+        "</leak></s:Body></s:Envelope>"
+    ).encode()
+    server.route(
+        "/adfs/services/trust/13/usernamemixed",
+        json_answer("500 Internal Server Error", fault, {"Content-Type": "application/soap+xml"}),
+    )
     with pytest.raises(SourceUnavailable) as caught:
         source_for(server).check()
     assert server.requests_to("/adfs/services/trust/13/usernamemixed") == 1  # MSAL did ask it
@@ -205,8 +224,10 @@ def test_a_federated_sign_in_never_quotes_the_identity_providers_answer(hostile_
 def test_a_federated_sign_in_answer_that_is_not_xml_is_a_clear_error_not_a_crash(hostile_server):
     server = hostile_server
     federated(server, f"{server.origin}/adfs/services/trust/13/usernamemixed")
-    server.route("/adfs/services/trust/13/usernamemixed",
-                 json_answer("200 OK", f"<html>{SECRET_MARKER}".encode(), {"Content-Type": "text/html"}))
+    server.route(
+        "/adfs/services/trust/13/usernamemixed",
+        json_answer("200 OK", f"<html>{SECRET_MARKER}".encode(), {"Content-Type": "text/html"}),
+    )
     with pytest.raises(SourceUnavailable) as caught:
         source_for(server).check()
     assert SECRET_MARKER not in caught.value.message
@@ -216,8 +237,10 @@ def test_an_error_body_that_is_not_dataverse_json_is_described_not_quoted(hostil
     server = hostile_server
     challenge(server)
     serve_entra(server)
-    server.route(API_ROOT + "WhoAmI", json_answer("403 Forbidden", f"<html>{SECRET_MARKER}</html>".encode(),
-                                                  {"Content-Type": "text/html"}))
+    server.route(
+        API_ROOT + "WhoAmI",
+        json_answer("403 Forbidden", f"<html>{SECRET_MARKER}</html>".encode(), {"Content-Type": "text/html"}),
+    )
     with pytest.raises(SourceError) as caught:
         source_for(server).check()
     assert SECRET_MARKER not in caught.value.message

@@ -123,8 +123,16 @@ class FakeDataverse:
         self.current_version = next(self.version)
         t.deletes.append((self.current_version, key))
 
-    def fail(self, match: str, status: int = 503, *, times: int = 1, headers: dict[str, str] | None = None,
-             body: Any = None, exception: Exception | None = None) -> None:
+    def fail(
+        self,
+        match: str,
+        status: int = 503,
+        *,
+        times: int = 1,
+        headers: dict[str, str] | None = None,
+        body: Any = None,
+        exception: Exception | None = None,
+    ) -> None:
         raw = orjson.dumps(body) if body is not None and not isinstance(body, bytes) else (body or b"")
         self.faults.append(Fault(match, status, headers or {}, raw, times, exception))
 
@@ -148,26 +156,41 @@ class FakeDataverse:
     def _entra(self, request: httpx.Request) -> httpx.Response:
         path = request.url.path
         if path.endswith("/.well-known/openid-configuration"):
-            return _json({
-                "issuer": f"{LOGIN}/{TENANT}/v2.0",
-                "authorization_endpoint": f"{LOGIN}/{TENANT}/oauth2/v2.0/authorize",
-                "token_endpoint": f"{LOGIN}/{TENANT}/oauth2/v2.0/token",
-            })
+            return _json(
+                {
+                    "issuer": f"{LOGIN}/{TENANT}/v2.0",
+                    "authorization_endpoint": f"{LOGIN}/{TENANT}/oauth2/v2.0/authorize",
+                    "token_endpoint": f"{LOGIN}/{TENANT}/oauth2/v2.0/token",
+                }
+            )
         if path == "/common/discovery/instance":
-            return _json({"tenant_discovery_endpoint": f"{LOGIN}/{TENANT}/v2.0/.well-known/openid-configuration",
-                          "api-version": "1.1", "metadata": [{
-                              "preferred_network": "login.microsoftonline.com",
-                              "preferred_cache": "login.windows.net",
-                              "aliases": ["login.microsoftonline.com", "login.windows.net"]}]})
+            return _json(
+                {
+                    "tenant_discovery_endpoint": f"{LOGIN}/{TENANT}/v2.0/.well-known/openid-configuration",
+                    "api-version": "1.1",
+                    "metadata": [
+                        {
+                            "preferred_network": "login.microsoftonline.com",
+                            "preferred_cache": "login.windows.net",
+                            "aliases": ["login.microsoftonline.com", "login.windows.net"],
+                        }
+                    ],
+                }
+            )
         if "/userrealm/" in path:
             return _json({"account_type": "Managed", "ver": "1.0"})
         if path.endswith("/oauth2/v2.0/token"):
             self.token_requests += 1
             form = {k: v[0] for k, v in parse_qs(request.content.decode()).items()}
-            ok = (form.get("grant_type") == "password" and form.get("username") == USERNAME
-                  and form.get("password") == PASSWORD) or (
-                form.get("grant_type") == "client_credentials" and form.get("client_id") == CLIENT_ID
-                and form.get("client_secret") == CLIENT_SECRET)
+            ok = (
+                form.get("grant_type") == "password"
+                and form.get("username") == USERNAME
+                and form.get("password") == PASSWORD
+            ) or (
+                form.get("grant_type") == "client_credentials"
+                and form.get("client_id") == CLIENT_ID
+                and form.get("client_secret") == CLIENT_SECRET
+            )
             if form.get("scope", "").split()[0] != f"{ORG}/.default":
                 return _json({"error": "invalid_scope", "error_description": "AADSTS70011: bad scope"}, 400)
             if not ok:
@@ -176,13 +199,15 @@ class FakeDataverse:
                     description = "AADSTS50126: Error validating credentials due to invalid username or password."
                     if self.entra_echo_password:
                         description += f" You sent {form.get('password')}"
-                    return _json({"error": "invalid_grant", "error_description": description,
-                                  "error_codes": [50126]}, 400)
+                    return _json(
+                        {"error": "invalid_grant", "error_description": description, "error_codes": [50126]}, 400
+                    )
                 description = "AADSTS7000215: Invalid client secret provided."
                 if self.entra_echo_password:
                     description += f" You sent {form.get('client_secret')}"
-                return _json({"error": "invalid_client", "error_description": description,
-                              "error_codes": [7000215]}, 401)
+                return _json(
+                    {"error": "invalid_client", "error_description": description, "error_codes": [7000215]}, 401
+                )
             token = f"token-{len(self.tokens) + 1}"
             self.tokens.add(token)
             return _json({"token_type": "Bearer", "expires_in": self.token_lifetime, "access_token": token})
@@ -191,9 +216,13 @@ class FakeDataverse:
     def _api(self, request: httpx.Request) -> httpx.Response:
         auth = request.headers.get("Authorization", "")
         if not auth.startswith("Bearer ") or auth[7:] not in self.tokens:
-            return httpx.Response(401, headers={
-                "WWW-Authenticate": f"Bearer authorization_uri={LOGIN}/{TENANT}/oauth2/authorize, "
-                f"resource_id={ORG}/"})
+            return httpx.Response(
+                401,
+                headers={
+                    "WWW-Authenticate": f"Bearer authorization_uri={LOGIN}/{TENANT}/oauth2/authorize, "
+                    f"resource_id={ORG}/"
+                },
+            )
         split = urlsplit(str(request.url))
         path = unquote(split.path).removeprefix("/api/data/v9.2/")
         query = {k: v[0] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
@@ -204,7 +233,8 @@ class FakeDataverse:
         if path == "EntityDefinitions":
             return _json({"value": [self._definition(t) for t in self.tables.values()]})
         m = re.fullmatch(
-            r"EntityDefinitions\(LogicalName='([^']*)'\)(/Attributes)?(?:/Microsoft\.Dynamics\.CRM\.(\w+))?", path)
+            r"EntityDefinitions\(LogicalName='([^']*)'\)(/Attributes)?(?:/Microsoft\.Dynamics\.CRM\.(\w+))?", path
+        )
         if m:
             table = self.tables.get(m.group(1))
             if table is None:
@@ -216,9 +246,14 @@ class FakeDataverse:
             for a in attrs:
                 item = a.definition(table.pk)
                 if m.group(3):
-                    item = {"LogicalName": a.name, **{k: v for k, v in a.extra.items()
-                                                     if k in ("Precision", "PrecisionSource", "DateTimeBehavior",
-                                                              "Format", "Targets")}}
+                    item = {
+                        "LogicalName": a.name,
+                        **{
+                            k: v
+                            for k, v in a.extra.items()
+                            if k in ("Precision", "PrecisionSource", "DateTimeBehavior", "Format", "Targets")
+                        },
+                    }
                 out.append(item)
             return _json({"value": out})
         table = next((t for t in self.tables.values() if t.entity_set == path), None)
@@ -243,19 +278,32 @@ class FakeDataverse:
         select = [c for c in query.get("$select", "").split(",") if c]
         for name in select:
             if name in t.not_in_web_api:
-                return _error(400, "0x80040203",
-                              f"Could not find a property named '{name}' on type 'Microsoft.Dynamics.CRM.{t.name}'.")
+                return _error(
+                    400,
+                    "0x80040203",
+                    f"Could not find a property named '{name}' on type 'Microsoft.Dynamics.CRM.{t.name}'.",
+                )
         annotations = "lookuplogicalname" in prefer
         base = f"{ORG}/api/data/v9.2/{t.entity_set}"
         if "$deltatoken" in query:
             since = int(query["$deltatoken"].split("!")[0])
             if since < self.oldest_delta_version:
-                return _error(400, "0x80044352",
-                              "Version stamp associated with the client has expired. Please perform a full sync.")
+                return _error(
+                    400,
+                    "0x80044352",
+                    "Version stamp associated with the client has expired. Please perform a full sync.",
+                )
             changed = sorted((v, k) for k, v in t.versions.items() if v > since)
             items = [self._project(t.rows[k], select, t.pk, annotations) for _, k in changed]
-            items += [{"@odata.context": f"{ORG}/api/data/v9.2/$metadata#{t.entity_set}/$deletedEntity",
-                       "id": k, "reason": "deleted"} for v, k in t.deletes if v > since]
+            items += [
+                {
+                    "@odata.context": f"{ORG}/api/data/v9.2/$metadata#{t.entity_set}/$deletedEntity",
+                    "id": k,
+                    "reason": "deleted",
+                }
+                for v, k in t.deletes
+                if v > since
+            ]
             return self._page(items, base, query, size, delta=True)
         tracking = "odata.track-changes" in prefer
         if tracking and not t.change_tracking:
@@ -275,10 +323,18 @@ class FakeDataverse:
         items = [self._project(r, select, t.pk, annotations) for r in rows]
         return self._page(items, base, query, size, delta=False, tracking=tracking)
 
-    def _page(self, items: list[dict[str, Any]], base: str, query: dict[str, str], size: int, *, delta: bool,
-              tracking: bool = False) -> httpx.Response:
+    def _page(
+        self,
+        items: list[dict[str, Any]],
+        base: str,
+        query: dict[str, str],
+        size: int,
+        *,
+        delta: bool,
+        tracking: bool = False,
+    ) -> httpx.Response:
         offset = int(query.get("$skiptoken", "0") or 0)
-        page = items[offset: offset + size]
+        page = items[offset : offset + size]
         body: dict[str, Any] = {"@odata.context": f"{ORG}/api/data/v9.2/$metadata#x", "value": page}
         if "$top" not in query and offset + size < len(items):
             keep = {k: v for k, v in query.items() if k != "$skiptoken"}
@@ -288,8 +344,9 @@ class FakeDataverse:
             keep = {k: v for k, v in query.items() if k in ("$select",)}
             body["@odata.deltaLink"] = f"{base}?{_qs({**keep, '$deltatoken': token})}"
         headers = {"Preference-Applied": "odata.track-changes"} if tracking or delta else {}
-        return httpx.Response(200, headers={"Content-Type": "application/json; odata.metadata=minimal", **headers},
-                              content=dumps(body))
+        return httpx.Response(
+            200, headers={"Content-Type": "application/json; odata.metadata=minimal", **headers}, content=dumps(body)
+        )
 
     def _project(self, row: dict[str, Any], select: list[str], pk: str, annotations: bool) -> dict[str, Any]:
         keys = select or [k for k in row if "@" not in k]
@@ -297,7 +354,8 @@ class FakeDataverse:
         for key in dict.fromkeys([*keys, pk]):
             if annotations and f"{key}@Microsoft.Dynamics.CRM.lookuplogicalname" in row:
                 out[f"{key}@Microsoft.Dynamics.CRM.lookuplogicalname"] = row[
-                    f"{key}@Microsoft.Dynamics.CRM.lookuplogicalname"]
+                    f"{key}@Microsoft.Dynamics.CRM.lookuplogicalname"
+                ]
             out[key] = row.get(key)
         return out
 
@@ -328,8 +386,7 @@ def raw(number: str) -> str:
 
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> httpx.Response:
-    return httpx.Response(status, headers={"Content-Type": "application/json", **(headers or {})},
-                          content=dumps(body))
+    return httpx.Response(status, headers={"Content-Type": "application/json", **(headers or {})}, content=dumps(body))
 
 
 def _error(status: int, code: str, message: str) -> httpx.Response:
@@ -338,47 +395,56 @@ def _error(status: int, code: str, message: str) -> httpx.Response:
 
 # ------------------------------------------------------------------------------------------ a sample org
 
+
 def account_table() -> Table:
     """An ``account`` with one attribute of every type the mapping handles, plus helpers to omit."""
-    return Table("account", "accounts", "accountid", [
-        Attr("accountid", "UniqueidentifierType"),
-        Attr("name", "StringType", {"Description": "Company name."}),
-        Attr("description", "MemoType"),
-        Attr("numberofemployees", "IntegerType"),
-        Attr("versionnumber", "BigIntType"),
-        Attr("exchangerate", "DecimalType", {"Precision": 10}),
-        Attr("revenue", "MoneyType", {"Precision": 2, "PrecisionSource": 2}),
-        Attr("creditlimit", "MoneyType", {"Precision": 2, "PrecisionSource": 0}),
-        Attr("latitude", "DoubleType"),
-        Attr("donotemail", "BooleanType"),
-        Attr("createdon", "DateTimeType", {"DateTimeBehavior": {"Value": "UserLocal"}, "Format": "DateAndTime"}),
-        Attr("modifiedon", "DateTimeType", {"DateTimeBehavior": {"Value": "UserLocal"}, "Format": "DateAndTime"}),
-        Attr("lastcontactedon", "DateTimeType",
-             {"DateTimeBehavior": {"Value": "TimeZoneIndependent"}, "Format": "DateAndTime"}),
-        Attr("foundedon", "DateTimeType", {"DateTimeBehavior": {"Value": "DateOnly"}, "Format": "DateOnly"}),
-        Attr("primarycontactid", "LookupType", {"Targets": ["contact"]}),
-        Attr("primarycontactidname", "StringType", {"AttributeOf": "primarycontactid"}),
-        Attr("customerid", "CustomerType", {"Targets": ["account", "contact"]}),
-        Attr("ownerid", "OwnerType", {"Targets": ["systemuser", "team"]}),
-        Attr("owneridtype", "EntityNameType", {"AttributeOf": "ownerid"}),
-        Attr("industrycode", "PicklistType"),
-        Attr("statecode", "StateType"),
-        Attr("statuscode", "StatusType"),
-        Attr("hobbies", "MultiSelectPicklistType"),
-        Attr("objecttypecode", "EntityNameType"),
-        Attr("entityimage", "ImageType"),
-        Attr("entityimageid", "UniqueidentifierType"),
-        Attr("entityimage_url", "StringType", {"AttributeOf": "entityimage"}),
-        Attr("entityimage_timestamp", "BigIntType", {"AttributeOf": "entityimage"}),
-        Attr("contract", "FileType"),
-        Attr("contract_name", "StringType", {"AttributeOf": "contract"}),
-        Attr("iscustomizable", "ManagedPropertyType"),
-        Attr("new_future", "FancyNewType"),
-        Attr("activityparties", "PartyListType"),
-        Attr("calendarrules", "CalendarRulesType"),
-        Attr("virtualthing", "VirtualType"),
-        Attr("secretcolumn", "StringType", {"IsValidForRead": False}),
-    ])
+    return Table(
+        "account",
+        "accounts",
+        "accountid",
+        [
+            Attr("accountid", "UniqueidentifierType"),
+            Attr("name", "StringType", {"Description": "Company name."}),
+            Attr("description", "MemoType"),
+            Attr("numberofemployees", "IntegerType"),
+            Attr("versionnumber", "BigIntType"),
+            Attr("exchangerate", "DecimalType", {"Precision": 10}),
+            Attr("revenue", "MoneyType", {"Precision": 2, "PrecisionSource": 2}),
+            Attr("creditlimit", "MoneyType", {"Precision": 2, "PrecisionSource": 0}),
+            Attr("latitude", "DoubleType"),
+            Attr("donotemail", "BooleanType"),
+            Attr("createdon", "DateTimeType", {"DateTimeBehavior": {"Value": "UserLocal"}, "Format": "DateAndTime"}),
+            Attr("modifiedon", "DateTimeType", {"DateTimeBehavior": {"Value": "UserLocal"}, "Format": "DateAndTime"}),
+            Attr(
+                "lastcontactedon",
+                "DateTimeType",
+                {"DateTimeBehavior": {"Value": "TimeZoneIndependent"}, "Format": "DateAndTime"},
+            ),
+            Attr("foundedon", "DateTimeType", {"DateTimeBehavior": {"Value": "DateOnly"}, "Format": "DateOnly"}),
+            Attr("primarycontactid", "LookupType", {"Targets": ["contact"]}),
+            Attr("primarycontactidname", "StringType", {"AttributeOf": "primarycontactid"}),
+            Attr("customerid", "CustomerType", {"Targets": ["account", "contact"]}),
+            Attr("ownerid", "OwnerType", {"Targets": ["systemuser", "team"]}),
+            Attr("owneridtype", "EntityNameType", {"AttributeOf": "ownerid"}),
+            Attr("industrycode", "PicklistType"),
+            Attr("statecode", "StateType"),
+            Attr("statuscode", "StatusType"),
+            Attr("hobbies", "MultiSelectPicklistType"),
+            Attr("objecttypecode", "EntityNameType"),
+            Attr("entityimage", "ImageType"),
+            Attr("entityimageid", "UniqueidentifierType"),
+            Attr("entityimage_url", "StringType", {"AttributeOf": "entityimage"}),
+            Attr("entityimage_timestamp", "BigIntType", {"AttributeOf": "entityimage"}),
+            Attr("contract", "FileType"),
+            Attr("contract_name", "StringType", {"AttributeOf": "contract"}),
+            Attr("iscustomizable", "ManagedPropertyType"),
+            Attr("new_future", "FancyNewType"),
+            Attr("activityparties", "PartyListType"),
+            Attr("calendarrules", "CalendarRulesType"),
+            Attr("virtualthing", "VirtualType"),
+            Attr("secretcolumn", "StringType", {"IsValidForRead": False}),
+        ],
+    )
 
 
 def account_row(i: int, *, modified: str = "2024-05-01T10:00:00Z", **overrides: Any) -> dict[str, Any]:
@@ -422,17 +488,38 @@ def account_row(i: int, *, modified: str = "2024-05-01T10:00:00Z", **overrides: 
 def sample_org(rows: int = 5) -> FakeDataverse:
     fake = FakeDataverse()
     fake.add_table(account_table())
-    fake.add_table(Table("contact", "contacts", "contactid", [
-        Attr("contactid", "UniqueidentifierType"),
-        Attr("fullname", "StringType"),
-        Attr("modifiedon", "DateTimeType", {"DateTimeBehavior": {"Value": "UserLocal"}}),
-    ], change_tracking=False))
+    fake.add_table(
+        Table(
+            "contact",
+            "contacts",
+            "contactid",
+            [
+                Attr("contactid", "UniqueidentifierType"),
+                Attr("fullname", "StringType"),
+                Attr("modifiedon", "DateTimeType", {"DateTimeBehavior": {"Value": "UserLocal"}}),
+            ],
+            change_tracking=False,
+        )
+    )
     fake.add_table(Table("hidden", "hiddens", "hiddenid", [Attr("hiddenid", "UniqueidentifierType")], private=True))
-    fake.add_table(Table("ext_thing", "ext_things", "ext_thingid", [Attr("ext_thingid", "UniqueidentifierType")],
-                         table_type="Virtual"))
-    fake.add_table(Table("note", "notes", "noteid", [
-        Attr("noteid", "UniqueidentifierType"), Attr("subject", "StringType")], change_tracking=False))
+    fake.add_table(
+        Table(
+            "ext_thing",
+            "ext_things",
+            "ext_thingid",
+            [Attr("ext_thingid", "UniqueidentifierType")],
+            table_type="Virtual",
+        )
+    )
+    fake.add_table(
+        Table(
+            "note",
+            "notes",
+            "noteid",
+            [Attr("noteid", "UniqueidentifierType"), Attr("subject", "StringType")],
+            change_tracking=False,
+        )
+    )
     for i in range(1, rows + 1):
         fake.upsert("account", account_row(i))
     return fake
-

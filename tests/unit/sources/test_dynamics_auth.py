@@ -16,8 +16,10 @@ MICROSOFT = frozenset({"login.microsoftonline.com"})
 
 
 def test_reads_the_authority_from_an_unquoted_dataverse_challenge():
-    header = (f"Bearer authorization_uri=https://login.microsoftonline.com/{TENANT}/oauth2/authorize, "
-              "resource_id=https://contoso.crm.dynamics.com/")
+    header = (
+        f"Bearer authorization_uri=https://login.microsoftonline.com/{TENANT}/oauth2/authorize, "
+        "resource_id=https://contoso.crm.dynamics.com/"
+    )
     assert authority_from_challenge(header, MICROSOFT) == f"https://login.microsoftonline.com/{TENANT}"
 
 
@@ -47,13 +49,17 @@ def test_refuses_an_answer_without_a_bearer_challenge(header):
 
 def test_refuses_a_plain_http_authority():
     with pytest.raises(SourceRefused, match="unusable authority"):
-        authority_from_challenge("Bearer authorization_uri=http://login.microsoftonline.com/t/oauth2/authorize",
-                                 MICROSOFT)
+        authority_from_challenge(
+            "Bearer authorization_uri=http://login.microsoftonline.com/t/oauth2/authorize", MICROSOFT
+        )
 
 
 def test_a_challenge_naming_a_foreign_authority_sends_no_credentials(make_source, fake: FakeDataverse):
-    fake.fail("/api/data/v9.2/", 401, headers={
-        "WWW-Authenticate": "Bearer authorization_uri=https://login.evil.example/t/oauth2/authorize"})
+    fake.fail(
+        "/api/data/v9.2/",
+        401,
+        headers={"WWW-Authenticate": "Bearer authorization_uri=https://login.evil.example/t/oauth2/authorize"},
+    )
     with pytest.raises(SourceRefused, match=r"login\.evil\.example"):
         make_source().check()
     assert fake.token_requests == 0
@@ -100,8 +106,11 @@ def test_tokens_are_cached_per_connection_across_source_instances(make_source, f
     make_source().check()
     make_source().check()
     assert fake.token_requests == 1
-    assert len(fake.api_requests("/api/data/v9.2/?")) + len(
-        [r for r in fake.api_requests() if r.url.path == "/api/data/v9.2/"]) == 1  # one challenge
+    assert (
+        len(fake.api_requests("/api/data/v9.2/?"))
+        + len([r for r in fake.api_requests() if r.url.path == "/api/data/v9.2/"])
+        == 1
+    )  # one challenge
 
 
 def test_tokens_are_refreshed_before_they_expire(make_source, fake, monkeypatch):
@@ -139,8 +148,11 @@ def test_entra_unreachable_is_unavailable_not_an_auth_failure(make_source, fake,
 
 
 def test_a_forbidden_user_is_an_auth_error_with_the_dataverse_code(source, fake):
-    fake.fail("WhoAmI", 403, body={"error": {"code": "0x80072560",
-                                             "message": "The user is not a member of the organization."}})
+    fake.fail(
+        "WhoAmI",
+        403,
+        body={"error": {"code": "0x80072560", "message": "The user is not a member of the organization."}},
+    )
     with pytest.raises(SourceAuthError, match=r"0x80072560.*not a member"):
         source.check()
 

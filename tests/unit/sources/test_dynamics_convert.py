@@ -56,8 +56,7 @@ def test_date_only_values_become_dates_even_when_sent_with_a_time():
 
 def test_timestamps_are_utc_microseconds_with_or_without_fraction_or_zone():
     columns = [col("modifiedon", pa.timestamp("us", tz="UTC"))]
-    rows = [{"modifiedon": "2023-04-07T21:59:01Z"}, {"modifiedon": "2023-04-07T21:59:01.123Z"},
-            {"modifiedon": None}]
+    rows = [{"modifiedon": "2023-04-07T21:59:01Z"}, {"modifiedon": "2023-04-07T21:59:01.123Z"}, {"modifiedon": None}]
     batch = to_batch(rows, columns, "t")
     values = batch.column("modifiedon").to_pylist()
     assert values[0] == dt.datetime(2023, 4, 7, 21, 59, 1, tzinfo=dt.UTC)
@@ -79,8 +78,10 @@ def test_guids_are_lower_cased_and_missing_sparse_columns_are_null_not_dropped()
 
 def test_integers_booleans_and_doubles_are_typed_and_large_integers_survive():
     columns = [col("i", pa.int32()), col("b", pa.int64()), col("ok", pa.bool_()), col("d", pa.float64())]
-    rows = [{"i": 2147483647, "b": 9223372036854775807, "ok": True, "d": 1}, {"i": None, "b": "12", "ok": None,
-                                                                              "d": 2.5}]
+    rows = [
+        {"i": 2147483647, "b": 9223372036854775807, "ok": True, "d": 1},
+        {"i": None, "b": "12", "ok": None, "d": 2.5},
+    ]
     batch = to_batch(rows, columns, "t")
     assert batch.column("i").to_pylist() == [2147483647, None]
     assert batch.column("b").to_pylist() == [9223372036854775807, 12]
@@ -94,8 +95,9 @@ def test_lookup_target_companion_is_read_from_its_annotation():
     assert wire_key(companion) == "_ownerid_value@Microsoft.Dynamics.CRM.lookuplogicalname"
     assert select_names(columns) == ["_ownerid_value"]
     rows = [{"_ownerid_value": "ABC", "_ownerid_value@Microsoft.Dynamics.CRM.lookuplogicalname": "team"}]
-    assert to_batch(rows, columns, "t").to_pylist() == [{"_ownerid_value": "abc",
-                                                        "_ownerid_value_lookuplogicalname": "team"}]
+    assert to_batch(rows, columns, "t").to_pylist() == [
+        {"_ownerid_value": "abc", "_ownerid_value_lookuplogicalname": "team"}
+    ]
 
 
 def test_complex_values_in_text_columns_become_json_text():

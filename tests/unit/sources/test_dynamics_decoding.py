@@ -37,12 +37,20 @@ NEXT = "https://contoso.crm.dynamics.com/api/data/v9.2/accounts?$select=name&$sk
 def row(i: int, **overrides: object) -> bytes:
     """One item as Dataverse writes it: money and decimals as bare numbers with their own digits."""
     fields = {
-        "@odata.etag": f'"W/\\"{1000 + i}\\""', "accountid": f'"78914942-34CB-ED11-B596-0022481D68{i:02d}"',
-        "name": f'"Account {i} \\u00e9\\"q\\""', "numberofemployees": str(2147483647 - i),
-        "versionnumber": str(9223372036854775807 - i), "address1_latitude": "47.6062", "donotemail": "true",
-        "revenue": "922337203685477.1234", "exchangerate": "0.1234567891", "discount": "-1E+2",
-        "modifiedon": '"2023-04-07T21:59:01.123Z"', "foundedon": '"1976-08-28"',
-        "_ownerid_value": '"2F1EDAFA-4AD0-E60E-8E04-3CD700000000"', OWNER_TYPE: '"systemuser"',
+        "@odata.etag": f'"W/\\"{1000 + i}\\""',
+        "accountid": f'"78914942-34CB-ED11-B596-0022481D68{i:02d}"',
+        "name": f'"Account {i} \\u00e9\\"q\\""',
+        "numberofemployees": str(2147483647 - i),
+        "versionnumber": str(9223372036854775807 - i),
+        "address1_latitude": "47.6062",
+        "donotemail": "true",
+        "revenue": "922337203685477.1234",
+        "exchangerate": "0.1234567891",
+        "discount": "-1E+2",
+        "modifiedon": '"2023-04-07T21:59:01.123Z"',
+        "foundedon": '"1976-08-28"',
+        "_ownerid_value": '"2F1EDAFA-4AD0-E60E-8E04-3CD700000000"',
+        OWNER_TYPE: '"systemuser"',
     }
     fields.update({k: str(v) for k, v in overrides.items()})
     return b"{" + b",".join(f'"{k}":{v}'.encode() for k, v in fields.items() if v != "MISSING") + b"}"
@@ -59,13 +67,26 @@ def decode(body: bytes, *, deletes: bool = False) -> tuple[PageDecoder, pa.Recor
     exact = PageDecoder(COLUMNS, "account").exact(body, deletes=deletes)
     assert decoded.batch.equals(exact.batch) and decoded.batch.schema == exact.batch.schema
     assert (decoded.deleted_keys, decoded.next_link, decoded.delta_link) == (
-        exact.deleted_keys, exact.next_link, exact.delta_link)
+        exact.deleted_keys,
+        exact.next_link,
+        exact.delta_link,
+    )
     return decoder, decoded.batch
 
 
 def test_a_typical_page_is_decoded_by_arrow_exactly_as_by_the_exact_path():
-    body = page(row(1), row(2, name="null", revenue="null", modifiedon='"2023-04-07T21:59:01Z"',
-                           foundedon='"2024-03-16T00:00:00Z"', _ownerid_value="MISSING"), row(3, donotemail="false"))
+    body = page(
+        row(1),
+        row(
+            2,
+            name="null",
+            revenue="null",
+            modifiedon='"2023-04-07T21:59:01Z"',
+            foundedon='"2024-03-16T00:00:00Z"',
+            _ownerid_value="MISSING",
+        ),
+        row(3, donotemail="false"),
+    )
     decoder, batch = decode(body)
     assert decoder.fast_pages == 1 and decoder.exact_pages == 0
     first = batch.to_pylist()[0]
@@ -83,15 +104,18 @@ def test_a_typical_page_is_decoded_by_arrow_exactly_as_by_the_exact_path():
     assert batch.schema.field("foundedon").type == pa.date32()
 
 
-@pytest.mark.parametrize("overrides", [
-    {"discount": "1.015"},  # more places than the column's scale: rounded half-even, never through a float
-    {"numberofemployees": '"12"'},  # a number sent as text
-    {"donotemail": '"true"'},  # a boolean sent as text
-    {"name": '{"Value":true}'},  # a complex value in a text column
-    {"address1_latitude": "NaN"},  # not JSON, which Arrow would take
-    {"modifiedon": '"2023-04-07T21:59:01.1234567Z"'},  # seven fractional digits
-    {"@odata.context": '"https://x/$metadata#accounts/$entity"'},  # an annotated item
-])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"discount": "1.015"},  # more places than the column's scale: rounded half-even, never through a float
+        {"numberofemployees": '"12"'},  # a number sent as text
+        {"donotemail": '"true"'},  # a boolean sent as text
+        {"name": '{"Value":true}'},  # a complex value in a text column
+        {"address1_latitude": "NaN"},  # not JSON, which Arrow would take
+        {"modifiedon": '"2023-04-07T21:59:01.1234567Z"'},  # seven fractional digits
+        {"@odata.context": '"https://x/$metadata#accounts/$entity"'},  # an annotated item
+    ],
+)
 def test_a_page_arrow_cannot_take_as_is_is_decoded_by_the_exact_path(overrides):
     body = page(row(1), row(2, **overrides))
     if "NaN" in overrides.values():
@@ -154,7 +178,8 @@ def test_a_page_cut_in_two_decodes_to_what_the_exact_path_makes_of_it_with_its_l
     body = page(*(row(i) for i in range(40)), row(40, name="null"), *(row(i) for i in range(41, 60)))
     if links_first:  # the links ahead of the items: they land in the first half
         body = body.replace(b',"@odata.nextLink":' + orjson.dumps(NEXT), b"").replace(
-            b'{"@odata.context"', b'{"@odata.deltaLink":' + orjson.dumps(NEXT) + b',"@odata.context"')
+            b'{"@odata.context"', b'{"@odata.deltaLink":' + orjson.dumps(NEXT) + b',"@odata.context"'
+        )
     decoder = split_decoder()
     halves = split_page(body, 1)
     assert halves is not None and 0 < halves[0].size < len(body) and 0 < halves[1].size < len(body)

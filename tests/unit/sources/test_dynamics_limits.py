@@ -43,8 +43,9 @@ def test_the_inflater_reads_several_gzip_members_and_raw_deflate():
 
 
 def provider(settings: DynamicsSettings) -> TokenProvider:
-    return TokenProvider("https://login.microsoftonline.com/t", Credentials("basic", "c", USERNAME, PASSWORD), ORG,
-                         settings)
+    return TokenProvider(
+        "https://login.microsoftonline.com/t", Credentials("basic", "c", USERNAME, PASSWORD), ORG, settings
+    )
 
 
 class Clock:

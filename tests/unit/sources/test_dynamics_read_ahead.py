@@ -28,15 +28,17 @@ def read(make_source, settings, depth: int, table: str = "account", **kwargs):
 @pytest.mark.parametrize("table", ["account", "contact"])  # change tracking, and a watermark
 def test_reading_ahead_yields_the_same_pages_and_cursors_as_reading_in_turn(make_source, settings, fake, table):
     for i in range(1, 6):
-        fake.upsert("contact", {"contactid": f"C0{i}", "fullname": f"Contact {i}",
-                                "modifiedon": f"2024-05-0{i}T10:00:00Z"})
+        fake.upsert(
+            "contact", {"contactid": f"C0{i}", "fullname": f"Contact {i}", "modifiedon": f"2024-05-0{i}T10:00:00Z"}
+        )
     ahead = read(make_source, settings, 2, table, page_size=2)
     in_turn = read(make_source, settings, 0, table, page_size=2)
     assert len(ahead) == len(in_turn) == 3
     for (batch, cursor, final, deleted), (batch0, cursor0, final0, deleted0) in zip(ahead, in_turn, strict=True):
         assert batch.equals(batch0) and final == final0 and deleted == deleted0
         assert {k: v for k, v in cursor.items() if k != "delta_link"} == {
-            k: v for k, v in cursor0.items() if k != "delta_link"}
+            k: v for k, v in cursor0.items() if k != "delta_link"
+        }
 
 
 def test_a_delta_read_ahead_still_yields_the_deletes(make_source, settings, fake):

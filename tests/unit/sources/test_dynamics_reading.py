@@ -115,9 +115,19 @@ def test_an_expired_delta_token_restarts_a_full_read_flagged_full_resync(source,
 
 
 def test_tables_without_change_tracking_use_an_inclusive_modifiedon_watermark(source, fake):
-    fake.add_table(Table("lead", "leads", "leadid", [
-        Attr("leadid", "UniqueidentifierType"), Attr("subject", "StringType"),
-        Attr("modifiedon", "DateTimeType", {"DateTimeBehavior": {"Value": "UserLocal"}})], change_tracking=False))
+    fake.add_table(
+        Table(
+            "lead",
+            "leads",
+            "leadid",
+            [
+                Attr("leadid", "UniqueidentifierType"),
+                Attr("subject", "StringType"),
+                Attr("modifiedon", "DateTimeType", {"DateTimeBehavior": {"Value": "UserLocal"}}),
+            ],
+            change_tracking=False,
+        )
+    )
     for i, when in enumerate(["2024-05-01T10:00:00Z", "2024-05-01T10:00:00Z", "2024-05-02T08:30:00Z"]):
         fake.upsert("lead", {"leadid": f"l{i}", "subject": f"s{i}", "modifiedon": when})
     pages = list(source.read("lead", ["subject"], None))
@@ -178,8 +188,7 @@ def test_unknown_columns_are_an_invalid_request(source):
 
 
 def test_elastic_tables_page_at_most_500(source, fake):
-    fake.add_table(Table("event", "events", "eventid", [Attr("eventid", "UniqueidentifierType")],
-                         table_type="Elastic"))
+    fake.add_table(Table("event", "events", "eventid", [Attr("eventid", "UniqueidentifierType")], table_type="Elastic"))
     list(source.read("event", None, None, page_size=5000))
     assert "odata.maxpagesize=500" in fake.api_requests("events")[-1].headers["Prefer"]
 
@@ -212,19 +221,23 @@ def test_metadata_cache_expires_after_its_ttl(make_source, fake, settings):
 
 def test_factory_routes_auth_specs_and_invalidates_by_connection_id(settings, fake):
     factory = DynamicsSourceFactory(settings)
-    params = {"serviceUri": ORG, "servicePrincipalId": "b0b0b0b0-1111-4222-8333-444444444444",
-              "servicePrincipalKey": "s3cr3t~Key.Value", "_connectionId": "conn-1"}
+    params = {
+        "serviceUri": ORG,
+        "servicePrincipalId": "b0b0b0b0-1111-4222-8333-444444444444",
+        "servicePrincipalKey": "s3cr3t~Key.Value",
+        "_connectionId": "conn-1",
+    }
     src = factory("38ad80fe-8b06-4938-94f4-d4ee80266b07", "Service Principal Key Based Authentication", params)
     assert src.connection_key.startswith("conn-1:")
     src.describe("account")
     calls = len(fake.api_requests("EntityDefinitions"))
     factory.invalidate("conn-1")
-    factory("38ad80fe-8b06-4938-94f4-d4ee80266b07", "Service Principal Key Based Authentication",
-            params).describe("account")
+    factory("38ad80fe-8b06-4938-94f4-d4ee80266b07", "Service Principal Key Based Authentication", params).describe(
+        "account"
+    )
     assert len(fake.api_requests("EntityDefinitions")) > calls
     with pytest.raises(InvalidRequest):
-        factory("38ad80fe-8b06-4938-94f4-d4ee80266b07", "Basic Authentication for Dynamics-Online",
-                {"serviceUri": ORG})
+        factory("38ad80fe-8b06-4938-94f4-d4ee80266b07", "Basic Authentication for Dynamics-Online", {"serviceUri": ORG})
     with pytest.raises(InvalidRequest):
         factory("c604ff05-7f1a-43c0-8e18-33bf874cb11c", "Basic Authentication for Dynamics-Online", params)
 

@@ -8,8 +8,12 @@ import pytest
 from flowservice.domain.errors import NotFound, SourceRefused, SourceThrottled, SourceUnavailable
 from flowservice.sources.dynamics.http import retry_after_seconds
 
-THROTTLED = {"error": {"code": "0x80072322",
-                       "message": "Number of requests exceeded the limit of 6000 over time window of 300 seconds."}}
+THROTTLED = {
+    "error": {
+        "code": "0x80072322",
+        "message": "Number of requests exceeded the limit of 6000 over time window of 300 seconds.",
+    }
+}
 
 
 def test_retry_policy_honours_retry_after(source, fake, sleeps):
@@ -64,16 +68,25 @@ def test_server_errors_are_retried_with_jittered_exponential_backoff(source, fak
 
 def test_an_outage_beyond_the_budget_is_source_unavailable(source, fake):
     source.check()
-    fake.fail("accounts", 503, times=99, body={"error": {"code": "",
-                                                         "message": "Unable to perform the request as the org "
-                                                                    "is not available now"}})
+    fake.fail(
+        "accounts",
+        503,
+        times=99,
+        body={"error": {"code": "", "message": "Unable to perform the request as the org is not available now"}},
+    )
     with pytest.raises(SourceUnavailable, match="org is not available"):
         list(source.read("account", ["name"], None))
 
 
-@pytest.mark.parametrize("error", [httpx.ConnectError("refused"), httpx.ReadError("connection reset by peer"),
-                                   httpx.RemoteProtocolError("peer closed connection without sending complete "
-                                                             "message body"), httpx.ReadTimeout("slow")])
+@pytest.mark.parametrize(
+    "error",
+    [
+        httpx.ConnectError("refused"),
+        httpx.ReadError("connection reset by peer"),
+        httpx.RemoteProtocolError("peer closed connection without sending complete message body"),
+        httpx.ReadTimeout("slow"),
+    ],
+)
 def test_connection_errors_and_resets_mid_body_are_retried(source, fake, sleeps, error):
     source.check()
     fake.fail("accounts", exception=error, times=2)
@@ -97,10 +110,17 @@ def test_network_failure_beyond_the_budget_is_source_unavailable(source, fake):
 
 def test_a_bad_request_is_not_retried_and_names_the_dataverse_error(source, fake, sleeps):
     source.check()
-    fake.fail("accounts", 400, body={"error": {"code": "0x80060888",
-                                               "message": "Could not find a property named 'bogus' on type "
-                                                          "'Microsoft.Dynamics.CRM.account'."}},
-              headers={"x-ms-service-request-id": "req-42"})
+    fake.fail(
+        "accounts",
+        400,
+        body={
+            "error": {
+                "code": "0x80060888",
+                "message": "Could not find a property named 'bogus' on type 'Microsoft.Dynamics.CRM.account'.",
+            }
+        },
+        headers={"x-ms-service-request-id": "req-42"},
+    )
     with pytest.raises(SourceRefused, match=r"400 0x80060888: Could not find a property named 'bogus'.*req-42"):
         list(source.read("account", ["name"], None))
     assert sleeps == []

@@ -21,8 +21,9 @@ def settings_without_network(**overrides: object) -> DynamicsSettings:
 
 
 def source(uri: str, settings: DynamicsSettings) -> DynamicsSource:
-    return DynamicsSource({"serviceUri": uri, "username": USERNAME, "password": PASSWORD}, auth_kind="basic",
-                          settings=settings)
+    return DynamicsSource(
+        {"serviceUri": uri, "username": USERNAME, "password": PASSWORD}, auth_kind="basic", settings=settings
+    )
 
 
 def test_refuses_link_local_service_uri_before_any_request():
@@ -33,15 +34,26 @@ def test_refuses_link_local_service_uri_before_any_request():
         list(src.list_tables())
 
 
-@pytest.mark.parametrize("host", ["169.254.169.254", "[fd00:ec2::254]", "100.100.100.200", "169.254.10.1",
-                                  "[fe80::1]", "[::ffff:169.254.169.254]", "0.0.0.0"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "169.254.169.254",
+        "[fd00:ec2::254]",
+        "100.100.100.200",
+        "169.254.10.1",
+        "[fe80::1]",
+        "[::ffff:169.254.169.254]",
+        "0.0.0.0",
+    ],
+)
 def test_refuses_metadata_and_link_local_addresses_even_when_private_ones_are_allowed(host):
     with pytest.raises(SourceRefused):
         check_service_uri(f"https://{host}/", allow_private=True)
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "10.1.2.3", "192.168.0.5", "172.16.4.4", "[::1]", "[fd12::1]",
-                                  "100.64.0.1"])
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "10.1.2.3", "192.168.0.5", "172.16.4.4", "[::1]", "[fd12::1]", "100.64.0.1"]
+)
 def test_refuses_loopback_and_private_hosts_unless_the_operator_allows_them(host):
     with pytest.raises(SourceRefused, match=r"private|loopback"):
         check_service_uri(f"https://{host}:8443", allow_private=False)
@@ -50,8 +62,9 @@ def test_refuses_loopback_and_private_hosts_unless_the_operator_allows_them(host
 
 def test_refuses_a_host_name_that_resolves_to_a_private_address_without_naming_the_address():
     with pytest.raises(SourceRefused, match=r"intranet\.example is refused: it resolves to a private") as caught:
-        check_service_uri("https://intranet.example", allow_private=False,
-                          resolver=lambda host, port: ["20.1.1.1", "10.0.0.7"])
+        check_service_uri(
+            "https://intranet.example", allow_private=False, resolver=lambda host, port: ["20.1.1.1", "10.0.0.7"]
+        )
     assert "10.0.0.7" not in caught.value.message
 
 
@@ -63,25 +76,30 @@ def test_the_refusal_of_an_internal_host_name_never_reports_its_resolved_address
     assert "a9fe" not in caught.value.message and "169.254" not in caught.value.message
 
 
-@pytest.mark.parametrize("host", [
-    "[2002:a9fe:a9fe::]",  # 6to4 of 169.254.169.254
-    "[2002:a9fe:a9fe:1234::1]",
-    "[64:ff9b::a9fe:a9fe]",  # NAT64 (RFC 6052) of 169.254.169.254
-    "[64:ff9b::169.254.169.254]",
-    "[64:ff9b:1::a9fe:a9fe]",  # local-use NAT64 (RFC 8215)
-    "[2002:6464:64c8::]",  # 6to4 of Alibaba's 100.100.100.200
-    "[64:ff9b::a83f:8110]",  # NAT64 of Azure's wire server 168.63.129.16
-    "[2002:a9fe:0a01::]",  # 6to4 of a link-local address
-    "[::169.254.169.254]",  # IPv4-compatible
-    "[::ffff:a9fe:a9fe]",  # IPv4-mapped, hexadecimal form
-])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "[2002:a9fe:a9fe::]",  # 6to4 of 169.254.169.254
+        "[2002:a9fe:a9fe:1234::1]",
+        "[64:ff9b::a9fe:a9fe]",  # NAT64 (RFC 6052) of 169.254.169.254
+        "[64:ff9b::169.254.169.254]",
+        "[64:ff9b:1::a9fe:a9fe]",  # local-use NAT64 (RFC 8215)
+        "[2002:6464:64c8::]",  # 6to4 of Alibaba's 100.100.100.200
+        "[64:ff9b::a83f:8110]",  # NAT64 of Azure's wire server 168.63.129.16
+        "[2002:a9fe:0a01::]",  # 6to4 of a link-local address
+        "[::169.254.169.254]",  # IPv4-compatible
+        "[::ffff:a9fe:a9fe]",  # IPv4-mapped, hexadecimal form
+    ],
+)
 def test_six_to_four_and_nat64_forms_of_metadata_addresses_are_refused_even_when_private_ones_are_allowed(host):
     with pytest.raises(SourceRefused, match=r"metadata|link-local"):
         check_service_uri(f"https://{host}/", allow_private=True)
 
 
-@pytest.mark.parametrize("host", ["[2002:0a00:0007::]", "[64:ff9b::10.0.0.7]", "[2002:7f00:0001::]",
-                                  "[::ffff:127.0.0.1]", "[64:ff9b::c0a8:0001]"])
+@pytest.mark.parametrize(
+    "host",
+    ["[2002:0a00:0007::]", "[64:ff9b::10.0.0.7]", "[2002:7f00:0001::]", "[::ffff:127.0.0.1]", "[64:ff9b::c0a8:0001]"],
+)
 def test_six_to_four_and_nat64_forms_of_private_addresses_are_refused_like_the_addresses_they_embed(host):
     with pytest.raises(SourceRefused, match=r"private|loopback"):
         check_service_uri(f"https://{host}/", allow_private=False)
@@ -119,8 +137,9 @@ def test_refuses_malformed_service_uris_with_a_clear_reason(uri, reason):
 
 
 def test_accepts_a_public_org_url_and_normalises_it_to_its_origin():
-    uri = check_service_uri("https://Contoso.CRM.dynamics.com/", allow_private=False,
-                            resolver=lambda host, port: ["20.50.2.10"])
+    uri = check_service_uri(
+        "https://Contoso.CRM.dynamics.com/", allow_private=False, resolver=lambda host, port: ["20.50.2.10"]
+    )
     assert uri.origin == "https://contoso.crm.dynamics.com"
     assert uri.api_root == "https://contoso.crm.dynamics.com/api/data/v9.2/"
 

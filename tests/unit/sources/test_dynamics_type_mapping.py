@@ -33,12 +33,24 @@ def attribute(name: str, type_name: str, **extra: object) -> dict[str, object]:
         ("MoneyType", {"Precision": 2, "PrecisionSource": 2}, pa.decimal128(38, 4), {"type": "number"}),
         ("DoubleType", {}, pa.float64(), {"type": "number"}),
         ("BooleanType", {}, pa.bool_(), {"type": "boolean"}),
-        ("DateTimeType", {"DateTimeBehavior": {"Value": "UserLocal"}}, pa.timestamp("us", tz="UTC"),
-         {"type": "string", "format": "date-time"}),
-        ("DateTimeType", {"DateTimeBehavior": {"Value": "TimeZoneIndependent"}}, pa.timestamp("us", tz="UTC"),
-         {"type": "string", "format": "date-time"}),
-        ("DateTimeType", {"DateTimeBehavior": {"Value": "DateOnly"}}, pa.date32(),
-         {"type": "string", "format": "date"}),
+        (
+            "DateTimeType",
+            {"DateTimeBehavior": {"Value": "UserLocal"}},
+            pa.timestamp("us", tz="UTC"),
+            {"type": "string", "format": "date-time"},
+        ),
+        (
+            "DateTimeType",
+            {"DateTimeBehavior": {"Value": "TimeZoneIndependent"}},
+            pa.timestamp("us", tz="UTC"),
+            {"type": "string", "format": "date-time"},
+        ),
+        (
+            "DateTimeType",
+            {"DateTimeBehavior": {"Value": "DateOnly"}},
+            pa.date32(),
+            {"type": "string", "format": "date"},
+        ),
         ("UniqueidentifierType", {}, pa.string(), {"type": "string", "format": "uuid"}),
         ("PicklistType", {}, pa.int32(), {"type": "integer", "minimum": -(2**31), "maximum": 2**31 - 1}),
         ("StateType", {}, pa.int32(), {"type": "integer", "minimum": -(2**31), "maximum": 2**31 - 1}),
@@ -60,14 +72,20 @@ def test_maps_each_scalar_attribute_type_to_one_typed_column(type_name, extra, a
 
 
 def test_date_only_behaviour_becomes_date32_whatever_the_format():
-    [column] = map_attribute(attribute("birthdate", "DateTimeType"),
-                             {"DateTimeBehavior": "DateOnly", "Format": "DateOnly"}, lookup_targets=True)
+    [column] = map_attribute(
+        attribute("birthdate", "DateTimeType"),
+        {"DateTimeBehavior": "DateOnly", "Format": "DateOnly"},
+        lookup_targets=True,
+    )
     assert column.arrow_type == pa.date32()
 
 
 def test_user_local_date_only_format_stays_a_timestamp_because_the_wire_carries_a_time():
-    [column] = map_attribute(attribute("d", "DateTimeType"),
-                             {"DateTimeBehavior": {"Value": "UserLocal"}, "Format": "DateOnly"}, lookup_targets=True)
+    [column] = map_attribute(
+        attribute("d", "DateTimeType"),
+        {"DateTimeBehavior": {"Value": "UserLocal"}, "Format": "DateOnly"},
+        lookup_targets=True,
+    )
     assert column.arrow_type == pa.timestamp("us", tz="UTC")
 
 
@@ -86,8 +104,9 @@ def test_polymorphic_lookups_get_a_target_table_companion_column(type_name):
 
 
 def test_multi_target_lookup_companion_can_be_switched_off():
-    columns = map_attribute(attribute("regardingobjectid", "LookupType"), {"Targets": ["account", "contact"]},
-                            lookup_targets=False)
+    columns = map_attribute(
+        attribute("regardingobjectid", "LookupType"), {"Targets": ["account", "contact"]}, lookup_targets=False
+    )
     assert [c.name for c in columns] == ["_regardingobjectid_value"]
 
 
@@ -99,8 +118,9 @@ def test_non_value_types_are_omitted_with_a_reason(type_name):
 
 def test_money_scale_keeps_precision_and_uses_four_places_when_currency_decides():
     [fixed] = map_attribute(attribute("m", "MoneyType"), {"Precision": 3, "PrecisionSource": 0}, lookup_targets=True)
-    [by_currency] = map_attribute(attribute("m", "MoneyType"), {"Precision": 2, "PrecisionSource": 2},
-                                  lookup_targets=True)
+    [by_currency] = map_attribute(
+        attribute("m", "MoneyType"), {"Precision": 2, "PrecisionSource": 2}, lookup_targets=True
+    )
     assert fixed.arrow_type == pa.decimal128(38, 3)
     assert by_currency.arrow_type == pa.decimal128(38, 4)
 
@@ -118,10 +138,26 @@ def test_schema_omits_only_by_documented_rules_and_keeps_file_and_image_helpers(
     assert reasons["primarycontactidname"] == OMIT_HELPER
     assert reasons["owneridtype"] == OMIT_HELPER
     assert reasons["secretcolumn"] == OMIT_UNREADABLE
-    assert set(reasons) == {"primarycontactidname", "owneridtype", "secretcolumn", "entityimage",
-                            "activityparties", "calendarrules", "virtualthing"}
-    for kept in ("entityimageid", "entityimage_url", "entityimage_timestamp", "contract", "contract_name",
-                 "_primarycontactid_value", "hobbies", "iscustomizable", "new_future"):
+    assert set(reasons) == {
+        "primarycontactidname",
+        "owneridtype",
+        "secretcolumn",
+        "entityimage",
+        "activityparties",
+        "calendarrules",
+        "virtualthing",
+    }
+    for kept in (
+        "entityimageid",
+        "entityimage_url",
+        "entityimage_timestamp",
+        "contract",
+        "contract_name",
+        "_primarycontactid_value",
+        "hobbies",
+        "iscustomizable",
+        "new_future",
+    ):
         assert kept in names
     every_attribute = {a.name for a in table.attrs}
     accounted = set(reasons) | {n.removeprefix("_").removesuffix("_value") for n in names} | set(names)
