@@ -38,7 +38,8 @@ def test_an_insert_that_need_not_wait_lands_at_once(resources: SqlResources) -> 
 
 
 def test_an_insert_refuses_to_wait_for_another_processs_write_lock_and_writes_nothing(
-        resources: SqlResources, tmp_path: Path) -> None:
+    resources: SqlResources, tmp_path: Path
+) -> None:
     other = sqlite3.connect(tmp_path / "meta.db", isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # the file's write lock, as another process holds it
     try:
