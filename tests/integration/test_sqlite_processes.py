@@ -27,10 +27,10 @@ for i in range(int(sys.argv[3])):
     queue.create_run("runs", tenant, key, f"{me}-flow-{i}", {"metrics": {}}, None)
     claim = queue.claim(me, 60)  # any writer's queued run, or none when the others took them all
     if claim is not None:
-        assert queue.heartbeat(claim.run_id, me)
-        queue.finish(claim.run_id)
+        assert queue.heartbeat(claim)
+        assert queue.finish(claim)
 while (claim := queue.claim(me, 60)) is not None:
-    queue.finish(claim.run_id)
+    assert queue.finish(claim)
 print("done")
 """
 
