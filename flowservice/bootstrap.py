@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 from flowservice.domain.tenancy import Tenant
 from flowservice.embedded import ProcessRuntime
 from flowservice.lake import DeltaLake, s3_options
+from flowservice.ports import SourceFactory
 from flowservice.services.catalog import CatalogService
 from flowservice.services.connections import ConnectionService
 from flowservice.services.engine import RunEngine
@@ -21,7 +22,6 @@ from flowservice.services.flow_connections import SourceConnectionService, Targe
 from flowservice.services.flows import FlowService
 from flowservice.services.identity import IdentityService
 from flowservice.services.mapping_sets import MappingSetService
-from flowservice.services.ports import SourceFactory
 from flowservice.services.runs import RunService
 from flowservice.services.scheduler import Scheduler
 from flowservice.services.source_calls import SourceCalls

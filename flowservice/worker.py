@@ -15,8 +15,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from flowservice.ports import Claim, RunQueue
 from flowservice.services.engine import RunEngine
-from flowservice.services.ports import Claim, RunQueue
 from flowservice.services.scheduler import Scheduler
 
 log = logging.getLogger("flowservice.worker")

@@ -26,7 +26,7 @@ from flowservice.api.errors import error_response, request_id_var, unexpected_er
 from flowservice.api.http import Json, identity_headers, read_json_body, request_id, without_trailing_slash
 from flowservice.domain.errors import FlowServiceError
 from flowservice.domain.tenancy import Principal, Tenant
-from flowservice.services.ports import WriteWouldWait, writes_must_not_wait
+from flowservice.ports import WriteWouldWait, writes_must_not_wait
 
 
 @dataclass(frozen=True)

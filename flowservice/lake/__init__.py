@@ -1,6 +1,6 @@
 """The lake: datasets as Delta Lake tables (delta-rs), queried with DuckDB.
 
-``DeltaLake`` implements ``services.ports.Lake``; ``s3_options`` builds storage options for S3-compatible
+``DeltaLake`` implements ``ports.Lake``; ``s3_options`` builds storage options for S3-compatible
 object stores.
 """
 

@@ -40,7 +40,7 @@ from flowservice.domain.errors import FlowServiceError, InvalidRequest, NotFound
 from flowservice.lake import changes, commitlog, query
 from flowservice.lake.schema import delta_type, evolve, plain
 from flowservice.lake.storage import TABLE_CONFIGURATION, Storage
-from flowservice.services.ports import CommitResult, LastCommit, WriteMode
+from flowservice.ports import CommitResult, LastCommit, WriteMode
 
 if TYPE_CHECKING:  # imported where a key lookup reads files: a first load never does, and saves its ~30 MB
     import pyarrow.dataset as pads

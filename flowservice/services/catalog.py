@@ -12,7 +12,7 @@ from typing import Any
 
 from flowservice.domain.errors import Conflict, InvalidRequest, NotFound
 from flowservice.domain.tenancy import Principal, Tenant
-from flowservice.services.ports import Lake, Resources, Stored
+from flowservice.ports import Lake, Resources, Stored
 from flowservice.services.resources import audit_fields, require_object
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from flowservice.domain.errors import Conflict, FlowServiceError, InvalidRequest, NotFound, SourceError
 from flowservice.domain.tenancy import Principal, Tenant
-from flowservice.services.ports import Column, Resources, SourceClient, SourceFactory, Stored
+from flowservice.ports import Column, Resources, SourceClient, SourceFactory, Stored
 from flowservice.services.resources import ResourceService, audit_fields, new_id, require_object
 from flowservice.services.source_calls import SourceCalls
 from flowservice.services.specs import MASK, ConnectionSpec, SpecCatalog, validation_message

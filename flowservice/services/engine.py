@@ -29,12 +29,12 @@ import pyarrow.compute as pc
 from flowservice.domain.errors import FlowServiceError, InvalidRequest, NotFound, SourceError
 from flowservice.domain.mapping import MappingSet
 from flowservice.domain.tenancy import Tenant
+from flowservice.ports import Claim, Lake, Page, RunStore, TableSchema
 from flowservice.services.catalog import CatalogService
 from flowservice.services.connections import ConnectionService
 from flowservice.services.flows import FlowPlan, FlowService
 from flowservice.services.mapping import compile_mapping
 from flowservice.services.pending import PendingChanges
-from flowservice.services.ports import Claim, Lake, Page, RunQueue, TableSchema
 from flowservice.services.resync import KeySpill
 from flowservice.services.runs import LostClaim, RunService, now_ms
 
@@ -164,7 +164,7 @@ class RunEngine:
         connections: ConnectionService,
         catalog: CatalogService,
         lake: Lake,
-        queue: RunQueue,
+        queue: RunStore,
         *,
         commit_every_rows: int,
         page_size: int,

@@ -7,9 +7,9 @@ from typing import Any
 
 from flowservice.domain.errors import Conflict, InvalidRequest, NotFound
 from flowservice.domain.tenancy import Principal, Tenant
+from flowservice.ports import Resources, Stored
 from flowservice.services.catalog import CatalogService
 from flowservice.services.connections import ConnectionService
-from flowservice.services.ports import Resources, Stored
 from flowservice.services.resources import ResourceService, audit_fields, new_id, require_object
 from flowservice.services.specs import SpecCatalog, validation_message
 

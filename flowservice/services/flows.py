@@ -15,12 +15,12 @@ from flowservice.domain.errors import InvalidRequest, NotFound, PreconditionFail
 from flowservice.domain.mapping import MappingSet
 from flowservice.domain.schedule import Schedule, default_schedule_params, parse_schedule
 from flowservice.domain.tenancy import Principal, Tenant
+from flowservice.ports import Resources, RunQueue, Stored, TableSchema, WriteMode
 from flowservice.services.catalog import CatalogService
 from flowservice.services.connections import ConnectionService
 from flowservice.services.flow_connections import column_names
 from flowservice.services.mapping import compile_mapping
 from flowservice.services.mapping_sets import MappingSetService
-from flowservice.services.ports import Resources, RunQueue, Stored, TableSchema, WriteMode
 from flowservice.services.resources import (
     ResourceService,
     audit_fields,

@@ -14,7 +14,7 @@ import jwt
 
 from flowservice.domain.errors import FlowServiceError, Forbidden, InvalidRequest, NotFound, Unauthorized
 from flowservice.domain.tenancy import Principal, Tenant
-from flowservice.services.ports import Identities
+from flowservice.ports import Identities
 from flowservice.services.token_guard import TokenGuard
 
 _ISSUER = "flowservice-ims"

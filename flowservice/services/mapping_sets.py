@@ -9,7 +9,7 @@ from typing import Any
 from flowservice.domain.errors import Conflict, InvalidRequest, NotFound
 from flowservice.domain.mapping import MappingSet, parse_mapping_set
 from flowservice.domain.tenancy import Principal, Tenant
-from flowservice.services.ports import Resources
+from flowservice.ports import Resources
 from flowservice.services.resources import require_object
 
 

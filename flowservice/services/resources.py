@@ -14,7 +14,7 @@ import jsonpatch
 from flowservice.domain import listing
 from flowservice.domain.errors import InvalidRequest, NotFound
 from flowservice.domain.tenancy import Principal, Tenant
-from flowservice.services.ports import Resources, Stored
+from flowservice.ports import Resources, Stored
 
 # fields the server owns; a patch may not touch them
 SYSTEM_FIELDS = frozenset(

@@ -9,9 +9,9 @@ from typing import Any
 from flowservice.domain.errors import InvalidRequest, NotFound, PreconditionFailed
 from flowservice.domain.schedule import MAX_EPOCH_SECONDS, MILLISECONDS_THRESHOLD
 from flowservice.domain.tenancy import Principal, Tenant
+from flowservice.ports import Claim, Resources, RunStore, Stored
 from flowservice.services.connections import require_enabled
 from flowservice.services.flows import FlowPlan, FlowService
-from flowservice.services.ports import Claim, Resources, RunQueue, Stored
 from flowservice.services.resources import ResourceService, new_id, require_object
 
 ACTIVE = ("scheduled", "inProgress")
@@ -68,7 +68,7 @@ def new_run_doc(
 class RunService(ResourceService):
     kind = "runs"
 
-    def __init__(self, resources: Resources, flows: FlowService, queue: RunQueue) -> None:
+    def __init__(self, resources: Resources, flows: FlowService, queue: RunStore) -> None:
         super().__init__(resources)
         self.flows = flows
         self.queue = queue

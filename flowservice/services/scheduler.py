@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from flowservice.domain.errors import FlowServiceError
 from flowservice.domain.schedule import due_windows, parse_schedule
-from flowservice.services.ports import RunQueue
+from flowservice.ports import RunStore
 from flowservice.services.resources import new_id
 from flowservice.services.runs import new_run_doc
 
@@ -19,7 +19,7 @@ log = logging.getLogger("flowservice.scheduler")
 
 
 class Scheduler:
-    def __init__(self, queue: RunQueue, *, max_catch_up: int = 4, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, queue: RunStore, *, max_catch_up: int = 4, clock: Callable[[], float] = time.time) -> None:
         self.queue = queue
         self.max_catch_up = max_catch_up
         self.clock = clock

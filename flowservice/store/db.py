@@ -16,7 +16,7 @@ from alembic.config import Config
 from sqlalchemy import ClauseElement, Engine, create_engine, event
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from flowservice.services.ports import WriteWouldWait, writes_must_not_wait
+from flowservice.ports import WriteWouldWait, writes_must_not_wait
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000  # how long a write waits for another process's write lock (not on an event loop)

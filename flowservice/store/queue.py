@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, aliased
 
 from flowservice.domain.errors import PreconditionFailed
 from flowservice.domain.tenancy import Tenant
-from flowservice.services.ports import Claim, Stored
+from flowservice.ports import Claim, Stored
 from flowservice.store.db import writing
 from flowservice.store.resources import new_etag, now_ms
 from flowservice.store.tables import FiredWindowRow, ResourceRow, RunErrorRow, RunQueueRow

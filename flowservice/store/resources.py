@@ -13,7 +13,7 @@ from sqlalchemy import Engine, Table, bindparam, delete, insert, select, text, u
 from flowservice.domain import listing
 from flowservice.domain.errors import NotFound, PreconditionFailed
 from flowservice.domain.tenancy import Tenant
-from flowservice.services.ports import Stored
+from flowservice.ports import Stored
 from flowservice.store.db import DriverStatement, writing
 from flowservice.store.listing_sql import narrowed
 from flowservice.store.tables import ResourceRow

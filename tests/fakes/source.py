@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 
 from flowservice.domain.errors import NotFound, SourceUnavailable
-from flowservice.services.ports import Column, Page, TableInfo, TableSchema
+from flowservice.ports import Column, Page, TableInfo, TableSchema
 
 UTC = dt.UTC
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from flowservice.domain.tenancy import Tenant
-from flowservice.services.ports import WriteWouldWait, writes_must_not_wait
+from flowservice.ports import WriteWouldWait, writes_must_not_wait
 from flowservice.store.db import make_engine, migrate, writing
 from flowservice.store.resources import SqlResources
 from flowservice.store.vault import Vault

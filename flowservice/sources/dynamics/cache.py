@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import orjson
 
-from flowservice.services.ports import TableSchema
+from flowservice.ports import TableSchema
 
 from .auth import TokenProvider
 from .limiter import AdaptiveLimiter

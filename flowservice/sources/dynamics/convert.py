@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pajson
 
 from flowservice.domain.errors import SourceError
-from flowservice.services.ports import Column
+from flowservice.ports import Column
 
 from .metadata import LOOKUP_ANNOTATION, LOOKUP_TARGET_SUFFIX
 

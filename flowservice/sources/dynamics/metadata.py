@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 
 from flowservice.domain.errors import NotFound
-from flowservice.services.ports import Column, TableInfo, TableSchema
+from flowservice.ports import Column, TableInfo, TableSchema
 
 from .http import DataverseHttp
 

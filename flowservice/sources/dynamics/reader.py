@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from flowservice.domain.errors import InvalidRequest, SourceRefused
-from flowservice.services.ports import Column, Page, TableSchema
+from flowservice.ports import Column, Page, TableSchema
 
 from .convert import DecodedPage, PageDecoder, is_companion, next_link_hint, select_names
 from .http import DataverseHttp, DeltaTokenExpired, Received

@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from flowservice.domain.errors import InvalidRequest, NotFound, SourceRefused
-from flowservice.services.ports import Page, TableInfo, TableSchema
+from flowservice.ports import Page, TableInfo, TableSchema
 
 from .auth import AuthKind, Credentials, TokenProvider, authority_from_challenge
 from .cache import CACHE, ConnectionCache, connection_key

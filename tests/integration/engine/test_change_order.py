@@ -10,7 +10,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from flowservice.services.ports import Page
+from flowservice.ports import Page
 from flowservice.settings import Settings
 from tests.fakes.source import FakeOrg, FakeSource, make_row
 from tests.fixtures.server import make_api

@@ -12,8 +12,8 @@ import psycopg
 import pytest
 from sqlalchemy.exc import OperationalError
 
+from flowservice.ports import Claim, CommitResult
 from flowservice.services.engine import RunEngine
-from flowservice.services.ports import Claim, CommitResult
 from flowservice.worker import Worker
 from tests.integration.engine.conftest import Flow, Harness
 

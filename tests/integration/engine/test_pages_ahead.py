@@ -11,8 +11,8 @@ import pyarrow as pa
 import pytest
 
 from flowservice.domain.errors import SourceUnavailable
+from flowservice.ports import Page
 from flowservice.services.engine import PagesAhead
-from flowservice.services.ports import Page
 
 
 def pages(count: int, log: list[str], fail_at: int | None = None) -> Iterator[Page]:

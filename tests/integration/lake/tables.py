@@ -7,7 +7,7 @@ from typing import Any
 import pyarrow as pa
 
 from flowservice.lake import DeltaLake
-from flowservice.services.ports import CommitResult, WriteMode
+from flowservice.ports import CommitResult, WriteMode
 
 TABLE = "org1/prod/datasets/ds-1"
 

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 from flowservice.domain.errors import InvalidRequest, NotFound, SourceAuthError
-from flowservice.services.ports import Page, SourceClient, TableSchema
+from flowservice.ports import Page, SourceClient, TableSchema
 
 Change = Callable[[], tuple[set[str], set[str]]]
 

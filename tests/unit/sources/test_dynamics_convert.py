@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from flowservice.domain.errors import SourceError
-from flowservice.services.ports import Column
+from flowservice.ports import Column
 from flowservice.sources.dynamics.convert import decimal_quoter, select_names, to_batch, wire_key
 
 UUID = {"type": "string", "format": "uuid"}

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pytest
 
 from flowservice.domain.errors import SourceError
-from flowservice.services.ports import Column
+from flowservice.ports import Column
 from flowservice.sources.dynamics.convert import PageDecoder, next_link_hint, split_page
 
 UUID = {"type": "string", "format": "uuid"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from flowservice.services.ports import TableInfo
+from flowservice.ports import TableInfo
 from flowservice.sources.dynamics.metadata import (
     OMIT_HELPER,
     OMIT_UNREADABLE,

@@ -1,0 +1,99 @@
+"""The source port: what the engine and explore need from a source account. Data crosses as Arrow: a
+source yields ``Page``s of record batches typed from metadata."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+import pyarrow as pa
+
+
+@dataclass(frozen=True)
+class TableInfo:
+    """One table of a source, as explore's root listing shows it."""
+
+    name: str  # logical name, the path used everywhere else (e.g. "account")
+    display_name: str
+    entity_set: str  # the collection the wire protocol reads (e.g. "accounts")
+    primary_key: str | None
+    change_tracking: bool
+    can_preview: bool = True
+    kind: Literal["table", "view"] = "table"
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column, typed deliberately from source metadata (never from sampled rows)."""
+
+    name: str
+    arrow_type: pa.DataType
+    original_type: str  # the source's own type name, e.g. Dataverse "MoneyType"
+    xdm: Mapping[str, Any]  # {"type": "string", "format": "date-time", "minimum": ..., ...}
+    nullable: bool = True
+    is_primary_key: bool = False
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    table: TableInfo
+    columns: tuple[Column, ...]
+
+    def arrow_schema(self) -> pa.Schema:
+        return pa.schema([pa.field(c.name, c.arrow_type, nullable=c.nullable) for c in self.columns])
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a read.
+
+    ``batch`` holds upserted/new rows typed by the table schema (restricted to the requested columns, the
+    primary key always included). ``deleted_keys`` are primary keys the source reports deleted.
+    ``cursor`` is the JSON-serialisable position *after* this page: storing it with the data of this page and
+    passing it back to ``read`` resumes exactly after it. ``final`` is True on the last page of the read;
+    its cursor is the one the next incremental run starts from (e.g. a delta link or a watermark).
+    """
+
+    batch: pa.RecordBatch
+    deleted_keys: list[str] = field(default_factory=list)
+    cursor: dict[str, Any] = field(default_factory=dict)
+    final: bool = False
+    full_resync: bool = False  # True when the source had to restart from scratch (expired delta token)
+    bytes_read: int = 0
+
+
+class SourceClient(Protocol):
+    """A connection to one source account. Raises ``domain.errors.SourceError`` subclasses."""
+
+    def check(self) -> None:
+        """Authenticate and make one cheap call; raise ``SourceAuthError`` etc. with a clear reason."""
+
+    def list_tables(self) -> Iterator[TableInfo]: ...
+
+    def describe(self, table: str) -> TableSchema:
+        """Raise ``NotFound`` for an unknown table."""
+
+    def preview(self, table: str, columns: list[str] | None, count: int) -> pa.Table: ...
+
+    def read(
+        self,
+        table: str,
+        columns: list[str] | None,
+        cursor: dict[str, Any] | None,
+        *,
+        delta_column: str | None = None,
+        page_size: int = 5000,
+    ) -> Iterator[Page]:
+        """Read the table from ``cursor`` (None = full initial read), page by page.
+
+        Incremental by change tracking when the table has it, else by the ``delta_column`` window with an
+        inclusive lower bound (the caller dedups on the primary key).
+        """
+
+    def close(self) -> None: ...
+
+
+class SourceFactory(Protocol):
+    def __call__(self, spec_id: str, auth_spec_name: str, params: Mapping[str, Any]) -> SourceClient: ...
