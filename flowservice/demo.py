@@ -28,11 +28,9 @@ from rich.panel import Panel
 from rich.table import Table
 
 from flowservice.console import run_numbers, summary_table, watch
+from flowservice.domain.catalogue import CRM_TO_AEP_FLOW_SPEC_ID, DATA_LAKE_SPEC_ID, DYNAMICS_SPEC_ID
 
 BASE = "/data/foundation/flowservice"
-DYNAMICS_SPEC = "38ad80fe-8b06-4938-94f4-d4ee80266b07"
-LAKE_SPEC = "c604ff05-7f1a-43c0-8e18-33bf874cb11c"
-CRM_FLOW_SPEC = "14518937-270c-4525-bdec-c2ba7cce3860"
 ORG = "DEMO0RG0000000000000000@AdobeOrg"
 
 
@@ -243,7 +241,7 @@ class Demo:
                 "specName": "Basic Authentication for Dynamics-Online",
                 "params": {"serviceUri": org["org_url"], "username": org["username"], "password": org["password"]},
             },
-            "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"},
+            "connectionSpec": {"id": DYNAMICS_SPEC_ID, "version": "1.0"},
         }
         created = api.call("POST", "/connections", json=body)
         connection = created["id"]
@@ -314,7 +312,7 @@ class Demo:
                     "baseConnectionId": connection,
                     "data": {"format": "tabular"},
                     "params": {"tableName": table},
-                    "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"},
+                    "connectionSpec": {"id": DYNAMICS_SPEC_ID, "version": "1.0"},
                 },
             )
             target = api.call(
@@ -324,7 +322,7 @@ class Demo:
                     "name": f"{table}s dataset",
                     "data": {"format": "delta"},
                     "params": {"dataSetId": dataset_id, "writeMode": mode},
-                    "connectionSpec": {"id": LAKE_SPEC, "version": "1.0"},
+                    "connectionSpec": {"id": DATA_LAKE_SPEC_ID, "version": "1.0"},
                 },
             )
             copy = {"name": "Copy", "params": {"deltaColumn": {"name": "modifiedon"}}}
@@ -336,7 +334,7 @@ class Demo:
                 "/flows",
                 json={
                     "name": f"Dynamics {table}s ({mode})",
-                    "flowSpec": {"id": CRM_FLOW_SPEC, "version": "1.0"},
+                    "flowSpec": {"id": CRM_TO_AEP_FLOW_SPEC_ID, "version": "1.0"},
                     "sourceConnectionIds": [source["id"]],
                     "targetConnectionIds": [target["id"]],
                     "transformations": transformations,

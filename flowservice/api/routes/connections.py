@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request
 from flowservice.api.errors import error_responses
 from flowservice.api.http import Caller, route
 from flowservice.api.routes.crud import add_crud
+from flowservice.domain.catalogue import DYNAMICS_SPEC_ID
 
 router = APIRouter(prefix="/data/foundation/flowservice", tags=["connections"], responses=error_responses())
 
@@ -19,7 +20,7 @@ SEED_EXAMPLE = {
         "specName": "Basic Authentication for Dynamics-Online",
         "params": {"serviceUri": "{SERVICE_URI}", "username": "{USERNAME}", "password": "{PASSWORD}"},
     },
-    "connectionSpec": {"id": "38ad80fe-8b06-4938-94f4-d4ee80266b07", "version": "1.0"},
+    "connectionSpec": {"id": DYNAMICS_SPEC_ID, "version": "1.0"},
 }
 
 add_crud(router, "connections", "connections", "base connection", SEED_EXAMPLE, local_writes=True)

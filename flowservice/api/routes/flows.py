@@ -10,6 +10,7 @@ from fastapi import APIRouter, Request
 from flowservice.api.errors import error_responses
 from flowservice.api.http import MAX_OFFSET, Body, Caller, Json, authenticate, body_schema, int_param, route
 from flowservice.api.routes.crud import add_crud
+from flowservice.domain.catalogue import CRM_TO_AEP_FLOW_SPEC_ID, DATA_LAKE_SPEC_ID, DYNAMICS_SPEC_ID
 
 MAX_ERRORS_PAGE = 1000  # row errors returned by one GET /runs/{id}/errors
 
@@ -25,7 +26,7 @@ add_crud(
         "baseConnectionId": "{BASE_CONNECTION_ID}",
         "data": {"format": "tabular"},
         "params": {"tableName": "account"},
-        "connectionSpec": {"id": "38ad80fe-8b06-4938-94f4-d4ee80266b07", "version": "1.0"},
+        "connectionSpec": {"id": DYNAMICS_SPEC_ID, "version": "1.0"},
     },
 )
 add_crud(
@@ -37,7 +38,7 @@ add_crud(
         "name": "Accounts target",
         "data": {"format": "delta"},
         "params": {"dataSetId": "{DATASET_ID}", "writeMode": "merge"},
-        "connectionSpec": {"id": "c604ff05-7f1a-43c0-8e18-33bf874cb11c", "version": "1.0"},
+        "connectionSpec": {"id": DATA_LAKE_SPEC_ID, "version": "1.0"},
     },
 )
 add_crud(
@@ -47,7 +48,7 @@ add_crud(
     "flow",
     {
         "name": "Accounts",
-        "flowSpec": {"id": "14518937-270c-4525-bdec-c2ba7cce3860", "version": "1.0"},
+        "flowSpec": {"id": CRM_TO_AEP_FLOW_SPEC_ID, "version": "1.0"},
         "sourceConnectionIds": ["{SOURCE_CONNECTION_ID}"],
         "targetConnectionIds": ["{TARGET_CONNECTION_ID}"],
         "transformations": [

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from flowservice.domain.catalogue import DYNAMICS_SPEC_ID
 from flowservice.domain.errors import InvalidRequest
 
 from .auth import AuthKind
@@ -16,7 +17,6 @@ from .cache import CACHE, ConnectionCache, clear_all
 from .settings import DEFAULT_PUBLIC_CLIENT_ID, MICROSOFT_AUTHORITY_HOSTS, DynamicsSettings
 from .source import DynamicsSource
 
-DYNAMICS_SPEC_ID = "38ad80fe-8b06-4938-94f4-d4ee80266b07"
 AUTH_KINDS: dict[str, AuthKind] = {
     "basic authentication for dynamics-online": "basic",
     "service principal key based authentication": "service_principal",
