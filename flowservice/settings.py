@@ -32,7 +32,6 @@ class Settings(BaseSettings):
     token_max_body_bytes: int = 64 * 1024
     token_hash_threads: int = Field(default=1, description="Secret checks (scrypt) hashed at once, off the loop.")
     max_body_bytes: int = 1024 * 1024
-    public_base_url: str | None = None
 
     # Dynamics source
     dynamics_authority_hosts: str = Field(

@@ -53,8 +53,6 @@ def create_app(container: Any, *, embedded_runtime: bool = False) -> FastAPI:
     app.include_router(specs.router)
     app.include_router(conversion.router)
     app.include_router(ims.router)
-    for extra in getattr(container, "extra_routers", ()):
-        app.include_router(extra)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -78,9 +78,6 @@ class Schedules(Protocol):
 
     def last_window_end(self, flow_id: str) -> int | None: ...
 
-    def queued_flows(self) -> set[str]:
-        """Flows with a run queued or running."""
-
 
 class RunErrors(Protocol):
     """Row errors of a run: kept up to a limit, read back in pages."""

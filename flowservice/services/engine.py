@@ -26,6 +26,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from flowservice.domain.clock import now_ms
 from flowservice.domain.errors import FlowServiceError, InvalidRequest, NotFound, SourceError
 from flowservice.domain.mapping import MappingSet
 from flowservice.domain.tenancy import Tenant
@@ -36,7 +37,7 @@ from flowservice.services.flows import FlowPlan, FlowService
 from flowservice.services.mapping import compile_mapping
 from flowservice.services.pending import PendingChanges
 from flowservice.services.resync import KeySpill
-from flowservice.services.runs import LostClaim, RunService, now_ms
+from flowservice.services.runs import LostClaim, RunService
 
 log = logging.getLogger("flowservice.engine")
 MAX_ERRORS_KEPT = 1000

@@ -3,7 +3,6 @@ contract of Flow Service (metrics, activities, targetInfo → Catalog batch)."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from flowservice.domain.errors import InvalidRequest, NotFound, PreconditionFailed
@@ -20,10 +19,6 @@ ACTIVE = ("scheduled", "inProgress")
 class LostClaim(Exception):
     """Another worker took the run over (this one was presumed dead), or the run was cancelled: stop without
     touching the run."""
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def new_run_doc(

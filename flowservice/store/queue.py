@@ -14,11 +14,12 @@ from sqlalchemy import Engine, and_, exists, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
+from flowservice.domain.clock import now_ms
 from flowservice.domain.errors import PreconditionFailed
 from flowservice.domain.tenancy import Tenant
 from flowservice.ports import Claim, Stored
 from flowservice.store.db import writing
-from flowservice.store.resources import new_etag, now_ms
+from flowservice.store.resources import new_etag
 from flowservice.store.tables import FiredWindowRow, ResourceRow, RunErrorRow, RunQueueRow
 
 IDLE_IN_TRANSACTION_MS = 5000
@@ -213,14 +214,6 @@ class SqlRunQueue:
             _bounded(session)
             result = session.execute(update(RunQueueRow).where(*_held(claim)).values(**values))
             return bool(result.rowcount)  # type: ignore[attr-defined]
-
-    def queued_flows(self) -> set[str]:
-        with Session(self._engine) as session:
-            return set(
-                session.execute(
-                    select(RunQueueRow.flow_id).where(RunQueueRow.status.in_(("queued", "running")))
-                ).scalars()
-            )
 
     def all_of_kind(self, kind: str) -> list[tuple[Tenant, Stored]]:
         with Session(self._engine) as session:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, cast
@@ -11,6 +10,7 @@ import orjson
 from sqlalchemy import Engine, Table, bindparam, delete, insert, select, text, update
 
 from flowservice.domain import listing
+from flowservice.domain.clock import now_ms
 from flowservice.domain.errors import NotFound, PreconditionFailed
 from flowservice.domain.tenancy import Tenant
 from flowservice.ports import Stored
@@ -27,10 +27,6 @@ def new_etag() -> str:
 def _bare(etag: str) -> str:
     """Compare etags without their quotes: the docs send ``If-Match`` both quoted and bare."""
     return etag.strip().removeprefix("W/").strip('"').strip("\\").strip('"')
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class SqlResources:

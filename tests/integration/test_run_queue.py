@@ -12,11 +12,11 @@ import orjson
 import pytest
 from sqlalchemy import text
 
+from flowservice.domain.clock import now_ms
 from flowservice.domain.errors import PreconditionFailed
 from flowservice.domain.tenancy import Tenant
 from flowservice.store.db import make_engine, migrate
 from flowservice.store.queue import SqlRunQueue
-from flowservice.store.resources import now_ms
 from tests.fixtures.server import postgres_url
 
 
