@@ -17,13 +17,11 @@ from flowservice.lake import DeltaLake, s3_options
 from flowservice.ports import SourceFactory
 from flowservice.services.catalog import CatalogService
 from flowservice.services.connections import ConnectionService
-from flowservice.services.engine import RunEngine
 from flowservice.services.flow_connections import SourceConnectionService, TargetConnectionService
 from flowservice.services.flows import FlowService
 from flowservice.services.identity import IdentityService
 from flowservice.services.mapping_sets import MappingSetService
-from flowservice.services.runs import RunService
-from flowservice.services.scheduler import Scheduler
+from flowservice.services.runs import RunEngine, RunProgress, RunService, Scheduler
 from flowservice.services.source_calls import SourceCalls
 from flowservice.services.specs import SpecCatalog
 from flowservice.services.token_guard import TokenGuard
@@ -33,6 +31,9 @@ from flowservice.store.identity import SqlIdentities
 from flowservice.store.queue import SqlRunQueue
 from flowservice.store.resources import SqlResources
 from flowservice.store.retention import RunRetention
+from flowservice.store.run_documents import SqlRunDocuments
+from flowservice.store.run_errors import SqlRunErrors
+from flowservice.store.schedules import SqlSchedules
 from flowservice.store.vault import Vault, load_or_create_key
 from flowservice.worker import Runtime, Worker
 
@@ -166,14 +167,15 @@ def build(settings: Settings | None = None, *, sources: SourceFactory | None = N
     catalog = CatalogService(resources, lake)
     mapping_sets = MappingSetService(resources)
     flows = FlowService(resources, specs, connections, mapping_sets, catalog, queue)
-    runs = RunService(resources, flows, queue)
+    run_errors = SqlRunErrors(engine)
+    runs = RunService(resources, flows, queue, run_errors)
     run_engine = RunEngine(
-        runs,
-        flows,
-        connections,
-        catalog,
-        lake,
-        queue,
+        plans=flows,
+        sources=connections,
+        lake=lake,
+        queue=queue,
+        errors=run_errors,
+        progress=RunProgress(resources, SqlRunDocuments(engine), catalog),
         commit_every_rows=settings.commit_every_rows,
         page_size=settings.page_size,
     )
@@ -192,7 +194,7 @@ def build(settings: Settings | None = None, *, sources: SourceFactory | None = N
         run_engine=run_engine,
         queue=queue,
         lake=lake,
-        scheduler=Scheduler(queue, max_catch_up=settings.max_catch_up_windows),
+        scheduler=Scheduler(SqlSchedules(engine), queue, max_catch_up=settings.max_catch_up_windows),
     )
 
 

@@ -13,13 +13,25 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from flowservice.ports import Claim, RunQueue
-from flowservice.services.engine import RunEngine
-from flowservice.services.scheduler import Scheduler
 
 log = logging.getLogger("flowservice.worker")
+
+
+class Engine(Protocol):
+    """What executes a claimed run (``services.runs.RunEngine``)."""
+
+    def execute(self, claim: Claim, still_ours: Callable[[], bool]) -> str:
+        """The run's final status, or ``lost`` when it stopped being this worker's."""
+
+
+class Ticks(Protocol):
+    """What queues due runs (``services.runs.Scheduler``)."""
+
+    def tick(self) -> int:
+        """How many runs were queued."""
 
 
 class Worker:
@@ -37,7 +49,7 @@ class Worker:
 
     def __init__(
         self,
-        engine: RunEngine,
+        engine: Engine,
         queue: RunQueue,
         *,
         stale_after: float,
@@ -158,7 +170,7 @@ class Runtime:
 
     def __init__(
         self,
-        scheduler: Scheduler | None,
+        scheduler: Ticks | None,
         workers: list[Worker],
         scheduler_interval: float,
         housekeeping: Sequence[tuple[float, Callable[[], object]]] = (),

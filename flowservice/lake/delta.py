@@ -11,7 +11,7 @@ Exactly once, by construction:
 * a commit whose snapshot is older than any commit carrying a ``txn`` of the same app id fails Delta's
   conflict check (``ConcurrentTransaction``), whatever its own version; we then re-read and decide again.
   Check and commit are therefore atomic: transaction n+1 lands only on top of the table's transaction n.
-  The engine builds on that (a ``noop`` means another writer's commit, see ``services/engine.py``);
+  The engine builds on that (a ``noop`` means another writer's commit, see ``services/runs/engine.py``);
 * the first commit creates the table, refusing to if it exists meanwhile (then re-reads). Two creators at
   the very same instant can both succeed in delta-rs 1.6.6 (a second "create" lands as version 1); the
   run queue's fence makes that need two owners of one flow within one commit, which it prevents. A later

@@ -7,13 +7,14 @@ fakes. They import the domain and pyarrow only.
 from flowservice.ports.identities import Identities
 from flowservice.ports.lake import CommitResult, Lake, LastCommit, WriteMode
 from flowservice.ports.resources import Resources, Stored, WriteWouldWait, writes_must_not_wait
-from flowservice.ports.runs import Claim, RunDocuments, RunErrors, RunQueue, RunStore, Schedules
-from flowservice.ports.source import Column, Page, SourceClient, SourceFactory, TableInfo, TableSchema
+from flowservice.ports.runs import Claim, RunDocuments, RunErrors, RunQueue, Schedules
+from flowservice.ports.source import Column, CursorInfo, Page, SourceClient, SourceFactory, TableInfo, TableSchema
 
 __all__ = [
     "Claim",
     "Column",
     "CommitResult",
+    "CursorInfo",
     "Identities",
     "Lake",
     "LastCommit",
@@ -22,7 +23,6 @@ __all__ = [
     "RunDocuments",
     "RunErrors",
     "RunQueue",
-    "RunStore",
     "Schedules",
     "SourceClient",
     "SourceFactory",

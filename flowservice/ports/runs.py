@@ -26,7 +26,7 @@ class Claim:
 class RunQueue(Protocol):
     """Durable hand-off of runs to workers (embedded threads or ``flowservice worker`` processes)."""
 
-    def create_run(
+    def enqueue(
         self,
         kind: str,
         tenant: Tenant,
@@ -86,7 +86,3 @@ class RunErrors(Protocol):
         """Keep row errors (code, message, record JSON), at most ``limit`` per run."""
 
     def errors(self, run_id: str, start: int, limit: int) -> list[dict[str, Any]]: ...
-
-
-class RunStore(RunQueue, RunDocuments, Schedules, RunErrors, Protocol):
-    """Every run role at once: what one SQL table set implements today (``store.queue.SqlRunQueue``)."""

@@ -52,8 +52,9 @@ class Page:
     ``batch`` holds upserted/new rows typed by the table schema (restricted to the requested columns, the
     primary key always included). ``deleted_keys`` are primary keys the source reports deleted.
     ``cursor`` is the JSON-serialisable position *after* this page: storing it with the data of this page and
-    passing it back to ``read`` resumes exactly after it. ``final`` is True on the last page of the read;
-    its cursor is the one the next incremental run starts from (e.g. a delta link or a watermark).
+    passing it back to ``read`` resumes exactly after it; only the source reads inside it (``cursor_info``).
+    ``final`` is True on the last page of the read; its cursor is the one the next incremental run starts from
+    (e.g. a delta link or a watermark).
     """
 
     batch: pa.RecordBatch
@@ -62,6 +63,19 @@ class Page:
     final: bool = False
     full_resync: bool = False  # True when the source had to restart from scratch (expired delta token)
     bytes_read: int = 0
+
+
+@dataclass(frozen=True)
+class CursorInfo:
+    """What a cursor means to the engine, which never looks inside one (its format is the source's own, and
+    cursors stored by earlier versions must keep their meaning)."""
+
+    mid_read: bool = False
+    """The cursor stops between two pages of one read: reading from it continues that read, so a full read
+    resumed there never sees the keys of the pages before it (and cannot tell which keys are gone)."""
+    overlap_until: str | None = None
+    """A read from the cursor starts at an inclusive lower bound of the delta column and re-reads the rows at
+    or before this value (ISO 8601): versions the dataset may hold already, which append mode drops."""
 
 
 class SourceClient(Protocol):
@@ -91,6 +105,9 @@ class SourceClient(Protocol):
         Incremental by change tracking when the table has it, else by the ``delta_column`` window with an
         inclusive lower bound (the caller dedups on the primary key).
         """
+
+    def cursor_info(self, cursor: dict[str, Any]) -> CursorInfo:
+        """What ``cursor`` (one this source's ``read`` yielded, maybe by an earlier version) means to the engine."""
 
     def close(self) -> None: ...
 

@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 
 from flowservice.domain.errors import NotFound, SourceUnavailable
-from flowservice.ports import Column, Page, TableInfo, TableSchema
+from flowservice.ports import Column, CursorInfo, Page, TableInfo, TableSchema
 
 UTC = dt.UTC
 
@@ -128,7 +128,8 @@ class FakeSource:
         delta_column: str | None = None,
         page_size: int = 5000,
     ) -> Iterator[Page]:
-        t = self.describe(table) and self.org.tables[table]
+        self.describe(table)  # NotFound for an unknown table
+        t = self.org.tables[table]
         with self.org.lock:
             snapshot = sorted(t.rows.values(), key=lambda r: str(r[t.primary_key]))
             version = t.version
@@ -178,6 +179,11 @@ class FakeSource:
                 final,
                 bytes_read=100 * len(chunk),
             )
+
+    def cursor_info(self, cursor: dict[str, Any]) -> CursorInfo:
+        """An ``offset`` stops between two pages of a read; a watermark's ``value`` is re-read inclusively."""
+        value = cursor.get("value") if cursor.get("mode") == "watermark" else None
+        return CursorInfo(mid_read="offset" in cursor, overlap_until=None if value is None else str(value))
 
     def _pages(
         self,

@@ -1,5 +1,5 @@
 """The run queue on SQLite and PostgreSQL: one running run per flow, stale claims taken over, windows fired
-once."""
+once; and the run roles that share its tables (documents under the claim, schedules, row errors)."""
 
 from __future__ import annotations
 
@@ -17,28 +17,35 @@ from flowservice.domain.errors import PreconditionFailed
 from flowservice.domain.tenancy import Tenant
 from flowservice.store.db import make_engine, migrate
 from flowservice.store.queue import SqlRunQueue
+from flowservice.store.run_documents import SqlRunDocuments
+from flowservice.store.run_errors import SqlRunErrors
+from flowservice.store.schedules import SqlSchedules
 from tests.fixtures.server import postgres_url
 
 
+class RunTables(SqlRunQueue, SqlRunDocuments, SqlSchedules, SqlRunErrors):
+    """Every run role over the one set of tables, as one object for these tests."""
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def queue(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SqlRunQueue]:
+def queue(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunTables]:
     url = postgres_url() if request.param == "postgres" else f"sqlite:///{tmp_path / 'q.db'}"
     engine = make_engine(url)
     migrate(engine)
     with engine.begin() as conn:  # the PostgreSQL database outlives test sessions: start from an empty queue
         for table in ("run_queue", "fired_windows", "run_errors"):
             conn.execute(text(f"DELETE FROM {table}"))
-    yield SqlRunQueue(engine)
+    yield RunTables(engine)
     engine.dispose()
 
 
-def add(queue: SqlRunQueue, flow: str, window: tuple[int, int] | None = None) -> tuple[str, bool]:
+def add(queue: RunTables, flow: str, window: tuple[int, int] | None = None) -> tuple[str, bool]:
     run_id = str(uuid.uuid4())
-    created = queue.create_run("runs", Tenant("ORG", "prod"), run_id, flow, {"flowId": flow}, window)
+    created = queue.enqueue("runs", Tenant("ORG", "prod"), run_id, flow, {"flowId": flow}, window)
     return run_id, created
 
 
-def test_a_flow_runs_one_run_at_a_time_in_creation_order(queue: SqlRunQueue) -> None:
+def test_a_flow_runs_one_run_at_a_time_in_creation_order(queue: RunTables) -> None:
     flow = str(uuid.uuid4())
     first, _ = add(queue, flow)
     second, _ = add(queue, flow)
@@ -50,7 +57,7 @@ def test_a_flow_runs_one_run_at_a_time_in_creation_order(queue: SqlRunQueue) -> 
     assert again is not None and again.run_id == second
 
 
-def test_a_silent_workers_run_is_taken_over_and_the_old_worker_learns_it(queue: SqlRunQueue) -> None:
+def test_a_silent_workers_run_is_taken_over_and_the_old_worker_learns_it(queue: RunTables) -> None:
     flow = str(uuid.uuid4())
     run_id, _ = add(queue, flow)
     dead = queue.claim("dead", 0.5)
@@ -62,7 +69,7 @@ def test_a_silent_workers_run_is_taken_over_and_the_old_worker_learns_it(queue: 
     assert queue.heartbeat(taken) is True
 
 
-def test_a_schedule_window_fires_once(queue: SqlRunQueue) -> None:
+def test_a_schedule_window_fires_once(queue: RunTables) -> None:
     flow = str(uuid.uuid4())
     _, created = add(queue, flow, (100, 200))
     _, again = add(queue, flow, (100, 200))
@@ -70,7 +77,7 @@ def test_a_schedule_window_fires_once(queue: SqlRunQueue) -> None:
     assert queue.last_window_end(flow) == 200
 
 
-def test_row_errors_are_capped_per_run(queue: SqlRunQueue) -> None:
+def test_row_errors_are_capped_per_run(queue: RunTables) -> None:
     run_id = str(uuid.uuid4())
     queue.add_errors(run_id, [("E", f"m{i}", "{}") for i in range(8)], limit=5)
     queue.add_errors(run_id, [("E", "late", "{}")], limit=5)
@@ -79,7 +86,7 @@ def test_row_errors_are_capped_per_run(queue: SqlRunQueue) -> None:
 
 
 def test_a_run_that_finished_between_the_claims_select_and_update_is_not_claimed_again(
-    queue: SqlRunQueue, monkeypatch: pytest.MonkeyPatch
+    queue: RunTables, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     flow = str(uuid.uuid4())
     run_id, _ = add(queue, flow)
@@ -95,7 +102,7 @@ def test_a_run_that_finished_between_the_claims_select_and_update_is_not_claimed
     assert status(queue, run_id) == "done"
 
 
-def test_a_stale_claim_can_neither_renew_finish_nor_release_the_run(queue: SqlRunQueue) -> None:
+def test_a_stale_claim_can_neither_renew_finish_nor_release_the_run(queue: RunTables) -> None:
     run_id, _ = add(queue, str(uuid.uuid4()))
     old = queue.claim("frozen", 0.2)
     assert old is not None
@@ -111,7 +118,7 @@ def test_a_stale_claim_can_neither_renew_finish_nor_release_the_run(queue: SqlRu
     assert queue.finish(new) is True and status(queue, run_id) == "done"
 
 
-def test_the_same_worker_holding_an_older_attempt_is_fenced_too(queue: SqlRunQueue) -> None:
+def test_the_same_worker_holding_an_older_attempt_is_fenced_too(queue: RunTables) -> None:
     add(queue, str(uuid.uuid4()))
     old = queue.claim("w", 0.2)
     assert old is not None
@@ -121,7 +128,7 @@ def test_the_same_worker_holding_an_older_attempt_is_fenced_too(queue: SqlRunQue
     assert queue.finish(old) is False and queue.holds(new)
 
 
-def test_a_run_document_update_is_refused_once_the_claim_is_lost(queue: SqlRunQueue) -> None:
+def test_a_run_document_update_is_refused_once_the_claim_is_lost(queue: RunTables) -> None:
     run_id, _ = add(queue, str(uuid.uuid4()))
     old = queue.claim("frozen", 0.2)
     assert old is not None
@@ -140,7 +147,7 @@ def test_a_run_document_update_is_refused_once_the_claim_is_lost(queue: SqlRunQu
     assert document(queue, run_id)["state"] == "success"
 
 
-def test_cancelling_a_flow_ends_its_queued_and_running_runs_and_fences_the_running_one(queue: SqlRunQueue) -> None:
+def test_cancelling_a_flow_ends_its_queued_and_running_runs_and_fences_the_running_one(queue: RunTables) -> None:
     flow = str(uuid.uuid4())
     running, _ = add(queue, flow)
     queued, _ = add(queue, flow)
@@ -156,12 +163,12 @@ def test_cancelling_a_flow_ends_its_queued_and_running_runs_and_fences_the_runni
     assert taken is not None and taken.run_id == other  # nothing of the cancelled flow is claimed
 
 
-def status(queue: SqlRunQueue, run_id: str) -> str:
+def status(queue: RunTables, run_id: str) -> str:
     with queue._engine.connect() as conn:
         return str(conn.execute(text("SELECT status FROM run_queue WHERE run_id = :r"), {"r": run_id}).scalar())
 
 
-def document(queue: SqlRunQueue, run_id: str) -> dict:
+def document(queue: RunTables, run_id: str) -> dict:
     with queue._engine.connect() as conn:
         doc = conn.execute(text("SELECT doc FROM resources WHERE kind = 'runs' AND id = :r"), {"r": run_id}).scalar()
     return dict(orjson.loads(doc))

@@ -24,7 +24,7 @@ for i in range(int(sys.argv[3])):
     key = uuid.uuid4().hex
     resources.add("connections", tenant, key, {"name": me}, {})
     resources.update("connections", tenant, key, {"name": me, "i": i}, None, if_etag=None)
-    queue.create_run("runs", tenant, key, f"{me}-flow-{i}", {"metrics": {}}, None)
+    queue.enqueue("runs", tenant, key, f"{me}-flow-{i}", {"metrics": {}}, None)
     claim = queue.claim(me, 60)  # any writer's queued run, or none when the others took them all
     if claim is not None:
         assert queue.heartbeat(claim)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flowservice.services.engine import _identity_note, _normalised_uri
+from flowservice.services.runs.identity import identity_note as _identity_note
+from flowservice.services.runs.identity import normalised_uri as _normalised_uri
 
 
 def test_one_org_has_one_spelling() -> None:

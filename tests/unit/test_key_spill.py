@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from flowservice.services.resync import KeySpill
+from flowservice.services.runs.resync import KeySpill
 
 
 def test_keys_are_written_as_text_and_none_stay_in_memory() -> None:

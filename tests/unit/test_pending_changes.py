@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from flowservice.services.pending import PendingChanges
+from flowservice.services.runs.pending import PendingChanges
 
 
 def rows(*keys: str, version: str = "v1") -> pa.Table:

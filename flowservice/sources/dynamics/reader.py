@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from flowservice.domain.errors import InvalidRequest, SourceRefused
-from flowservice.ports import Column, Page, TableSchema
+from flowservice.ports import Column, CursorInfo, Page, TableSchema
 
 from .convert import DecodedPage, PageDecoder, is_companion, next_link_hint, select_names
 from .http import DataverseHttp, DeltaTokenExpired, Received
@@ -342,6 +342,13 @@ class Reader:
         if len(self.plan.out) == len(self.plan.fetch):
             return batch
         return batch.select([c.name for c in self.plan.out])
+
+
+def cursor_info(cursor: dict[str, Any]) -> CursorInfo:
+    """What a cursor of ``Reader.read`` means to the engine: a ``next_link`` is the middle of a chain, and a
+    watermark's value is the inclusive lower bound the next read starts from (before the lookback)."""
+    value = cursor.get("value") if cursor.get("mode") == "watermark" else None
+    return CursorInfo(mid_read=bool(cursor.get("next_link")), overlap_until=None if value is None else str(value))
 
 
 def _iso(moment: dt.datetime) -> str:

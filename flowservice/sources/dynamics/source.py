@@ -14,13 +14,13 @@ from typing import Any
 import pyarrow as pa
 
 from flowservice.domain.errors import InvalidRequest, NotFound, SourceRefused
-from flowservice.ports import Page, TableInfo, TableSchema
+from flowservice.ports import CursorInfo, Page, TableInfo, TableSchema
 
 from .auth import AuthKind, Credentials, TokenProvider, authority_from_challenge
 from .cache import CACHE, ConnectionCache, connection_key
 from .http import DataverseHttp
 from .metadata import TableMeta, build_schema, check_table_name, fetch_attributes, fetch_table, iter_tables
-from .reader import DEFAULT_DELTA_COLUMN, Reader, ReadPlan, plan_read
+from .reader import DEFAULT_DELTA_COLUMN, Reader, ReadPlan, cursor_info, plan_read
 from .settings import DynamicsSettings
 from .uri import parse_service_uri, resolve_checked
 
@@ -108,6 +108,9 @@ class DynamicsSource:
         watermark = None if meta.info.change_tracking else (delta_column or DEFAULT_DELTA_COLUMN)
         plan = plan_read(schema, meta, columns, page_size, watermark)
         yield from self._reader(plan).read(cursor, delta_column)
+
+    def cursor_info(self, cursor: dict[str, Any]) -> CursorInfo:
+        return cursor_info(cursor)
 
     def close(self) -> None:
         with self._lock:

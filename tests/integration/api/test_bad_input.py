@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from flowservice.domain.expressions import MAX_EXPRESSION_DEPTH, MAX_EXPRESSION_LENGTH, MAX_NUMBER_LENGTH
-from flowservice.services.scheduler import Scheduler
+from flowservice.services.runs import Scheduler
 from flowservice.settings import Settings
 from tests.fakes.source import FakeOrg
 from tests.fixtures.server import BASE, DYNAMICS_SPEC, Api, make_api, postgres_url, seed_body
@@ -356,7 +356,7 @@ def test_a_flow_without_schedule_params_runs_once_from_its_creation(harness: Har
         assert created.status_code == 201, created.text
         schedule = harness.api.get(f"/flows/{created.json()['id']}").json()["items"][0]["scheduleParams"]
         assert schedule["frequency"] == "once" and before <= int(schedule["startTime"]) <= int(time.time())
-    scheduler = Scheduler(harness.container.queue)
+    scheduler = Scheduler(harness.container.scheduler.schedules, harness.container.queue)
     assert scheduler.tick() == 2
     assert scheduler.tick() == 0  # once means once
 

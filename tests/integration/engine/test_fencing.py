@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.exc import OperationalError
 
 from flowservice.ports import Claim, CommitResult
-from flowservice.services.engine import RunEngine
+from flowservice.services.runs import RunEngine
 from flowservice.worker import Worker
 from tests.integration.engine.conftest import Flow, Harness
 
@@ -47,9 +47,16 @@ class HookedLake:
 
 
 def engine_with(harness: Harness, lake: Any, commit_every_rows: int) -> RunEngine:
-    c = harness.container
+    e = harness.container.run_engine
     return RunEngine(
-        c.runs, c.flows, c.connections, c.catalog, lake, c.queue, commit_every_rows=commit_every_rows, page_size=10
+        plans=e.plans,
+        sources=e.sources,
+        lake=lake,
+        queue=e.queue,
+        errors=e.errors,
+        progress=e.progress,
+        commit_every_rows=commit_every_rows,
+        page_size=10,
     )
 
 
@@ -326,7 +333,7 @@ def test_the_heartbeat_survives_transient_database_errors(harness: Harness, erro
         seen.append(still_ours())
         return "success"
 
-    worker = Worker(StubEngine(body), flaky, stale_after=0.6)  # type: ignore[arg-type]
+    worker = Worker(StubEngine(body), flaky, stale_after=0.6)
     claim = flaky.claim(worker.id, 0.6)
     assert claim is not None
     worker.execute(claim)
@@ -351,7 +358,7 @@ def test_a_worker_that_cannot_renew_its_claim_stops_writing_before_another_may_t
             seen.append((at, still_ours()))
         return "success"
 
-    worker = Worker(StubEngine(body), down, stale_after=stale_after, clock=lambda: now[0])  # type: ignore[arg-type]
+    worker = Worker(StubEngine(body), down, stale_after=stale_after, clock=lambda: now[0])
     claim = down.claim(worker.id, stale_after)
     assert claim is not None
     worker.execute(claim)

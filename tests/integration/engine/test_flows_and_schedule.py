@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from flowservice.services.scheduler import Scheduler
+from flowservice.services.runs import Scheduler
 from tests.integration.engine.conftest import CRM_FLOW_SPEC, Harness
 
 
@@ -106,13 +106,13 @@ def test_the_scheduler_fires_each_window_once_across_restarts_and_catches_up(har
     harness.org.add_table("account", rows=2)
     start = int(time.time()) - 3 * 3600 - 60  # three hourly windows have ended
     flow = harness.flow("account", schedule={"startTime": start, "frequency": "hour", "interval": 1, "backfill": False})
-    queue = harness.container.queue
-    first = Scheduler(queue, max_catch_up=10)
+    queue, schedules = harness.container.queue, harness.container.scheduler.schedules
+    first = Scheduler(schedules, queue, max_catch_up=10)
     assert first.tick() == 3
     assert first.tick() == 0
-    restarted = Scheduler(queue, max_catch_up=10)  # a new process: state comes from the database
+    restarted = Scheduler(schedules, queue, max_catch_up=10)  # a new process: state comes from the database
     assert restarted.tick() == 0
-    later = Scheduler(queue, max_catch_up=10, clock=lambda: time.time() + 3600)
+    later = Scheduler(schedules, queue, max_catch_up=10, clock=lambda: time.time() + 3600)
     assert later.tick() == 1
     runs = harness.api.get("/runs", params={"property": f"flowId=={flow.id}"}).json()["items"]
     windows = sorted(r["windowExtensions"]["windowStart"] for r in runs)
@@ -134,7 +134,7 @@ def test_disabled_flows_are_not_scheduled(harness: Harness) -> None:
         schedule={"startTime": int(time.time()) - 7200, "frequency": "hour", "interval": 1, "backfill": False},
     )
     harness.api.post(f"/flows/{flow.id}/action", params={"op": "disable"})
-    assert Scheduler(harness.container.queue).tick() == 0
+    assert Scheduler(harness.container.scheduler.schedules, harness.container.queue).tick() == 0
 
 
 def test_one_flow_never_has_two_runs_at_once(harness: Harness) -> None:

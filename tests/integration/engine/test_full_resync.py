@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from flowservice.domain.errors import FlowServiceError
-from flowservice.services import engine
-from flowservice.services.resync import KeySpill
+from flowservice.services.runs import engine
+from flowservice.services.runs.resync import KeySpill
 from tests.fakes.source import FakeTable, make_row
 from tests.integration.engine.conftest import Harness
 

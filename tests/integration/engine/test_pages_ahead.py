@@ -12,7 +12,7 @@ import pytest
 
 from flowservice.domain.errors import SourceUnavailable
 from flowservice.ports import Page
-from flowservice.services.engine import PagesAhead
+from flowservice.services.runs.pages_ahead import PagesAhead
 
 
 def pages(count: int, log: list[str], fail_at: int | None = None) -> Iterator[Page]:

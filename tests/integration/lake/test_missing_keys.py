@@ -6,7 +6,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from flowservice.lake import DeltaLake
-from flowservice.services.resync import KeySpill
+from flowservice.services.runs.resync import KeySpill
 from tests.integration.lake.tables import TABLE, accounts, commit
 
 

@@ -11,15 +11,23 @@ from collections.abc import Callable
 
 from flowservice.domain.errors import FlowServiceError
 from flowservice.domain.schedule import due_windows, parse_schedule
-from flowservice.ports import RunStore
+from flowservice.ports import RunQueue, Schedules
 from flowservice.services.resources import new_id
-from flowservice.services.runs import new_run_doc
+from flowservice.services.runs.documents import new_run_doc
 
 log = logging.getLogger("flowservice.scheduler")
 
 
 class Scheduler:
-    def __init__(self, queue: RunStore, *, max_catch_up: int = 4, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        schedules: Schedules,
+        queue: RunQueue,
+        *,
+        max_catch_up: int = 4,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.schedules = schedules
         self.queue = queue
         self.max_catch_up = max_catch_up
         self.clock = clock
@@ -28,7 +36,7 @@ class Scheduler:
         """Queue the runs of every due window; return how many were created."""
         created = 0
         now = int(self.clock())
-        for tenant, flow in self.queue.all_of_kind("flows"):
+        for tenant, flow in self.schedules.all_of_kind("flows"):
             if flow.doc.get("state") != "enabled":
                 continue
             try:
@@ -36,9 +44,9 @@ class Scheduler:
             except FlowServiceError as exc:
                 log.warning("flow %s has an invalid schedule: %s", flow.id, exc.message)
                 continue
-            last = self.queue.last_window_end(flow.id)
+            last = self.schedules.last_window_end(flow.id)
             for window in due_windows(schedule, last_fired_end=last, now=now, max_catch_up=self.max_catch_up):
                 doc = new_run_doc(flow, tenant, "scheduler", (window.start, window.end), "scheduled")
-                if self.queue.create_run("runs", tenant, new_id(), flow.id, doc, (window.start, window.end)):
+                if self.queue.enqueue("runs", tenant, new_id(), flow.id, doc, (window.start, window.end)):
                     created += 1
         return created

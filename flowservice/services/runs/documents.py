@@ -1,19 +1,18 @@
-"""Runs: created by the schedule, on demand (``POST /runs``) or re-triggered; their documents follow the run
-contract of Flow Service (metrics, activities, targetInfo → Catalog batch)."""
+"""Run documents: created by the schedule or on demand (``POST /runs``), re-triggered, their row errors read
+back. Their documents follow the run contract of Flow Service; the engine fills them in as a run goes
+(``progress``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flowservice.domain.errors import InvalidRequest, NotFound, PreconditionFailed
+from flowservice.domain.errors import InvalidRequest, NotFound
 from flowservice.domain.schedule import MAX_EPOCH_SECONDS, MILLISECONDS_THRESHOLD
 from flowservice.domain.tenancy import Principal, Tenant
-from flowservice.ports import Claim, Resources, RunStore, Stored
+from flowservice.ports import Resources, RunErrors, RunQueue, Stored
 from flowservice.services.connections import require_enabled
 from flowservice.services.flows import FlowPlan, FlowService
 from flowservice.services.resources import ResourceService, new_id, require_object
-
-ACTIVE = ("scheduled", "inProgress")
 
 
 class LostClaim(Exception):
@@ -63,10 +62,11 @@ def new_run_doc(
 class RunService(ResourceService):
     kind = "runs"
 
-    def __init__(self, resources: Resources, flows: FlowService, queue: RunStore) -> None:
+    def __init__(self, resources: Resources, flows: FlowService, queue: RunQueue, errors: RunErrors) -> None:
         super().__init__(resources)
         self.flows = flows
         self.queue = queue
+        self.row_errors = errors
 
     def create(self, tenant: Tenant, principal: Principal, body: Any) -> Stored:
         """An on-demand run of a flow (any schedule; Adobe allows it for one-time flows only)."""
@@ -95,7 +95,7 @@ class RunService(ResourceService):
                 raise InvalidRequest("The run params windowStartTime must be before windowEndTime.")
         run_id = new_id()
         doc = new_run_doc(flow, tenant, principal.client_id, window, "on-demand", params)
-        self.queue.create_run(self.kind, tenant, run_id, flow_id, doc, None)
+        self.queue.enqueue(self.kind, tenant, run_id, flow_id, doc, None)
         return self.get(tenant, run_id)
 
     def retrigger(self, tenant: Tenant, principal: Principal, id: str, op: str | None) -> Stored:
@@ -132,28 +132,8 @@ class RunService(ResourceService):
         return {
             "runId": id,
             "failedRecordCount": stored.doc["metrics"]["recordSummary"]["failedRecordCount"],
-            "errors": self.queue.errors(id, start, limit),
+            "errors": self.row_errors.errors(id, start, limit),
         }
-
-    def update_doc(self, claim: Claim, change: Any) -> Stored:
-        """Apply ``change(doc)`` to the run document (engine progress), retrying on concurrent writes.
-
-        Fenced by ``claim``: the check and the write are one transaction, and a claim that no longer holds
-        the run (taken over, cancelled) raises ``LostClaim`` without writing."""
-        tenant = Tenant(claim.org, claim.sandbox)
-        last = PreconditionFailed(f"The run {claim.run_id} kept changing; giving up the update.")
-        for _ in range(5):
-            stored = self.get(tenant, claim.run_id)
-            doc = change(dict(stored.doc))
-            try:
-                updated = self.queue.update_run(claim, doc, stored.etag)
-            except PreconditionFailed as exc:  # a concurrent writer: read again
-                last = exc
-                continue
-            if updated is None:
-                raise LostClaim(claim.run_id)
-            return updated
-        raise last
 
 
 def _seconds(value: Any) -> int:

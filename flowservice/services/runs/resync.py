@@ -16,6 +16,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 KEY_SCHEMA = pa.schema([pa.field("k", pa.string())])
+RESUMED_RESYNC_NOTE = {
+    "code": "CONNECTOR-3001-200",
+    "message": (
+        "A full resync resumed after an interruption: deletes made at the source before it "
+        "are not detected by this run."
+    ),
+}
 
 
 class KeySpill:

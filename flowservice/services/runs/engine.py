@@ -1,0 +1,396 @@
+"""The run engine: read pages from the source as Arrow, map them, commit them to the dataset's Delta table.
+
+Exactly once: every commit carries the application transaction (flow id, sequence) and the source cursor
+*after* the pages it holds, in the same atomic Delta commit. A run starts from the cursor of the last commit,
+so a crash (or a retried commit) neither loses nor repeats a record. A run commits every
+``commit_every_rows`` rows, so a crash loses at most that much work and never data.
+
+The source's cursor is the source's own: the engine stores it and hands it back, and asks the source what it
+means (``SourceClient.cursor_info``). The commit's metadata around it (run, attempt, counters, identity,
+resync marks) is the engine's. The source's pages are read in a thread of their own (``PagesAhead``) while
+the engine maps and commits the ones before: order, cursors and the commit sequence are the same as reading
+in turn.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from contextlib import ExitStack, closing
+from dataclasses import asdict
+from typing import Any, NamedTuple, Protocol
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from flowservice.domain.clock import now_ms
+from flowservice.domain.errors import FlowServiceError, InvalidRequest
+from flowservice.domain.mapping import MappingSet
+from flowservice.domain.tenancy import Tenant
+from flowservice.ports import Claim, CursorInfo, Lake, Page, RunErrors, RunQueue, SourceClient, Stored, TableSchema
+from flowservice.services.flows import FlowPlan
+from flowservice.services.mapping import CompiledMapping, compile_mapping
+from flowservice.services.runs.commits import SavedCommit, commit_metadata
+from flowservice.services.runs.context import Counters, RunContext
+from flowservice.services.runs.documents import LostClaim
+from flowservice.services.runs.identity import identity_note, source_identity
+from flowservice.services.runs.pages_ahead import READ_AHEAD_PAGES, PagesAhead
+from flowservice.services.runs.pending import PendingChanges
+from flowservice.services.runs.progress import RunProgress, error_entry, internal_error, log_end, status_from_failures
+from flowservice.services.runs.resync import RESUMED_RESYNC_NOTE, KeySpill
+from flowservice.services.runs.rows import drop_already_landed, drop_rows_without_key
+
+log = logging.getLogger("flowservice.engine")
+
+
+class Plans(Protocol):
+    """What a flow's run executes (``FlowService``)."""
+
+    def plan(self, tenant: Tenant, id: str) -> FlowPlan: ...
+
+
+class Sources(Protocol):
+    """The source behind a base connection, and the connection's document for the cursor's identity
+    (``ConnectionService``)."""
+
+    def open_source(self, tenant: Tenant, id: str) -> SourceClient: ...
+
+    def get(self, tenant: Tenant, id: str) -> Stored: ...
+
+
+class Superseded(Exception):
+    """The lake already held the transaction this commit meant to write: another writer (a worker presumed
+    dead that woke up) committed it, so nothing of this commit landed and our position is stale."""
+
+
+class _Target(NamedTuple):
+    compiled: CompiledMapping  # batch -> table
+    pk: str  # the source's primary key
+    out_pk: str  # where the mapping puts it
+    out_delta: str | None  # where the mapping puts the delta column
+
+
+class RunEngine:
+    def __init__(
+        self,
+        *,
+        plans: Plans,
+        sources: Sources,
+        lake: Lake,
+        queue: RunQueue,
+        errors: RunErrors,
+        progress: RunProgress,
+        commit_every_rows: int,
+        page_size: int,
+        read_ahead_pages: int = READ_AHEAD_PAGES,
+    ) -> None:
+        self.plans = plans
+        self.sources = sources
+        self.lake = lake
+        self.queue = queue
+        self.errors = errors
+        self.progress = progress
+        self.commit_every_rows = commit_every_rows
+        self.page_size = page_size
+        self.read_ahead_pages = read_ahead_pages
+
+    # ------------------------------------------------------------------ one run
+    def execute(self, claim: Claim, still_ours: Callable[[], bool] = lambda: True) -> str:
+        """Run ``claim`` to its end and return the final status (success, partialSuccess or failed), or
+        ``lost`` when the run stopped being ours (taken over, cancelled) and was left untouched.
+
+        ``still_ours`` is the worker's view of its heartbeat; with the claim in the queue it fences every
+        lake commit and every run-document update (``_fence``)."""
+        tenant = Tenant(claim.org, claim.sandbox)
+        try:
+            return self._execute(claim, tenant, still_ours)
+        except LostClaim:
+            log.warning(
+                "run %s (attempt %d) is no longer held by this worker; stopping without writing",
+                claim.run_id,
+                claim.attempt,
+            )
+            return "lost"
+
+    def _execute(self, claim: Claim, tenant: Tenant, still_ours: Callable[[], bool]) -> str:
+        run = self.progress.document(claim)
+        try:
+            plan = self.plans.plan(tenant, claim.flow_id)
+        except FlowServiceError as exc:
+            self.progress.failed_without_plan(claim, exc)
+            self.queue.finish(claim)
+            return "failed"
+        started = run["metrics"]["durationSummary"].get("startedAtUTC") or now_ms()
+        ctx = RunContext(tenant, claim.run_id, plan, run.get("batchId") or "", started, claim, still_ours)
+        self._fence(ctx)  # before anything is created in the catalog
+        ctx.batch_id = ctx.batch_id or self.progress.open_batch(ctx)
+        self.progress.update(ctx, "inProgress", force=True)
+        status, error = "success", None
+        try:
+            self._land_from_last_commit(ctx)
+        except LostClaim:
+            raise
+        except FlowServiceError as exc:
+            status, error = "failed", error_entry(exc)
+            log.warning("run %s failed: %s", claim.run_id, exc.message)
+        except Exception:
+            status, error = "failed", internal_error(claim.run_id)
+            log.exception("run %s failed unexpectedly", claim.run_id)
+        if status == "success":
+            status = status_from_failures(ctx.counters, plan.partial_ingestion_percent)
+        completed = self.progress.final(ctx, status, error)
+        if not self.queue.finish(claim):
+            log.warning("run %s ended its document but its claim was lost before the queue row", ctx.run_id)
+        log_end(ctx, status, completed)
+        return status
+
+    def _land_from_last_commit(self, ctx: RunContext) -> None:
+        """Ingest from the flow's last commit; when a commit turns out to be another writer's (``Superseded``),
+        start again from the commit that beat it, if the run is still ours.
+
+        The lake's own check makes this safe: a commit of transaction n+1 lands only on a table whose newest
+        transaction of the flow is n, the one this writer read or wrote itself (a snapshot that another commit
+        of the flow overtook fails Delta's conflict check). So the table's commits always form one chain, each
+        starting at the cursor of the one before, whichever worker wrote it."""
+        superseded = False
+        while True:
+            last = SavedCommit.of(self.lake.last_commit(ctx.plan.table_path, ctx.plan.flow_id))
+            ours = last.by(ctx.run_id)
+            if ours and last.attempt > ctx.claim.attempt:
+                raise LostClaim(ctx.run_id)  # a newer claim of this run has written: we are the stale one
+            self._fence(ctx)
+            if ours and last.final:
+                # the run's last commit landed but its end was not recorded (a crash in between): finish with
+                # the counters of that commit, without reading again
+                ctx.counters = last.counters()
+                return
+            if superseded and not ours:
+                ctx.counters = Counters(**asdict(ctx.committed))
+            ctx.committed = Counters(**asdict(ctx.counters))
+            try:
+                self._ingest(ctx)
+                return
+            except Superseded:
+                superseded = True
+                log.warning(
+                    "run %s: another writer committed this transaction first; re-reading the last commit", ctx.run_id
+                )
+
+    def _fence(self, ctx: RunContext) -> None:
+        """Stop unless the run is still ours: the heartbeat is fresh and the queue row is held by our claim."""
+        if not ctx.still_ours() or not self.queue.holds(ctx.claim):
+            raise LostClaim(ctx.run_id)
+
+    def _ingest(self, ctx: RunContext) -> None:
+        plan = ctx.plan
+        with closing(self.sources.open_source(ctx.tenant, plan.base_connection_id)) as source:
+            schema = source.describe(plan.table)
+            pk = schema.table.primary_key
+            if not pk:
+                raise InvalidRequest(f"The table {plan.table} has no primary key; it cannot be landed.")
+            selected = _select(schema, plan.columns, (pk, plan.delta_column))
+            mapping = plan.mapping or MappingSet.identity(selected.arrow_schema().names)
+            compiled = compile_mapping(mapping, selected.arrow_schema())
+            out_pk = mapping.destination_for(pk)
+            if out_pk is None or "." in out_pk:
+                raise InvalidRequest(f"The mapping must copy the primary key '{pk}' to a top-level field.")
+            out_delta = mapping.destination_for(plan.delta_column)
+
+            last = SavedCommit.of(self.lake.last_commit(plan.table_path, plan.flow_id))
+            txn = last.txn
+            if last.by(ctx.run_id) and not last.final:
+                ctx.counters = last.counters()  # resuming this very run
+            source_cursor = last.source_cursor
+            info = source.cursor_info(source_cursor) if source_cursor else CursorInfo()
+            identity = source_identity(plan, self.sources.get(ctx.tenant, plan.base_connection_id).doc)
+            force_resync = info.mid_read and last.resync  # a full read of ours, interrupted
+            if source_cursor and last.identity is not None and last.identity != identity:
+                ctx.notes.append(identity_note(last.identity, identity))
+                source_cursor, info, force_resync = None, CursorInfo(), True
+            ctx.cursor_extra = {"identity": identity, "resync": force_resync}
+            target = _Target(compiled, pk, out_pk, out_delta)
+            if last.deleting_missing and source_cursor:  # a resync stopped while deleting missing keys
+                keys = source.read(plan.table, [pk], None, delta_column=plan.delta_column, page_size=self.page_size)
+                with PagesAhead(keys, self.read_ahead_pages) as key_pages:
+                    self._finish_missing(ctx, key_pages, target, txn, source_cursor)
+                return
+            overlap = info.overlap_until if plan.write_mode == "append" else None
+
+            pages = PagesAhead(
+                source.read(
+                    plan.table,
+                    [c.name for c in selected.columns] if plan.columns else None,
+                    source_cursor,
+                    delta_column=plan.delta_column,
+                    page_size=self.page_size,
+                ),
+                self.read_ahead_pages,
+            )
+            with pages:
+                self._land(ctx, pages, target, txn, overlap, info.mid_read, force_resync)
+
+    def _land(
+        self,
+        ctx: RunContext,
+        pages: Iterable[Page],
+        target: _Target,
+        txn: int,
+        overlap: str | None,
+        resumed_mid_read: bool,
+        force_resync: bool = False,
+    ) -> None:
+        """Map the pages and commit them every ``commit_every_rows`` rows (and at the last page), applying
+        each page's changes in the source's order (``PendingChanges``). ``force_resync``: the read is a full
+        read the engine asked for (the source changed), with delete detection like an expired token's."""
+        plan, counters = ctx.plan, ctx.counters
+        compiled, pk, out_pk, out_delta = target
+        pending = PendingChanges(out_pk)
+        with ExitStack() as cleanup:
+            seen: KeySpill | None = None  # the keys of a full resync, spilled to disk page by page
+            noted = False
+            for page in pages:
+                if not ctx.still_ours():
+                    raise LostClaim()
+                batch = page.batch
+                counters.read += batch.num_rows
+                counters.bytes_in += page.bytes_read
+                if (page.full_resync or force_resync) and seen is None and not noted:
+                    counters.full_resync = True
+                    if resumed_mid_read:
+                        noted = True
+                        ctx.notes.append(dict(RESUMED_RESYNC_NOTE))
+                    else:
+                        seen = cleanup.enter_context(KeySpill())
+                batch = drop_rows_without_key(self.errors, ctx.run_id, counters, batch, pk)
+                if seen is not None:
+                    seen.add(batch.column(pk))  # before dropping re-read versions: those keys are in the source
+                if overlap is not None and out_delta is not None:
+                    batch = drop_already_landed(
+                        self.lake, plan.table_path, batch, pk, plan.delta_column, out_pk, out_delta, overlap
+                    )
+                if batch.num_rows:
+                    pending.add_rows(compiled(batch))
+                pending.add_deletes(page.deleted_keys)
+                if page.final and seen is not None:
+                    self._delete_missing(ctx, compiled.schema, pending, out_pk, txn, seen, page.cursor)
+                    return
+                txn = self._maybe_commit(ctx, compiled.schema, pending, out_pk, txn, page.cursor, page.final)
+                del page, batch  # nothing of a landed page outlives its turn (``pending`` holds what is kept)
+
+    def _maybe_commit(
+        self,
+        ctx: RunContext,
+        schema: pa.Schema,
+        pending: PendingChanges,
+        out_pk: str,
+        txn: int,
+        cursor: dict[str, Any],
+        final: bool,
+    ) -> int:
+        """Commit the window when it is full (or ``final``); the transaction number after it."""
+        if pending.rows >= self.commit_every_rows or len(pending.deletes) >= self.commit_every_rows or final:
+            txn += 1
+            self._commit(ctx, schema, pending.tables, pending.delete_list(), out_pk, txn, cursor, final)
+            pending.clear()
+        else:
+            self.progress.update(ctx, "inProgress")
+        return txn
+
+    def _delete_missing(
+        self,
+        ctx: RunContext,
+        schema: pa.Schema,
+        pending: PendingChanges,
+        out_pk: str,
+        txn: int,
+        seen: KeySpill,
+        final_cursor: dict[str, Any],
+    ) -> None:
+        """The end of a full resync: delete the dataset's keys it did not see, ``commit_every_rows`` at a time.
+
+        Every commit but the last carries the read's final cursor marked ``deleting_missing``: a run stopped
+        between them finds the mark and finishes the deletes (``_finish_missing``) before reading changes."""
+        missing = self.lake.missing_keys(
+            ctx.plan.table_path, out_pk, seen.files(), self.commit_every_rows, seen.spill_dir()
+        )
+        try:
+            for chunk in missing:
+                while chunk:
+                    if len(pending.deletes) >= self.commit_every_rows:  # full, and more keys follow
+                        ctx.cursor_extra["deleting_missing"] = True
+                        txn = self._maybe_commit(ctx, schema, pending, out_pk, txn, final_cursor, False)
+                    room = self.commit_every_rows - len(pending.deletes)
+                    pending.add_deletes(chunk[:room])
+                    chunk = chunk[room:]
+        finally:
+            close = getattr(missing, "close", None)
+            if close is not None:
+                close()  # the anti-join's connection, when the deletes stop early
+        ctx.cursor_extra.pop("deleting_missing", None)
+        self._maybe_commit(ctx, schema, pending, out_pk, txn, final_cursor, True)
+
+    def _finish_missing(
+        self,
+        ctx: RunContext,
+        pages: Iterable[Page],
+        target: _Target,
+        txn: int,
+        final_cursor: dict[str, Any],
+    ) -> None:
+        """Finish the deletes of a full resync stopped half-way: the keys it saw are gone with its process, so
+        read the source's keys again (the key column only), then delete what the dataset holds beyond them.
+        Rows are not landed again: the read's final cursor stays, and the next run reads the changes since."""
+        ctx.counters.full_resync = True
+        pending = PendingChanges(target.out_pk)
+        with KeySpill() as seen:
+            for page in pages:
+                if not ctx.still_ours():
+                    raise LostClaim()
+                keys = page.batch.column(target.pk)
+                seen.add(pc.drop_null(keys))
+            self._delete_missing(ctx, target.compiled.schema, pending, target.out_pk, txn, seen, final_cursor)
+
+    def _commit(
+        self,
+        ctx: RunContext,
+        schema: pa.Schema,
+        pending: list[pa.Table],
+        deletes: list[str],
+        pk: str,
+        txn: int,
+        source_cursor: dict[str, Any],
+        final: bool,
+    ) -> None:
+        plan, counters = ctx.plan, ctx.counters
+        data = pa.concat_tables(pending, promote_options="permissive") if pending else schema.empty_table()
+        counters.commits += 1
+        cursor = commit_metadata(ctx, source_cursor, final, data.num_rows, len(deletes))
+        self._fence(ctx)
+        result = self.lake.commit(
+            plan.table_path,
+            data,
+            mode=plan.write_mode,
+            primary_key=pk,
+            deleted_keys=deletes,
+            app_id=plan.flow_id,
+            txn_version=txn,
+            cursor=cursor,
+            change_time=now_ms(),
+        )
+        if result.noop:  # another writer holds this transaction: nothing of ours landed
+            raise Superseded()
+        counters.written += result.rows_written
+        counters.deleted += result.rows_deleted if plan.write_mode == "merge" else len(deletes)
+        counters.bytes_out += result.bytes_written
+        ctx.committed = Counters(**asdict(counters))
+        del data
+        pending.clear()  # the caller's list too: the rows are in the lake now
+        pa.default_memory_pool().release_unused()  # hand the batch's memory back rather than keep it pooled
+        self.progress.update(ctx, "inProgress", force=True)
+
+
+def _select(schema: TableSchema, wanted: list[str] | None, always: tuple[str, ...]) -> TableSchema:
+    if not wanted:
+        return schema
+    keep = set(wanted) | set(always)
+    return TableSchema(schema.table, tuple(c for c in schema.columns if c.name in keep))
