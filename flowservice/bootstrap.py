@@ -7,7 +7,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
@@ -36,6 +36,9 @@ from flowservice.store.run_errors import SqlRunErrors
 from flowservice.store.schedules import SqlSchedules
 from flowservice.store.vault import Vault, load_or_create_key
 from flowservice.worker import Runtime, Worker
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 log = logging.getLogger("flowservice")
 
@@ -198,7 +201,7 @@ def build(settings: Settings | None = None, *, sources: SourceFactory | None = N
     )
 
 
-def build_app(settings: Settings | None = None) -> Any:
+def build_app(settings: Settings | None = None) -> FastAPI:
     from flowservice.api.app import create_app
 
     settings = settings or Settings()

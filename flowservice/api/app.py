@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from flowservice.api import errors
 from flowservice.api.http import RequestIdMiddleware, add_identity_headers
-from flowservice.api.lane import App
+from flowservice.api.lane import Lane
+from flowservice.api.payloads import JsonObject
 from flowservice.api.routes import catalog, connections, conversion, flows, ims, specs
+from flowservice.api.routes.crud import Collection
+
+if TYPE_CHECKING:
+    from flowservice.bootstrap import Container
 
 DESCRIPTION = """A self-hostable server that speaks Adobe Experience Platform's Flow Service API
 (connection specs, connections, explore, source and target connections, flow specs, flows, runs) and its
@@ -20,7 +25,7 @@ Catalog and Data Prep companions. Every call needs `Authorization: Bearer`, `x-a
 and `x-sandbox-name`; bodies need `Content-Type: application/json`. Errors use the Flow Service error body."""
 
 
-def create_app(container: Any, *, embedded_runtime: bool = False) -> FastAPI:
+def create_app(container: Container, *, embedded_runtime: bool = False) -> FastAPI:
     """With ``embedded_runtime`` the scheduler and workers run inside the server process (the default of
     ``flowservice serve``); tests drive the engine themselves."""
 
@@ -35,7 +40,7 @@ def create_app(container: Any, *, embedded_runtime: bool = False) -> FastAPI:
             if runtime is not None:
                 runtime.stop()
 
-    app = App(
+    app = FastAPI(
         title="flowservice",
         version="0.1.0",
         description=DESCRIPTION,
@@ -43,18 +48,20 @@ def create_app(container: Any, *, embedded_runtime: bool = False) -> FastAPI:
         redoc_url=None,
         lifespan=lifespan,
     )
-    app.state.container = container
+    app.state.container = container  # what ``deps.ContainerDep`` gives the routes
     errors.install(app)
-    app.add_middleware(RequestIdMiddleware)
     # routes are matched in order: the busiest collections first
-    app.include_router(connections.router)
-    app.include_router(flows.router)
-    app.include_router(catalog.router)
-    app.include_router(specs.router)
-    app.include_router(conversion.router)
-    app.include_router(ims.router)
+    served: list[Collection] = []
+    for router, collections in (connections.router(container), flows.router(container)):
+        app.include_router(router)
+        served += collections
+    for router in (catalog.router, specs.router, conversion.router, ims.router):
+        app.include_router(router)
+    # the last middleware added is the outermost: the lane comes first, so that every later one wraps it too
+    app.add_middleware(Lane, container=container, collections=served)
+    app.add_middleware(RequestIdMiddleware)
 
-    def openapi() -> dict[str, Any]:
+    def openapi() -> JsonObject:
         if app.openapi_schema is None:
             app.openapi_schema = add_identity_headers(
                 get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)

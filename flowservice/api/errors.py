@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from typing import Any
 
 import orjson
 from fastapi import FastAPI, Request
@@ -13,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from flowservice.api.payloads import JsonObject
 from flowservice.domain.errors import FlowServiceError
 
 log = logging.getLogger("flowservice.api")
@@ -21,8 +21,8 @@ request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id
 ERROR_TYPE = "https://ns.adobe.com/aep/errors/FLOW-{code}-{status}"
 
 
-def error_body(error: FlowServiceError) -> dict[str, Any]:
-    report: dict[str, Any] = {"detailed-message": error.message, "request-id": request_id_var.get()}
+def error_body(error: FlowServiceError) -> JsonObject:
+    report: JsonObject = {"detailed-message": error.message, "request-id": request_id_var.get()}
     if error.resource_id:
         report["id"] = error.resource_id
     if error.resource_type:
@@ -52,7 +52,7 @@ def error_response(error: FlowServiceError) -> Response:
 
 
 # the JSON body of every error, for the OpenAPI document
-ERROR_SCHEMA: dict[str, Any] = {
+ERROR_SCHEMA: JsonObject = {
     "type": "object",
     "required": ["type", "title", "status", "report"],
     "properties": {
@@ -74,7 +74,7 @@ ERROR_SCHEMA: dict[str, Any] = {
 }
 
 
-def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+def error_responses(*statuses: int) -> dict[int | str, JsonObject]:
     descriptions = {
         400: "Invalid request (validation, filters, patch, missing header)",
         401: "Missing, invalid or expired token",

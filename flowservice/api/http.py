@@ -1,5 +1,5 @@
 """The HTTP plumbing shared by the routers and the lane: a fast JSON response, the request id and
-trailing-slash rules, the identity check, and the JSON body reader (content type and size enforced).
+trailing-slash rules, the identity headers, and the JSON body reader (content type and size enforced).
 
 Everything on the request path of a plain read is ``async`` and CPU-only: each sync dependency would cost a
 thread hop (about 0.2 ms) per request.
@@ -10,16 +10,16 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
-from typing import Any
+from typing import TypeVar
 
 import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from flowservice.api.errors import request_id_var, unexpected_error
+from flowservice.api.payloads import JsonObject, JsonValue
 from flowservice.domain.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
-from flowservice.domain.tenancy import Principal, Tenant
 
 _JSON_TYPES = ("application/json", "application/json-patch+json")
 
@@ -27,7 +27,7 @@ _JSON_TYPES = ("application/json", "application/json-patch+json")
 class Json(Response):
     media_type = "application/json"
 
-    def render(self, content: Any) -> bytes:
+    def render(self, content: object) -> bytes:
         return orjson.dumps(content)
 
 
@@ -35,11 +35,15 @@ class Json(Response):
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=~-]{1,64}")
 
 
-def request_id(headers: Mapping[str, str]) -> str:
-    """The caller's ``x-request-id`` when sane (1 to 64 of ``A-Za-z0-9._:@/+=~-``), else a new one.
-    ``headers`` by lower-case name."""
-    incoming = headers.get("x-request-id")
-    return incoming if incoming and _SANE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+def request_id(raw: Iterable[tuple[bytes, bytes]]) -> str:
+    """The caller's ``x-request-id`` (the last one sent) when sane (1 to 64 of ``A-Za-z0-9._:@/+=~-``), else a
+    new one. ``raw``: ASGI's headers, with lower-case names."""
+    incoming = None
+    for name, value in raw:
+        if name == b"x-request-id":
+            incoming = value
+    text = incoming.decode("latin-1") if incoming else ""
+    return text if text and _SANE_REQUEST_ID.fullmatch(text) else uuid.uuid4().hex
 
 
 def without_trailing_slash(path: str) -> str:
@@ -62,7 +66,7 @@ class RequestIdMiddleware:
         path = without_trailing_slash(scope["path"])
         if path != scope["path"]:
             scope = {**scope, "path": path, "raw_path": path.encode()}
-        rid = request_id({k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]})
+        rid = request_id(scope["headers"])
         token = request_id_var.set(rid)
 
         started = False
@@ -108,16 +112,7 @@ def identity_headers(raw: Iterable[tuple[bytes, bytes]]) -> tuple[str | None, st
     )
 
 
-def authenticate(request: Request) -> tuple[Principal, Tenant]:
-    """Authenticate the four identity headers (``add_identity_headers`` documents them in OpenAPI). Read
-    routes call it directly: FastAPI's dependency machinery costs more than the check itself."""
-    identity = request.app.state.container.identity
-    principal, tenant = identity.authenticate(*identity_headers(request.headers.raw))
-    request.state.principal = principal
-    return principal, tenant
-
-
-IDENTITY_HEADERS = [
+IDENTITY_HEADERS: list[JsonObject] = [
     {
         "name": "Authorization",
         "in": "header",
@@ -149,7 +144,7 @@ IDENTITY_HEADERS = [
 ]
 
 
-def add_identity_headers(schema: dict[str, Any]) -> dict[str, Any]:
+def add_identity_headers(schema: JsonObject) -> JsonObject:
     """Declare the identity headers on every operation under ``/data`` of the OpenAPI document."""
     for path, operations in schema.get("paths", {}).items():
         if not path.startswith("/data/"):
@@ -169,14 +164,7 @@ def add_identity_headers(schema: dict[str, Any]) -> dict[str, Any]:
     return schema
 
 
-async def caller(request: Request) -> tuple[Principal, Tenant]:
-    return authenticate(request)
-
-
-Caller = Depends(caller)
-
-
-async def read_json_body(headers: Mapping[str, str], chunks: AsyncIterator[bytes], limit: int) -> Any:
+async def read_json_body(headers: Mapping[str, str], chunks: AsyncIterator[bytes], limit: int) -> object:
     """A request's JSON body: 415 for another content type, 413 over ``limit`` bytes, 400 when malformed.
     ``headers`` by lower-case name."""
     content_type = (headers.get("content-type") or "").split(";")[0].strip().lower()
@@ -204,16 +192,7 @@ async def read_json_body(headers: Mapping[str, str], chunks: AsyncIterator[bytes
         raise InvalidRequest(f"The request body is not valid JSON: {exc}.") from None
 
 
-async def json_body(request: Request, _who: tuple[Principal, Tenant] = Caller) -> Any:
-    """The JSON body, after the caller is authenticated."""
-    limit = request.app.state.container.settings.max_body_bytes
-    return await read_json_body(request.headers, request.stream(), limit)
-
-
-Body = Depends(json_body)
-
-
-def body_schema(example: Any) -> dict[str, Any]:
+def body_schema(example: object) -> JsonObject:
     return {
         "requestBody": {
             "required": True,
@@ -222,12 +201,37 @@ def body_schema(example: Any) -> dict[str, Any]:
     }
 
 
-def route(router: APIRouter, method: str, path: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
-    """Register a route answering JSON; ``RequestIdMiddleware`` maps ``path/`` onto it."""
+Endpoint = TypeVar("Endpoint", bound=Callable[..., object])
 
-    def decorator(func: Callable[..., Any]) -> Any:
-        router.add_api_route(path, func, methods=[method], response_class=Json, **kwargs)
-        return func
+
+def route(
+    router: APIRouter,
+    method: str,
+    path: str,
+    *,
+    status_code: int | None = None,
+    summary: str | None = None,
+    responses: dict[int | str, JsonObject] | None = None,
+    openapi_extra: JsonObject | None = None,
+    operation_id: str | None = None,
+) -> Callable[[Endpoint], Endpoint]:
+    """Register a route answering JSON; ``RequestIdMiddleware`` maps ``path/`` onto it. What the route returns
+    is serialized as any JSON value (``JsonValue``), not by its annotation; a 204 has no body to serialize."""
+
+    def decorator(endpoint: Endpoint) -> Endpoint:
+        router.add_api_route(
+            path,
+            endpoint,
+            methods=[method],
+            response_class=Json,
+            response_model=None if status_code == 204 else JsonValue,
+            status_code=status_code,
+            summary=summary,
+            responses=responses,
+            openapi_extra=openapi_extra,
+            operation_id=operation_id,
+        )
+        return endpoint
 
     return decorator
 

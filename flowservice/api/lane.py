@@ -1,10 +1,13 @@
 """The busiest routes served straight from ASGI: reading one resource and creating a connection.
 
-Through FastAPI each request pays for the middleware stack, the router's scan, dependency resolution and an
-exit stack: several times the CPU of the work itself (profile with ``bench/api.py --profile``). ``App`` answers
-these routes before that stack with the very functions the FastAPI routes call (``read_one``, ``create_one``,
-``read_json_body``), the same headers and the same error bodies; anything else goes to FastAPI. The FastAPI
-routes stay registered: they document the operations in OpenAPI and are what the lane must match
+Through FastAPI each request pays for the router's scan, dependency resolution and an exit stack: several times
+the CPU of the work itself (profile with ``bench/api.py --profile``). ``Lane`` is a pure ASGI middleware that
+answers these routes from the app's table of CRUD collections (what ``add_crud`` returned) with the very
+functions the FastAPI routes call (``read_one``, ``create_one``, ``read_json_body``), the same headers and the
+same error bodies; anything else goes on to FastAPI. ``create_app`` adds it first, so every middleware added
+after it wraps its answers as it wraps FastAPI's: ``RequestIdMiddleware`` gives them their request id and
+``/path/`` → ``/path``, and its last resort answers an unexpected error here as it does for any route. The
+FastAPI routes stay registered: they document the operations in OpenAPI and are what the lane must match
 (``tests/integration/api/test_lane.py`` compares the two).
 """
 
@@ -12,134 +15,91 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING
 
-from fastapi import FastAPI
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from flowservice.api.errors import error_response, request_id_var, unexpected_error
-from flowservice.api.http import Json, identity_headers, read_json_body, request_id, without_trailing_slash
+from flowservice.api.errors import error_response
+from flowservice.api.http import Json, identity_headers, read_json_body
+from flowservice.api.routes.crud import Collection, create_one, read_one
 from flowservice.domain.errors import FlowServiceError
-from flowservice.domain.tenancy import Principal, Tenant
+from flowservice.domain.tenancy import Caller
 from flowservice.ports import WriteWouldWait, writes_must_not_wait
 
-
-@dataclass(frozen=True)
-class Collection:
-    """A CRUD collection (``add_crud``): where it lives, the container attribute serving it, and whether
-    creating one touches only the metadata database (then the lane serves the create: on the loop when the
-    write need not wait for a lock, else in a writer thread)."""
-
-    path: str
-    service: str
-    local_writes: bool
+if TYPE_CHECKING:
+    from flowservice.bootstrap import Container
 
 
-COLLECTIONS: dict[str, Collection] = {}
+class Lane:
+    """``GET /{collection}/{id}`` of every collection and ``POST /{collection}`` of those with local writes."""
 
-
-def register(collection: Collection) -> None:
-    COLLECTIONS[collection.path] = collection
-
-
-def read_one(service: Any, tenant: Tenant, resource_id: str) -> dict[str, Any]:
-    """``GET /{collection}/{id}``'s body: the stored document, or its ``view`` when the service derives one."""
-    doc = service.get(tenant, resource_id).doc
-    view = getattr(service, "view", None)
-    return {"items": [view(tenant, doc) if view else doc]}
-
-
-def create_one(service: Any, who: tuple[Principal, Tenant], body: Any, path: str) -> Response:
-    stored = service.create(who[1], who[0], body)
-    return Json(
-        {"id": stored.id, "etag": stored.etag}, status_code=201, headers={"Location": f"{path.rstrip('/')}/{stored.id}"}
-    )
-
-
-class App(FastAPI):
-    """FastAPI with the lane in front of it."""
+    def __init__(self, app: ASGIApp, *, container: Container, collections: Iterable[Collection]) -> None:
+        self.app = app
+        self.container = container
+        self._reads = {c.path: c for c in collections}
+        self._creates = {path: c for path, c in self._reads.items() if c.local_writes}
+        self._writers: ThreadPoolExecutor | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not await self._lane(scope, receive, send):
-            await super().__call__(scope, receive, send)
-
-    async def _lane(self, scope: Scope, receive: Receive, send: Send) -> bool:
-        method, path = scope["method"], without_trailing_slash(scope["path"])
-        if method == "GET":
-            base, _, resource_id = path.rpartition("/")
-            collection = COLLECTIONS.get(base)
-        elif method == "POST":
-            collection, resource_id = COLLECTIONS.get(path), ""
-            if collection is not None and not collection.local_writes:
-                collection = None
-        else:
-            return False
-        if collection is None:
-            return False
-        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        rid = request_id(headers)
-        token = request_id_var.set(rid)
-        try:
-            try:
-                response = await self._answer(collection, scope, headers, resource_id, path, receive)
-            except FlowServiceError as exc:
-                response = error_response(exc)
-            except Exception as exc:  # noqa: BLE001 - the same last resort as the app's handler
-                response = unexpected_error(exc)
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": response.status_code,
-                    "headers": [*response.raw_headers, (b"x-request-id", rid.encode())],
-                }
-            )
-            await send({"type": "http.response.body", "body": response.body})
-        finally:
-            request_id_var.reset(token)
-        return True
+        if scope["type"] == "http":
+            method = scope["method"]
+            if method == "GET":
+                base, _, resource_id = scope["path"].rpartition("/")
+                collection = self._reads.get(base)
+                if collection is not None:
+                    await self._answer(collection, scope, receive, send, resource_id)
+                    return
+            elif method == "POST":
+                collection = self._creates.get(scope["path"])
+                if collection is not None:
+                    await self._answer(collection, scope, receive, send, None)
+                    return
+        await self.app(scope, receive, send)
 
     async def _answer(
-        self,
-        collection: Collection,
-        scope: Scope,
-        headers: dict[str, str],
-        resource_id: str,
-        path: str,
-        receive: Receive,
-    ) -> Response:
-        container = self.state.container
-        who = container.identity.authenticate(*identity_headers(scope["headers"]))
-        service = getattr(container, collection.service)
-        if not resource_id:
-            body = await read_json_body(headers, _chunks(receive), container.settings.max_body_bytes)
-            # the insert may wait for SQLite's write lock (another process can hold it for seconds): on the loop
-            # only when nothing has to wait, else in a writer thread
-            waiting = writes_must_not_wait.set(True)
-            try:
-                return create_one(service, who, body, path)
-            except WriteWouldWait:
-                pass  # nothing was written
-            finally:
-                writes_must_not_wait.reset(waiting)
-            return await self._in_writer(create_one, service, who, body, path)
-        return Json(read_one(service, who[1], resource_id))
+        self, collection: Collection, scope: Scope, receive: Receive, send: Send, resource_id: str | None
+    ) -> None:
+        """Read ``resource_id``, or create (``None``). An error that is no ``FlowServiceError`` goes up to
+        ``RequestIdMiddleware``, as from a FastAPI route."""
+        try:
+            caller = self.container.identity.authenticate(*identity_headers(scope["headers"]))
+            if resource_id is None:
+                response = await self._create(collection, caller, scope, receive)
+            else:
+                response = Json(read_one(collection, caller.tenant, resource_id))
+        except FlowServiceError as exc:
+            response = error_response(exc)
+        await response(scope, receive, send)
 
-    _writers: ThreadPoolExecutor | None = None
+    async def _create(self, collection: Collection, caller: Caller, scope: Scope, receive: Receive) -> Response:
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        body = await read_json_body(headers, _chunks(receive), self.container.settings.max_body_bytes)
+        path = scope["path"]
+        # the insert may wait for SQLite's write lock (another process can hold it for seconds): on the loop only
+        # when nothing has to wait, else in a writer thread
+        waiting = writes_must_not_wait.set(True)
+        try:
+            return create_one(collection, caller, body, path)
+        except WriteWouldWait:
+            pass  # nothing was written
+        finally:
+            writes_must_not_wait.reset(waiting)
+        # in the lane's own writer threads, with this request's context (its request id): a bare executor hop
+        # costs about half of ``anyio.to_thread``'s, and creates are the lane's hottest write
+        context = contextvars.copy_context()
+        write = partial(context.run, create_one, collection, caller, body, path)
+        return await asyncio.get_running_loop().run_in_executor(self._writer_threads(), write)
 
-    async def _in_writer(self, fn: Callable[..., Response], *args: Any) -> Response:
-        """``fn(*args)`` in the lane's own writer threads, with this request's context (its request id). A bare
-        executor hop costs about half of ``anyio.to_thread``'s, and creates are the lane's hottest write."""
+    def _writer_threads(self) -> ThreadPoolExecutor:
         if self._writers is None:
             # SQLite has one writer: one thread, with no lock handoffs between threads; PostgreSQL takes several
-            sqlite = self.state.container.engine.dialect.name == "sqlite"
+            sqlite = self.container.engine.dialect.name == "sqlite"
             self._writers = ThreadPoolExecutor(max_workers=1 if sqlite else 8, thread_name_prefix="lane-writer")
-        context = contextvars.copy_context()
-        return await asyncio.get_running_loop().run_in_executor(self._writers, partial(context.run, fn, *args))
+        return self._writers
 
 
 async def _chunks(receive: Receive) -> AsyncIterator[bytes]:

@@ -24,4 +24,12 @@ class Principal:
     name: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who calls and the tenant they act in, as one authenticated value: what every route receives."""
+
+    principal: Principal
+    tenant: Tenant
+
+
 DEFAULT_SANDBOX = "prod"

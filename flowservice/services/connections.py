@@ -147,7 +147,7 @@ class ConnectionService(ResourceService):
             raise
         return {"result": True}
 
-    def explore(self, tenant: Tenant, id: str, params: dict[str, str]) -> Any:
+    def explore(self, tenant: Tenant, id: str, params: dict[str, str]) -> list[dict[str, Any]] | dict[str, Any]:
         object_type = params.get("objectType", "root").strip().lower()
         if object_type not in ("root", "table", "view"):
             raise InvalidRequest(

@@ -13,7 +13,7 @@ from typing import Any
 import jwt
 
 from flowservice.domain.errors import FlowServiceError, Forbidden, InvalidRequest, NotFound, Unauthorized
-from flowservice.domain.tenancy import Principal, Tenant
+from flowservice.domain.tenancy import Caller, Principal, Tenant
 from flowservice.ports import Identities
 from flowservice.services.token_guard import TokenGuard
 
@@ -67,7 +67,7 @@ class IdentityService:
         api_key: str | None,
         org: str | None,
         sandbox: str | None,
-    ) -> tuple[Principal, Tenant]:
+    ) -> Caller:
         """Check the four headers in the order a gateway would; return who calls and which partition."""
         if not authorization or not authorization.strip():
             raise Unauthorized(
@@ -100,7 +100,7 @@ class IdentityService:
                     f"The sandbox with the name '{sandbox}' could not be found.", code="2100", title="Sandbox not found"
                 )
             self._sandbox_cache.add((org, sandbox))
-        return Principal(client_id=claims["client_id"], org=org), Tenant(org, sandbox)
+        return Caller(Principal(client_id=claims["client_id"], org=org), Tenant(org, sandbox))
 
     def _claims(self, token: str) -> dict[str, Any]:
         """Verified claims of ``token``; a verified token is remembered until it expires."""

@@ -16,13 +16,14 @@ import threading
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TypeVar, TypeVarTuple
 
 from flowservice.domain import deadlines
 from flowservice.domain.errors import TooManyRequests
 from flowservice.domain.tenancy import Tenant
 
 T = TypeVar("T")
+Args = TypeVarTuple("Args")
 _POLL_SECONDS = 0.25  # how often a waiting call checks whether its client is still there
 _held: contextvars.ContextVar[str | None] = contextvars.ContextVar("source_call_slot", default=None)
 
@@ -49,8 +50,8 @@ class SourceCalls:
         self,
         tenant: Tenant,
         what: str,
-        call: Callable[..., T],
-        *args: Any,
+        call: Callable[[*Args], T],
+        *args: *Args,
         disconnected: Callable[[], Awaitable[bool]] | None = None,
     ) -> T:
         """``call(*args)`` on the pool of source calls, under the tenant's slot and a deadline; cancelled

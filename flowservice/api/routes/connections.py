@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request
 
+from flowservice.api.deps import CallerDep, ContainerDep
 from flowservice.api.errors import error_responses
-from flowservice.api.http import Caller, route
-from flowservice.api.routes.crud import add_crud
+from flowservice.api.http import route
+from flowservice.api.payloads import JsonObject
+from flowservice.api.routes.crud import Collection, add_crud
 from flowservice.domain.catalogue import DYNAMICS_SPEC_ID
 
-router = APIRouter(prefix="/data/foundation/flowservice", tags=["connections"], responses=error_responses())
+if TYPE_CHECKING:
+    from flowservice.bootstrap import Container
 
 SEED_EXAMPLE = {
     "name": "Dynamics Connection",
@@ -23,44 +26,53 @@ SEED_EXAMPLE = {
     "connectionSpec": {"id": DYNAMICS_SPEC_ID, "version": "1.0"},
 }
 
-add_crud(router, "connections", "connections", "base connection", SEED_EXAMPLE, local_writes=True)
 
-
-@route(
-    router,
-    "GET",
-    "/connections/{connection_id}/test",
-    summary="Test the connection's credentials",
-    responses=error_responses(400, 401, 403, 404, 429, 502, 503),
-)
-async def test_connection(connection_id: str, request: Request, who: Any = Caller) -> Any:  # noqa: PT028 (a route, not a test)
+async def test_connection(
+    connection_id: str, request: Request, services: ContainerDep, caller: CallerDep
+) -> JsonObject:
     """On the pool of source calls, not the shared one: a slow source cannot stall other routes."""
-    service = request.app.state.container.connections
-    return await service.calls.run(
-        who[1],
+    connections = services.connections
+    return await connections.calls.run(
+        caller.tenant,
         f"The test of connection {connection_id}",
-        service.test,
-        who[1],
+        connections.test,
+        caller.tenant,
         connection_id,
         disconnected=request.is_disconnected,
     )
 
 
-@route(
-    router,
-    "GET",
-    "/connections/{connection_id}/explore",
-    summary="Explore tables (objectType=root) or a table's columns and rows (objectType=table)",
-    responses=error_responses(400, 401, 403, 404, 429, 502, 503),
-)
-async def explore_connection(connection_id: str, request: Request, who: Any = Caller) -> Any:
-    service = request.app.state.container.connections
-    return await service.calls.run(
-        who[1],
+async def explore_connection(
+    connection_id: str, request: Request, services: ContainerDep, caller: CallerDep
+) -> list[JsonObject] | JsonObject:
+    connections = services.connections
+    return await connections.calls.run(
+        caller.tenant,
         f"The exploration of connection {connection_id}",
-        service.explore,
-        who[1],
+        connections.explore,
+        caller.tenant,
         connection_id,
         dict(request.query_params),
         disconnected=request.is_disconnected,
     )
+
+
+def router(container: Container) -> tuple[APIRouter, list[Collection]]:
+    """The routes of base connections, and the collection among them that the lane serves."""
+    router = APIRouter(prefix="/data/foundation/flowservice", tags=["connections"], responses=error_responses())
+    served = add_crud(router, "connections", container.connections, "base connection", SEED_EXAMPLE, local_writes=True)
+    route(
+        router,
+        "GET",
+        "/connections/{connection_id}/test",
+        summary="Test the connection's credentials",
+        responses=error_responses(400, 401, 403, 404, 429, 502, 503),
+    )(test_connection)
+    route(
+        router,
+        "GET",
+        "/connections/{connection_id}/explore",
+        summary="Explore tables (objectType=root) or a table's columns and rows (objectType=table)",
+        responses=error_responses(400, 401, 403, 404, 429, 502, 503),
+    )(explore_connection)
+    return router, [served]

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from flowservice.api.deps import BodyDep, CallerDep, ContainerDep
 from flowservice.api.errors import error_responses
-from flowservice.api.http import Body, Caller, authenticate, body_schema, route
+from flowservice.api.http import body_schema, route
+from flowservice.api.payloads import JsonObject
 from flowservice.domain.errors import InvalidRequest
 
 router = APIRouter(prefix="/data/foundation/conversion", tags=["mapping"], responses=error_responses())
@@ -36,28 +36,26 @@ EXAMPLE = {
     responses=error_responses(400, 401, 403, 415),
     openapi_extra=body_schema(EXAMPLE),
 )
-def create_mapping_set(request: Request, body: Any = Body, who: Any = Caller) -> Any:
-    return request.app.state.container.mapping_sets.create(who[1], who[0], body)
+def create_mapping_set(body: BodyDep, services: ContainerDep, caller: CallerDep) -> JsonObject:
+    return services.mapping_sets.create(caller.tenant, caller.principal, body)
 
 
 @route(router, "GET", "/mappingSets", summary="List mapping sets (start, limit)")
-async def list_mapping_sets(request: Request) -> Any:
-    who = authenticate(request)
+async def list_mapping_sets(request: Request, services: ContainerDep, caller: CallerDep) -> JsonObject:
     try:
         start = int(request.query_params.get("start", 0))
         limit = int(request.query_params.get("limit", 100))
     except ValueError:
         raise InvalidRequest("'start' and 'limit' must be integers.") from None
-    return request.app.state.container.mapping_sets.list(who[1], max(start, 0), min(max(limit, 1), 1000))
+    return services.mapping_sets.list(caller.tenant, max(start, 0), min(max(limit, 1), 1000))
 
 
 @route(router, "GET", "/mappingSets/{mapping_id}", summary="Get a mapping set")
-async def get_mapping_set(mapping_id: str, request: Request) -> Any:
-    who = authenticate(request)
-    return {**request.app.state.container.mapping_sets.get(who[1], mapping_id), "id": mapping_id}
+async def get_mapping_set(mapping_id: str, services: ContainerDep, caller: CallerDep) -> JsonObject:
+    return {**services.mapping_sets.get(caller.tenant, mapping_id), "id": mapping_id}
 
 
 @route(router, "DELETE", "/mappingSets/{mapping_id}", status_code=204, summary="Delete an unused mapping set")
-def delete_mapping_set(mapping_id: str, request: Request, who: Any = Caller) -> Response:
-    request.app.state.container.mapping_sets.delete(who[1], mapping_id)
+def delete_mapping_set(mapping_id: str, services: ContainerDep, caller: CallerDep) -> Response:
+    services.mapping_sets.delete(caller.tenant, mapping_id)
     return Response(status_code=204)

@@ -1,51 +1,107 @@
 """The five routes every Flow Service resource has (create, list, get, patch, delete), registered once per
 collection so their envelope, headers and errors cannot drift apart. Writes stay sync (in the threadpool):
-they may wait on the database's write lock, which must never stall the event loop."""
+they may wait on the database's write lock, which must never stall the event loop.
+
+``add_crud`` returns the ``Collection`` it registered: ``create_app`` gathers them into the table the lane
+(``api/lane.py``) serves reads and creates from, with the very functions below (``read_one``, ``create_one``).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Protocol
 
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
+from flowservice.api.deps import BodyDep, CallerDep
 from flowservice.api.errors import error_responses
-from flowservice.api.http import Body, Caller, Json, authenticate, body_schema, if_match, query_pairs, route
-from flowservice.api.lane import Collection, create_one, read_one, register
+from flowservice.api.http import Json, body_schema, if_match, query_pairs, route
+from flowservice.api.payloads import JsonObject
+from flowservice.domain.tenancy import Caller, Principal, Tenant
+from flowservice.ports import Stored
+
+
+class CrudService(Protocol):
+    """What a resource service offers the five routes (``services/resources.ResourceService`` and its kinds)."""
+
+    def get(self, tenant: Tenant, id: str, /) -> Stored: ...
+
+    def create(self, tenant: Tenant, principal: Principal, body: object, /) -> Stored: ...
+
+    def list(self, tenant: Tenant, params: Iterable[tuple[str, str]], /) -> JsonObject: ...
+
+    def update(
+        self, tenant: Tenant, principal: Principal, id: str, operations: object, if_match: str | None, /
+    ) -> Stored: ...
+
+    def delete(self, tenant: Tenant, id: str, /) -> None: ...
+
+
+View = Callable[[Tenant, JsonObject], JsonObject]
+
+
+@dataclass(frozen=True, slots=True)
+class Collection:
+    """A CRUD collection of one app: its path, its service, the ``view`` that derives what a read shows (none:
+    the stored document), and whether creating one touches only the metadata database (then the lane serves
+    the create: on the loop when the write need not wait for a lock, else in a writer thread)."""
+
+    path: str
+    service: CrudService
+    view: View | None
+    local_writes: bool
+
+
+def read_one(collection: Collection, tenant: Tenant, resource_id: str) -> JsonObject:
+    """``GET /{collection}/{id}``'s body: the stored document, or its view."""
+    doc = collection.service.get(tenant, resource_id).doc
+    return {"items": [collection.view(tenant, doc) if collection.view else doc]}
+
+
+def create_one(collection: Collection, caller: Caller, body: object, path: str) -> Response:
+    stored = collection.service.create(caller.tenant, caller.principal, body)
+    return Json(
+        {"id": stored.id, "etag": stored.etag}, status_code=201, headers={"Location": f"{path.rstrip('/')}/{stored.id}"}
+    )
 
 
 def add_crud(
-    router: APIRouter, collection: str, service: str, noun: str, example: Any, *, local_writes: bool = False
-) -> None:
-    """Register ``/{collection}`` routes backed by ``container.<service>``. ``local_writes``: creating this
-    resource touches only the metadata database (no source calls), so the lane serves its create. Every
-    write runs in a worker thread: it may wait on the database's write lock."""
+    router: APIRouter,
+    collection: str,
+    service: CrudService,
+    noun: str,
+    example: object,
+    *,
+    view: View | None = None,
+    local_writes: bool = False,
+) -> Collection:
+    """Register ``/{collection}`` routes backed by ``service``. ``local_writes``: creating this resource touches
+    only the metadata database (no source calls), so the lane serves its create. Every write runs in a worker
+    thread: it may wait on the database's write lock."""
+    served = Collection(router.prefix + f"/{collection}", service, view, local_writes)
 
-    def svc(request: Request) -> Any:
-        return getattr(request.app.state.container, service)
-
-    def create(request: Request, body: Any = Body, who: Any = Caller) -> Any:
-        return create_one(svc(request), who, body, request.url.path)
+    def create(request: Request, body: BodyDep, caller: CallerDep) -> Response:
+        return create_one(served, caller, body, request.url.path)
 
     # a list decodes up to a page of documents (a count, every matching one): in a worker thread, off the loop
-    def list_all(request: Request) -> Any:
-        who = authenticate(request)
-        return Json(svc(request).list(who[1], query_pairs(request)))
+    def list_all(request: Request, caller: CallerDep) -> Response:
+        return Json(service.list(caller.tenant, query_pairs(request)))
 
     # reading one resource is an indexed lookup: cheaper than the thread hop a sync route would add
-    async def get_one(resource_id: str, request: Request) -> Any:
-        return Json(read_one(svc(request), authenticate(request)[1], resource_id))
+    async def get_one(resource_id: str, caller: CallerDep) -> Response:
+        return Json(read_one(served, caller.tenant, resource_id))
 
-    def patch(resource_id: str, request: Request, body: Any = Body, who: Any = Caller) -> Any:
-        stored = svc(request).update(who[1], who[0], resource_id, body, if_match(request))
+    def patch(resource_id: str, request: Request, body: BodyDep, caller: CallerDep) -> JsonObject:
+        stored = service.update(caller.tenant, caller.principal, resource_id, body, if_match(request))
         return {"id": stored.id, "etag": stored.etag}
 
-    def delete(resource_id: str, request: Request, who: Any = Caller) -> Response:
-        svc(request).delete(who[1], resource_id)
+    def delete(resource_id: str, caller: CallerDep) -> Response:
+        service.delete(caller.tenant, resource_id)
         return Response(status_code=204)
 
     base = f"/{collection}"
-    register(Collection(router.prefix + base, service, local_writes))  # the lane serves get and create first
     one = f"/{collection}/{{resource_id}}"
     route(
         router,
@@ -77,3 +133,4 @@ def add_crud(
     route(router, "DELETE", one, status_code=204, summary=f"Delete a {noun}", operation_id=f"delete_{collection}")(
         delete
     )
+    return served

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import parse_qsl
 
 import anyio
 from fastapi import APIRouter, Request
+from starlette.datastructures import State
 from starlette.responses import Response
 from starlette.types import Message, Receive
 
+from flowservice.api.deps import ContainerDep
 from flowservice.api.errors import error_response
 from flowservice.api.http import Json
 from flowservice.domain.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
@@ -43,9 +44,8 @@ router = APIRouter(tags=["identity"])
         }
     },
 )
-async def token(request: Request) -> Response:
-    container = request.app.state.container
-    settings = container.settings
+async def token(request: Request, services: ContainerDep) -> Response:
+    settings = services.settings
     raw = await _capped_body(request, settings.token_max_body_bytes)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type == "application/x-www-form-urlencoded":
@@ -59,7 +59,7 @@ async def token(request: Request) -> Response:
     missing = [k for k in ("grant_type", "client_id", "client_secret") if not fields.get(k)]
     if missing:
         raise InvalidRequest(f"The token request lacks: {', '.join(missing)}.")
-    identity = container.identity
+    identity = services.identity
     client_id, address = fields["client_id"], request.client.host if request.client else ""
     try:
         identity.guard.attempt(client_id, address)
@@ -69,7 +69,7 @@ async def token(request: Request) -> Response:
         return response
     # scrypt costs tens of milliseconds: off the event loop, and a few at a time so that a flood of wrong
     # secrets cannot take every worker thread either
-    limiter = _hash_limiter(request.app, settings.token_hash_threads)
+    limiter = _hash_limiter(request.app.state, settings.token_hash_threads)
     try:
         issued = await anyio.to_thread.run_sync(
             identity.issue_token, fields["grant_type"], client_id, fields["client_secret"], limiter=limiter
@@ -104,8 +104,9 @@ def _replay(raw: bytes) -> Receive:
     return receive
 
 
-def _hash_limiter(app: Any, threads: int) -> anyio.CapacityLimiter:
-    limiter = getattr(app.state, "token_hash_limiter", None)
+def _hash_limiter(state: State, threads: int) -> anyio.CapacityLimiter:
+    """The app's limiter of concurrent hashes, made on first use: it needs the running event loop."""
+    limiter: anyio.CapacityLimiter | None = getattr(state, "token_hash_limiter", None)
     if limiter is None:
-        limiter = app.state.token_hash_limiter = anyio.CapacityLimiter(max(1, threads))
+        limiter = state.token_hash_limiter = anyio.CapacityLimiter(max(1, threads))
     return limiter

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
 
+from flowservice.api.deps import CallerDep, ContainerDep
 from flowservice.api.errors import error_responses
-from flowservice.api.http import authenticate, query_pairs, route
+from flowservice.api.http import query_pairs, route
+from flowservice.api.payloads import JsonObject
 from flowservice.domain import listing
 from flowservice.domain.errors import InvalidRequest, NotFound
 
 router = APIRouter(prefix="/data/foundation/flowservice", tags=["specs"], responses=error_responses())
 
 
-def _filtered(request: Request, docs: list[dict[str, Any]]) -> dict[str, Any]:
+def _filtered(request: Request, docs: list[JsonObject]) -> JsonObject:
     filters = []
     for key, value in query_pairs(request):
         if key != "property":
@@ -23,17 +23,15 @@ def _filtered(request: Request, docs: list[dict[str, Any]]) -> dict[str, Any]:
     return {"items": [d for d in docs if all(f.matches(d) for f in filters)]}
 
 
+# the specs are the same for every tenant: the caller is authenticated, and not needed further
 @route(router, "GET", "/connectionSpecs", summary="List connection specs")
-async def list_connection_specs(request: Request) -> Any:
-    authenticate(request)
-    specs = request.app.state.container.specs
-    return _filtered(request, [s.doc for s in specs.connections.values()])
+async def list_connection_specs(request: Request, services: ContainerDep, _caller: CallerDep) -> JsonObject:
+    return _filtered(request, [s.doc for s in services.specs.connections.values()])
 
 
 @route(router, "GET", "/connectionSpecs/{spec_id}", summary="Get one connection spec")
-async def get_connection_spec(spec_id: str, request: Request) -> Any:
-    authenticate(request)
-    spec = request.app.state.container.specs.connections.get(spec_id)
+async def get_connection_spec(spec_id: str, services: ContainerDep, _caller: CallerDep) -> JsonObject:
+    spec = services.specs.connections.get(spec_id)
     if spec is None:
         raise NotFound(
             f"The connection spec {spec_id} is not found.", resource_id=spec_id, resource_type="connectionSpecs"
@@ -42,15 +40,13 @@ async def get_connection_spec(spec_id: str, request: Request) -> Any:
 
 
 @route(router, "GET", "/flowSpecs", summary="List flow specs")
-async def list_flow_specs(request: Request) -> Any:
-    authenticate(request)
-    return _filtered(request, list(request.app.state.container.specs.flows.values()))
+async def list_flow_specs(request: Request, services: ContainerDep, _caller: CallerDep) -> JsonObject:
+    return _filtered(request, list(services.specs.flows.values()))
 
 
 @route(router, "GET", "/flowSpecs/{spec_id}", summary="Get one flow spec")
-async def get_flow_spec(spec_id: str, request: Request) -> Any:
-    authenticate(request)
-    spec = request.app.state.container.specs.flows.get(spec_id)
+async def get_flow_spec(spec_id: str, services: ContainerDep, _caller: CallerDep) -> JsonObject:
+    spec = services.specs.flows.get(spec_id)
     if spec is None:
         raise NotFound(f"The flow spec {spec_id} is not found.", resource_id=spec_id, resource_type="flowSpecs")
     return {"items": [spec]}

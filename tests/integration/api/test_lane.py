@@ -1,9 +1,10 @@
 """The lane (``flowservice/api/lane.py``) answers the busiest routes before FastAPI; it must answer exactly as
 the FastAPI routes do. Every case here is sent to the app and to its FastAPI stack alone, on SQLite and
-PostgreSQL, and the answers compared."""
+PostgreSQL, and the answers compared. The lane is a middleware: a middleware added after it sees its answers."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
@@ -11,7 +12,11 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from starlette.routing import Router
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from flowservice.api.app import create_app
+from flowservice.api.lane import Lane
 from tests.fixtures.server import BASE, Api, seed_body
 
 VOLATILE = re.compile(
@@ -19,21 +24,30 @@ VOLATILE = re.compile(
 )
 
 
+def served_by(api: Api, app: FastAPI) -> Api:
+    """The same caller (org, client, token), sent to ``app``."""
+    return dataclasses.replace(api, http=TestClient(app, raise_server_exceptions=False))
+
+
 def routed(api: Api) -> Api:
     """The same API, served by FastAPI's own stack without the lane in front."""
-    app = api.http.app
+    assert api.container is not None
+    app = create_app(api.container)
+    app.user_middleware = [m for m in app.user_middleware if m.cls is not Lane]
+    return served_by(api, app)
 
-    async def fastapi_only(scope: Any, receive: Any, send: Any) -> None:
-        await FastAPI.__call__(app, scope, receive, send)
 
-    return Api(
-        TestClient(fastapi_only, raise_server_exceptions=False),
-        api.org,
-        api.client_id,
-        api.client_secret,
-        api.token,
-        api.container,
-    )
+def routed_requests(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every request FastAPI's router sees from now on (the lane answers before it)."""
+    seen: list[str] = []
+    original = Router.__call__
+
+    async def counting(self: Router, scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(f"{scope['method']} {scope['path']}")
+        await original(self, scope, receive, send)
+
+    monkeypatch.setattr(Router, "__call__", counting)
+    return seen
 
 
 def comparable(response: httpx.Response) -> tuple[int, dict[str, str], str]:
@@ -113,19 +127,52 @@ def test_the_caller_s_request_id_is_echoed_by_the_lane(any_api: Api) -> None:
 def test_reads_and_creates_skip_fastapi_while_other_routes_go_through_it(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    seen: list[str] = []
-    original = FastAPI.__call__
-
-    async def counting(self: FastAPI, scope: Any, receive: Any, send: Any) -> None:
-        seen.append(f"{scope['method']} {scope['path']}")
-        await original(self, scope, receive, send)
-
-    monkeypatch.setattr(FastAPI, "__call__", counting)
+    seen = routed_requests(monkeypatch)
     created = api.post("/connections", json=seed_body()).json()
     assert api.get(f"/connections/{created['id']}").status_code == 200
     assert seen == []
     assert api.get("/connections").status_code == 200
     assert seen == [f"GET {BASE}/connections"]
+
+
+class Recording:
+    """A pure ASGI middleware, as sessions, CORS or tracing would be: it notes each request and its status."""
+
+    def __init__(self, app: ASGIApp, *, seen: list[tuple[str, int]]) -> None:
+        self.app = app
+        self.seen = seen
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def noting(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self.seen.append((f"{scope['method']} {scope['path']}", message["status"]))
+            await send(message)
+
+        await self.app(scope, receive, noting)
+
+
+def test_a_middleware_added_after_create_app_wraps_the_reads_and_creates_the_lane_answers(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert api.container is not None
+    app = create_app(api.container)
+    wrapped: list[tuple[str, int]] = []
+    app.add_middleware(Recording, seen=wrapped)
+    client = served_by(api, app)
+    routed = routed_requests(monkeypatch)
+    created = client.post("/connections", json=seed_body())
+    path = f"{BASE}/connections/{created.json()['id']}"
+    assert client.get(path).status_code == 200
+    assert client.get("/connections/nope").status_code == 404
+    assert wrapped == [(f"POST {BASE}/connections", 201), (f"GET {path}", 200), (f"GET {BASE}/connections/nope", 404)]
+    assert routed == []  # the lane answered all three, inside the later middleware
+    assert client.get("/connections").status_code == 200
+    assert wrapped[-1] == (f"GET {BASE}/connections", 200)
+    assert routed == [f"GET {BASE}/connections"]
 
 
 REPEATED = [
