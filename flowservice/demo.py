@@ -1,9 +1,9 @@
 """``flowservice demo``: the whole product, end to end, offline, as a user's script would drive it.
 
 It starts a local Dynamics org (``crm-emulator``) and ``flowservice serve`` as child processes, then uses only
-the public HTTP API: a client and a token, the seed's connection, explore, datasets, source and target
-connections, a mapping, two scheduled flows, runs with live progress, a query, and an incremental round after
-changing rows in the org. Both children stop on exit or Ctrl-C.
+the public HTTP API, through ``flowservice/client.py``: a client and a token, the seed's connection, explore,
+datasets, source and target connections, a mapping, two scheduled flows, runs with live progress, a query, and
+an incremental round after changing rows in the org. Both children stop on exit or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -125,24 +125,9 @@ class Demo:
         )
         data = self.work_dir / "emulator"
         data.mkdir()
-        child = start_child(
-            "crm-emulator",
-            [
-                sys.executable,
-                "-m",
-                "crm_emulator",
-                "dynamics",
-                "--port",
-                "0",
-                "--data-dir",
-                str(data),
-                "--scale",
-                str(self.scale),
-                "--seed",
-                "42",
-            ],
-            self.work_dir / "emulator.log",
-        )
+        command = [sys.executable, "-m", "crm_emulator", "dynamics", "--port", "0", "--data-dir", str(data)]
+        command += ["--scale", str(self.scale), "--seed", "42"]
+        child = start_child("crm-emulator", command, self.work_dir / "emulator.log")
         self.children.append(child)
         info_file = data / "emulator.json"
         org: dict[str, Any] = wait_for(lambda: json.loads(info_file.read_text()), child, "starting the emulator")
@@ -173,24 +158,8 @@ class Demo:
 
     def login(self, url: str) -> FlowServiceClient:
         self.step("Registering an API client and getting a token from /ims/token/v3")
-        out = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "flowservice",
-                "clients",
-                "create",
-                "--org",
-                ORG,
-                "--name",
-                "demo",
-                "--data-dir",
-                str(self.data_dir),
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
+        command = [sys.executable, "-m", "flowservice", "clients", "create", "--org", ORG, "--name", "demo"]
+        out = subprocess.run([*command, "--data-dir", str(self.data_dir)], check=True, capture_output=True, text=True)
         self.client = json.loads(out.stdout)
         http = open_http(url, timeout=120)
         token = request_token(http, self.client["client_id"], self.client["client_secret"])
