@@ -28,8 +28,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,10 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from _common import LOOPBACK, ROOT, LoadResult, free_port, run_load, start_process, stop_process, wait_for_quiet
 from _flood import flood_token_endpoint
 
+from flowservice.client import BASE, FlowServiceClient
 from tests.fixtures.hostile import API_ROOT, HostileServer, challenge_header, slow_drip
 
-BASE = "/data/foundation/flowservice"
-DYNAMICS_SPEC = "38ad80fe-8b06-4938-94f4-d4ee80266b07"
 ORG_A = "ABUSER000000000000000000@AdobeOrg"
 ORG_B = "VICTIM000000000000000000@AdobeOrg"
 GOAL_P50_MS = 20.0
@@ -51,27 +48,11 @@ GOAL_P99_MS = 100.0
 
 
 @dataclass
-class Tenant:
-    org: str
-    client_id: str
-    token: str
-
-    def headers(self) -> dict[str, str]:
-        return {
-            "Authorization": f"Bearer {self.token}",
-            "x-api-key": self.client_id,
-            "x-gw-ims-org-id": self.org,
-            "x-sandbox-name": "prod",
-            "Content-Type": "application/json",
-        }
-
-
-@dataclass
 class Stack:
     url: str
     pid: int
-    a: Tenant
-    b: Tenant
+    a: FlowServiceClient
+    b: FlowServiceClient
     hostile: HostileServer
     b_connections: list[str] = field(default_factory=list)
 
@@ -104,41 +85,20 @@ def flowservice(*args: str, env: dict[str, str]) -> str:
     return out.stdout
 
 
-def tenant(url: str, org: str, data_dir: Path, env: dict[str, str]) -> Tenant:
+def tenant(url: str, org: str, data_dir: Path, env: dict[str, str]) -> FlowServiceClient:
     created = json.loads(
         flowservice("clients", "create", "--org", org, "--name", "abuse", "--data-dir", str(data_dir), env=env)
         .strip()
         .splitlines()[-1]
     )
-    form = urllib.parse.urlencode(
-        {
-            "grant_type": "client_credentials",
-            "client_id": created["client_id"],
-            "client_secret": created["client_secret"],
-        }
-    ).encode()
-    request = urllib.request.Request(
-        url + "/ims/token/v3", data=form, method="POST", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    return FlowServiceClient.login(
+        url, org=org, client_id=created["client_id"], client_secret=created["client_secret"], timeout=30
     )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        token = str(json.loads(response.read())["access_token"])
-    return Tenant(org, created["client_id"], token)
 
 
-def create_connection(url: str, who: Tenant, service_uri: str) -> str:
-    body = {
-        "name": "abuse",
-        "auth": {
-            "specName": "Basic Authentication for Dynamics-Online",
-            "params": {"serviceUri": service_uri, "username": "u@contoso.example", "password": "p"},
-        },
-        "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"},
-    }
-    request = urllib.request.Request(
-        url + BASE + "/connections", data=json.dumps(body).encode(), method="POST", headers=who.headers()
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return str(json.loads(response.read())["id"])
+def create_connection(who: FlowServiceClient, service_uri: str) -> str:
+    params = {"serviceUri": service_uri, "username": "u@contoso.example", "password": "p"}
+    return who.create_connection("abuse", auth_spec="Basic Authentication for Dynamics-Online", params=params).id
 
 
 def start(tmp: Path) -> tuple[Stack, subprocess.Popen[bytes]]:
@@ -165,7 +125,7 @@ def start(tmp: Path) -> tuple[Stack, subprocess.Popen[bytes]]:
     )
     a, b = tenant(url, ORG_A, data_dir, env), tenant(url, ORG_B, data_dir, env)
     stack = Stack(url, process.pid, a, b, hostile)
-    stack.b_connections = [create_connection(url, b, "https://example.crm.dynamics.com") for _ in range(50)]
+    stack.b_connections = [create_connection(b, "https://example.crm.dynamics.com") for _ in range(50)]
     return stack, process
 
 
@@ -194,7 +154,7 @@ def slow_drip_flood(stack: Stack, args: argparse.Namespace, stop: threading.Even
     """Tenant A: ``args.flood`` requests in flight to test and explore of slow-drip connections."""
     import aiohttp
 
-    connections = [create_connection(stack.url, stack.a, stack.hostile.origin) for _ in range(5)]
+    connections = [create_connection(stack.a, stack.hostile.origin) for _ in range(5)]
     paths = [
         p
         for c in connections

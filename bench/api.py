@@ -30,11 +30,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -55,23 +54,23 @@ from _common import (
     write_doc_section,
 )
 
-BASE = "/data/foundation/flowservice"
+from flowservice.client import BASE, FINAL_STATUSES, FlowServiceClient
+from flowservice.domain.catalogue import DYNAMICS_SPEC_ID
+
 ORG = "BENCH00000000000000000000@AdobeOrg"
-DYNAMICS_SPEC = "38ad80fe-8b06-4938-94f4-d4ee80266b07"
+SEED_AUTH = "Basic Authentication for Dynamics-Online"
 SEED_BODY = {
     "name": "Dynamics Connection",
     "description": "connection for Dynamics account",
     "auth": {
-        "specName": "Basic Authentication for Dynamics-Online",
+        "specName": SEED_AUTH,
         "params": {"serviceUri": "https://example.crm.dynamics.com", "username": "u@contoso.com", "password": "p"},
     },
-    "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"},
+    "connectionSpec": {"id": DYNAMICS_SPEC_ID, "version": "1.0"},
 }
 GOAL_RATIO = 0.40  # ours / floor requests/s, for GET and for POST
 GOAL_GET_P99_MS = 25.0
 GOAL_GET_P99_IN_FLIGHT_MS = 50.0
-LAKE_SPEC = "c604ff05-7f1a-43c0-8e18-33bf874cb11c"
-CRM_FLOW_SPEC = "14518937-270c-4525-bdec-c2ba7cce3860"
 DOC_BEGIN = "<!-- bench/api.py: begin (generated; rerun the command to refresh) -->"
 DOC_END = "<!-- bench/api.py: end of generated part -->"
 
@@ -168,17 +167,6 @@ def create_client(data_dir: Path, env: dict[str, str]) -> dict[str, str]:
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
-def fetch_token(url: str, client: dict[str, str]) -> str:
-    form = urllib.parse.urlencode(
-        {"grant_type": "client_credentials", "client_id": client["client_id"], "client_secret": client["client_secret"]}
-    ).encode()
-    request = urllib.request.Request(
-        url + "/ims/token/v3", data=form, method="POST", headers={"Content-Type": "application/x-www-form-urlencoded"}
-    )
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return str(json.loads(response.read())["access_token"])
-
-
 def measure(
     scenario: Scenario, args: argparse.Namespace, headers: dict[str, str], pid: int, profile_to: Path | None = None
 ) -> LoadResult:
@@ -211,101 +199,47 @@ def measure(
     return result
 
 
-def call(url: str, headers: dict[str, str], method: str = "GET", body: object = None) -> object:
-    data = None if body is None else orjson.dumps(body)
-    request = urllib.request.Request(url, data=data, method=method, headers=headers)
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return orjson.loads(response.read())
-
-
 class FullRuns:
     """Full runs of the local org's contacts through our API: each on a fresh flow and dataset, so each reads the
     whole table (the default embedded mode executes them in the server's worker processes)."""
 
-    def __init__(self, url: str, headers: dict[str, str], info: dict[str, object]) -> None:
-        self.url, self.headers, self.count = url + BASE, headers, 0
-        created = call(
-            f"{self.url}/connections",
-            headers,
-            "POST",
-            {
-                "name": "bench org",
-                "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"},
-                "auth": {
-                    "specName": "Basic Authentication for Dynamics-Online",
-                    "params": {
-                        "serviceUri": info["org_url"],
-                        "username": info["username"],
-                        "password": info["password"],
-                    },
-                },
-            },
-        )
-        self.connection = created["id"]  # type: ignore[index]
+    def __init__(self, api: FlowServiceClient, info: dict[str, object]) -> None:
+        self.api, self.count = api, 0
+        params = {"serviceUri": info["org_url"], "username": info["username"], "password": info["password"]}
+        self.connection = api.create_connection("bench org", auth_spec=SEED_AUTH, params=params).id
 
     def start(self) -> str:
         self.count += 1
         name = f"contacts_{self.count}"
-        dataset = call(url_for_datasets(self.url), self.headers, "POST", {"name": name})
-        dataset_id = str(dataset[0]).split("/")[-1]  # type: ignore[index]
-        source = call(
-            f"{self.url}/sourceConnections",
-            self.headers,
-            "POST",
-            {
-                "name": name,
-                "baseConnectionId": self.connection,
-                "data": {"format": "tabular"},
-                "params": {"tableName": "contact"},
-                "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"},
-            },
+        dataset_id = self.api.create_dataset(name)
+        source = self.api.create_source_connection(name, base_connection_id=self.connection, table="contact")
+        target = self.api.create_target_connection(name, dataset_id=dataset_id)
+        flow = self.api.create_flow(
+            name,
+            source_connection_id=source.id,
+            target_connection_id=target.id,
+            transformations=[{"name": "Copy", "params": {"deltaColumn": {"name": "modifiedon"}}}],
+            schedule={"startTime": str(int(time.time()) + 86400), "frequency": "day", "interval": "1"},
         )
-        target = call(
-            f"{self.url}/targetConnections",
-            self.headers,
-            "POST",
-            {
-                "name": name,
-                "data": {"format": "delta"},
-                "params": {"dataSetId": dataset_id},
-                "connectionSpec": {"id": LAKE_SPEC, "version": "1.0"},
-            },
-        )
-        flow = call(
-            f"{self.url}/flows",
-            self.headers,
-            "POST",
-            {
-                "name": name,
-                "flowSpec": {"id": CRM_FLOW_SPEC, "version": "1.0"},
-                "sourceConnectionIds": [source["id"]],
-                "targetConnectionIds": [target["id"]],  # type: ignore[index]
-                "transformations": [{"name": "Copy", "params": {"deltaColumn": {"name": "modifiedon"}}}],
-                "scheduleParams": {"startTime": str(int(time.time()) + 86400), "frequency": "day", "interval": "1"},
-            },
-        )
-        run = call(f"{self.url}/runs", self.headers, "POST", {"flowId": flow["id"]})  # type: ignore[index]
-        return str(run["id"])  # type: ignore[index]
+        return self.api.start_run(flow.id)
 
     def state(self, run_id: str) -> tuple[str, int]:
-        run = call(f"{self.url}/runs/{run_id}", self.headers)["items"][0]  # type: ignore[index]
-        return run["metrics"]["statusSummary"]["status"], int(run["metrics"]["recordSummary"]["outputRecordCount"])
+        return numbers(self.api.item(f"/runs/{run_id}"))
 
     def wait(self, run_id: str, until: str, timeout: float) -> tuple[str, int]:
         """Poll until the run has landed rows (``landing``) or has ended (``final``)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            status, rows = self.state(run_id)
-            if status in ("success", "partialSuccess", "failed"):
-                return status, rows
-            if until == "landing" and rows > 0:
-                return status, rows
-            time.sleep(0.2)
-        raise RuntimeError(f"run {run_id} did not reach '{until}' within {timeout:.0f} s")
+
+        def reached(run: dict[str, Any]) -> bool:
+            status, rows = numbers(run)
+            return status in FINAL_STATUSES or (until == "landing" and rows > 0)
+
+        return numbers(self.api.wait_for_run(run_id, timeout=timeout, every=0.2, until=reached))
 
 
-def url_for_datasets(flowservice_url: str) -> str:
-    return flowservice_url.removesuffix(BASE) + "/data/foundation/catalog/dataSets"
+def numbers(run: dict[str, Any]) -> tuple[str, int]:
+    """A run's status and the rows it has landed."""
+    metrics = run["metrics"]
+    return metrics["statusSummary"]["status"], int(metrics["recordSummary"]["outputRecordCount"])
 
 
 def start_profiler(pid: int, output: Path) -> subprocess.Popen[bytes]:
@@ -456,14 +390,10 @@ def run_all(
     floor_url: str,
     info: dict[str, object] | None = None,
 ) -> tuple[dict[str, Summary], list[dict[str, object]]]:
-    token = fetch_token(ours_url, client)
-    headers = {
-        "Authorization": f"Bearer {token}",
-        "x-api-key": client["client_id"],
-        "x-gw-ims-org-id": ORG,
-        "x-sandbox-name": "prod",
-        "Content-Type": "application/json",
-    }
+    api = FlowServiceClient.login(
+        ours_url, org=ORG, client_id=client["client_id"], client_secret=client["client_secret"], timeout=60
+    )
+    headers = api.headers()
     body = orjson.dumps(SEED_BODY)
 
     # connections for the GETs to read, created through the API
@@ -484,10 +414,7 @@ def run_all(
     )
     if seeded.errors or not ids:
         raise RuntimeError("seeding connections failed: " + "; ".join(seeded.errors[:5]))
-    with urllib.request.urlopen(
-        urllib.request.Request(f"{ours_url}{BASE}/connections/{ids[0]}", headers=headers), timeout=30
-    ) as response:
-        item = json.loads(response.read())["items"][0]
+    item = api.item(f"/connections/{ids[0]}")
     assert item["id"] == ids[0] and item["auth"]["params"]["password"] != "p", "GET must return the masked doc"
 
     n = len(ids)
@@ -524,7 +451,7 @@ def run_all(
             "floor",
         ),
     ]
-    runs = FullRuns(ours_url, headers, info) if info is not None else None
+    runs = FullRuns(api, info) if info is not None else None
     flights: list[dict[str, object]] = []
     if runs is not None:
         scenarios.insert(
@@ -582,7 +509,7 @@ def measure_in_flight(
     final, rows = runs.wait(run_id, "final", 1800)
     if final != "success":
         raise RuntimeError(f"the run in flight ended {final}")
-    flight = {"in_flight": status == "inProgress", "landed_during": after - before, "rows": rows}
+    flight: dict[str, object] = {"in_flight": status == "inProgress", "landed_during": after - before, "rows": rows}
     print(
         f"    the run was {'still in progress' if flight['in_flight'] else '**over**'} when the measurement "
         f"ended; it landed {after - before:,} rows during it and {rows:,} in all",

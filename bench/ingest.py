@@ -33,6 +33,7 @@ import orjson
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import machine_summary, write_doc_section
+from flowservice.domain.catalogue import CRM_TO_AEP_FLOW_SPEC_ID, DATA_LAKE_SPEC_ID, DYNAMICS_SPEC_ID
 from flowservice.settings import Settings
 
 ORG = "BENCH@AdobeOrg"
@@ -180,7 +181,7 @@ def floor(info: dict[str, Any], rows: int) -> dict[str, float]:
     )
     pages = source.read("account", None, None, page_size=Settings().page_size)
     next(pages)
-    pages.close()  # type: ignore[attr-defined]
+    pages.close()
     source.close()
     first = next(r for r in transport.seen if "/accounts?" in str(r.url))
     headers = {
@@ -214,7 +215,7 @@ def child(info_path: str, rows: int, work: str) -> None:
         who,
         {
             "name": "bench",
-            "connectionSpec": {"id": "38ad80fe-8b06-4938-94f4-d4ee80266b07"},
+            "connectionSpec": {"id": DYNAMICS_SPEC_ID},
             "auth": {
                 "specName": "Basic Authentication for Dynamics-Online",
                 "params": {"serviceUri": info["org_url"], "username": info["username"], "password": info["password"]},
@@ -229,7 +230,7 @@ def child(info_path: str, rows: int, work: str) -> None:
             "baseConnectionId": connection.id,
             "data": {"format": "tabular"},
             "params": {"tableName": "account"},
-            "connectionSpec": {"id": "38ad80fe-8b06-4938-94f4-d4ee80266b07"},
+            "connectionSpec": {"id": DYNAMICS_SPEC_ID},
         },
     )
     dataset = container.catalog.create_dataset(tenant, who, {"name": "accounts"})
@@ -239,7 +240,7 @@ def child(info_path: str, rows: int, work: str) -> None:
         {
             "name": "accounts",
             "params": {"dataSetId": dataset},
-            "connectionSpec": {"id": "c604ff05-7f1a-43c0-8e18-33bf874cb11c"},
+            "connectionSpec": {"id": DATA_LAKE_SPEC_ID},
         },
     )
     flow = container.flows.create(
@@ -247,7 +248,7 @@ def child(info_path: str, rows: int, work: str) -> None:
         who,
         {
             "name": "accounts",
-            "flowSpec": {"id": "14518937-270c-4525-bdec-c2ba7cce3860"},
+            "flowSpec": {"id": CRM_TO_AEP_FLOW_SPEC_ID},
             "sourceConnectionIds": [source.id],
             "targetConnectionIds": [target.id],
             "transformations": [{"name": "Copy", "params": {"deltaColumn": {"name": "modifiedon"}}}],

@@ -1,9 +1,9 @@
 """``flowservice demo``: the whole product, end to end, offline, as a user's script would drive it.
 
 It starts a local Dynamics org (``crm-emulator``) and ``flowservice serve`` as child processes, then uses only
-the public HTTP API: a client and a token, the seed's connection, explore, datasets, source and target
-connections, a mapping, two scheduled flows, runs with live progress, a query, and an incremental round after
-changing rows in the org. Both children stop on exit or Ctrl-C.
+the public HTTP API, through ``flowservice/client.py``: a client and a token, the seed's connection, explore,
+datasets, source and target connections, a mapping, two scheduled flows, runs with live progress, a query, and
+an incremental round after changing rows in the org. Both children stop on exit or Ctrl-C.
 """
 
 from __future__ import annotations
@@ -27,15 +27,14 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from flowservice.client import BASE, ApiError, FlowServiceClient, open_http, request_token
 from flowservice.console import run_numbers, summary_table, watch
-from flowservice.domain.catalogue import CRM_TO_AEP_FLOW_SPEC_ID, DATA_LAKE_SPEC_ID, DYNAMICS_SPEC_ID
 
-BASE = "/data/foundation/flowservice"
 ORG = "DEMO0RG0000000000000000@AdobeOrg"
 
 
 class DemoError(RuntimeError):
-    pass
+    """Why the demo stopped, in one line (an API call's error included)."""
 
 
 @dataclass
@@ -79,31 +78,6 @@ def wait_for(check: Any, child: Child, what: str, timeout: float = 90) -> Any:
                 return result
         time.sleep(0.2)
     raise DemoError(f"timed out while {what}; see {child.log}")
-
-
-class Api:
-    """A thin client of our API: the headers of every Flow Service call, errors turned into one line."""
-
-    def __init__(self, url: str, client_id: str, token: str) -> None:
-        self.http = httpx.Client(base_url=url, timeout=120)
-        self.headers = {
-            "Authorization": f"Bearer {token}",
-            "x-api-key": client_id,
-            "x-gw-ims-org-id": ORG,
-            "x-sandbox-name": "prod",
-            "Content-Type": "application/json",
-        }
-
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        url = path if path.startswith("/data/") else BASE + path
-        response = self.http.request(method, url, headers={**self.headers, **kwargs.pop("headers", {})}, **kwargs)
-        if response.status_code >= 400:
-            try:
-                message = response.json().get("errorMessage", response.text)
-            except ValueError:
-                message = response.text
-            raise DemoError(f"{method} {url} → {response.status_code}: {message}")
-        return response.json() if response.content else None
 
 
 class Demo:
@@ -151,24 +125,9 @@ class Demo:
         )
         data = self.work_dir / "emulator"
         data.mkdir()
-        child = start_child(
-            "crm-emulator",
-            [
-                sys.executable,
-                "-m",
-                "crm_emulator",
-                "dynamics",
-                "--port",
-                "0",
-                "--data-dir",
-                str(data),
-                "--scale",
-                str(self.scale),
-                "--seed",
-                "42",
-            ],
-            self.work_dir / "emulator.log",
-        )
+        command = [sys.executable, "-m", "crm_emulator", "dynamics", "--port", "0", "--data-dir", str(data)]
+        command += ["--scale", str(self.scale), "--seed", "42"]
+        child = start_child("crm-emulator", command, self.work_dir / "emulator.log")
         self.children.append(child)
         info_file = data / "emulator.json"
         org: dict[str, Any] = wait_for(lambda: json.loads(info_file.read_text()), child, "starting the emulator")
@@ -197,56 +156,30 @@ class Demo:
         self.console.print(f"  API {url}{BASE}  (OpenAPI: {url}/openapi.json, data in {self.data_dir})")
         return url
 
-    def login(self, url: str) -> Api:
+    def login(self, url: str) -> FlowServiceClient:
         self.step("Registering an API client and getting a token from /ims/token/v3")
-        out = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "flowservice",
-                "clients",
-                "create",
-                "--org",
-                ORG,
-                "--name",
-                "demo",
-                "--data-dir",
-                str(self.data_dir),
-            ],
-            check=True,
-            capture_output=True,
-            text=True,
-        )
+        command = [sys.executable, "-m", "flowservice", "clients", "create", "--org", ORG, "--name", "demo"]
+        out = subprocess.run([*command, "--data-dir", str(self.data_dir)], check=True, capture_output=True, text=True)
         self.client = json.loads(out.stdout)
-        token = httpx.post(
-            url + "/ims/token/v3",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": self.client["client_id"],
-                "client_secret": self.client["client_secret"],
-            },
-        ).json()
-        self.token = token["access_token"]
+        http = open_http(url, timeout=120)
+        token = request_token(http, self.client["client_id"], self.client["client_secret"])
+        self.token = token.access_token
         self.console.print(
-            f"  x-api-key {self.client['client_id']}  org {ORG}  token expires in {token['expires_in'] // 3_600_000} h"
+            f"  x-api-key {self.client['client_id']}  org {ORG}  token expires in {token.expires_in // 3_600_000} h"
         )
-        return Api(url, self.client["client_id"], self.token)
+        return FlowServiceClient(http, org=ORG, client_id=self.client["client_id"], token=self.token)
 
-    def connect(self, api: Api, org: dict[str, Any]) -> str:
+    def connect(self, api: FlowServiceClient, org: dict[str, Any]) -> str:
         self.step("Creating the Dynamics connection with the seed document's request")
-        body = {
-            "name": "Dynamics Connection",
-            "description": "connection for Dynamics account",
-            "auth": {
-                "specName": "Basic Authentication for Dynamics-Online",
-                "params": {"serviceUri": org["org_url"], "username": org["username"], "password": org["password"]},
-            },
-            "connectionSpec": {"id": DYNAMICS_SPEC_ID, "version": "1.0"},
-        }
-        created = api.call("POST", "/connections", json=body)
-        connection = created["id"]
-        masked = api.call("GET", f"/connections/{connection}")["items"][0]["auth"]["params"]["password"]
-        self.console.print(f"  201 id={connection} etag={created['etag']}  (password shown as {masked})")
+        created = api.create_connection(
+            "Dynamics Connection",
+            description="connection for Dynamics account",
+            auth_spec="Basic Authentication for Dynamics-Online",
+            params={"serviceUri": org["org_url"], "username": org["username"], "password": org["password"]},
+        )
+        connection = created.id
+        masked = api.item(f"/connections/{connection}")["auth"]["params"]["password"]
+        self.console.print(f"  201 id={connection} etag={created.etag}  (password shown as {masked})")
         test = api.call("GET", f"/connections/{connection}/test")
         self.console.print(f"  test → result: {test['result']}")
         if not test["result"]:
@@ -274,88 +207,57 @@ class Demo:
                 str(row.get("accountid")), str(row.get("name")), str(row.get("revenue")), str(row.get("modifiedon"))
             )
         self.console.print(table)
-        return str(connection)
+        return connection
 
-    def build_flows(self, api: Api, connection: str) -> dict[str, dict[str, str]]:
+    def build_flows(self, api: FlowServiceClient, connection: str) -> dict[str, dict[str, str]]:
         self.step("Creating datasets, source and target connections, a mapping and two flows (every 15 minutes)")
         flows: dict[str, dict[str, str]] = {}
-        mapping = api.call(
-            "POST",
-            "/data/foundation/conversion/mappingSets",
-            json={
-                "mappings": [
-                    {"sourceType": "ATTRIBUTE", "source": "accountid", "destination": "accountid"},
-                    {"sourceType": "ATTRIBUTE", "source": "name", "destination": "name"},
-                    {"sourceType": "EXPRESSION", "source": "lower(trim(name))", "destination": "name_key"},
-                    {"sourceType": "ATTRIBUTE", "source": "industrycode", "destination": "industrycode"},
-                    {"sourceType": "ATTRIBUTE", "source": "revenue", "destination": "revenue"},
-                    {"sourceType": "ATTRIBUTE", "source": "numberofemployees", "destination": "numberofemployees"},
-                    {"sourceType": "ATTRIBUTE", "source": "address1_city", "destination": "address.city"},
-                    {"sourceType": "ATTRIBUTE", "source": "address1_country", "destination": "address.country"},
-                    {"sourceType": "ATTRIBUTE", "source": "modifiedon", "destination": "modifiedon"},
-                    {"sourceType": "STATIC", "source": "dynamics-demo", "destination": "origin"},
-                ]
-            },
+        mapping_id = api.create_mapping_set(
+            [
+                {"sourceType": "ATTRIBUTE", "source": "accountid", "destination": "accountid"},
+                {"sourceType": "ATTRIBUTE", "source": "name", "destination": "name"},
+                {"sourceType": "EXPRESSION", "source": "lower(trim(name))", "destination": "name_key"},
+                {"sourceType": "ATTRIBUTE", "source": "industrycode", "destination": "industrycode"},
+                {"sourceType": "ATTRIBUTE", "source": "revenue", "destination": "revenue"},
+                {"sourceType": "ATTRIBUTE", "source": "numberofemployees", "destination": "numberofemployees"},
+                {"sourceType": "ATTRIBUTE", "source": "address1_city", "destination": "address.city"},
+                {"sourceType": "ATTRIBUTE", "source": "address1_country", "destination": "address.country"},
+                {"sourceType": "ATTRIBUTE", "source": "modifiedon", "destination": "modifiedon"},
+                {"sourceType": "STATIC", "source": "dynamics-demo", "destination": "origin"},
+            ]
         )
-        for table, mode, mapping_id in (("account", "merge", mapping["id"]), ("contact", "append", None)):
-            dataset = api.call(
-                "POST",
-                "/data/foundation/catalog/dataSets",
-                json={"name": f"{table}s", "description": f"Dynamics {table} ({mode})"},
-            )[0]
-            dataset_id = dataset.split("/")[-1]
-            source = api.call(
-                "POST",
-                "/sourceConnections",
-                json={
-                    "name": f"Dynamics {table}",
-                    "baseConnectionId": connection,
-                    "data": {"format": "tabular"},
-                    "params": {"tableName": table},
-                    "connectionSpec": {"id": DYNAMICS_SPEC_ID, "version": "1.0"},
-                },
-            )
-            target = api.call(
-                "POST",
-                "/targetConnections",
-                json={
-                    "name": f"{table}s dataset",
-                    "data": {"format": "delta"},
-                    "params": {"dataSetId": dataset_id, "writeMode": mode},
-                    "connectionSpec": {"id": DATA_LAKE_SPEC_ID, "version": "1.0"},
-                },
-            )
+        for table, mode, mapping in (("account", "merge", mapping_id), ("contact", "append", None)):
+            dataset_id = api.create_dataset(f"{table}s", description=f"Dynamics {table} ({mode})")
+            source = api.create_source_connection(f"Dynamics {table}", base_connection_id=connection, table=table)
+            target = api.create_target_connection(f"{table}s dataset", dataset_id=dataset_id, write_mode=mode)
             copy = {"name": "Copy", "params": {"deltaColumn": {"name": "modifiedon"}}}
             transformations: list[dict[str, Any]] = [copy]
-            if mapping_id:
-                transformations.append({"name": "Mapping", "params": {"mappingId": mapping_id, "mappingVersion": 0}})
-            flow = api.call(
-                "POST",
-                "/flows",
-                json={
-                    "name": f"Dynamics {table}s ({mode})",
-                    "flowSpec": {"id": CRM_TO_AEP_FLOW_SPEC_ID, "version": "1.0"},
-                    "sourceConnectionIds": [source["id"]],
-                    "targetConnectionIds": [target["id"]],
-                    "transformations": transformations,
-                    "scheduleParams": {
-                        "startTime": str(int(time.time()) + 900),
-                        "frequency": "minute",
-                        "interval": "15",
-                        "backfill": "true",
-                    },
+            if mapping:
+                transformations.append({"name": "Mapping", "params": {"mappingId": mapping, "mappingVersion": 0}})
+            flow = api.create_flow(
+                f"Dynamics {table}s ({mode})",
+                source_connection_id=source.id,
+                target_connection_id=target.id,
+                transformations=transformations,
+                schedule={
+                    "startTime": str(int(time.time()) + 900),
+                    "frequency": "minute",
+                    "interval": "15",
+                    "backfill": "true",
                 },
             )
-            flows[table] = {"flow": flow["id"], "dataset": dataset_id, "name": f"{table}s", "mode": mode}
-            self.console.print(f"  {table}: dataset {dataset_id} ({mode}), flow {flow['id']}")
+            flows[table] = {"flow": flow.id, "dataset": dataset_id, "name": f"{table}s", "mode": mode}
+            self.console.print(f"  {table}: dataset {dataset_id} ({mode}), flow {flow.id}")
         return flows
 
-    def run_flows(self, api: Api, flows: dict[str, dict[str, str]], title: str) -> dict[str, dict[str, Any]]:
+    def run_flows(
+        self, api: FlowServiceClient, flows: dict[str, dict[str, str]], title: str
+    ) -> dict[str, dict[str, Any]]:
         self.step(f"{title}: triggering a run of each flow")
-        ids = {table: api.call("POST", "/runs", json={"flowId": f["flow"]})["id"] for table, f in flows.items()}
+        ids = {table: api.start_run(f["flow"]) for table, f in flows.items()}
 
         def fetch() -> dict[str, dict[str, Any]]:
-            return {f"{t} ({flows[t]['mode']})": api.call("GET", f"/runs/{rid}")["items"][0] for t, rid in ids.items()}
+            return {f"{t} ({flows[t]['mode']})": api.item(f"/runs/{rid}") for t, rid in ids.items()}
 
         runs = watch(fetch, self.console, timeout=600)
         self.console.print(summary_table(runs, title=f"{title}: summary"))
@@ -455,7 +357,9 @@ class Demo:
         }
         (self.work_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
 
-    def closing_words(self, url: str, api: Api, flows: dict[str, dict[str, str]], runs: dict[str, Any]) -> None:
+    def closing_words(
+        self, url: str, api: FlowServiceClient, flows: dict[str, dict[str, str]], runs: dict[str, Any]
+    ) -> None:
         lake = self.data_dir / "lake"
         first_flow = flows["account"]["flow"]
         query_hint = "SELECT count(*) FROM accounts"
@@ -476,4 +380,7 @@ class Demo:
 
 def run_demo(work_dir: Path, scale: int, keep_running: bool) -> None:
     console = Console(width=None if sys.stdout.isatty() else 120)
-    Demo(work_dir, scale, console, keep_running).run()
+    try:
+        Demo(work_dir, scale, console, keep_running).run()
+    except ApiError as exc:
+        raise DemoError(str(exc)) from exc

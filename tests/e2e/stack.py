@@ -1,5 +1,5 @@
 """A real stack for end-to-end tests: a crm_emulator process over HTTPS and a ``flowservice serve`` process
-configured for it, driven only through the public API (the demo's client)."""
+configured for it, driven only through the public API (`flowservice/client.py`, as the demo drives it)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
-from flowservice.demo import CRM_FLOW_SPEC, DYNAMICS_SPEC, LAKE_SPEC, ORG, Api
+from flowservice.client import FlowServiceClient, open_http
+from flowservice.demo import ORG
 from tests.fixtures.server import LiveServer, fetch_token, start_server, stop_server
-
-FINAL = ("success", "partialSuccess", "failed")
 
 
 def server_env(emulator: Any, **extra: str) -> dict[str, str]:
@@ -32,23 +29,22 @@ class Stack:
     data_dir: Path
     env: dict[str, str]
     server: LiveServer | None = None
-    api: Api | None = None
+    api: FlowServiceClient | None = None
     credentials: dict[str, str] = field(default_factory=dict)
 
-    def start(self) -> Api:
+    def start(self) -> FlowServiceClient:
         self.server = start_server(self.data_dir, self.env)
         try:
             if not self.credentials:
                 import json
 
                 self.credentials = json.loads(self.server.cli("clients", "create", "--org", ORG, "--name", "e2e"))
-            token = fetch_token(
-                httpx.Client(base_url=self.server.url), self.credentials["client_id"], self.credentials["client_secret"]
-            )
+            http = open_http(self.server.url, timeout=120)
+            token = fetch_token(http, self.credentials["client_id"], self.credentials["client_secret"])
         except BaseException:
             self.stop()  # never leave a server behind when the stack could not start
             raise
-        self.api = Api(self.server.url, self.credentials["client_id"], token)
+        self.api = FlowServiceClient(http, org=ORG, client_id=self.credentials["client_id"], token=token)
         return self.api
 
     def kill(self) -> None:
@@ -62,73 +58,37 @@ class Stack:
 
     def connection(self) -> str:
         assert self.api is not None
-        body = {
-            "name": "Dynamics",
-            "auth": {
-                "specName": "Basic Authentication for Dynamics-Online",
-                "params": {
-                    "serviceUri": self.emulator.org_url,
-                    "username": self.emulator.username,
-                    "password": self.emulator.password,
-                },
-            },
-            "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"},
+        params = {
+            "serviceUri": self.emulator.org_url,
+            "username": self.emulator.username,
+            "password": self.emulator.password,
         }
-        return str(self.api.call("POST", "/connections", json=body)["id"])
+        return self.api.create_connection(
+            "Dynamics", auth_spec="Basic Authentication for Dynamics-Online", params=params
+        ).id
 
     def flow(self, connection: str, table: str, mode: str) -> dict[str, str]:
         api = self.api
         assert api is not None
-        dataset = api.call("POST", "/data/foundation/catalog/dataSets", json={"name": f"{table}_{mode}"})[0]
-        dataset_id = dataset.split("/")[-1]
-        source = api.call(
-            "POST",
-            "/sourceConnections",
-            json={
-                "name": table,
-                "baseConnectionId": connection,
-                "data": {"format": "tabular"},
-                "params": {"tableName": table},
-                "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"},
-            },
+        dataset_id = api.create_dataset(f"{table}_{mode}")
+        source = api.create_source_connection(table, base_connection_id=connection, table=table)
+        target = api.create_target_connection(table, dataset_id=dataset_id, write_mode=mode)
+        flow = api.create_flow(
+            f"{table} {mode}",
+            source_connection_id=source.id,
+            target_connection_id=target.id,
+            transformations=[{"name": "Copy", "params": {"deltaColumn": {"name": "modifiedon"}}}],
+            schedule={"startTime": str(int(time.time()) + 86400), "frequency": "day", "interval": "1"},
         )
-        target = api.call(
-            "POST",
-            "/targetConnections",
-            json={
-                "name": table,
-                "data": {"format": "delta"},
-                "params": {"dataSetId": dataset_id, "writeMode": mode},
-                "connectionSpec": {"id": LAKE_SPEC, "version": "1.0"},
-            },
-        )
-        flow = api.call(
-            "POST",
-            "/flows",
-            json={
-                "name": f"{table} {mode}",
-                "flowSpec": {"id": CRM_FLOW_SPEC, "version": "1.0"},
-                "sourceConnectionIds": [source["id"]],
-                "targetConnectionIds": [target["id"]],
-                "transformations": [{"name": "Copy", "params": {"deltaColumn": {"name": "modifiedon"}}}],
-                "scheduleParams": {"startTime": str(int(time.time()) + 86400), "frequency": "day", "interval": "1"},
-            },
-        )
-        return {"flow": flow["id"], "dataset": dataset_id, "name": f"{table}_{mode}", "table": table}
+        return {"flow": flow.id, "dataset": dataset_id, "name": f"{table}_{mode}", "table": table}
 
     def trigger(self, flow: dict[str, str]) -> str:
         assert self.api is not None
-        return str(self.api.call("POST", "/runs", json={"flowId": flow["flow"]})["id"])
+        return self.api.start_run(flow["flow"])
 
     def wait(self, run_id: str, timeout: float = 120) -> dict[str, Any]:
         assert self.api is not None
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            run = self.api.call("GET", f"/runs/{run_id}")["items"][0]
-            if run["metrics"]["statusSummary"]["status"] in FINAL:
-                return dict(run)
-            time.sleep(0.3)
-        raise AssertionError(f"run {run_id} did not finish: {run['metrics']}")
+        return self.api.wait_for_run(run_id, timeout=timeout)
 
     def dataset_rows(self, flow: dict[str, str]) -> list[dict[str, Any]]:
         from flowservice.bootstrap import build

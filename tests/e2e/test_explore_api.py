@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from flowservice.demo import DYNAMICS_SPEC, Api, DemoError
+from flowservice.client import ApiError, FlowServiceClient
+from flowservice.domain.catalogue import DYNAMICS_SPEC_ID
 from tests.e2e.stack import Stack, server_env
 
 
@@ -18,14 +19,14 @@ def stack(emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]
     stack.stop()
 
 
-def connect(api: Api, uri: str, username: str, password: str) -> str:
+def connect(api: FlowServiceClient, uri: str, username: str, password: str) -> str:
     body = {
         "name": "Dynamics",
         "auth": {
             "specName": "Basic Authentication for Dynamics-Online",
             "params": {"serviceUri": uri, "username": username, "password": password},
         },
-        "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"},
+        "connectionSpec": {"id": DYNAMICS_SPEC_ID, "version": "1.0"},
     }
     return str(api.call("POST", "/connections", json=body)["id"])
 
@@ -84,10 +85,10 @@ def test_unknown_tables_are_404_and_metadata_addresses_are_refused_before_any_re
     api, org = stack.api, stack.emulator
     assert api is not None
     connection = connect(api, org.org_url, org.username, org.password)
-    with pytest.raises(DemoError, match="404"):
+    with pytest.raises(ApiError, match="404"):
         api.call("GET", f"/connections/{connection}/explore", params={"objectType": "table", "object": "nope"})
     metadata = connect(api, "https://169.254.169.254/", "u@x.com", "p")
     result = api.call("GET", f"/connections/{metadata}/test")
     assert result["result"] is False and "169.254.169.254" in result["reason"]
-    with pytest.raises(DemoError, match="400"):
+    with pytest.raises(ApiError, match="400"):
         api.call("GET", f"/connections/{metadata}/explore", params={"objectType": "root"})

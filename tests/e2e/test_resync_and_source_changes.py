@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
-from flowservice.demo import DYNAMICS_SPEC
+from flowservice.domain.catalogue import DYNAMICS_SPEC_ID
 from tests.e2e.stack import Stack, server_env, source_rows
 
 COMMIT_ROWS = 50
@@ -70,7 +70,7 @@ def test_changing_the_columns_of_a_source_connection_reads_the_table_in_full(sta
     doc = stack.api.call("GET", f"/flows/{flow['flow']}")["items"][0]
     source_id = doc["sourceConnectionIds"][0]
     source = stack.api.call("GET", f"/sourceConnections/{source_id}")["items"][0]
-    assert source["connectionSpec"]["id"] == DYNAMICS_SPEC
+    assert source["connectionSpec"]["id"] == DYNAMICS_SPEC_ID
     patched = stack.api.call(
         "PATCH",
         f"/sourceConnections/{source_id}",

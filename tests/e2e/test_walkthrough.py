@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from flowservice.demo import CRM_FLOW_SPEC, DYNAMICS_SPEC, LAKE_SPEC
+from flowservice.domain.catalogue import CRM_TO_AEP_FLOW_SPEC_ID, DATA_LAKE_SPEC_ID, DYNAMICS_SPEC_ID
 from tests.e2e.stack import Stack, iso, server_env
 
 MAPPING = [
@@ -54,7 +54,7 @@ def test_the_walkthrough_lands_a_dataset_equal_to_the_org_table(stack: Stack) ->
             "baseConnectionId": connection,
             "data": {"format": "tabular"},
             "params": {"tableName": "account"},
-            "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"},
+            "connectionSpec": {"id": DYNAMICS_SPEC_ID, "version": "1.0"},
         },
     )
     dataset = api.call("POST", "/data/foundation/catalog/dataSets", json={"name": "accounts"})[0].split("/")[-1]
@@ -65,7 +65,7 @@ def test_the_walkthrough_lands_a_dataset_equal_to_the_org_table(stack: Stack) ->
             "name": "accounts",
             "data": {"format": "delta"},
             "params": {"dataSetId": dataset},
-            "connectionSpec": {"id": LAKE_SPEC, "version": "1.0"},
+            "connectionSpec": {"id": DATA_LAKE_SPEC_ID, "version": "1.0"},
         },
     )
     mapping = api.call("POST", "/data/foundation/conversion/mappingSets", json={"mappings": MAPPING})
@@ -74,7 +74,7 @@ def test_the_walkthrough_lands_a_dataset_equal_to_the_org_table(stack: Stack) ->
         "/flows",
         json={
             "name": "accounts",
-            "flowSpec": {"id": CRM_FLOW_SPEC, "version": "1.0"},
+            "flowSpec": {"id": CRM_TO_AEP_FLOW_SPEC_ID, "version": "1.0"},
             "sourceConnectionIds": [source["id"]],
             "targetConnectionIds": [target["id"]],
             "transformations": [

@@ -10,12 +10,13 @@ from typing import Any
 
 import pytest
 
+from flowservice.domain.catalogue import CRM_TO_AEP_FLOW_SPEC_ID, DATA_LAKE_SPEC_ID, DYNAMICS_SPEC_ID
 from flowservice.domain.expressions import MAX_EXPRESSION_DEPTH, MAX_EXPRESSION_LENGTH, MAX_NUMBER_LENGTH
 from flowservice.services.runs import Scheduler
 from flowservice.settings import Settings
 from tests.fakes.source import FakeOrg
-from tests.fixtures.server import BASE, DYNAMICS_SPEC, Api, make_api, postgres_url, seed_body
-from tests.integration.engine.conftest import CRM_FLOW_SPEC, LAKE_SPEC, Harness
+from tests.fixtures.server import BASE, Api, make_api, postgres_url, seed_body
+from tests.integration.engine.conftest import Harness
 
 MAPPING_SETS = "/data/foundation/conversion/mappingSets"
 
@@ -61,7 +62,7 @@ def flow_body(harness: Harness, table: str, connection_id: str | None = None) ->
             "baseConnectionId": connection_id or harness.connection_id,
             "data": {"format": "tabular"},
             "params": {"tableName": table},
-            "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"},
+            "connectionSpec": {"id": DYNAMICS_SPEC_ID, "version": "1.0"},
         },
     )
     assert source.status_code == 201, source.text
@@ -73,13 +74,13 @@ def flow_body(harness: Harness, table: str, connection_id: str | None = None) ->
             "name": "lake",
             "data": {"format": "delta"},
             "params": {"dataSetId": dataset.json()[0].split("/")[-1], "writeMode": "merge"},
-            "connectionSpec": {"id": LAKE_SPEC, "version": "1.0"},
+            "connectionSpec": {"id": DATA_LAKE_SPEC_ID, "version": "1.0"},
         },
     )
     assert target.status_code == 201, target.text
     return {
         "name": f"{table} flow",
-        "flowSpec": {"id": CRM_FLOW_SPEC, "version": "1.0"},
+        "flowSpec": {"id": CRM_TO_AEP_FLOW_SPEC_ID, "version": "1.0"},
         "sourceConnectionIds": [source.json()["id"]],
         "targetConnectionIds": [target.json()["id"]],
         "transformations": [{"name": "Copy", "params": {"deltaColumn": {"name": "modifiedon"}}}],
@@ -191,7 +192,7 @@ def test_source_and_target_params_of_the_wrong_type_are_named_never_quoted(api: 
             "name": "s",
             "baseConnectionId": base["id"],
             "params": {"tableName": {"x": SECRET}},
-            "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"},
+            "connectionSpec": {"id": DYNAMICS_SPEC_ID, "version": "1.0"},
         },
     )
     assert source.status_code == 400
@@ -202,7 +203,7 @@ def test_source_and_target_params_of_the_wrong_type_are_named_never_quoted(api: 
             "name": "s",
             "baseConnectionId": base["id"],
             "params": {"tableName": "account", "entityType": SECRET},
-            "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"},
+            "connectionSpec": {"id": DYNAMICS_SPEC_ID, "version": "1.0"},
         },
     )
     assert enum.status_code == 400
@@ -210,7 +211,11 @@ def test_source_and_target_params_of_the_wrong_type_are_named_never_quoted(api: 
     assert SECRET not in enum.text
     target = api.post(
         "/targetConnections",
-        json={"name": "t", "params": {"dataSetId": [SECRET]}, "connectionSpec": {"id": LAKE_SPEC, "version": "1.0"}},
+        json={
+            "name": "t",
+            "params": {"dataSetId": [SECRET]},
+            "connectionSpec": {"id": DATA_LAKE_SPEC_ID, "version": "1.0"},
+        },
     )
     assert target.status_code == 400
     assert "'params.dataSetId'" in message(target) and SECRET not in target.text
@@ -221,7 +226,7 @@ def test_source_and_target_params_of_the_wrong_type_are_named_never_quoted(api: 
 
 @pytest.mark.parametrize("collection", ["/sourceConnections", "/targetConnections"])
 def test_a_connection_spec_that_is_not_an_object_is_a_400_not_a_500(api: Api, collection: str) -> None:
-    response = api.post(collection, json={"name": "x", "connectionSpec": DYNAMICS_SPEC})
+    response = api.post(collection, json={"name": "x", "connectionSpec": DYNAMICS_SPEC_ID})
     assert response.status_code == 400, response.text
     assert code(response) == "FLOW-1413-400" and "'connectionSpec' must be an object" in message(response)
 
@@ -375,7 +380,7 @@ def test_a_disabled_base_connection_cannot_be_used_until_it_is_enabled(harness: 
                 "name": "s",
                 "baseConnectionId": harness.connection_id,
                 "params": {"tableName": "account"},
-                "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"},
+                "connectionSpec": {"id": DYNAMICS_SPEC_ID, "version": "1.0"},
             },
         ),
         api.post("/flows", json=body),

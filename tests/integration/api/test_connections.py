@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fixtures.server import DYNAMICS_SPEC, Api, seed_body
+from flowservice.domain.catalogue import DATA_LAKE_SPEC_ID, DYNAMICS_SPEC_ID
+from tests.fixtures.server import Api, seed_body
 
 
 def error_code(response) -> str:
@@ -61,7 +62,7 @@ def test_patch_without_if_match_is_rejected_with_1403(any_api: Api) -> None:
 
 def test_patch_cannot_change_the_connection_spec(any_api: Api) -> None:
     created = any_api.post("/connections", json=seed_body()).json()
-    ops = [{"op": "replace", "path": "/connectionSpec/id", "value": "c604ff05-7f1a-43c0-8e18-33bf874cb11c"}]
+    ops = [{"op": "replace", "path": "/connectionSpec/id", "value": DATA_LAKE_SPEC_ID}]
     response = any_api.patch(f"/connections/{created['id']}", json=ops, headers={"If-Match": created["etag"]})
     assert response.status_code == 400
     assert error_code(response) == "FLOW-1414-400"
@@ -135,7 +136,7 @@ def test_service_principal_connection_masks_the_key(api: Api) -> None:
                 "servicePrincipalKey": "very-secret-key",
             },
         },
-        "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"},
+        "connectionSpec": {"id": DYNAMICS_SPEC_ID, "version": "1.0"},
     }
     created = api.post("/connections", json=body)
     assert created.status_code == 201
@@ -162,7 +163,7 @@ def test_listing_filters_orders_pages_and_counts(any_api: Api) -> None:
     filtered = any_api.get("/connections", params={"property": 'name=="ALPHA",bravo'}).json()["items"]
     assert sorted(c["name"] for c in filtered) == ["alpha", "bravo"]
     by_spec = any_api.get(
-        "/connections", params={"property": f"connectionSpec.id=={DYNAMICS_SPEC}", "count": "true"}
+        "/connections", params={"property": f"connectionSpec.id=={DYNAMICS_SPEC_ID}", "count": "true"}
     ).json()
     assert by_spec == {"count": 5}
     newer = any_api.get("/connections", params=[("property", "createdAt>0"), ("property", "name==echo")]).json()

@@ -10,6 +10,7 @@ import time
 import jwt
 import pytest
 
+from flowservice.domain.catalogue import DATA_LAKE_SPEC_ID, DYNAMICS_SPEC_ID
 from tests.fixtures.server import BASE, Api, LiveServer, seed_body
 
 
@@ -86,7 +87,7 @@ def test_token_is_a_signed_jwt_naming_client_and_org(api: Api) -> None:
         ("application/json", b"{not json", 400),
         ("application/json", b"", 400),
         ("application/json", b"[1,2]", 400),
-        ("application/json", b'{"name": 5, "connectionSpec": {"id": "38ad80fe-8b06-4938-94f4-d4ee80266b07"}}', 400),
+        ("application/json", f'{{"name": 5, "connectionSpec": {{"id": "{DYNAMICS_SPEC_ID}"}}}}'.encode(), 400),
     ],
 )
 def test_bad_bodies_get_flow_error_bodies_not_stack_traces(api: Api, content_type, body, status) -> None:
@@ -135,11 +136,11 @@ def test_sandbox_dev_cannot_see_a_prod_connection(api: Api) -> None:
 
 def test_connection_specs_list_filters_by_name_and_gets_by_id(api: Api) -> None:
     listed = api.get("/connectionSpecs", params={"property": 'name=="dynamics-online"'}).json()["items"]
-    assert [s["id"] for s in listed] == ["38ad80fe-8b06-4938-94f4-d4ee80266b07"]
+    assert [s["id"] for s in listed] == [DYNAMICS_SPEC_ID]
     names = [a["name"] for a in listed[0]["authSpec"]]
     assert names == ["Basic Authentication for Dynamics-Online", "Service Principal Key Based Authentication"]
     assert listed[0]["authSpec"][0]["spec"]["properties"]["password"]["format"] == "password"
-    lake = api.get("/connectionSpecs/c604ff05-7f1a-43c0-8e18-33bf874cb11c").json()["items"][0]
+    lake = api.get(f"/connectionSpecs/{DATA_LAKE_SPEC_ID}").json()["items"][0]
     assert lake["name"] == "datalake"
     assert api.get("/connectionSpecs/unknown").status_code == 404
 

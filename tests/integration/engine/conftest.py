@@ -10,12 +10,10 @@ from typing import Any
 
 import pytest
 
+from flowservice.domain.catalogue import CRM_TO_AEP_FLOW_SPEC_ID, DATA_LAKE_SPEC_ID, DYNAMICS_SPEC_ID
 from flowservice.settings import Settings
 from tests.fakes.source import FakeOrg
-from tests.fixtures.server import DYNAMICS_SPEC, Api, make_api, seed_body
-
-LAKE_SPEC = "c604ff05-7f1a-43c0-8e18-33bf874cb11c"
-CRM_FLOW_SPEC = "14518937-270c-4525-bdec-c2ba7cce3860"
+from tests.fixtures.server import Api, make_api, seed_body
 
 
 @dataclass
@@ -52,7 +50,7 @@ class Harness:
                 "baseConnectionId": self.connection_id,
                 "data": {"format": "tabular"},
                 "params": {"tableName": table},
-                "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"},
+                "connectionSpec": {"id": DYNAMICS_SPEC_ID, "version": "1.0"},
             },
         )
         assert source.status_code == 201, source.text
@@ -66,7 +64,7 @@ class Harness:
                 "name": "lake",
                 "data": {"format": "delta"},
                 "params": {"dataSetId": dataset_id, "writeMode": mode},
-                "connectionSpec": {"id": LAKE_SPEC, "version": "1.0"},
+                "connectionSpec": {"id": DATA_LAKE_SPEC_ID, "version": "1.0"},
             },
         )
         assert target.status_code == 201, target.text
@@ -79,7 +77,7 @@ class Harness:
             )
         body = {
             "name": f"{table} flow",
-            "flowSpec": {"id": CRM_FLOW_SPEC, "version": "1.0"},
+            "flowSpec": {"id": CRM_TO_AEP_FLOW_SPEC_ID, "version": "1.0"},
             "sourceConnectionIds": [source.json()["id"]],
             "targetConnectionIds": [target.json()["id"]],
             "transformations": transformations,

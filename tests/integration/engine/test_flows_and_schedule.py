@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 
+from flowservice.domain.catalogue import CRM_TO_AEP_FLOW_SPEC_ID, DYNAMICS_SPEC_ID
 from flowservice.services.runs import Scheduler
-from tests.integration.engine.conftest import CRM_FLOW_SPEC, Harness
+from tests.integration.engine.conftest import Harness
 
 
 def code(response) -> str:
@@ -14,7 +15,7 @@ def code(response) -> str:
 
 def test_flow_specs_list_crm_to_aep_by_name(harness: Harness) -> None:
     items = harness.api.get("/flowSpecs", params={"property": 'name=="CRMToAEP"'}).json()["items"]
-    assert [i["id"] for i in items] == [CRM_FLOW_SPEC]
+    assert [i["id"] for i in items] == [CRM_TO_AEP_FLOW_SPEC_ID]
     assert {t["name"] for t in items[0]["transformationSpecs"]} == {"Copy", "Mapping"}
 
 
@@ -88,7 +89,7 @@ def test_source_connections_are_checked_against_the_source(harness: Harness) -> 
         "baseConnectionId": harness.connection_id,
         "data": {"format": "tabular"},
         "params": {"tableName": "nope"},
-        "connectionSpec": {"id": "38ad80fe-8b06-4938-94f4-d4ee80266b07"},
+        "connectionSpec": {"id": DYNAMICS_SPEC_ID},
     }
     response = harness.api.post("/sourceConnections", json=body)
     assert response.status_code == 400 and "'nope' does not exist" in response.json()["errorMessage"]

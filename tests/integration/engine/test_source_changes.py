@@ -9,10 +9,11 @@ from typing import Any
 
 import pytest
 
+from flowservice.domain.catalogue import DATA_LAKE_SPEC_ID, DYNAMICS_SPEC_ID
 from flowservice.settings import Settings
 from tests.fakes.source import FakeOrg, FakeSource, make_row
-from tests.fixtures.server import DYNAMICS_SPEC, make_api, seed_body
-from tests.integration.engine.conftest import LAKE_SPEC, Harness
+from tests.fixtures.server import make_api, seed_body
+from tests.integration.engine.conftest import Harness
 
 ORG_A, ORG_B = "https://a.crm.dynamics.com", "https://b.crm.dynamics.com"
 
@@ -59,7 +60,7 @@ def source_connection(harness: Harness, table: str, base_id: str | None = None, 
             "baseConnectionId": base_id or harness.connection_id,
             "data": {"format": "tabular"},
             "params": {"tableName": table, **params},
-            "connectionSpec": {"id": DYNAMICS_SPEC, "version": "1.0"},
+            "connectionSpec": {"id": DYNAMICS_SPEC_ID, "version": "1.0"},
         },
     )
     assert created.status_code == 201, created.text
@@ -73,7 +74,7 @@ def target_connection(harness: Harness, dataset_id: str) -> str:
             "name": "lake",
             "data": {"format": "delta"},
             "params": {"dataSetId": dataset_id, "writeMode": "merge"},
-            "connectionSpec": {"id": LAKE_SPEC, "version": "1.0"},
+            "connectionSpec": {"id": DATA_LAKE_SPEC_ID, "version": "1.0"},
         },
     )
     assert created.status_code == 201, created.text

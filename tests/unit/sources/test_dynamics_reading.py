@@ -10,6 +10,7 @@ from decimal import Decimal
 import pyarrow as pa
 import pytest
 
+from flowservice.domain.catalogue import DATA_LAKE_SPEC_ID, DYNAMICS_SPEC_ID
 from flowservice.domain.errors import InvalidRequest, SourceRefused
 from flowservice.sources.dynamics import DynamicsSourceFactory, invalidate
 
@@ -227,19 +228,17 @@ def test_factory_routes_auth_specs_and_invalidates_by_connection_id(settings, fa
         "servicePrincipalKey": "s3cr3t~Key.Value",
         "_connectionId": "conn-1",
     }
-    src = factory("38ad80fe-8b06-4938-94f4-d4ee80266b07", "Service Principal Key Based Authentication", params)
+    src = factory(DYNAMICS_SPEC_ID, "Service Principal Key Based Authentication", params)
     assert src.connection_key.startswith("conn-1:")
     src.describe("account")
     calls = len(fake.api_requests("EntityDefinitions"))
     factory.invalidate("conn-1")
-    factory("38ad80fe-8b06-4938-94f4-d4ee80266b07", "Service Principal Key Based Authentication", params).describe(
-        "account"
-    )
+    factory(DYNAMICS_SPEC_ID, "Service Principal Key Based Authentication", params).describe("account")
     assert len(fake.api_requests("EntityDefinitions")) > calls
     with pytest.raises(InvalidRequest):
-        factory("38ad80fe-8b06-4938-94f4-d4ee80266b07", "Basic Authentication for Dynamics-Online", {"serviceUri": ORG})
+        factory(DYNAMICS_SPEC_ID, "Basic Authentication for Dynamics-Online", {"serviceUri": ORG})
     with pytest.raises(InvalidRequest):
-        factory("c604ff05-7f1a-43c0-8e18-33bf874cb11c", "Basic Authentication for Dynamics-Online", params)
+        factory(DATA_LAKE_SPEC_ID, "Basic Authentication for Dynamics-Online", params)
 
 
 def test_changed_credentials_get_a_different_cache_key(make_source):
