@@ -4,7 +4,6 @@ PostgreSQL, and the answers compared. The lane is a middleware: a middleware add
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from typing import Any
 
@@ -26,7 +25,7 @@ VOLATILE = re.compile(
 
 def served_by(api: Api, app: FastAPI) -> Api:
     """The same caller (org, client, token), sent to ``app``."""
-    return dataclasses.replace(api, http=TestClient(app, raise_server_exceptions=False))
+    return api.with_http(TestClient(app, raise_server_exceptions=False))
 
 
 def routed(api: Api) -> Api:
