@@ -31,6 +31,6 @@ class SourcePackage(Generic[S]):
     settings: type[S]
     factory: Callable[[S], SourceFactory]
 
-    def build(self, settings: S | None = None) -> SourceFactory:
-        """The source's ``SourceFactory``, from ``settings`` or else from the environment."""
-        return self.factory(self.settings() if settings is None else settings)
+    def build(self) -> SourceFactory:
+        """The source's ``SourceFactory``, its settings read from the environment."""
+        return self.factory(self.settings())

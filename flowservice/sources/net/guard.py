@@ -37,7 +37,6 @@ METADATA_ADDRESSES = frozenset(
 _SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT: private in practice
 
 
-_SIX_TO_FOUR = ipaddress.ip_network("2002::/16")
 _NAT64 = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
 
