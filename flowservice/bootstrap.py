@@ -40,33 +40,26 @@ from flowservice.worker import Runtime, Worker
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
+    from flowservice.sources.registry import SourceRegistry
+
 log = logging.getLogger("flowservice")
 
 
-def source_registry(settings: Settings) -> SourceFactory:
-    """The source factory for every source this server can read (today: Microsoft Dynamics)."""
-    from flowservice.sources import dynamics
+def source_registry() -> SourceRegistry:
+    """Every source this server can read (``sources/registry.py``); imported on first use, not with bootstrap."""
+    from flowservice.sources.registry import SourceRegistry
 
-    return dynamics.DynamicsSourceFactory(
-        dynamics.DynamicsSettings(
-            authority_hosts_extra=settings.extra_authority_hosts,
-            ca_bundle=settings.dynamics_ca_bundle,
-            allow_private_addresses=settings.dynamics_allow_private_addresses,
-            public_client_id=settings.dynamics_public_client_id,
-            metadata_ttl_seconds=settings.metadata_ttl_seconds,
-            max_page_bytes=settings.dynamics_max_page_bytes,
-            max_metadata_bytes=settings.dynamics_max_metadata_bytes,
-            max_auth_bytes=settings.dynamics_max_auth_bytes,
-            max_error_bytes=settings.dynamics_max_error_bytes,
-            call_deadline_seconds=settings.dynamics_call_deadline_seconds,
-            token_deadline_seconds=settings.dynamics_token_deadline_seconds,
-            max_retry_after=settings.dynamics_max_retry_after_seconds,
-            max_retry_wait_seconds=settings.dynamics_max_retry_wait_seconds,
-            cached_connections=settings.dynamics_cached_connections,
-            connection_idle_seconds=settings.dynamics_connection_idle_seconds,
-            watermark_lookback_seconds=settings.watermark_overlap_seconds,
-        )
-    )
+    return SourceRegistry()
+
+
+def spec_catalog(registry: SourceRegistry | None = None) -> SpecCatalog:
+    """The product's specs and the connection spec of every registered source, each source's checked present."""
+    registry = registry if registry is not None else source_registry()
+    specs = SpecCatalog.load(connection_files=registry.connection_specs)
+    for spec_id, package in registry.items():
+        if spec_id not in specs.connections:
+            raise ValueError(f"{package.connection_spec} does not define the connection spec {spec_id}")
+    return specs
 
 
 @dataclass
@@ -134,9 +127,13 @@ def lake_storage_options(settings: Settings) -> dict[str, str] | None:
     )
 
 
-def build(settings: Settings | None = None, *, sources: SourceFactory | None = None) -> Container:
-    """Wire everything; ``sources`` replaces the source registry (tests pass a working fake)."""
+def build(
+    settings: Settings | None = None, *, sources: SourceFactory | None = None, registry: SourceRegistry | None = None
+) -> Container:
+    """Wire everything. ``registry`` (default: ``source_registry()``) gives the sources' connection specs and their
+    factory; ``sources`` replaces that factory (tests pass a working fake)."""
     settings = settings or Settings()
+    registry = registry if registry is not None else source_registry()
     data_dir = Path(settings.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     os.chmod(data_dir, 0o700)
@@ -146,7 +143,7 @@ def build(settings: Settings | None = None, *, sources: SourceFactory | None = N
     signing_key = load_or_create_key(
         data_dir / "signing.key", env_value=os.environ.get("FLOWSERVICE_SIGNING_KEY"), size=32
     )
-    specs = SpecCatalog.load()
+    specs = spec_catalog(registry)
     resources = SqlResources(engine, vault)
     identity = IdentityService(
         SqlIdentities(engine),
@@ -158,7 +155,7 @@ def build(settings: Settings | None = None, *, sources: SourceFactory | None = N
             settings.token_failure_window_seconds,
         ),
     )
-    sources = sources or source_registry(settings)
+    sources = sources or registry.factory()
     calls = SourceCalls(
         threads=settings.source_call_threads,
         per_tenant=settings.source_calls_per_tenant,

@@ -1,6 +1,7 @@
 """Settings from the environment (``FLOWSERVICE_*``) and command-line flags.
 
-One object, read once by ``bootstrap``; nothing else reads the environment.
+One object, read once by ``bootstrap``; nothing else reads the environment but the settings of each source
+(``FLOWSERVICE_DYNAMICS_*``, in its package), which ``bootstrap`` reads when it builds the source registry.
 """
 
 from __future__ import annotations
@@ -33,33 +34,10 @@ class Settings(BaseSettings):
     token_hash_threads: int = Field(default=1, description="Secret checks (scrypt) hashed at once, off the loop.")
     max_body_bytes: int = 1024 * 1024
 
-    # Dynamics source
-    dynamics_authority_hosts: str = Field(
-        default="", description="Comma-separated extra Entra ID authority hosts (e.g. a local emulator)."
-    )
-    dynamics_ca_bundle: str | None = Field(default=None, description="Extra CA file trusted for Dynamics.")
-    dynamics_allow_private_addresses: bool = False
-    dynamics_public_client_id: str = "51f81489-12ee-4a9e-aaae-a2591f45987d"
-    metadata_ttl_seconds: int = 900
-    # Limits on what a tenant-chosen serviceUri can cost us (docs/security.md): decoded bytes per answer,
-    # total seconds per call (a slow drip included), how long retries may wait, connections kept in memory.
-    dynamics_max_page_bytes: int = Field(default=64 * 2**20, description="Decoded bytes of one page of rows.")
-    dynamics_max_metadata_bytes: int = Field(default=16 * 2**20, description="Decoded bytes of a metadata answer.")
-    dynamics_max_auth_bytes: int = Field(default=2**20, description="Decoded bytes of an Entra ID answer.")
-    dynamics_max_error_bytes: int = Field(default=64 * 2**10, description="Decoded bytes of an error or challenge.")
-    dynamics_call_deadline_seconds: float = Field(default=600.0, description="One call with its retries, in total.")
-    dynamics_token_deadline_seconds: float = Field(default=60.0, description="One token acquisition, in total.")
-    dynamics_max_retry_after_seconds: float = Field(default=120.0, description="A longer Retry-After fails the call.")
-    dynamics_max_retry_wait_seconds: float = Field(default=300.0, description="Waits between retries of one call.")
-    dynamics_cached_connections: int = Field(default=256, description="Connections whose token and metadata stay.")
-    dynamics_connection_idle_seconds: float = Field(default=3600.0, description="Cached state of an idle connection.")
     # Calls to a source on behalf of a request (test, explore, validating source connections and flows)
     source_call_deadline_seconds: float = Field(default=60.0, description="Total time of one such call.")
     source_call_threads: int = Field(default=16, description="Threads of their own pool (not the shared one).")
     source_calls_per_tenant: int = Field(default=4, description="Concurrent calls per organization; more get 429.")
-    # Watermark reads (tables without change tracking) start this long before the highest delta value seen,
-    # so a row committed late with an older ``modifiedon`` is still read; re-read rows are deduplicated by key.
-    watermark_overlap_seconds: float = Field(default=300.0, ge=0)
 
     # engine
     # A commit holds this many rows in memory while delta-rs writes them (its buffers grow with the batch):
@@ -100,7 +78,3 @@ class Settings(BaseSettings):
     @property
     def lake_path(self) -> str:
         return self.lake_root or str((self.data_dir / "lake").resolve())
-
-    @property
-    def extra_authority_hosts(self) -> tuple[str, ...]:
-        return tuple(h.strip().lower() for h in self.dynamics_authority_hosts.split(",") if h.strip())

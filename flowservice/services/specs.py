@@ -1,10 +1,11 @@
-"""The catalogue of connection and flow specs: data files under ``flowservice/specs``, validated at start-up,
-shared by every org (specs are organisation-agnostic). A new source adds a file here and a module under
-``sources/``."""
+"""The catalogue of connection and flow specs: JSON data validated at start-up, shared by every org (specs are
+organisation-agnostic). The product's own specs are files under ``flowservice/specs``; each source keeps its
+connection spec in its package, and ``bootstrap`` passes those files in (``sources/registry.py``)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -60,11 +61,15 @@ class SpecCatalog:
         self.flows: dict[str, dict[str, Any]] = {doc["id"]: doc for doc in flow_specs}
 
     @classmethod
-    def load(cls, root: Path = SPECS_DIR) -> SpecCatalog:
-        def read(folder: str) -> list[dict[str, Any]]:
-            return [json.loads(p.read_text()) for p in sorted((root / folder).glob("*.json"))]
+    def load(cls, root: Path = SPECS_DIR, connection_files: Iterable[Path] = ()) -> SpecCatalog:
+        """The specs under ``root`` and the connection specs in ``connection_files``, each kind listed in the
+        order of its file names wherever the files live."""
 
-        return cls(read("connections"), read("flows"))
+        def read(paths: Iterable[Path]) -> list[dict[str, Any]]:
+            return [json.loads(p.read_text()) for p in sorted(paths, key=lambda p: (p.name, str(p)))]
+
+        connections = [*(root / "connections").glob("*.json"), *connection_files]
+        return cls(read(connections), read((root / "flows").glob("*.json")))
 
     def connection(self, spec_id: str) -> ConnectionSpec:
         spec = self.connections.get(str(spec_id))
@@ -145,7 +150,7 @@ def _requirement(keyword: Any, bound: Any) -> str:
     if keyword == "type":
         kinds = bound if isinstance(bound, list) else [bound]
         return "must be of type " + " or ".join(str(k) for k in kinds)
-    phrases = {
+    phrases: dict[str, Callable[[], str]] = {
         "enum": lambda: "must be one of " + ", ".join(json.dumps(v) for v in bound),
         "const": lambda: f"must be {json.dumps(bound)}",
         "minLength": lambda: f"must be at least {bound} character{_plural(bound)} long",

@@ -10,8 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft7Validator
 
+from flowservice.bootstrap import spec_catalog
 from flowservice.domain.catalogue import DYNAMICS_SPEC_ID
-from flowservice.services.specs import SpecCatalog, validation_message
+from flowservice.services.specs import validation_message
 
 SECRET = "hunter2-UNIQUE-0b7e"
 SCHEMA = {
@@ -61,7 +62,7 @@ JSON = st.recursive(
 @settings(max_examples=200, deadline=None)
 @given(JSON)
 def test_a_password_of_any_wrong_shape_is_never_quoted(value: Any) -> None:
-    spec = SpecCatalog.load().connection(DYNAMICS_SPEC_ID)
+    spec = spec_catalog().connection(DYNAMICS_SPEC_ID)
     auth = spec.auth_spec("Basic Authentication for Dynamics-Online")
     wrapped = {"serviceUri": "https://x", "username": "u", "password": [SECRET, value]}
     message = validation_message(auth.validator, wrapped, "auth.params")

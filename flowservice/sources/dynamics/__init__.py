@@ -1,20 +1,23 @@
 """Microsoft Dynamics 365 / Dataverse as a source: the only package that knows the Dataverse Web API.
 
-``bootstrap`` builds one :class:`DynamicsSourceFactory` from the product settings and hands it to the
-services as their ``SourceFactory``; the services then open a :class:`DynamicsSource` per request.
+``SOURCE`` registers it (``sources/registry.py``): its connection spec (``dynamics-online.json``, here), its
+settings (:class:`DynamicsEnvironment`, ``FLOWSERVICE_DYNAMICS_*``) and one :class:`DynamicsSourceFactory`
+built from them, through which the services open a :class:`DynamicsSource` per request.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from flowservice.domain.catalogue import DYNAMICS_SPEC_ID
 from flowservice.domain.errors import InvalidRequest
+from flowservice.sources import SourcePackage
 
 from .auth import AuthKind
 from .cache import CACHE, ConnectionCache, clear_all
-from .settings import DEFAULT_PUBLIC_CLIENT_ID, MICROSOFT_AUTHORITY_HOSTS, DynamicsSettings
+from .settings import DEFAULT_PUBLIC_CLIENT_ID, MICROSOFT_AUTHORITY_HOSTS, DynamicsEnvironment, DynamicsSettings
 from .source import DynamicsSource
 
 AUTH_KINDS: dict[str, AuthKind] = {
@@ -27,6 +30,8 @@ __all__ = [
     "DEFAULT_PUBLIC_CLIENT_ID",
     "DYNAMICS_SPEC_ID",
     "MICROSOFT_AUTHORITY_HOSTS",
+    "SOURCE",
+    "DynamicsEnvironment",
     "DynamicsSettings",
     "DynamicsSource",
     "DynamicsSourceFactory",
@@ -67,3 +72,11 @@ class DynamicsSourceFactory:
     def invalidate(self, connection_id: str) -> None:
         """Release what the connection holds (token, limiter, metadata): it was patched or deleted."""
         self.cache.invalidate(connection_id)
+
+
+SOURCE = SourcePackage(
+    spec_id=DYNAMICS_SPEC_ID,
+    connection_spec=Path(__file__).with_name("dynamics-online.json"),
+    settings=DynamicsEnvironment,
+    factory=lambda environment: DynamicsSourceFactory(environment.source_settings()),
+)

@@ -24,11 +24,12 @@ import msal
 
 from flowservice.domain import deadlines
 from flowservice.domain.errors import FlowServiceError, SourceAuthError, SourceRefused, SourceUnavailable
+from flowservice.sources.net.bodies import ACCEPT_ENCODING, read_limited
+from flowservice.sources.net.guard import AddressRefused
+from flowservice.sources.net.tls import certificate_problem
 
-from .bodies import ACCEPT_ENCODING, read_limited
 from .settings import DynamicsSettings
-from .tls import certificate_problem
-from .uri import AddressRefused, guarded_transport
+from .uri import guarded_transport
 
 log = logging.getLogger(__name__)
 

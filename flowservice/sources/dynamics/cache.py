@@ -23,9 +23,9 @@ from typing import Any, TypeVar
 import orjson
 
 from flowservice.ports import TableSchema
+from flowservice.sources.net.limiter import AdaptiveLimiter
 
 from .auth import TokenProvider
-from .limiter import AdaptiveLimiter
 from .metadata import TableMeta
 
 T = TypeVar("T")

@@ -24,7 +24,7 @@ import decimal
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import pyarrow as pa
@@ -363,7 +363,7 @@ def _finisher(column: Column) -> Callable[[pa.Array], pa.Array]:
     if pa.types.is_date32(t):
         return _dates
     if pa.types.is_string(t) and column.xdm.get("format") == "uuid":
-        return pc.utf8_lower
+        return cast(Callable[[pa.Array], pa.Array], pc.utf8_lower)
     return _same
 
 

@@ -2,16 +2,14 @@
 
 Retried: 429 (sleeping ``Retry-After``), 500/502/503/504, connect/read/write errors and timeouts (a reset in the
 middle of a body included), and a body that does not parse (a truncated page) — each with a bounded number of
-attempts and jittered exponential backoff. A 401 refreshes the token once. Everything else becomes one of the
-``SourceError`` subclasses with Dataverse's own error code and message, so an operator can act on it.
+attempts and jittered exponential backoff (the shared policy of :mod:`flowservice.sources.net.retry`). A 401
+refreshes the token once. Everything else becomes one of the ``SourceError`` subclasses with Dataverse's own
+error code and message, so an operator can act on it.
 """
 
 from __future__ import annotations
 
-import email.utils
 import logging
-import random
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
@@ -29,12 +27,14 @@ from flowservice.domain.errors import (
     SourceThrottled,
     SourceUnavailable,
 )
+from flowservice.sources.net.bodies import ACCEPT_ENCODING, ResponseTooLarge, detached, read_buffer, read_limited
+from flowservice.sources.net.guard import AddressRefused
+from flowservice.sources.net.limiter import AdaptiveLimiter
+from flowservice.sources.net.retry import RETRY_STATUSES, retry_after_seconds
+from flowservice.sources.net.tls import certificate_problem
 
-from .bodies import ACCEPT_ENCODING, ResponseTooLarge, detached, read_buffer, read_limited
-from .limiter import AdaptiveLimiter
 from .settings import DynamicsSettings
-from .tls import certificate_problem
-from .uri import AddressRefused, ServiceUri, guarded_transport
+from .uri import ServiceUri, guarded_transport
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,6 @@ BASE_HEADERS = {
 }
 #: A response and, for a 2xx answer whose body is parsed, that body apart from it (see ``_receive``).
 Received = tuple[httpx.Response, pa.Buffer | None]
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 EXPIRED_VERSION_STAMP = "0x80044352"
 #: Timeouts caused by the shape of the query: retrying the same query cannot help (``query-antipatterns.md``).
 QUERY_SHAPE_TIMEOUTS = frozenset({"0x80048573", "0x80048574", "0x80048575", "0x80048644", "0x80048744"})
@@ -106,21 +105,6 @@ def describe(response: httpx.Response) -> str:
     return text
 
 
-def retry_after_seconds(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
 class DataverseHttp:
     """An ``httpx.Client`` for one organization: HTTP/1.1, keep-alive, the OData headers, retries."""
 
@@ -128,6 +112,7 @@ class DataverseHttp:
         self.uri = uri
         self.settings = settings
         self.limiter = limiter
+        self.retry = settings.retry_policy
         self.tokens: TokenSource | None = None
         transport = settings.transport or guarded_transport(settings, settings.max_concurrency)
         self._client = httpx.Client(
@@ -256,7 +241,7 @@ class DataverseHttp:
                         f"The TLS certificate of {self.uri.origin} is not trusted ({problem}); an operator can add "
                         "its CA with the CA bundle setting"
                     ) from None
-                if attempt > self.settings.max_retries:
+                if self.retry.exhausted(attempt):
                     raise SourceUnavailable(
                         f"Dataverse at {self.uri.origin} could not be reached after {attempt} attempts: "
                         f"{type(exc).__name__}"
@@ -285,12 +270,12 @@ class DataverseHttp:
                 if status == 429:
                     self.limiter.throttled()
                 error = SourceThrottled if status == 429 else SourceUnavailable
-                if attempt > self.settings.max_retries:
+                if self.retry.exhausted(attempt):
                     raise error(f"{describe(response)}; gave up after {attempt} attempts")
-                if (wait or 0) > self.settings.max_retry_after:
+                if self.retry.too_long(wait):
                     raise error(
                         f"{describe(response)}; its Retry-After of {wait:.0f} s exceeds the limit of "
-                        f"{self.settings.max_retry_after:g} s"
+                        f"{self.retry.max_retry_after:g} s"
                     )
                 waited += self._pause(attempt, wait, describe(response), waited, deadline, error)
                 continue
@@ -335,16 +320,7 @@ class DataverseHttp:
         deadline: deadlines.Deadline,
         error: type[SourceError] = SourceUnavailable,
     ) -> float:
-        if retry_after is not None:
-            delay = retry_after + random.uniform(0, min(1.0, 0.1 * retry_after))
-        else:
-            ceiling = min(self.settings.backoff_cap, self.settings.backoff_base * 2 ** (attempt - 1))
-            delay = random.uniform(ceiling / 2, ceiling)
-        if waited + delay > self.settings.max_retry_wait_seconds:
-            raise error(
-                f"{why}; gave up after {attempt} attempts and {waited:.0f} s of waiting (the limit is "
-                f"{self.settings.max_retry_wait_seconds:g} s)"
-            )
+        delay = self.retry.delay(attempt, retry_after, why, waited, error)
         log.warning("dataverse retry %d in %.1fs: %s", attempt, delay, why)
         if self.settings.sleep is not None:
             self.settings.sleep(delay)

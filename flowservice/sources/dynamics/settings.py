@@ -1,12 +1,18 @@
-"""Operator settings of the Dynamics source: one frozen object, built by ``bootstrap`` from the product
-settings and shared by every ``DynamicsSource`` (which the service creates per request)."""
+"""Operator settings of the Dynamics source: :class:`DynamicsEnvironment` reads them from the environment
+(``FLOWSERVICE_DYNAMICS_*``, and two older names), and :class:`DynamicsSettings` is the frozen object every
+``DynamicsSource`` (which the service creates per request) shares; tests build the latter directly."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from flowservice.sources.net.guard import Resolver
+from flowservice.sources.net.retry import RetryPolicy
 
 #: Microsoft's sample public client for Dataverse (``authenticate-oauth.md``); ROPC needs *a* public client.
 DEFAULT_PUBLIC_CLIENT_ID = "51f81489-12ee-4a9e-aaae-a2591f45987d"
@@ -24,8 +30,6 @@ MICROSOFT_AUTHORITY_HOSTS: tuple[str, ...] = (
 
 #: Dataverse answers at most 52 concurrent requests per user and web server (``api-limits.md``).
 DATAVERSE_MAX_CONCURRENCY = 52
-
-Resolver = Callable[[str, int], Sequence[str]]
 
 
 @dataclass(frozen=True)
@@ -96,3 +100,71 @@ class DynamicsSettings:
     @property
     def authority_hosts(self) -> frozenset[str]:
         return frozenset(MICROSOFT_AUTHORITY_HOSTS) | frozenset(self.authority_hosts_extra)
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            max_retries=self.max_retries,
+            backoff_base=self.backoff_base,
+            backoff_cap=self.backoff_cap,
+            max_retry_after=self.max_retry_after,
+            max_wait_seconds=self.max_retry_wait_seconds,
+        )
+
+
+class DynamicsEnvironment(BaseSettings):
+    """What an operator sets for the Dynamics source, read from ``FLOWSERVICE_DYNAMICS_<FIELD>`` (README lists
+    them); the metadata cache and the watermark overlap keep their older names, without ``DYNAMICS_``.
+
+    Limits on what a tenant-chosen serviceUri can cost us (docs/security.md): decoded bytes per answer, total
+    seconds per call (a slow drip included), how long retries may wait, connections kept in memory.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="FLOWSERVICE_DYNAMICS_", extra="ignore")
+
+    authority_hosts: str = Field(
+        default="", description="Comma-separated extra Entra ID authority hosts (e.g. a local emulator)."
+    )
+    ca_bundle: str | None = Field(default=None, description="Extra CA file trusted for Dynamics.")
+    allow_private_addresses: bool = False
+    public_client_id: str = DEFAULT_PUBLIC_CLIENT_ID
+    metadata_ttl_seconds: int = Field(default=900, validation_alias="FLOWSERVICE_METADATA_TTL_SECONDS")
+    max_page_bytes: int = Field(default=64 * 2**20, description="Decoded bytes of one page of rows.")
+    max_metadata_bytes: int = Field(default=16 * 2**20, description="Decoded bytes of a metadata answer.")
+    max_auth_bytes: int = Field(default=2**20, description="Decoded bytes of an Entra ID answer.")
+    max_error_bytes: int = Field(default=64 * 2**10, description="Decoded bytes of an error or challenge.")
+    call_deadline_seconds: float = Field(default=600.0, description="One call with its retries, in total.")
+    token_deadline_seconds: float = Field(default=60.0, description="One token acquisition, in total.")
+    max_retry_after_seconds: float = Field(default=120.0, description="A longer Retry-After fails the call.")
+    max_retry_wait_seconds: float = Field(default=300.0, description="Waits between retries of one call.")
+    cached_connections: int = Field(default=256, description="Connections whose token and metadata stay.")
+    connection_idle_seconds: float = Field(default=3600.0, description="Cached state of an idle connection.")
+    # Watermark reads (tables without change tracking) start this long before the highest delta value seen,
+    # so a row committed late with an older ``modifiedon`` is still read; re-read rows are deduplicated by key.
+    watermark_overlap_seconds: float = Field(
+        default=300.0, ge=0, validation_alias="FLOWSERVICE_WATERMARK_OVERLAP_SECONDS"
+    )
+
+    @property
+    def extra_authority_hosts(self) -> tuple[str, ...]:
+        return tuple(h.strip().lower() for h in self.authority_hosts.split(",") if h.strip())
+
+    def source_settings(self) -> DynamicsSettings:
+        return DynamicsSettings(
+            authority_hosts_extra=self.extra_authority_hosts,
+            ca_bundle=self.ca_bundle,
+            allow_private_addresses=self.allow_private_addresses,
+            public_client_id=self.public_client_id,
+            metadata_ttl_seconds=self.metadata_ttl_seconds,
+            max_page_bytes=self.max_page_bytes,
+            max_metadata_bytes=self.max_metadata_bytes,
+            max_auth_bytes=self.max_auth_bytes,
+            max_error_bytes=self.max_error_bytes,
+            call_deadline_seconds=self.call_deadline_seconds,
+            token_deadline_seconds=self.token_deadline_seconds,
+            max_retry_after=self.max_retry_after_seconds,
+            max_retry_wait_seconds=self.max_retry_wait_seconds,
+            cached_connections=self.cached_connections,
+            connection_idle_seconds=self.connection_idle_seconds,
+            watermark_lookback_seconds=self.watermark_overlap_seconds,
+        )

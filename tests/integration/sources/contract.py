@@ -1,12 +1,14 @@
 """The contract every source passes, against its own emulator.
 
 Subclass :class:`SourceContract` (the name does not start with ``Test``, so it is only collected through
-subclasses) and provide the fixtures documented on it. See ``docs/adding-a-source.md``.
+subclasses), say what the source can do in ``capabilities`` and provide the fixtures documented on it. See
+``docs/adding-a-source.md``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -22,6 +24,17 @@ def keys(pages: list[Page], pk: str) -> list[str]:
     return [k for p in pages for k in p.batch.column(pk).to_pylist()]
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What the source can do with the contract's ``table``; a test of what it cannot do is skipped."""
+
+    change_tracking: bool = True  # reads after the final cursor come from the source's change log; False:
+    # watermark reads on the delta column (an inclusive bound, so rows at the watermark may be read again)
+    deletes: bool = True  # reads after the final cursor report deleted keys (no watermark source can)
+    preview: bool = True  # explore previews rows of the table
+    throttling: bool = True  # the test double can make the source answer "slow down" (the ``throttle`` fixture)
+
+
 class SourceContract:
     """Fixtures a subclass provides:
 
@@ -31,10 +44,16 @@ class SourceContract:
     ``change``                  a callable that changes rows at the source and returns
                                 ``(upserted keys, deleted keys)``
     ``throttle``                a callable that makes the next few data requests answer "slow down"
+                                (only with ``capabilities.throttling``)
     ``read_kwargs``             extra keyword arguments for ``read`` (e.g. a small page size)
     """
 
     min_rows = 3
+    capabilities = Capabilities()
+
+    def require(self, capability: str) -> None:
+        if not getattr(self.capabilities, capability):
+            pytest.skip(f"the source does not declare {capability}")
 
     @pytest.fixture
     def read_kwargs(self) -> dict[str, Any]:
@@ -43,6 +62,11 @@ class SourceContract:
     @pytest.fixture
     def schema(self, source: SourceClient, table: str) -> TableSchema:
         return source.describe(table)
+
+    @pytest.fixture
+    def throttle(self) -> Callable[[], None]:
+        self.require("throttling")
+        pytest.fail("a source that declares throttling provides a throttle fixture")
 
     # ---------------------------------------------------------------------------------------- explore
     def test_check_accepts_good_credentials(self, source: SourceClient) -> None:
@@ -57,6 +81,11 @@ class SourceContract:
         assert table in tables
         info = tables[table]
         assert info.primary_key and info.entity_set and info.display_name
+
+    def test_the_table_is_listed_with_the_declared_capabilities(self, source: SourceClient, table: str) -> None:
+        info = next(t for t in source.list_tables() if t.name == table)
+        assert info.change_tracking == self.capabilities.change_tracking
+        assert info.can_preview == self.capabilities.preview
 
     def test_describes_typed_columns_with_the_primary_key_first(self, schema: TableSchema) -> None:
         assert schema.columns, "a table without columns"
@@ -76,6 +105,7 @@ class SourceContract:
     def test_preview_is_typed_by_the_described_schema(
         self, source: SourceClient, table: str, schema: TableSchema
     ) -> None:
+        self.require("preview")
         preview = source.preview(table, None, 3)
         assert preview.num_rows == 3
         assert preview.schema == schema.arrow_schema()
@@ -83,6 +113,7 @@ class SourceContract:
     def test_preview_of_selected_columns_keeps_the_primary_key(
         self, source: SourceClient, table: str, schema: TableSchema
     ) -> None:
+        self.require("preview")
         other = next(c.name for c in schema.columns if not c.is_primary_key)
         preview = source.preview(table, [other], 2)
         assert preview.schema.names == [schema.table.primary_key, other]
@@ -128,10 +159,14 @@ class SourceContract:
         seen = set(keys(pages, pk))
         assert upserted <= seen
         assert not (seen & deleted)
-        assert deleted <= {k for p in pages for k in p.deleted_keys}
+        if self.capabilities.deletes:
+            assert deleted <= {k for p in pages for k in p.deleted_keys}
         assert pages[-1].final and pages[-1].cursor != final.cursor
         again = list(source.read(table, [pk], pages[-1].cursor, **read_kwargs))
-        assert sum(p.batch.num_rows for p in again) == 0 and not any(p.deleted_keys for p in again)
+        if self.capabilities.change_tracking:
+            assert sum(p.batch.num_rows for p in again) == 0 and not any(p.deleted_keys for p in again)
+        else:  # the inclusive bound may read rows at the watermark again, never a row the last read did not see
+            assert set(keys(again, pk)) <= seen and not any(p.deleted_keys for p in again)
 
     def test_throttling_is_absorbed(
         self,
@@ -141,6 +176,7 @@ class SourceContract:
         throttle: Callable[[], None],
         read_kwargs: dict[str, Any],
     ) -> None:
+        self.require("throttling")
         pk = schema.table.primary_key
         assert pk is not None
         expected = set(keys(list(source.read(table, [pk], None, **read_kwargs)), pk))

@@ -16,7 +16,7 @@ from flowservice.domain import deadlines
 from flowservice.domain.deadlines import Cancelled, DeadlineExceeded
 from flowservice.domain.errors import SourceError, SourceRefused, SourceUnavailable
 from flowservice.sources.dynamics import DynamicsSettings, DynamicsSource, clear_caches
-from flowservice.sources.dynamics.bodies import ResponseTooLarge
+from flowservice.sources.net.bodies import ResponseTooLarge
 from tests.fixtures.hostile import (
     API_ROOT,
     TENANT,

@@ -10,8 +10,8 @@ import pytest
 
 from flowservice.sources.dynamics import DynamicsSettings, DynamicsSourceFactory
 from flowservice.sources.dynamics.auth import Credentials, TokenProvider
-from flowservice.sources.dynamics.bodies import ResponseTooLarge, _Inflater
 from flowservice.sources.dynamics.cache import ConnectionCache
+from flowservice.sources.net.bodies import ResponseTooLarge, _Inflater
 
 from .fake_dataverse import ORG, PASSWORD, USERNAME
 

@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from flowservice.domain.errors import NotFound, SourceRefused, SourceThrottled, SourceUnavailable
-from flowservice.sources.dynamics.http import retry_after_seconds
+from flowservice.sources.net.retry import retry_after_seconds
 
 THROTTLED = {
     "error": {

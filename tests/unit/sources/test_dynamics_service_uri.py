@@ -7,7 +7,8 @@ import pytest
 
 from flowservice.domain.errors import SourceRefused
 from flowservice.sources.dynamics import DynamicsSettings, DynamicsSource
-from flowservice.sources.dynamics.uri import check_service_uri, parse_service_uri, refusal, same_origin
+from flowservice.sources.dynamics.uri import check_service_uri, parse_service_uri, same_origin
+from flowservice.sources.net.guard import refusal
 
 from .fake_dataverse import PASSWORD, USERNAME
 

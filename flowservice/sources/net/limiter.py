@@ -1,7 +1,8 @@
-"""Adaptive concurrency per connection: Dataverse limits each user to 52 concurrent requests per web server and
-asks clients to "let the server tell you how much it can handle". The limit starts at the configured maximum
-(lowered to the ``x-ms-dop-hint`` header when WhoAmI returns one), halves on every 429, and grows back by one
-after a run of successes (AIMD). Shared by every ``DynamicsSource`` of the same connection in the process."""
+"""Adaptive concurrency per connection, for remote APIs that ask clients to "let the server tell you how much it
+can handle" (Dataverse limits each user to 52 concurrent requests per web server). The limit starts at the
+configured maximum (lowered to the server's hint when it gives one, e.g. Dataverse's ``x-ms-dop-hint``), halves
+on every 429, and grows back by one after a run of successes (AIMD). A source shares one limiter between every
+client of the same connection in the process."""
 
 from __future__ import annotations
 

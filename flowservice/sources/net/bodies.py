@@ -65,7 +65,7 @@ class _Inflater:
 
 
 def _content_encoding(response: httpx.Response) -> str | None:
-    value = response.headers.get("Content-Encoding", "").strip().lower()
+    value = str(response.headers.get("Content-Encoding", "")).strip().lower()
     if value in ("", "identity"):
         return None
     if value not in ("gzip", "x-gzip", "deflate"):
@@ -114,8 +114,9 @@ def read_limited(response: httpx.Response, limit: int) -> bytes:
 
 
 def read_buffer(response: httpx.Response, limit: int) -> pa.Buffer:
-    """The decoded body as one Arrow buffer (see ``http.DataverseHttp._receive`` for why), allocated once when
-    its size is announced."""
+    """The decoded body as one Arrow buffer, allocated once when its size is announced: a large body held by
+    Python stays in the C heap of the thread that read it, while Arrow's pool hands memory back when asked (the
+    Dynamics source's ``http.DataverseHttp._receive`` says more)."""
     length = response.headers.get("Content-Length", "")
     if length.isdigit() and "Content-Encoding" not in response.headers and int(length) <= limit:
         buffer = pa.allocate_buffer(int(length))

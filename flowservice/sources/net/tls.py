@@ -1,4 +1,4 @@
-"""The TLS context for Entra ID and Dataverse: verification is always on.
+"""The TLS context of every call a source makes (Dynamics: Entra ID and Dataverse): verification is always on.
 
 Trusted roots are the system store, certifi's Mozilla bundle, and the operator's extra CA file (a private CA,
 or the local emulator's). There is deliberately no way to turn verification off.
