@@ -18,7 +18,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy flowservice crm_emulator
+	$(BIN)/mypy flowservice crm_emulator tests
 	$(BIN)/lint-imports
 	$(BIN)/pytest
 
@@ -27,7 +27,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy flowservice crm_emulator
+	$(BIN)/mypy flowservice crm_emulator tests
 
 bench: $(STAMP)
 	$(BIN)/python bench/emulator.py

@@ -5,6 +5,7 @@ shared by every org (specs are organisation-agnostic). A new source adds a file 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -145,7 +146,7 @@ def _requirement(keyword: Any, bound: Any) -> str:
     if keyword == "type":
         kinds = bound if isinstance(bound, list) else [bound]
         return "must be of type " + " or ".join(str(k) for k in kinds)
-    phrases = {
+    phrases: dict[str, Callable[[], str]] = {
         "enum": lambda: "must be one of " + ", ".join(json.dumps(v) for v in bound),
         "const": lambda: f"must be {json.dumps(bound)}",
         "minLength": lambda: f"must be at least {bound} character{_plural(bound)} long",

@@ -10,7 +10,10 @@ from typing import Any
 
 import httpx
 
-from flowservice.demo import CRM_FLOW_SPEC, DYNAMICS_SPEC, LAKE_SPEC, ORG, Api
+from flowservice.demo import ORG, Api
+from flowservice.domain.catalogue import CRM_TO_AEP_FLOW_SPEC_ID as CRM_FLOW_SPEC
+from flowservice.domain.catalogue import DATA_LAKE_SPEC_ID as LAKE_SPEC
+from flowservice.domain.catalogue import DYNAMICS_SPEC_ID as DYNAMICS_SPEC
 from tests.fixtures.server import LiveServer, fetch_token, start_server, stop_server
 
 FINAL = ("success", "partialSuccess", "failed")

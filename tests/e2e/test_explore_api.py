@@ -6,7 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from flowservice.demo import DYNAMICS_SPEC, Api, DemoError
+from flowservice.demo import Api, DemoError
+from flowservice.domain.catalogue import DYNAMICS_SPEC_ID as DYNAMICS_SPEC
 from tests.e2e.stack import Stack, server_env
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from deltalake import DeltaTable
 
-from flowservice.demo import DYNAMICS_SPEC
+from flowservice.domain.catalogue import DYNAMICS_SPEC_ID as DYNAMICS_SPEC
 from tests.e2e.stack import Stack, server_env, source_rows
 
 COMMIT_ROWS = 50

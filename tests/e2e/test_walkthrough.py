@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-from flowservice.demo import CRM_FLOW_SPEC, DYNAMICS_SPEC, LAKE_SPEC
+from flowservice.domain.catalogue import CRM_TO_AEP_FLOW_SPEC_ID as CRM_FLOW_SPEC
+from flowservice.domain.catalogue import DATA_LAKE_SPEC_ID as LAKE_SPEC
+from flowservice.domain.catalogue import DYNAMICS_SPEC_ID as DYNAMICS_SPEC
 from tests.e2e.stack import Stack, iso, server_env
 
 MAPPING = [

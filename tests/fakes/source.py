@@ -128,7 +128,8 @@ class FakeSource:
         delta_column: str | None = None,
         page_size: int = 5000,
     ) -> Iterator[Page]:
-        t = self.describe(table) and self.org.tables[table]
+        self.describe(table)  # raises for an unknown table
+        t = self.org.tables[table]
         with self.org.lock:
             snapshot = sorted(t.rows.values(), key=lambda r: str(r[t.primary_key]))
             version = t.version

@@ -65,7 +65,7 @@ class _Inflater:
 
 
 def _content_encoding(response: httpx.Response) -> str | None:
-    value = response.headers.get("Content-Encoding", "").strip().lower()
+    value: str = response.headers.get("Content-Encoding", "").strip().lower()
     if value in ("", "identity"):
         return None
     if value not in ("gzip", "x-gzip", "deflate"):

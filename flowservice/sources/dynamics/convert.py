@@ -363,7 +363,8 @@ def _finisher(column: Column) -> Callable[[pa.Array], pa.Array]:
     if pa.types.is_date32(t):
         return _dates
     if pa.types.is_string(t) and column.xdm.get("format") == "uuid":
-        return pc.utf8_lower
+        lowercase: Callable[[pa.Array], pa.Array] = pc.utf8_lower  # pyarrow.compute is untyped
+        return lowercase
     return _same
 
 

@@ -364,7 +364,7 @@ def test_a_worker_that_stopped_on_a_stale_heartbeat_view_queues_its_still_held_r
     harness.org.add_table("account", rows=1)
     run_id = start_run(harness, harness.flow("account"))
     queue = harness.container.queue
-    worker = Worker(StubEngine(lambda still_ours: "lost"), queue, stale_after=60)
+    worker = Worker(StubEngine(lambda still_ours: "lost"), queue, stale_after=60)  # type: ignore[arg-type]
     claim = queue.claim(worker.id, 60)
     assert claim is not None
     worker.execute(claim)
@@ -385,7 +385,7 @@ def test_a_worker_that_lost_its_run_leaves_the_new_claim_alone(harness: Harness)
         taken.append(newer)
         return "lost"
 
-    worker = Worker(StubEngine(taken_over), queue, stale_after=60)
+    worker = Worker(StubEngine(taken_over), queue, stale_after=60)  # type: ignore[arg-type]
     claim = queue.claim(worker.id, 60)
     assert claim is not None
     worker.execute(claim)
