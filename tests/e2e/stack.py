@@ -3,6 +3,7 @@ configured for it, driven only through the public API (the demo's client)."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,12 @@ from flowservice.domain.catalogue import DYNAMICS_SPEC_ID as DYNAMICS_SPEC
 from tests.fixtures.server import LiveServer, fetch_token, start_server, stop_server
 
 FINAL = ("success", "partialSuccess", "failed")
+
+
+def spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """A process with its output in ``log`` (the child writes to its own copy of the file, ours is closed)."""
+    with log.open("wb") as out:
+        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 def server_env(emulator: Any, **extra: str) -> dict[str, str]:
