@@ -8,7 +8,7 @@ either in something with ``.get(prop)`` for filters and ordering.
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from itertools import islice
 from operator import lt
@@ -229,7 +229,7 @@ class OrgData:
                 yield overlay.updated[stop]
             i, k = stop + 1, k + 1
 
-    def render_base(self, table: str, indices: list[int], shape: Shape = DEFAULT) -> list[bytes | memoryview]:
+    def render_base(self, table: str, indices: Sequence[int], shape: Shape = DEFAULT) -> list[bytes | memoryview]:
         """Generated rows (records in ``shape``) in the order given, as comma-separated runs.
 
         Consecutive rows come back as one piece per cache chunk, so a page of untouched rows is a handful of

@@ -25,7 +25,7 @@ from crm_emulator.errors import (
 from crm_emulator.ids import normalize_guid
 from crm_emulator.odata_query import KEY, compile_metadata_filter, parse_expand, parse_filter, parse_select
 from crm_emulator.responses import json_response, odata_headers
-from crm_emulator.schema import Column, Table
+from crm_emulator.schema import METADATA_TYPE, Column, Table, metadata_id
 
 
 class MetadataApi:
@@ -184,7 +184,7 @@ class MetadataApi:
                 table.by_name.get(km.group(1))
                 if km
                 else next(
-                    (c for c in table.columns if md.metadata_id("attribute", c.table, c.name) == normalize_guid(key)),
+                    (c for c in table.columns if metadata_id("attribute", c.table, c.name) == normalize_guid(key)),
                     None,
                 )
             )
@@ -210,7 +210,7 @@ class MetadataApi:
         only: Column | None = None,
     ) -> list[dict[str, Any]]:
         cols = [only] if only is not None else md.attributes_of(table, cast)
-        if only is not None and cast is not None and md.METADATA_TYPE[only.type_name] != cast:
+        if only is not None and cast is not None and METADATA_TYPE[only.type_name] != cast:
             return []
         out = []
         for col in cols:

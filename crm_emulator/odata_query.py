@@ -399,9 +399,9 @@ def like_regex(pattern: str, kind: str) -> re.Pattern[str]:
 
 def _compare(op: str, a: Any, b: Any) -> bool | None:
     if op == "eq":
-        return a == b
+        return bool(a == b)
     if op == "ne":
-        return a != b
+        return bool(a != b)
     try:
         if op == "gt":
             return bool(a > b)
@@ -589,7 +589,7 @@ def compile_filter(node: Any, table: Table) -> Predicate:
                     return None
                 s = sort_value(col, v)
                 try:
-                    return (lo <= s <= hi) != negate
+                    return bool(lo <= s <= hi) != negate
                 except TypeError:
                     return None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, cast
@@ -62,12 +63,12 @@ class Renderer:
         self.shape = Shape(self.rows.props.difference(self.props), self.ll)
         self.fast = not self.fv and not self.nav and not self.expand and self.rows.props.issuperset(self.props)
 
-    def render_many(self, items: list[Item]) -> list[bytes | memoryview]:
+    def render_many(self, items: Sequence[Item]) -> list[bytes | memoryview]:
         """Items as comma-separable pieces: one per record, or one per run of untouched generated rows."""
         if self.fast:
             name = self.table.logical_name
             if self.data.untouched(name):  # no created or updated rows: every item is a generated row
-                return self.data.render_base(name, cast(list[int], items), self.shape)
+                return self.data.render_base(name, cast(Sequence[int], items), self.shape)
             out: list[bytes | memoryview] = []
             run: list[int] = []
             for item in items:

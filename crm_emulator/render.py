@@ -25,7 +25,8 @@ def json_value(col: Column, value: Any) -> bytes:
         if col.date_only:
             d = value.date() if isinstance(value, datetime) else value
             return b'"' + d.isoformat().encode() + b'"'
-        return b'"' + value.strftime("%Y-%m-%dT%H:%M:%SZ").encode() + b'"'
+        stamp: str = value.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return b'"' + stamp.encode() + b'"'
     return orjson.dumps(value)
 
 

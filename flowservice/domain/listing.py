@@ -137,7 +137,7 @@ class Page:
     total: int
 
 
-def apply(query: ListQuery, docs: Iterable[dict[str, Any]], default_order: Callable[[dict], Any]) -> Page:
+def apply(query: ListQuery, docs: Iterable[dict[str, Any]], default_order: Callable[[dict[str, Any]], Any]) -> Page:
     """Filter, order and slice documents. The default order (newest first) keeps pages stable."""
     selected = [d for d in docs if all(f.matches(d) for f in query.filters)]
     selected.sort(key=default_order)

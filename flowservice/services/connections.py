@@ -258,7 +258,7 @@ def explore_type(arrow_type: pa.DataType) -> str:
 
 def arrow_to_json_rows(table: pa.Table) -> list[dict[str, Any]]:
     """Preview rows as JSON values typed as the schema says (decimals as strings keep their precision)."""
-    rows = table.to_pylist()
+    rows: list[dict[str, Any]] = table.to_pylist()
     for row in rows:
         for key, value in row.items():
             if isinstance(value, decimal.Decimal):

@@ -86,8 +86,9 @@ class SqlResources:
             # createdAt in the document is the created_at column (both set once, by add); ties go by id
             ids = _T.id.collate("C") if dialect == "postgresql" else _T.id
             statement = statement.order_by(_T.created_at.desc() if descending else _T.created_at.asc(), ids.asc())
-            rows = conn.execution_options(stream_results=True, yield_per=256).execute(statement).scalars()
-            return listing.window(query, (orjson.loads(doc) for doc in rows))
+            # Closed when the window stops reading, which leaves PostgreSQL's server-side cursor open otherwise.
+            with conn.execution_options(stream_results=True, yield_per=256).execute(statement) as result:
+                return listing.window(query, (orjson.loads(doc) for doc in result.scalars()))
 
     def latest_runs(self, tenant: Tenant, flow_ids: Iterable[str]) -> dict[str, dict[str, Any]]:
         """The newest run document of each flow, one indexed lookup per flow (``ix_resources_runs_by_flow``)."""

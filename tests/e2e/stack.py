@@ -3,6 +3,7 @@ configured for it, driven only through the public API (`flowservice/client.py`, 
 
 from __future__ import annotations
 
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +12,12 @@ from typing import Any
 from flowservice.client import FlowServiceClient, open_http
 from flowservice.demo import ORG
 from tests.fixtures.server import LiveServer, fetch_token, start_server, stop_server
+
+
+def spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """A process with its output in ``log`` (the child writes to its own copy of the file, ours is closed)."""
+    with log.open("wb") as out:
+        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
 def server_env(emulator: Any, **extra: str) -> dict[str, str]:

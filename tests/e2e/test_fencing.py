@@ -18,7 +18,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.e2e.stack import Stack, server_env, source_rows
+from tests.e2e.stack import Stack, server_env, source_rows, spawn
 from tests.fixtures.server import postgres_url
 
 STALE_SECONDS = "2"
@@ -38,11 +38,10 @@ def database() -> Iterator[str]:
 
 
 def start_worker(stack: Stack, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+    return spawn(
         [sys.executable, "-m", "flowservice", "worker", "--data-dir", str(stack.data_dir)],
-        env={**os.environ, **stack.env},
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
+        {**os.environ, **stack.env},
+        log,
     )
 
 

@@ -4,7 +4,6 @@ PostgreSQL database (one of them also scheduling). Runs are spread over both wor
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 import uuid
@@ -14,7 +13,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.e2e.stack import Stack, server_env, source_rows
+from tests.e2e.stack import Stack, server_env, source_rows, spawn
 from tests.fixtures.server import postgres_url
 
 
@@ -38,7 +37,7 @@ def test_two_worker_processes_on_postgresql_share_the_runs(start_emulator, datab
     stack = Stack(emulator, tmp_path / "server", env)
     stack.start()
     workers = [
-        subprocess.Popen(
+        spawn(
             [
                 sys.executable,
                 "-m",
@@ -48,9 +47,8 @@ def test_two_worker_processes_on_postgresql_share_the_runs(start_emulator, datab
                 str(stack.data_dir),
                 *(["--scheduler"] if i == 0 else []),
             ],
-            env={**os.environ, **env},
-            stdout=(tmp_path / f"worker{i}.log").open("wb"),
-            stderr=subprocess.STDOUT,
+            {**os.environ, **env},
+            tmp_path / f"worker{i}.log",
         )
         for i in range(2)
     ]

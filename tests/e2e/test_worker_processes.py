@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -16,7 +15,7 @@ from typing import Any
 import psutil
 import pytest
 
-from tests.e2e.stack import Stack, iso, server_env, source_rows
+from tests.e2e.stack import Stack, iso, server_env, source_rows, spawn
 
 
 def embedded_children(server_pid: int) -> list[psutil.Process]:
@@ -191,11 +190,10 @@ def test_a_worker_command_stopped_by_sigterm_puts_its_run_back_in_the_queue(star
     )
     stack = Stack(emulator, tmp_path / "server", env)
     stack.start()
-    worker = subprocess.Popen(
+    worker = spawn(
         [sys.executable, "-m", "flowservice", "worker", "--data-dir", str(stack.data_dir)],
-        env={**os.environ, **env},
-        stdout=(tmp_path / "worker.log").open("wb"),
-        stderr=subprocess.STDOUT,
+        {**os.environ, **env},
+        tmp_path / "worker.log",
     )
     try:
         run_id = stack.trigger(stack.flow(stack.connection(), "account", "merge"))

@@ -48,22 +48,29 @@ def test_service_document_and_whoami_match_the_reference(api, emulator):
     assert int(who.headers["x-ms-dop-hint"]) >= 1
 
 
+def child(parent: ET.Element, path: str) -> ET.Element:
+    """``parent.find(path)`` for an element the document must have (a missing one fails here rather than as None)."""
+    found = parent.find(path)
+    assert found is not None, path
+    return found
+
+
 def test_csdl_has_entity_types_keys_lookups_and_change_tracking_annotations(api):
     root = ET.fromstring(api.get("$metadata?annotations=true").content)
     schema = root.find(f".//{EDM}Schema")
     assert schema is not None and schema.get("Namespace") == "Microsoft.Dynamics.CRM" and schema.get("Alias") == "mscrm"
-    account = schema.find(f"{EDM}EntityType[@Name='account']")
+    account = child(schema, f"{EDM}EntityType[@Name='account']")
     assert account.get("BaseType") == "mscrm.crmbaseentity"
-    assert account.find(f"{EDM}Key/{EDM}PropertyRef").get("Name") == "accountid"
+    assert child(account, f"{EDM}Key/{EDM}PropertyRef").get("Name") == "accountid"
     props = {p.get("Name"): p.get("Type") for p in account.findall(f"{EDM}Property")}
     assert props["_ownerid_value"] == "Edm.Guid" and props["cr6f1_foundedon"] == "Edm.Date"
     assert props["revenue"] == "Edm.Decimal" and "owneridname" not in props
-    nav = account.find(f"{EDM}NavigationProperty[@Name='primarycontactid']/{EDM}ReferentialConstraint")
+    nav = child(account, f"{EDM}NavigationProperty[@Name='primarycontactid']/{EDM}ReferentialConstraint")
     assert nav.get("Property") == "_primarycontactid_value" and nav.get("ReferencedProperty") == "contactid"
     sets = {s.get("Name"): s for s in schema.iter(f"{EDM}EntitySet")}
-    supported = sets["accounts"].find(f".//{EDM}PropertyValue[@Property='Supported']").get("Bool")
+    supported = child(sets["accounts"], f".//{EDM}PropertyValue[@Property='Supported']").get("Bool")
     assert supported == "true"
-    assert sets["cr6f1_projects"].find(f".//{EDM}PropertyValue[@Property='Supported']").get("Bool") == "false"
+    assert child(sets["cr6f1_projects"], f".//{EDM}PropertyValue[@Property='Supported']").get("Bool") == "false"
 
 
 def test_entity_definitions_list_500_tables_and_filter_like_the_docs(api):

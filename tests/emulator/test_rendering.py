@@ -16,6 +16,7 @@ from crm_emulator.ids import mix64
 from crm_emulator.prefer import parse_prefer
 from crm_emulator.records import Renderer
 from crm_emulator.rendered import CHUNK
+from crm_emulator.shapes import DEFAULT, Shape
 from crm_emulator.vector import mix_all
 
 
@@ -139,7 +140,7 @@ def test_prerendered_tables_are_served_from_the_data_dir_and_survive_a_restart(t
     assert again.rendered.store is not None and again.rendered.store.present == store.present
     everything = rows.render_run(0, 2300)
 
-    def no_rendering(start: int, stop: int) -> bytes:
+    def no_rendering(start: int, stop: int, shape: Shape = DEFAULT) -> bytes:
         raise AssertionError("rendered although pre-rendered files exist")
 
     rows.render_run = no_rendering  # type: ignore[method-assign]

@@ -14,7 +14,7 @@ from crm_emulator.config import EmulatorConfig
 from crm_emulator.data import OrgData
 from crm_emulator.prefer import LOGICAL_NAME, parse_prefer
 from crm_emulator.records import Renderer
-from crm_emulator.schema import Table
+from crm_emulator.schema import Column, Table
 
 BIG = ("account", "contact", "lead", "opportunity", "cr6f1_project")
 SMALL = ("systemuser", "team", "businessunit", "transactioncurrency")
@@ -113,7 +113,9 @@ def test_only_formatted_values_navigation_annotations_and_expand_leave_the_fast_
     table = org.table("account")
 
     def fast(select: list[str] | None, prefer: list[str], expand: bool = False) -> bool:
-        expanded = [(table.by_prop["_primarycontactid_value"], "primarycontactid", None)] if expand else None
+        expanded: list[tuple[Column, str, list[str] | None]] | None = (
+            [(table.by_prop["_primarycontactid_value"], "primarycontactid", None)] if expand else None
+        )
         return Renderer(org, table, select, parse_prefer(prefer), expanded).fast
 
     assert fast(["name"], [LL]) and fast(None, [LL]) and fast(["revenue", "name"], [])

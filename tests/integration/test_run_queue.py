@@ -170,5 +170,7 @@ def status(queue: RunTables, run_id: str) -> str:
 
 def document(queue: RunTables, run_id: str) -> dict:
     with queue._engine.connect() as conn:
-        doc = conn.execute(text("SELECT doc FROM resources WHERE kind = 'runs' AND id = :r"), {"r": run_id}).scalar()
+        doc = conn.execute(
+            text("SELECT doc FROM resources WHERE kind = 'runs' AND id = :r"), {"r": run_id}
+        ).scalar_one()
     return dict(orjson.loads(doc))

@@ -1,11 +1,13 @@
 """The listing grammar, on plain documents."""
 
+from typing import Any
+
 import pytest
 
 from flowservice.domain import listing
 from flowservice.domain.errors import InvalidRequest
 
-DOCS = [
+DOCS: list[dict[str, Any]] = [
     {
         "id": "a",
         "name": "Lead flow",

@@ -1,10 +1,12 @@
 """``listing.window`` (documents already in creation order) answers as ``listing.apply`` does."""
 
+from typing import Any
+
 import pytest
 
 from flowservice.domain import listing
 
-DOCS = [{"id": f"d{n}", "createdAt": 100 - n // 2, "n": n % 3} for n in range(25)]
+DOCS: list[dict[str, Any]] = [{"id": f"d{n}", "createdAt": 100 - n // 2, "n": n % 3} for n in range(25)]
 
 
 def newest_first(doc: dict) -> tuple[int, str]:

@@ -27,8 +27,8 @@ START = 1_612_310_466  # the documentation's startTime
 MINUTE, HOUR, DAY, WEEK = 60, 3_600, 86_400, 604_800
 
 
-def epoch(*args: int) -> int:
-    return int(dt.datetime(*args, tzinfo=dt.UTC).timestamp())
+def epoch(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> int:
+    return int(dt.datetime(year, month, day, hour, minute, tzinfo=dt.UTC).timestamp())
 
 
 # --------------------------------------------------------------------------------------------- parsing

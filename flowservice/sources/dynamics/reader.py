@@ -372,6 +372,9 @@ def _later(a: Any, b: Any) -> Any:
     if b is None:
         return a
     if isinstance(a, str) or isinstance(b, str):
-        parse = lambda v: dt.datetime.fromisoformat(str(v).replace("Z", "+00:00"))  # noqa: E731
+
+        def parse(v: Any) -> dt.datetime:
+            return dt.datetime.fromisoformat(str(v).replace("Z", "+00:00"))
+
         return a if parse(a) >= parse(b) else b
     return max(a, b)

@@ -81,7 +81,7 @@ def _left(api: Api, ids: list[str]) -> dict[str, tuple[bool, bool, int]]:
     with api.container.engine.connect() as conn:
         docs = set(conn.execute(select(RUNS.c.id).where(RUNS.c.kind == "runs", RUNS.c.id.in_(ids))).scalars())
         queued = set(conn.execute(select(QUEUE.c.run_id).where(QUEUE.c.run_id.in_(ids))).scalars())
-        errors = dict(
+        errors: dict[str, int] = dict(
             conn.execute(
                 select(ERRORS.c.run_id, func.count()).where(ERRORS.c.run_id.in_(ids)).group_by(ERRORS.c.run_id)
             ).all()

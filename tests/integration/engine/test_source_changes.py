@@ -34,6 +34,7 @@ def orgs(tmp_path: Path) -> Iterator[tuple[Harness, Orgs]]:
     api = make_api(Settings(data_dir=tmp_path / "data", commit_every_rows=25, page_size=10), sources=sources)
     created = api.post("/connections", json=seed_body(ORG_A))
     assert created.status_code == 201, created.text
+    assert api.container is not None
     harness = Harness.__new__(Harness)
     harness.api, harness.org, harness.container = api, sources.by_uri[ORG_A], api.container
     harness.connection_id = created.json()["id"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
-from deltalake.exceptions import CommitFailedError
+from deltalake.exceptions import CommitFailedError, DeltaError
 
 import flowservice.lake.delta as delta_module
 from flowservice.domain.errors import FlowServiceError
@@ -57,7 +57,7 @@ def test_a_storage_error_names_no_path_of_the_lake(lake: DeltaLake, monkeypatch,
     commit(lake, accounts(("a", "Alpha", 1)), 1)
 
     def broken(*args, **kwargs):
-        raise delta_module.DeltaError(f"Generic error: cannot write {lake.location(TABLE)}/part-0001.parquet")
+        raise DeltaError(f"Generic error: cannot write {lake.location(TABLE)}/part-0001.parquet")
 
     monkeypatch.setattr(delta_module, "write_deltalake", broken)
     with pytest.raises(FlowServiceError) as caught:

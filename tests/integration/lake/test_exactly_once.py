@@ -7,6 +7,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import deltalake
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
@@ -152,7 +153,7 @@ def _fail_writes(monkeypatch) -> None:
 
         return pa.RecordBatchReader.from_batches(table.schema, batches())
 
-    real_write, real_merge = delta_module.write_deltalake, delta_module._merge_into
+    real_write, real_merge = deltalake.write_deltalake, delta_module._merge_into
     monkeypatch.setattr(
         delta_module, "write_deltalake", lambda target, rows, **kw: real_write(target, broken(rows), **kw)
     )

@@ -19,7 +19,7 @@ from flowservice.sources.dynamics import DynamicsSettings, DynamicsSource, clear
 
 from .dynamics_helpers import basic_source, principal_source, settings_for
 
-PAGE = {"page_size": 100}
+PAGE: dict[str, Any] = {"page_size": 100}
 
 
 @pytest.fixture(autouse=True)

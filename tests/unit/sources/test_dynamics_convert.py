@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 import orjson
 import pyarrow as pa
@@ -49,14 +50,18 @@ def test_decimal_quoting_does_not_touch_text_that_looks_like_a_key():
 
 def test_date_only_values_become_dates_even_when_sent_with_a_time():
     columns = [col("birthday", pa.date32())]
-    rows = [{"birthday": "2024-03-15"}, {"birthday": None}, {"birthday": "2024-03-16T00:00:00Z"}]
+    rows: list[dict[str, Any]] = [{"birthday": "2024-03-15"}, {"birthday": None}, {"birthday": "2024-03-16T00:00:00Z"}]
     batch = to_batch(rows, columns, "contact")
     assert batch.column("birthday").to_pylist() == [dt.date(2024, 3, 15), None, dt.date(2024, 3, 16)]
 
 
 def test_timestamps_are_utc_microseconds_with_or_without_fraction_or_zone():
     columns = [col("modifiedon", pa.timestamp("us", tz="UTC"))]
-    rows = [{"modifiedon": "2023-04-07T21:59:01Z"}, {"modifiedon": "2023-04-07T21:59:01.123Z"}, {"modifiedon": None}]
+    rows: list[dict[str, Any]] = [
+        {"modifiedon": "2023-04-07T21:59:01Z"},
+        {"modifiedon": "2023-04-07T21:59:01.123Z"},
+        {"modifiedon": None},
+    ]
     batch = to_batch(rows, columns, "t")
     values = batch.column("modifiedon").to_pylist()
     assert values[0] == dt.datetime(2023, 4, 7, 21, 59, 1, tzinfo=dt.UTC)
@@ -68,7 +73,10 @@ def test_timestamps_are_utc_microseconds_with_or_without_fraction_or_zone():
 
 def test_guids_are_lower_cased_and_missing_sparse_columns_are_null_not_dropped():
     columns = [col("accountid", pa.string(), UUID), col("fax", pa.string()), col("n", pa.int32())]
-    rows = [{"accountid": "78914942-34CB-ED11-B596-0022481D68CD", "n": 1}, {"accountid": "a", "fax": "1"}]
+    rows: list[dict[str, Any]] = [
+        {"accountid": "78914942-34CB-ED11-B596-0022481D68CD", "n": 1},
+        {"accountid": "a", "fax": "1"},
+    ]
     batch = to_batch(rows, columns, "account")
     assert batch.schema.names == ["accountid", "fax", "n"]
     assert batch.column("accountid").to_pylist() == ["78914942-34cb-ed11-b596-0022481d68cd", "a"]
@@ -78,7 +86,7 @@ def test_guids_are_lower_cased_and_missing_sparse_columns_are_null_not_dropped()
 
 def test_integers_booleans_and_doubles_are_typed_and_large_integers_survive():
     columns = [col("i", pa.int32()), col("b", pa.int64()), col("ok", pa.bool_()), col("d", pa.float64())]
-    rows = [
+    rows: list[dict[str, Any]] = [
         {"i": 2147483647, "b": 9223372036854775807, "ok": True, "d": 1},
         {"i": None, "b": "12", "ok": None, "d": 2.5},
     ]
@@ -94,7 +102,9 @@ def test_lookup_target_companion_is_read_from_its_annotation():
     columns = [col("_ownerid_value", pa.string(), UUID), companion]
     assert wire_key(companion) == "_ownerid_value@Microsoft.Dynamics.CRM.lookuplogicalname"
     assert select_names(columns) == ["_ownerid_value"]
-    rows = [{"_ownerid_value": "ABC", "_ownerid_value@Microsoft.Dynamics.CRM.lookuplogicalname": "team"}]
+    rows: list[dict[str, Any]] = [
+        {"_ownerid_value": "ABC", "_ownerid_value@Microsoft.Dynamics.CRM.lookuplogicalname": "team"}
+    ]
     assert to_batch(rows, columns, "t").to_pylist() == [
         {"_ownerid_value": "abc", "_ownerid_value_lookuplogicalname": "team"}
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from flowservice.ports import TableInfo
+from flowservice.ports import Column, TableInfo
 from flowservice.sources.dynamics.metadata import (
     OMIT_HELPER,
     OMIT_UNREADABLE,
@@ -19,6 +19,13 @@ from .fake_dataverse import account_table
 
 def attribute(name: str, type_name: str, **extra: object) -> dict[str, object]:
     return {"LogicalName": name, "AttributeTypeName": {"Value": type_name}, **extra}
+
+
+def mapped(attribute: dict[str, object], extra: dict[str, object], *, lookup_targets: bool) -> list[Column]:
+    """``map_attribute`` for an attribute that becomes columns (a reason instead of columns fails here)."""
+    columns = map_attribute(attribute, extra, lookup_targets=lookup_targets)
+    assert isinstance(columns, list), columns
+    return columns
 
 
 @pytest.mark.parametrize(
@@ -72,7 +79,7 @@ def test_maps_each_scalar_attribute_type_to_one_typed_column(type_name, extra, a
 
 
 def test_date_only_behaviour_becomes_date32_whatever_the_format():
-    [column] = map_attribute(
+    [column] = mapped(
         attribute("birthdate", "DateTimeType"),
         {"DateTimeBehavior": "DateOnly", "Format": "DateOnly"},
         lookup_targets=True,
@@ -81,7 +88,7 @@ def test_date_only_behaviour_becomes_date32_whatever_the_format():
 
 
 def test_user_local_date_only_format_stays_a_timestamp_because_the_wire_carries_a_time():
-    [column] = map_attribute(
+    [column] = mapped(
         attribute("d", "DateTimeType"),
         {"DateTimeBehavior": {"Value": "UserLocal"}, "Format": "DateOnly"},
         lookup_targets=True,
@@ -90,7 +97,7 @@ def test_user_local_date_only_format_stays_a_timestamp_because_the_wire_carries_
 
 
 def test_single_target_lookup_becomes_its_value_property_without_companion():
-    columns = map_attribute(attribute("parentaccountid", "LookupType"), {"Targets": ["account"]}, lookup_targets=True)
+    columns = mapped(attribute("parentaccountid", "LookupType"), {"Targets": ["account"]}, lookup_targets=True)
     assert [c.name for c in columns] == ["_parentaccountid_value"]
     assert columns[0].xdm == {"type": "string", "format": "uuid"}
     assert "account" in (columns[0].description or "")
@@ -98,13 +105,13 @@ def test_single_target_lookup_becomes_its_value_property_without_companion():
 
 @pytest.mark.parametrize("type_name", ["CustomerType", "OwnerType"])
 def test_polymorphic_lookups_get_a_target_table_companion_column(type_name):
-    columns = map_attribute(attribute("x", type_name), {"Targets": ["a", "b"]}, lookup_targets=True)
+    columns = mapped(attribute("x", type_name), {"Targets": ["a", "b"]}, lookup_targets=True)
     assert [c.name for c in columns] == ["_x_value", "_x_value_lookuplogicalname"]
     assert columns[1].arrow_type == pa.string()
 
 
 def test_multi_target_lookup_companion_can_be_switched_off():
-    columns = map_attribute(
+    columns = mapped(
         attribute("regardingobjectid", "LookupType"), {"Targets": ["account", "contact"]}, lookup_targets=False
     )
     assert [c.name for c in columns] == ["_regardingobjectid_value"]
@@ -117,10 +124,8 @@ def test_non_value_types_are_omitted_with_a_reason(type_name):
 
 
 def test_money_scale_keeps_precision_and_uses_four_places_when_currency_decides():
-    [fixed] = map_attribute(attribute("m", "MoneyType"), {"Precision": 3, "PrecisionSource": 0}, lookup_targets=True)
-    [by_currency] = map_attribute(
-        attribute("m", "MoneyType"), {"Precision": 2, "PrecisionSource": 2}, lookup_targets=True
-    )
+    [fixed] = mapped(attribute("m", "MoneyType"), {"Precision": 3, "PrecisionSource": 0}, lookup_targets=True)
+    [by_currency] = mapped(attribute("m", "MoneyType"), {"Precision": 2, "PrecisionSource": 2}, lookup_targets=True)
     assert fixed.arrow_type == pa.decimal128(38, 3)
     assert by_currency.arrow_type == pa.decimal128(38, 4)
 
