@@ -124,7 +124,9 @@ def test_a_frozen_worker_loses_its_run_and_writes_nothing_when_it_wakes(
                 holder = conn.execute(
                     "SELECT claimed_by, attempt FROM run_queue WHERE run_id = %s", (run_id,)
                 ).fetchone()
-            assert holder is not None and holder[1] == 2 and holder[0] != row[0], f"not taken over: {holder}"
+            # taken over by the other worker: at least one claim after the frozen one's (on a loaded machine the
+            # 2 s staleness can pass a healthy worker by too, and its run is claimed again, fenced the same way)
+            assert holder is not None and holder[1] >= 2 and holder[0] != row[0], f"not taken over: {holder}"
 
             frozen.send_signal(signal.SIGCONT)
             wait_for(
