@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pyarrow as pa
 import pytest
 
 from flowservice.domain.errors import InvalidRequest, NotFound, SourceAuthError
 from flowservice.ports import Page, SourceClient, TableSchema
+
+T = TypeVar("T", bound=Callable[..., Any])
 
 Change = Callable[[], tuple[set[str], set[str]]]
 
@@ -26,13 +28,24 @@ def keys(pages: list[Page], pk: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Capabilities:
-    """What the source can do with the contract's ``table``; a test of what it cannot do is skipped."""
+    """What the source can do with the contract's ``table``; a test of what it cannot do is not collected for it
+    (never a skip: a skipped contract test would look like a gap)."""
 
     change_tracking: bool = True  # reads after the final cursor come from the source's change log; False:
     # watermark reads on the delta column (an inclusive bound, so rows at the watermark may be read again)
     deletes: bool = True  # reads after the final cursor report deleted keys (no watermark source can)
     preview: bool = True  # explore previews rows of the table
     throttling: bool = True  # the test double can make the source answer "slow down" (the ``throttle`` fixture)
+
+
+def needs(capability: str) -> Callable[[T], T]:
+    """Mark a contract test as one only sources declaring ``capability`` run."""
+
+    def mark(test: T) -> T:
+        test.needs_capability = capability  # type: ignore[attr-defined]
+        return test
+
+    return mark
 
 
 class SourceContract:
@@ -51,9 +64,13 @@ class SourceContract:
     min_rows = 3
     capabilities = Capabilities()
 
-    def require(self, capability: str) -> None:
-        if not getattr(self.capabilities, capability):
-            pytest.skip(f"the source does not declare {capability}")
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Drop the tests of capabilities the source does not declare (pytest collects no ``None`` attribute)."""
+        super().__init_subclass__(**kwargs)
+        for name in dir(cls):
+            needed = getattr(getattr(cls, name), "needs_capability", None)
+            if needed is not None and not getattr(cls.capabilities, needed):
+                setattr(cls, name, None)
 
     @pytest.fixture
     def read_kwargs(self) -> dict[str, Any]:
@@ -65,7 +82,6 @@ class SourceContract:
 
     @pytest.fixture
     def throttle(self) -> Callable[[], None]:
-        self.require("throttling")
         pytest.fail("a source that declares throttling provides a throttle fixture")
 
     # ---------------------------------------------------------------------------------------- explore
@@ -102,18 +118,18 @@ class SourceContract:
         with pytest.raises(NotFound):
             list(source.read("no_such_table_anywhere", None, None))
 
+    @needs("preview")
     def test_preview_is_typed_by_the_described_schema(
         self, source: SourceClient, table: str, schema: TableSchema
     ) -> None:
-        self.require("preview")
         preview = source.preview(table, None, 3)
         assert preview.num_rows == 3
         assert preview.schema == schema.arrow_schema()
 
+    @needs("preview")
     def test_preview_of_selected_columns_keeps_the_primary_key(
         self, source: SourceClient, table: str, schema: TableSchema
     ) -> None:
-        self.require("preview")
         other = next(c.name for c in schema.columns if not c.is_primary_key)
         preview = source.preview(table, [other], 2)
         assert preview.schema.names == [schema.table.primary_key, other]
@@ -168,6 +184,7 @@ class SourceContract:
         else:  # the inclusive bound may read rows at the watermark again, never a row the last read did not see
             assert set(keys(again, pk)) <= seen and not any(p.deleted_keys for p in again)
 
+    @needs("throttling")
     def test_throttling_is_absorbed(
         self,
         source: SourceClient,
@@ -176,7 +193,6 @@ class SourceContract:
         throttle: Callable[[], None],
         read_kwargs: dict[str, Any],
     ) -> None:
-        self.require("throttling")
         pk = schema.table.primary_key
         assert pk is not None
         expected = set(keys(list(source.read(table, [pk], None, **read_kwargs)), pk))
