@@ -38,8 +38,6 @@ from flowservice.store.vault import Vault, load_or_create_key
 from flowservice.worker import Runtime, Worker
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
-
     from flowservice.sources.registry import SourceRegistry
 
 log = logging.getLogger("flowservice")
@@ -196,10 +194,3 @@ def build(
         lake=lake,
         scheduler=Scheduler(SqlSchedules(engine), queue, max_catch_up=settings.max_catch_up_windows),
     )
-
-
-def build_app(settings: Settings | None = None) -> FastAPI:
-    from flowservice.api.app import create_app
-
-    settings = settings or Settings()
-    return create_app(build(settings), embedded_runtime=settings.embedded_workers)

@@ -65,10 +65,11 @@ def serve(
     """Serve the Flow Service API, with the embedded scheduler and workers in child processes of its own."""
     import uvicorn
 
-    from flowservice.bootstrap import build_app
+    from flowservice.api.app import create_app
+    from flowservice.bootstrap import build
 
     settings = settings_for(data_dir, host=host, port=port)
-    application = build_app(settings)
+    application = create_app(build(settings), embedded_runtime=settings.embedded_workers)
     logging.getLogger("flowservice").info(
         "serving on http://%s:%s (data in %s)", settings.host, settings.port, settings.data_dir
     )
