@@ -47,6 +47,9 @@ def create_app(container: Container, *, embedded_runtime: bool = False) -> FastA
         docs_url="/docs",
         redoc_url=None,
         lifespan=lifespan,
+        # flowservice exports its own Prometheus metrics; FastAPI's native OpenTelemetry would look up the
+        # global providers on every request (several µs of the lane's ~70)
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.container = container  # what ``deps.ContainerDep`` gives the routes
     errors.install(app)
