@@ -26,7 +26,7 @@ from flowservice.services.source_calls import SourceCalls
 from flowservice.services.specs import SpecCatalog
 from flowservice.services.token_guard import TokenGuard
 from flowservice.settings import Settings
-from flowservice.store.db import make_engine, migrate
+from flowservice.store.db import dispose, make_engine, migrate
 from flowservice.store.identity import SqlIdentities
 from flowservice.store.queue import SqlRunQueue
 from flowservice.store.resources import SqlResources
@@ -111,7 +111,7 @@ class Container:
 
     def close(self) -> None:
         self.connections.calls.close()
-        self.engine.dispose()
+        dispose(self.engine)
 
 
 def lake_storage_options(settings: Settings) -> dict[str, str] | None:

@@ -121,27 +121,45 @@ class DriverStatement:
         if not lock.acquire(blocking=False):
             raise WriteWouldWait()
         try:
-            connection = self.engine.raw_connection()
+            connection = _no_wait_connection(self.engine)
+            cursor = connection.cursor()
             try:
-                cursor = connection.cursor()
-                try:
-                    cursor.execute("PRAGMA busy_timeout = 0")
-                    try:
-                        cursor.execute(self.sql, params)
-                        connection.commit()
-                    except sqlite3.OperationalError as exc:
-                        connection.rollback()
-                        if "locked" in str(exc) or "busy" in str(exc):
-                            raise WriteWouldWait() from exc
-                        raise
-                    finally:
-                        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
-                finally:
-                    cursor.close()
-            except BaseException:
+                cursor.execute(self.sql, params)
+                connection.commit()
+            except BaseException as exc:
                 connection.rollback()
+                if isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc)):
+                    raise WriteWouldWait() from exc
                 raise
             finally:
-                connection.close()
+                cursor.close()
         finally:
             lock.release()
+
+
+_NO_WAIT: weakref.WeakKeyDictionary[Engine, Any] = weakref.WeakKeyDictionary()
+
+
+def _no_wait_connection(engine: Engine) -> Any:
+    """The engine's own SQLite connection for writes that must not wait, opened once with ``busy_timeout = 0``
+    and used only under the engine's write lock: setting the timeout to 0 and back on a pooled connection for
+    every write cost two statements and a pool round trip, a fifth of a create. ``dispose`` closes it (an engine
+    event would do it too, but any engine listener makes SQLAlchemy dispatch events on every statement)."""
+    connection = _NO_WAIT.get(engine)
+    if connection is None:
+        connection = engine.raw_connection()
+        connection.detach()  # ours until the engine is disposed, never handed to anyone else
+        connection.cursor().execute("PRAGMA busy_timeout = 0")
+        _NO_WAIT[engine] = connection
+    return connection
+
+
+def dispose(engine: Engine) -> None:
+    """Close the engine's connections, its own no-wait writer's included."""
+    with _LOCKS_GUARD:
+        lock = _WRITE_LOCKS.setdefault(engine, threading.Lock())
+    with lock:
+        connection = _NO_WAIT.pop(engine, None)
+        if connection is not None:
+            connection.close()
+    engine.dispose()
