@@ -408,4 +408,4 @@ def parse_version(raw: Any, what: str) -> int:
     if isinstance(raw, str) and raw.strip().isdigit() and len(raw.strip()) <= _MAX_VERSION_DIGITS:
         return int(raw.strip())
     shown = repr(raw) if isinstance(raw, str | int | float) and len(str(raw)) <= 20 else f"a {type(raw).__name__}"
-    raise MappingError(f"{what} must be a mapping set version: a non-negative integer such as 0 or \"1\", not {shown}")
+    raise MappingError(f'{what} must be a mapping set version: a non-negative integer such as 0 or "1", not {shown}')

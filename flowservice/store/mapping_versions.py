@@ -31,9 +31,7 @@ class SqlMappingVersions:
                 select(_T.doc, _T.etag, _T.created_at, _T.seq).where(_T.kind == KIND, _T.id == id, *tenancy)
             ).first()
             if row is None:
-                raise NotFound(
-                    f"The mapping set {id} is not found.", resource_id=id, resource_type=KIND, code="1419"
-                )
+                raise NotFound(f"The mapping set {id} is not found.", resource_id=id, resource_type=KIND, code="1419")
             current = orjson.loads(row.doc)
             if version_of(current) != replaces:
                 raise PreconditionFailed(f"The mapping set {id} got a new version meanwhile; read it again.")

@@ -51,9 +51,7 @@ async def list_mapping_sets(request: Request, services: ContainerDep, caller: Ca
 
 
 @route(router, "GET", "/mappingSets/{mapping_id}", summary="Get a mapping set: its latest version, or ?version=N")
-async def get_mapping_set(
-    mapping_id: str, request: Request, services: ContainerDep, caller: CallerDep
-) -> JsonObject:
+async def get_mapping_set(mapping_id: str, request: Request, services: ContainerDep, caller: CallerDep) -> JsonObject:
     return services.mapping_sets.get(caller.tenant, mapping_id, request.query_params.get("version"))
 
 

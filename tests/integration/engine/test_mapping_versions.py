@@ -87,9 +87,13 @@ def applied(run: dict[str, Any]) -> list[dict[str, Any]]:
 def test_each_put_makes_the_next_version_and_every_older_one_stays_readable(any_harness: Harness) -> None:
     mapping_id = create_set(any_harness, V0)
     one = put_set(any_harness, mapping_id, V1)
-    assert one["id"] == mapping_id and one["version"] == 1 and destinations(one) == ["id", "label", "origin", "modifiedon"]
+    assert (
+        one["id"] == mapping_id and one["version"] == 1 and destinations(one) == ["id", "label", "origin", "modifiedon"]
+    )
     two = put_set(any_harness, mapping_id, V0[:2])
-    assert two["version"] == 2 and two["createdDate"] == one["createdDate"] and two["modifiedDate"] >= one["modifiedDate"]
+    assert (
+        two["version"] == 2 and two["createdDate"] == one["createdDate"] and two["modifiedDate"] >= one["modifiedDate"]
+    )
     api = any_harness.api
     latest = api.get(f"{MAPPING_SETS}/{mapping_id}").json()
     assert latest["version"] == 2 and destinations(latest) == ["id", "label"]
@@ -238,7 +242,11 @@ def test_editing_a_running_dataflows_mapping_applies_the_new_version_from_the_ne
     new_keys = {f"{n:08d}-0000-0000-0000-000000000000" for n in range(100, 105)}
     new_rows = [r for r in rows if r["id"] in new_keys]
     old_rows = [r for r in rows if r["id"] not in new_keys]
-    assert len(rows) == 36 and len(new_rows) == 5 and all(r["origin"] == "v1" and r["label"] == r["label"].upper() for r in new_rows)
+    assert (
+        len(rows) == 36
+        and len(new_rows) == 5
+        and all(r["origin"] == "v1" and r["label"] == r["label"].upper() for r in new_rows)
+    )
     assert {r["label"] for r in new_rows} == {f"ACCOUNT {n}" for n in range(100, 105)}
     # the rows of the runs before are as version 0 wrote them: no origin, labels untouched
     key = "id"
