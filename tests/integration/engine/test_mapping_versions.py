@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from flowservice.domain.errors import PreconditionFailed
 from flowservice.settings import Settings
 from tests.fakes.source import FakeOrg, make_row
 from tests.fixtures.server import make_api, postgres_url
@@ -285,3 +286,18 @@ def test_a_retried_run_keeps_the_version_it_started_with_after_a_later_put_and_p
     # the flow's next run applies version 1
     table.upsert(make_row(table, 500, modified=5000))
     assert applied(any_harness.run(flow))[0]["params"]["mappingVersion"] == 1
+
+
+def test_a_version_written_on_a_stale_latest_writes_nothing(any_harness: Harness) -> None:
+    """The store's compare-and-swap: of two PUTs that read the same latest version, the second one's write is
+    refused whole (no new latest, no second copy of the superseded version) and the service puts it on top."""
+    mapping_id = create_set(any_harness, V0)
+    put_set(any_harness, mapping_id, V1)
+    service = any_harness.container.mapping_sets
+    stale = {**service.get(any_harness.tenant, mapping_id, 0), "version": 1}
+    with pytest.raises(PreconditionFailed):
+        service.versions.replace(any_harness.tenant, mapping_id, stale, replaces=0)
+    latest = any_harness.api.get(f"{MAPPING_SETS}/{mapping_id}").json()
+    assert latest["version"] == 1 and destinations(latest) == [m["destination"] for m in V1]
+    assert len(service.resources.list("mappingSetVersions", any_harness.tenant)) == 1
+    assert put_set(any_harness, mapping_id, V0)["version"] == 2
