@@ -28,6 +28,7 @@ from flowservice.services.token_guard import TokenGuard
 from flowservice.settings import Settings
 from flowservice.store.db import dispose, make_engine, migrate
 from flowservice.store.identity import SqlIdentities
+from flowservice.store.mapping_versions import SqlMappingVersions
 from flowservice.store.queue import SqlRunQueue
 from flowservice.store.resources import SqlResources
 from flowservice.store.retention import RunRetention
@@ -163,7 +164,7 @@ def build(
     lake = DeltaLake(settings.lake_path, lake_storage_options(settings))
     queue = SqlRunQueue(engine)
     catalog = CatalogService(resources, lake)
-    mapping_sets = MappingSetService(resources)
+    mapping_sets = MappingSetService(resources, SqlMappingVersions(engine))
     flows = FlowService(resources, specs, connections, mapping_sets, catalog, queue)
     run_errors = SqlRunErrors(engine)
     runs = RunService(resources, flows, queue, run_errors)

@@ -379,3 +379,33 @@ def parse_mapping_set(body: dict[str, Any]) -> MappingSet:
         version=version,
         id=set_id if isinstance(set_id, str) else None,
     )
+
+
+# ------------------------------------------------------------------------------------------- versions
+
+#: The kind under which the superseded versions of a mapping set are kept (the latest is ``mappingSets``).
+VERSIONS_KIND = "mappingSetVersions"
+_MAX_VERSION_DIGITS = 9
+
+
+def version_key(mapping_id: str, version: int) -> str:
+    """The id of one superseded version of a mapping set among the documents of ``VERSIONS_KIND``."""
+    return f"{mapping_id}:{version}"
+
+
+def version_of(doc: MappingABC[str, Any]) -> int:
+    """The version number of a stored mapping set. Sets stored before versions existed carry no number
+    (their ``version`` was the etag) and are version 0."""
+    version = doc.get("version")
+    return version if isinstance(version, int) and not isinstance(version, bool) and version >= 0 else 0
+
+
+def parse_version(raw: Any, what: str) -> int:
+    """A mapping set version as clients send it: an integer, or its decimal digits as a string (the Mapping
+    transformation spec types ``mappingVersion`` as a string; Adobe's examples send ``0``)."""
+    if isinstance(raw, int) and not isinstance(raw, bool) and 0 <= raw < 10**_MAX_VERSION_DIGITS:
+        return raw
+    if isinstance(raw, str) and raw.strip().isdigit() and len(raw.strip()) <= _MAX_VERSION_DIGITS:
+        return int(raw.strip())
+    shown = repr(raw) if isinstance(raw, str | int | float) and len(str(raw)) <= 20 else f"a {type(raw).__name__}"
+    raise MappingError(f'{what} must be a mapping set version: a non-negative integer such as 0 or "1", not {shown}')

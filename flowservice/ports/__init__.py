@@ -6,6 +6,7 @@ fakes. They import the domain and pyarrow only.
 
 from flowservice.ports.identities import Identities
 from flowservice.ports.lake import CommitResult, Lake, LastCommit, WriteMode
+from flowservice.ports.mapping_versions import MappingVersions
 from flowservice.ports.resources import Resources, Stored, WriteWouldWait, writes_must_not_wait
 from flowservice.ports.runs import Claim, RunDocuments, RunErrors, RunQueue, Schedules
 from flowservice.ports.source import Column, CursorInfo, Page, SourceClient, SourceFactory, TableInfo, TableSchema
@@ -18,6 +19,7 @@ __all__ = [
     "Identities",
     "Lake",
     "LastCommit",
+    "MappingVersions",
     "Page",
     "Resources",
     "RunDocuments",

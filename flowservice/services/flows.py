@@ -50,6 +50,8 @@ class FlowPlan:
     partial_ingestion_percent: float | None
     error_diagnostics: bool
     schedule: Schedule
+    mapping_id: str | None = None  # the mapping set and version ``mapping`` is (None: no Mapping transformation)
+    mapping_version: int | None = None
 
 
 class FlowService(ResourceService):
@@ -111,7 +113,10 @@ class FlowService(ResourceService):
             )
         dataset = self.catalog.dataset(tenant, target.doc["params"]["dataSetId"])
         if mapping_ref is not None:
-            mapping = self.mapping_sets.parsed(tenant, mapping_ref["mappingId"])
+            version = self._mapping_version(tenant, mapping_ref)
+            if mapping_ref.get("mappingVersion") is None:  # pinned: no version named is the latest one now
+                mapping_ref["mappingVersion"] = version
+            mapping = self.mapping_sets.parsed(tenant, mapping_ref["mappingId"], version)
             compiled = compile_mapping(mapping, _selected(plan_schema, source).arrow_schema())
             self._check_primary_key(mapping, plan_schema, target)
             ds_schema = (dataset.doc.get("schemaRef") or {}).get("id")
@@ -333,13 +338,23 @@ class FlowService(ResourceService):
         return result
 
     # ------------------------------------------------------------------ plan
-    def plan(self, tenant: Tenant, id: str) -> FlowPlan:
+    def _mapping_version(self, tenant: Tenant, mapping_ref: dict[str, Any]) -> int:
+        """The version of its mapping set a Mapping transformation names; it must exist (else a 400)."""
+        where = "transformations Mapping: params.mappingVersion"
+        return self.mapping_sets.pinned(tenant, mapping_ref["mappingId"], mapping_ref.get("mappingVersion"), where)
+
+    def plan(self, tenant: Tenant, id: str, applied: builtins.list[Any] | None = None) -> FlowPlan:
+        """The flow's plan; ``applied`` (the ``transformations`` a run recorded at its start) overrides the
+        flow's Mapping, so that a retried or taken-over run keeps the mapping version it started with."""
         flow = self.get(tenant, id).doc
         source = self.resources.get("sourceConnections", tenant, flow["sourceConnectionIds"][0])
         target = self.resources.get("targetConnections", tenant, flow["targetConnectionIds"][0])
         if source is None or target is None:
             raise NotFound(f"A connection of flow {id} no longer exists.", resource_id=id, resource_type="flows")
         copy, mapping_ref = self._transformations(flow["transformations"])
+        if applied is not None:
+            mapping_ref = next((t["params"] for t in applied if str(t.get("name")).lower() == "mapping"), None)
+        version = self._mapping_version(tenant, mapping_ref) if mapping_ref else None
         dataset = self.catalog.dataset(tenant, target.doc["params"]["dataSetId"])
         options = flow.get("options") or {}
         return FlowPlan(
@@ -351,13 +366,15 @@ class FlowService(ResourceService):
             table=source.doc["params"]["tableName"],
             columns=column_names(source.doc["params"].get("columns")),
             delta_column=copy["deltaColumn"]["name"],
-            mapping=self.mapping_sets.parsed(tenant, mapping_ref["mappingId"]) if mapping_ref else None,
+            mapping=self.mapping_sets.parsed(tenant, mapping_ref["mappingId"], version) if mapping_ref else None,
             dataset_id=dataset.id,
             table_path=dataset.doc["lake"]["path"],
             write_mode="append" if target.doc["params"].get("writeMode") == "append" else "merge",
             partial_ingestion_percent=options.get("partialIngestionPercent"),
             error_diagnostics=bool(options.get("errorDiagnosticsEnabled", False)),
             schedule=parse_schedule(flow["scheduleParams"]),
+            mapping_id=mapping_ref["mappingId"] if mapping_ref else None,
+            mapping_version=version,
         )
 
 

@@ -50,9 +50,21 @@ async def list_mapping_sets(request: Request, services: ContainerDep, caller: Ca
     return services.mapping_sets.list(caller.tenant, max(start, 0), min(max(limit, 1), 1000))
 
 
-@route(router, "GET", "/mappingSets/{mapping_id}", summary="Get a mapping set")
-async def get_mapping_set(mapping_id: str, services: ContainerDep, caller: CallerDep) -> JsonObject:
-    return {**services.mapping_sets.get(caller.tenant, mapping_id), "id": mapping_id}
+@route(router, "GET", "/mappingSets/{mapping_id}", summary="Get a mapping set: its latest version, or ?version=N")
+async def get_mapping_set(mapping_id: str, request: Request, services: ContainerDep, caller: CallerDep) -> JsonObject:
+    return services.mapping_sets.get(caller.tenant, mapping_id, request.query_params.get("version"))
+
+
+@route(
+    router,
+    "PUT",
+    "/mappingSets/{mapping_id}",
+    summary="Update a mapping set: a new version (older versions stay readable)",
+    responses=error_responses(400, 401, 403, 404, 415),
+    openapi_extra=body_schema(EXAMPLE),
+)
+def put_mapping_set(mapping_id: str, body: BodyDep, services: ContainerDep, caller: CallerDep) -> JsonObject:
+    return services.mapping_sets.replace(caller.tenant, caller.principal, mapping_id, body)
 
 
 @route(router, "DELETE", "/mappingSets/{mapping_id}", status_code=204, summary="Delete an unused mapping set")

@@ -46,7 +46,8 @@ log = logging.getLogger("flowservice.engine")
 class Plans(Protocol):
     """What a flow's run executes (``FlowService``)."""
 
-    def plan(self, tenant: Tenant, id: str) -> FlowPlan: ...
+    def plan(self, tenant: Tenant, id: str, applied: list[Any] | None = None) -> FlowPlan:
+        """``applied``: the ``transformations`` the run recorded at its start, whose mapping version wins."""
 
 
 class Sources(Protocol):
@@ -115,7 +116,9 @@ class RunEngine:
     def _execute(self, claim: Claim, tenant: Tenant, still_ours: Callable[[], bool]) -> str:
         run = self.progress.document(claim)
         try:
-            plan = self.plans.plan(tenant, claim.flow_id)
+            # a run applies the mapping version it recorded at its start (its first document update), never
+            # a later one: a retry or a takeover of it reads the record; the first attempt, the flow's version
+            plan = self.plans.plan(tenant, claim.flow_id, run.get("transformations"))
         except FlowServiceError as exc:
             self.progress.failed_without_plan(claim, exc)
             self.queue.finish(claim)

@@ -53,6 +53,7 @@ class RunProgress:
         def change(doc: dict[str, Any]) -> dict[str, Any]:
             doc["state"] = status
             doc["batchId"] = ctx.batch_id
+            doc["transformations"] = applied_transformations(ctx)
             doc["metrics"] = _metrics(ctx, status, doc["metrics"], None)
             doc["activities"] = _activities(ctx, status, doc)
             return doc
@@ -77,6 +78,7 @@ class RunProgress:
         def change(doc: dict[str, Any]) -> dict[str, Any]:
             doc["state"] = status
             doc["batchId"] = ctx.batch_id
+            doc["transformations"] = applied_transformations(ctx)
             doc["metrics"] = _metrics(ctx, status, doc["metrics"], error, completed)
             doc["activities"] = _activities(ctx, status, doc, completed)
             return doc
@@ -131,6 +133,16 @@ class RunProgress:
         if stored is None:
             raise not_found("runs", claim.run_id)
         return stored
+
+
+def applied_transformations(ctx: RunContext) -> list[dict[str, Any]]:
+    """What the run applies, in the shape of the flow's ``transformations``: its Mapping with the mapping set
+    id and the version (an integer) its rows were mapped with; empty when the flow has no mapping (columns
+    land as read). Written at the run's start, before anything lands; retries and takeovers read it back."""
+    plan = ctx.plan
+    if plan.mapping_id is None:
+        return []
+    return [{"name": "Mapping", "params": {"mappingId": plan.mapping_id, "mappingVersion": plan.mapping_version}}]
 
 
 def status_from_failures(counters: Counters, threshold: float | None) -> str:
