@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from flowservice.domain.errors import PreconditionFailed
+from flowservice.domain.tenancy import Principal, Tenant
 from flowservice.ports import CommitResult
 from tests.integration.engine.conftest import Harness
 from tests.integration.engine.test_fencing import HookedLake, engine_with, in_thread, run_doc, start_run
@@ -75,3 +76,37 @@ def test_an_engine_write_based_on_the_document_before_a_put_is_refused_so_the_pu
     assert engine_with(harness, harness.container.lake, 10).execute(claim) == "success"
     final = run_doc(harness, run_id)
     assert final["name"] == "Caller's" and final["metrics"]["statusSummary"]["status"] == "success"
+
+
+class PutDuringWrite:
+    """The run resources, with a caller's PUT landing just before the first write made through them."""
+
+    def __init__(self, harness: Harness, name: str) -> None:
+        self.harness, self.name, self.real = harness, name, harness.container.runs.resources
+        self.fired = False
+
+    def update(self, kind: str, tenant: Tenant, id: str, doc: dict[str, Any], secrets: Any, *, if_etag: Any) -> Any:
+        if not self.fired:
+            self.fired = True
+            current = self.real.get(kind, tenant, id)
+            assert current is not None
+            caller = Principal(client_id=self.harness.api.client_id, org=tenant.org)
+            self.harness.container.runs.update(tenant, caller, id, {"name": self.name}, current.etag)
+        return self.real.update(kind, tenant, id, doc, secrets, if_etag=if_etag)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def test_a_put_landing_between_a_retriggers_read_and_write_is_kept(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    harness.org.add_table("account", rows=30)
+    flow = harness.flow("account")
+    harness.org.faults.fail_after_pages = 1
+    failed = harness.run(flow, expect="failed")
+    monkeypatch.setattr(harness.container.runs, "resources", PutDuringWrite(harness, "Named meanwhile"))
+    retried = harness.api.post(f"/runs/{failed['id']}/action", params={"op": "re-trigger"})
+    assert retried.status_code == 200, retried.text
+    run = run_doc(harness, failed["id"])
+    assert run["name"] == "Named meanwhile" and run["metrics"]["statusSummary"]["status"] == "scheduled"
