@@ -19,7 +19,7 @@ RUN_CALLER_FIELDS = ("name", "description")
 MAX_RUN_NAME = 256
 MAX_RUN_DESCRIPTION = 4096
 # fields of Adobe's UpdateFlowRunRequest (and of the run document) that only the engine writes as the run goes
-_ENGINE_FIELDS = frozenset({"metrics", "activities", "state", "batchId", "recordTypes"})
+_ENGINE_FIELDS = frozenset({"metrics", "activities", "state", "batchId", "recordTypes", "transformations"})
 # fields fixed when the run is created (by the schedule or POST /runs), or that this server does not model
 _FIXED_FIELDS = frozenset(
     {
