@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from flowservice.api.deps import BodyDep, CallerDep, ContainerDep
 from flowservice.api.errors import error_responses
-from flowservice.api.http import MAX_OFFSET, Json, body_schema, int_param, route
+from flowservice.api.http import MAX_OFFSET, Json, body_schema, if_match, int_param, route
 from flowservice.api.payloads import JsonObject
 from flowservice.api.routes.crud import Collection, add_crud
 from flowservice.domain.catalogue import CRM_TO_AEP_FLOW_SPEC_ID, DATA_LAKE_SPEC_ID, DYNAMICS_SPEC_ID
@@ -70,6 +70,11 @@ def run_action(run_id: str, request: Request, services: ContainerDep, caller: Ca
     return {"id": stored.id, "etag": stored.etag}
 
 
+def update_run(run_id: str, request: Request, body: BodyDep, services: ContainerDep, caller: CallerDep) -> JsonObject:
+    stored = services.runs.update(caller.tenant, caller.principal, run_id, body, if_match(request))
+    return {"id": stored.id, "etag": stored.etag}
+
+
 async def run_errors(run_id: str, request: Request, services: ContainerDep, caller: CallerDep) -> JsonObject:
     start = int_param(request, "start", 0, 0, MAX_OFFSET)
     limit = int_param(request, "limit", 100, 1, MAX_ERRORS_PAGE)
@@ -104,4 +109,12 @@ def router(container: Container) -> tuple[APIRouter, list[Collection]]:
     )(create_run)
     route(router, "POST", "/runs/{run_id}/action", summary="Re-trigger a failed run (op=re-trigger)")(run_action)
     route(router, "GET", "/runs/{run_id}/errors", summary="Row errors of a run (start, limit)")(run_errors)
+    route(
+        router,
+        "PUT",
+        "/runs/{run_id}",
+        summary="Update a run's name or description under If-Match (updateRun)",
+        responses=error_responses(400, 401, 403, 404, 412, 413, 415),
+        openapi_extra=body_schema({"name": "Backfill of March", "description": "re-run after the schema fix"}),
+    )(update_run)
     return router, served

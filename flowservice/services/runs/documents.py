@@ -6,13 +6,33 @@ from __future__ import annotations
 
 from typing import Any
 
-from flowservice.domain.errors import InvalidRequest, NotFound
+from flowservice.domain.errors import InvalidRequest, NotFound, PreconditionFailed
 from flowservice.domain.schedule import MAX_EPOCH_SECONDS, MILLISECONDS_THRESHOLD
 from flowservice.domain.tenancy import Principal, Tenant
 from flowservice.ports import Resources, RunErrors, RunQueue, Stored
 from flowservice.services.connections import require_enabled
 from flowservice.services.flows import FlowPlan, FlowService
-from flowservice.services.resources import ResourceService, new_id, require_object
+from flowservice.services.resources import SYSTEM_FIELDS, ResourceService, new_id, require_object
+
+#: what a caller may change on a run (``PUT /runs/{id}``); everything else is the engine's or fixed at creation
+RUN_CALLER_FIELDS = ("name", "description")
+MAX_RUN_NAME = 256
+MAX_RUN_DESCRIPTION = 4096
+# fields of Adobe's UpdateFlowRunRequest (and of the run document) that only the engine writes as the run goes
+_ENGINE_FIELDS = frozenset({"metrics", "activities", "state", "batchId", "recordTypes", "transformations"})
+# fields fixed when the run is created (by the schedule or POST /runs), or that this server does not model
+_FIXED_FIELDS = frozenset(
+    {
+        "flowId",
+        "flowSpec",
+        "providerRefId",
+        "params",
+        "windowExtensions",
+        "parentFlowRunId",
+        "childFlowRunIds",
+        "predecessors",
+    }
+)
 
 
 class LostClaim(Exception):
@@ -109,11 +129,50 @@ class RunService(ResourceService):
                 f"You can only retry dataflow runs that have failed; run {id} is {status}.", code="1422"
             )
         self._runnable(tenant, self.flows.get(tenant, stored.doc["flowId"]))
-        doc = {**stored.doc, "state": "scheduled", "updatedBy": principal.client_id}
-        doc["metrics"] = {**doc["metrics"], "statusSummary": {**doc["metrics"]["statusSummary"], "status": "scheduled"}}
-        updated = self.resources.update(self.kind, tenant, id, doc, None, if_etag=None)
+        doc = _rescheduled(stored.doc, principal)
+        # on the etag read: a PUT landing between the read and this write is kept (read again), never lost
+        for _ in range(5):
+            try:
+                updated = self.resources.update(self.kind, tenant, id, doc, None, if_etag=stored.etag)
+                break
+            except PreconditionFailed:
+                stored = self.get(tenant, id)
+                if stored.doc["metrics"]["statusSummary"]["status"] != "failed":
+                    raise InvalidRequest(
+                        f"The run {id} changed meanwhile and is no longer failed.", code="1422"
+                    ) from None
+                doc = _rescheduled(stored.doc, principal)
+        else:
+            raise PreconditionFailed(f"The run {id} kept changing; re-trigger it again.")
         self.queue.requeue(id)
         return updated
+
+    def update(self, tenant: Tenant, principal: Principal, id: str, body: Any, if_match: str | None) -> Stored:
+        """``PUT /runs/{id}`` under ``If-Match``: the caller's fields (``RUN_CALLER_FIELDS``) change; any other
+        field may be sent only with its current value (a GET's document sent back), else a 400 names it.
+
+        Fenced like the engine's writes: the store checks ``If-Match`` and swaps the document in one
+        transaction, and the engine's own updates swap on the etag they read. So a PUT based on a document the
+        engine has since changed gets 412 (read again), and the engine re-reads a document a PUT changed
+        before writing its metrics over it: neither loses the other's update."""
+        if not if_match:
+            raise InvalidRequest(
+                "The header 'If-Match' is missing in the request. Please provide the header and try again.",
+                code="1403",
+                title="Header is missing",
+            )
+        body = require_object(body)
+        stored = self.get(tenant, id)
+        doc = dict(stored.doc)
+        for field, value in body.items():
+            if field in RUN_CALLER_FIELDS:
+                _set_caller_field(doc, field, value)
+            elif field in doc and value == doc[field]:
+                continue  # sent back unchanged
+            else:
+                raise InvalidRequest(_refusal(field))
+        doc.update(updatedBy=principal.client_id, updatedClient=principal.client_id)
+        return self.resources.update(self.kind, tenant, id, doc, None, if_etag=if_match)
 
     def _runnable(self, tenant: Tenant, flow: Stored) -> FlowPlan:
         """The plan of ``flow`` when it may run now: the flow and its base connection are enabled."""
@@ -134,6 +193,38 @@ class RunService(ResourceService):
             "failedRecordCount": stored.doc["metrics"]["recordSummary"]["failedRecordCount"],
             "errors": self.row_errors.errors(id, start, limit),
         }
+
+
+def _rescheduled(doc: dict[str, Any], principal: Principal) -> dict[str, Any]:
+    doc = {**doc, "state": "scheduled", "updatedBy": principal.client_id}
+    doc["metrics"] = {**doc["metrics"], "statusSummary": {**doc["metrics"]["statusSummary"], "status": "scheduled"}}
+    return doc
+
+
+def _set_caller_field(doc: dict[str, Any], field: str, value: Any) -> None:
+    if value is None and field == "description":
+        doc.pop(field, None)
+        return
+    if not isinstance(value, str) or (field == "name" and not value.strip()):
+        kind = "a non-empty string" if field == "name" else "a string (or null to remove it)"
+        raise InvalidRequest(f"The field '{field}' of a run must be {kind}.")
+    limit = MAX_RUN_NAME if field == "name" else MAX_RUN_DESCRIPTION
+    if len(value) > limit:
+        raise InvalidRequest(f"The field '{field}' of a run must be at most {limit} characters; got {len(value)}.")
+    doc[field] = value.strip() if field == "name" else value
+
+
+def _refusal(field: str) -> str:
+    allowed = " and ".join(RUN_CALLER_FIELDS)
+    if field in _ENGINE_FIELDS:
+        why = "is written by the engine as the run goes"
+    elif field in _FIXED_FIELDS:
+        why = "is fixed when the run is created"
+    elif field in SYSTEM_FIELDS:
+        why = "is managed by the server"
+    else:
+        why = "is not a field of a run this server stores"
+    return f"The field '{field[:64]}' {why} and cannot be changed; a PUT on a run may change only {allowed}."
 
 
 def _seconds(value: Any) -> int:
