@@ -47,6 +47,18 @@ class CrudService(Protocol):
 View = Callable[[Tenant, JsonObject], JsonObject]
 
 
+def mode_parameter(collection: str) -> JsonObject:
+    """The ``mode`` query parameter of a create, in OpenAPI."""
+    return {
+        "name": "mode",
+        "in": "query",
+        "required": False,
+        "description": f"draft: store an incomplete resource (state 'draft', checked for types only), published "
+        f"later with POST /{collection}/{{id}}/action?op=publish",
+        "schema": {"type": "string", "enum": ["draft"]},
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class Collection:
     """A CRUD collection of one app: its path, its service, the ``view`` that derives what a read shows (none:
@@ -87,7 +99,8 @@ def add_crud(
 ) -> Collection:
     """Register ``/{collection}`` routes backed by ``service``. ``local_writes``: creating this resource touches
     only the metadata database (no source calls), so the lane serves its create. ``actions``: with
-    ``POST /{collection}/{id}/action?op=publish`` (flows have their own action route, with enable and disable). Every write runs in a worker thread: it may wait on the database's write lock."""
+    ``POST /{collection}/{id}/action?op=publish`` (flows have their own action route, with enable and
+    disable). Every write runs in a worker thread: it may wait on the database's write lock."""
     served = Collection(router.prefix + f"/{collection}", service, view, local_writes)
 
     def create(request: Request, body: BodyDep, caller: CallerDep) -> Response:
@@ -122,7 +135,7 @@ def add_crud(
         base,
         status_code=201,
         summary=f"Create a {noun} (mode=draft: a draft, published later with op=publish)",
-        openapi_extra=body_schema(example),
+        openapi_extra={**body_schema(example), "parameters": [mode_parameter(collection)]},
         responses=error_responses(400, 401, 403, 404, 413, 415),
         operation_id=f"create_{collection}",
     )(create)

@@ -133,8 +133,7 @@ def flow_body(source_id: str, target_id: str, schedule: dict[str, Any] | None = 
         "sourceConnectionIds": [source_id],
         "targetConnectionIds": [target_id],
         "transformations": [{"name": "Copy", "params": {"deltaColumn": {"name": "modifiedon"}}}],
-        "scheduleParams": schedule
-        or {"startTime": str(int(time.time()) + 3600), "frequency": "hour", "interval": "1"},
+        "scheduleParams": schedule or {"startTime": str(int(time.time()) + 3600), "frequency": "hour", "interval": "1"},
     }
 
 
