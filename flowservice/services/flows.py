@@ -309,7 +309,7 @@ class FlowService(ResourceService):
             return self.publish(tenant, principal, id)
         if name not in ("enable", "disable"):
             raise InvalidRequest(
-                f"Unsupported operation '{str(op)[:40]}' received; use enable, disable or publish.", code="1434"
+                f"Unsupported operation '{(op or '')[:40]}' received; use enable, disable or publish.", code="1434"
             )
         if is_draft(stored.doc):
             raise InvalidRequest(

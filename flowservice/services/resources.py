@@ -124,7 +124,7 @@ class ResourceService:
         """``POST /{kind}/{id}/action?op=publish`` (the one action of connections and source and target ones)."""
         self.get(tenant, id)
         if (op or "").strip().lower() != "publish":
-            raise InvalidRequest(f"Unsupported operation '{str(op)[:40]}' received; use op=publish.", code="1434")
+            raise InvalidRequest(f"Unsupported operation '{(op or '')[:40]}' received; use op=publish.", code="1434")
         return self.publish(tenant, principal, id)
 
     def publish(self, tenant: Tenant, principal: Principal, id: str) -> Stored:
