@@ -35,7 +35,8 @@ if TYPE_CHECKING:
 
 
 class Lane:
-    """``GET /{collection}/{id}`` of every collection and ``POST /{collection}`` of those with local writes."""
+    """``GET /{collection}/{id}`` of every collection and ``POST /{collection}`` of those with local writes (a
+    create with a query string, such as ``mode=draft``, goes on to the FastAPI route: drafts are not hot)."""
 
     def __init__(self, app: ASGIApp, *, container: Container, collections: Iterable[Collection]) -> None:
         self.app = app
@@ -53,7 +54,7 @@ class Lane:
                 if collection is not None:
                     await self._answer(collection, scope, receive, send, resource_id)
                     return
-            elif method == "POST":
+            elif method == "POST" and not scope.get("query_string"):  # mode=draft, and any query: FastAPI's
                 collection = self._creates.get(scope["path"])
                 if collection is not None:
                     await self._answer(collection, scope, receive, send, None)

@@ -19,6 +19,15 @@ import pyarrow as pa
 from flowservice.domain.errors import Conflict, FlowServiceError, InvalidRequest, NotFound, SourceError
 from flowservice.domain.tenancy import Principal, Tenant
 from flowservice.ports import Column, Resources, SourceClient, SourceFactory, Stored
+from flowservice.services.drafts import (
+    DRAFT,
+    check_types,
+    is_draft,
+    keep_draft_state,
+    present,
+    require_draft_support,
+    shape_message,
+)
 from flowservice.services.resources import ResourceService, audit_fields, new_id, require_object
 from flowservice.services.source_calls import SourceCalls
 from flowservice.services.specs import MASK, ConnectionSpec, SpecCatalog, validation_message
@@ -39,15 +48,16 @@ class ConnectionService(ResourceService):
 
     # ------------------------------------------------------------------ create / patch
     def create(self, tenant: Tenant, principal: Principal, body: Any) -> Stored:
-        body = require_object(body)
-        spec_ref = body.get("connectionSpec")
-        if not isinstance(spec_ref, dict) or not spec_ref.get("id"):
-            raise InvalidRequest("The field 'connectionSpec.id' is required.", code="1413")
-        spec = self.specs.connection(spec_ref["id"])
+        doc, secrets = self._complete(require_object(body))
+        doc.update(audit_fields(principal, tenant))
+        return self.resources.add(self.kind, tenant, new_id(), doc, secrets)
+
+    def _complete(self, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        spec = self._spec(body)
         doc: dict[str, Any] = {
             "name": _string(body, "name", required=True),
             "description": _string(body, "description"),
-            "connectionSpec": {"id": spec.id, "version": str(spec_ref.get("version") or spec.doc["version"])},
+            "connectionSpec": _spec_ref(spec, body),
             "state": "enabled",
         }
         secrets: dict[str, str] = {}
@@ -56,13 +66,68 @@ class ConnectionService(ResourceService):
             if not isinstance(auth, dict) or not auth.get("specName"):
                 raise InvalidRequest("The field 'auth.specName' is required.")
             doc["auth"], secrets = _split_auth(spec, auth)
+        return doc, secrets
+
+    def _spec(self, body: dict[str, Any]) -> ConnectionSpec:
+        spec_ref = body.get("connectionSpec")
+        if not isinstance(spec_ref, dict) or not spec_ref.get("id"):
+            raise InvalidRequest("The field 'connectionSpec.id' is required.", code="1413")
+        return self.specs.connection(spec_ref["id"])
+
+    def create_draft(self, tenant: Tenant, principal: Principal, body: Any) -> Stored:
+        doc, secrets = self._draft(require_object(body))
         doc.update(audit_fields(principal, tenant))
         return self.resources.add(self.kind, tenant, new_id(), doc, secrets)
+
+    def _draft(self, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+        """A draft's document: the spec (which must allow drafts) and whatever else was sent, of the right types;
+        secret params are sealed as in a complete connection."""
+        spec = self._spec(body)
+        require_draft_support(spec.doc.get("attributes"), f"connection spec {spec.id} ({spec.name})")
+        check_types(body, strings=("name", "description"), objects=("auth",))
+        doc: dict[str, Any] = {
+            **present(body, ("name", "description")),
+            "connectionSpec": _spec_ref(spec, body),
+            "state": DRAFT,
+        }
+        auth = body.get("auth")
+        if auth is None:
+            return doc, {}
+        spec_name, params = auth.get("specName"), auth.get("params")
+        if spec_name is None:
+            if params is not None:
+                raise InvalidRequest(
+                    "The field 'auth.specName' is required with 'auth.params', even in a draft: it says which "
+                    "params are secrets."
+                )
+            return doc, {}
+        if not isinstance(spec_name, str):
+            raise InvalidRequest("The field 'auth.specName' must be a string.")
+        auth = {"specName": spec_name, "params": {} if params is None else params}
+        doc["auth"], secrets = _split_auth(spec, auth, draft=True)
+        return doc, secrets
+
+    def completed(self, tenant: Tenant, stored: Stored) -> tuple[dict[str, Any], dict[str, str] | None]:
+        body = present(stored.doc, ("name", "description", "connectionSpec"))
+        auth = stored.doc.get("auth")
+        if isinstance(auth, dict):
+            body["auth"] = {**auth, "params": _unmasked(auth.get("params") or {}, stored.secrets)}
+        return self._complete(body)
 
     def update(self, tenant: Tenant, principal: Principal, id: str, operations: Any, if_match: str | None) -> Stored:
         def validate(old: dict[str, Any], new: dict[str, Any]) -> dict[str, str] | None:
             if new.get("connectionSpec") != old.get("connectionSpec"):
                 raise InvalidRequest("The connection spec of a connection cannot be updated.", code="1414")
+            if is_draft(old):
+                keep_draft_state(self.kind, id, new)
+                auth = new.get("auth")
+                if isinstance(auth, dict) and isinstance(auth.get("params"), dict):
+                    current = self.get(tenant, id, with_secrets=True).secrets
+                    new["auth"] = {**auth, "params": _unmasked(auth["params"], current)}
+                doc, secrets = self._draft(new)
+                new.pop("auth", None)
+                new.update(doc)
+                return secrets
             if not isinstance(new.get("name"), str) or not new["name"].strip():
                 raise InvalidRequest("The field 'name' is required and must be a non-empty string.", code="1455")
             if new.get("state") not in ("enabled", "disabled"):
@@ -80,11 +145,7 @@ class ConnectionService(ResourceService):
                     "The authentication type of a connection cannot be changed; create a new connection instead.",
                     code="1455",
                 )
-            current = self.get(tenant, id, with_secrets=True).secrets
-            params = dict(new_auth["params"])
-            for field, value in list(params.items()):
-                if value == MASK and field in current:  # unchanged secret sent back masked
-                    params[field] = current[field]
+            params = _unmasked(new_auth["params"], self.get(tenant, id, with_secrets=True).secrets)
             new["auth"], secrets = _split_auth(spec, {**new_auth, "params": params})
             return secrets
 
@@ -213,7 +274,14 @@ class _HeldSource:
 
 
 def require_enabled(connection: Stored) -> None:
-    """A disabled base connection keeps its credentials but is not used until it is enabled again."""
+    """A disabled base connection keeps its credentials but is not used until it is enabled again; a draft is
+    not used until it is published."""
+    if is_draft(connection.doc):
+        raise InvalidRequest(
+            f"The base connection {connection.id} is a draft; publish it (POST /connections/{connection.id}/action"
+            "?op=publish) before using it.",
+            code="1422",
+        )
     if connection.doc.get("state", "enabled") != "enabled":
         raise InvalidRequest(
             f"The base connection {connection.id} is {connection.doc.get('state')}; enable it (PATCH /state to "
@@ -284,13 +352,26 @@ def _preview_count(raw: str | None) -> int:
     return count
 
 
-def _split_auth(spec: ConnectionSpec, auth: dict[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Validate auth params against the auth spec's JSON Schema; return (masked auth, secrets)."""
+def _spec_ref(spec: ConnectionSpec, body: dict[str, Any]) -> dict[str, str]:
+    return {"id": spec.id, "version": str(body["connectionSpec"].get("version") or spec.doc["version"])}
+
+
+def _unmasked(params: dict[str, Any], secrets: dict[str, str]) -> dict[str, Any]:
+    """``params`` with each secret sent back masked (unchanged) replaced by the stored one."""
+    return {k: (secrets[k] if v == MASK and k in secrets else v) for k, v in params.items()}
+
+
+def _split_auth(
+    spec: ConnectionSpec, auth: dict[str, Any], *, draft: bool = False
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Validate auth params against the auth spec's JSON Schema (a draft's: their types only); return (masked
+    auth, secrets)."""
     auth_spec = spec.auth_spec(str(auth["specName"]))
     params = auth.get("params")
     if not isinstance(params, dict):
         raise InvalidRequest("The field 'auth.params' is required and must be an object.")
-    message = validation_message(auth_spec.validator, params, "auth.params")
+    check = shape_message if draft else validation_message
+    message = check(auth_spec.validator, params, "auth.params")
     if message:
         raise InvalidRequest(message)
     secrets = {k: v for k, v in params.items() if k in auth_spec.secret_fields}

@@ -5,13 +5,25 @@ from __future__ import annotations
 from contextlib import closing
 from typing import Any
 
+from jsonschema import Draft7Validator
+
 from flowservice.domain.errors import Conflict, InvalidRequest, NotFound
 from flowservice.domain.tenancy import Principal, Tenant
 from flowservice.ports import Resources, Stored
 from flowservice.services.catalog import CatalogService
 from flowservice.services.connections import ConnectionService
+from flowservice.services.drafts import (
+    DRAFT,
+    check_types,
+    is_draft,
+    keep_draft_state,
+    present,
+    require_draft_support,
+    require_published,
+    shape_message,
+)
 from flowservice.services.resources import ResourceService, audit_fields, new_id, require_object
-from flowservice.services.specs import SpecCatalog, validation_message
+from flowservice.services.specs import ConnectionSpec, SpecCatalog, validation_message
 
 
 def column_names(columns: Any) -> list[str] | None:
@@ -44,8 +56,31 @@ def _common(body: dict[str, Any], spec_id: str, version: str) -> dict[str, Any]:
     }
 
 
-def _flows_using(resources: Resources, tenant: Tenant, field: str, id: str) -> list[str]:
-    return [f.id for f in resources.list("flows", tenant) if id in f.doc.get(field, [])]
+def _draft_common(body: dict[str, Any], spec: ConnectionSpec, params: Draft7Validator | None) -> dict[str, Any]:
+    """A draft source or target connection: its spec (which must allow drafts) and the fields it was sent, each
+    of its type (``params`` checked against the spec's schema but for what it requires)."""
+    require_draft_support(spec.doc.get("attributes"), f"connection spec {spec.id} ({spec.name})")
+    check_types(body, strings=("name", "description", "baseConnectionId"), objects=("data", "params"))
+    doc = present(body, ("name", "description", "data", "params"))
+    if params is not None and "params" in doc:
+        message = shape_message(params, doc["params"], "params")
+        if message:
+            raise InvalidRequest(message)
+    version = str(_spec_ref(body).get("version") or spec.doc["version"])
+    return {**doc, "connectionSpec": {"id": spec.id, "version": version}, "state": DRAFT}
+
+
+_FIELDS = ("name", "description", "data", "params", "connectionSpec", "baseConnectionId")
+
+
+def _flows_using(resources: Resources, tenant: Tenant, field: str, id: str, *, drafts: bool = True) -> list[str]:
+    """The flows naming ``id`` in ``field``; without ``drafts``, the published ones only (a draft flow lands no
+    rows, so it holds no table or dataset in place)."""
+    return [
+        f.id
+        for f in resources.list("flows", tenant)
+        if id in (f.doc.get(field) or []) and (drafts or not is_draft(f.doc))
+    ]
 
 
 class SourceConnectionService(ResourceService):
@@ -57,11 +92,18 @@ class SourceConnectionService(ResourceService):
         self.connections = connections
 
     def create(self, tenant: Tenant, principal: Principal, body: Any) -> Stored:
-        body = require_object(body)
-        spec_ref = _spec_ref(body)
-        spec = self.specs.connection(spec_ref.get("id", ""))
+        doc = self._complete(tenant, require_object(body))
+        doc.update(audit_fields(principal, tenant))
+        return self.resources.add(self.kind, tenant, new_id(), doc, {})
+
+    def _spec(self, body: dict[str, Any]) -> ConnectionSpec:
+        spec = self.specs.connection(_spec_ref(body).get("id", ""))
         if spec.source_validator is None:
             raise InvalidRequest(f"The connection spec {spec.id} ({spec.name}) is not a source.", code="1413")
+        return spec
+
+    def _complete(self, tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:
+        spec = self._spec(body)
         base_id = body.get("baseConnectionId")
         if not isinstance(base_id, str) or not base_id:
             raise InvalidRequest("The field 'baseConnectionId' is required for a source connection.")
@@ -75,13 +117,27 @@ class SourceConnectionService(ResourceService):
                 f"not {spec.id}.",
                 code="1413",
             )
-        doc = _common(body, spec.id, str(spec_ref.get("version") or spec.doc["version"]))
+        require_published(base, "baseConnectionId")
+        doc = _common(body, spec.id, str(_spec_ref(body).get("version") or spec.doc["version"]))
         doc["data"].setdefault("format", "tabular")
         doc["params"] = self._checked_params(tenant, base_id, body.get("params"), spec.source_validator)
         doc["baseConnectionId"] = base_id
         doc["inheritedAttributes"] = {"baseConnection": {"id": base_id, "connectionSpec": base.doc["connectionSpec"]}}
+        return doc
+
+    def create_draft(self, tenant: Tenant, principal: Principal, body: Any) -> Stored:
+        doc = self._draft(require_object(body))
         doc.update(audit_fields(principal, tenant))
         return self.resources.add(self.kind, tenant, new_id(), doc, {})
+
+    def _draft(self, body: dict[str, Any]) -> dict[str, Any]:
+        """The base connection need not exist yet, nor the table: both are checked when the draft is published."""
+        spec = self._spec(body)
+        doc = _draft_common(body, spec, spec.source_validator)
+        return {**doc, **present(body, ("baseConnectionId",))}
+
+    def completed(self, tenant: Tenant, stored: Stored) -> tuple[dict[str, Any], dict[str, str] | None]:
+        return self._complete(tenant, present(stored.doc, _FIELDS)), None
 
     def _checked_params(self, tenant: Tenant, base_id: str, params: Any, validator: Any) -> dict[str, Any]:
         if not isinstance(params, dict):
@@ -107,6 +163,12 @@ class SourceConnectionService(ResourceService):
 
     def update(self, tenant: Tenant, principal: Principal, id: str, ops: Any, if_match: str | None) -> Stored:
         def validate(old: dict[str, Any], new: dict[str, Any]) -> None:
+            if is_draft(old):  # a draft may still get its base connection
+                if new.get("connectionSpec") != old.get("connectionSpec"):
+                    raise InvalidRequest("The connection spec of a source connection cannot change.", code="1414")
+                keep_draft_state(self.kind, id, new)
+                new.update(self._draft(new))
+                return
             if new.get("connectionSpec") != old.get("connectionSpec") or new.get("baseConnectionId") != old.get(
                 "baseConnectionId"
             ):
@@ -131,7 +193,7 @@ class SourceConnectionService(ResourceService):
         new_table = new_params.get("tableName") if isinstance(new_params, dict) else None
         if new_table == old_table:
             return
-        flows = _flows_using(self.resources, tenant, "sourceConnectionIds", id)
+        flows = _flows_using(self.resources, tenant, "sourceConnectionIds", id, drafts=False)
         if flows:
             raise InvalidRequest(
                 f"The table of source connection {id} cannot change while flow {flows[0]} uses it: the flow's "
@@ -157,15 +219,32 @@ class TargetConnectionService(ResourceService):
         self.catalog = catalog
 
     def create(self, tenant: Tenant, principal: Principal, body: Any) -> Stored:
-        body = require_object(body)
-        spec_ref = _spec_ref(body)
-        spec = self.specs.connection(spec_ref.get("id", ""))
-        if spec.target_validator is None:
-            raise InvalidRequest(f"The connection spec {spec.id} ({spec.name}) is not a target.", code="1413")
-        doc = _common(body, spec.id, str(spec_ref.get("version") or spec.doc["version"]))
-        doc["params"] = self._checked_params(tenant, body.get("params"), spec.target_validator)
+        doc = self._complete(tenant, require_object(body))
         doc.update(audit_fields(principal, tenant))
         return self.resources.add(self.kind, tenant, new_id(), doc, {})
+
+    def _spec(self, body: dict[str, Any]) -> ConnectionSpec:
+        spec = self.specs.connection(_spec_ref(body).get("id", ""))
+        if spec.target_validator is None:
+            raise InvalidRequest(f"The connection spec {spec.id} ({spec.name}) is not a target.", code="1413")
+        return spec
+
+    def _complete(self, tenant: Tenant, body: dict[str, Any]) -> dict[str, Any]:
+        spec = self._spec(body)
+        doc = _common(body, spec.id, str(_spec_ref(body).get("version") or spec.doc["version"]))
+        doc["params"] = self._checked_params(tenant, body.get("params"), spec.target_validator)
+        return doc
+
+    def create_draft(self, tenant: Tenant, principal: Principal, body: Any) -> Stored:
+        """The dataset need not exist yet: it is checked when the draft is published."""
+        body = require_object(body)
+        spec = self._spec(body)
+        doc = _draft_common(body, spec, spec.target_validator)
+        doc.update(audit_fields(principal, tenant))
+        return self.resources.add(self.kind, tenant, new_id(), doc, {})
+
+    def completed(self, tenant: Tenant, stored: Stored) -> tuple[dict[str, Any], dict[str, str] | None]:
+        return self._complete(tenant, present(stored.doc, _FIELDS)), None
 
     def _checked_params(self, tenant: Tenant, params: Any, validator: Any) -> dict[str, Any]:
         if not isinstance(params, dict):
@@ -186,8 +265,13 @@ class TargetConnectionService(ResourceService):
         def validate(old: dict[str, Any], new: dict[str, Any]) -> None:
             if new.get("connectionSpec") != old.get("connectionSpec"):
                 raise InvalidRequest("The connection spec of a target connection cannot be updated.", code="1414")
+            if is_draft(old):
+                keep_draft_state(self.kind, id, new)
+                spec = self.specs.connection(old["connectionSpec"]["id"])
+                new.update(_draft_common(new, spec, spec.target_validator))
+                return
             if new.get("params") != old.get("params"):
-                if _flows_using(self.resources, tenant, "targetConnectionIds", id):
+                if _flows_using(self.resources, tenant, "targetConnectionIds", id, drafts=False):
                     raise InvalidRequest(
                         "The dataset or write mode of a target connection used by a flow cannot "
                         "change; create a new flow instead.",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import builtins
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import closing
 from dataclasses import dataclass, replace
 from typing import Any
@@ -18,6 +18,15 @@ from flowservice.domain.tenancy import Principal, Tenant
 from flowservice.ports import Resources, RunQueue, Stored, TableSchema, WriteMode
 from flowservice.services.catalog import CatalogService
 from flowservice.services.connections import ConnectionService
+from flowservice.services.drafts import (
+    DRAFT,
+    check_types,
+    is_draft,
+    keep_draft_state,
+    present,
+    require_draft_support,
+    require_published,
+)
 from flowservice.services.flow_connections import column_names
 from flowservice.services.mapping import compile_mapping
 from flowservice.services.mapping_sets import MappingSetService
@@ -75,22 +84,54 @@ class FlowService(ResourceService):
 
     # ------------------------------------------------------------------ create / update
     def create(self, tenant: Tenant, principal: Principal, body: Any) -> Stored:
+        return self._add(tenant, principal, body, lambda body: {**self._validated(tenant, body), "state": "enabled"})
+
+    def create_draft(self, tenant: Tenant, principal: Principal, body: Any) -> Stored:
+        return self._add(tenant, principal, body, self._draft)
+
+    def _add(
+        self, tenant: Tenant, principal: Principal, body: Any, checked: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> Stored:
         body = require_object(body)
         if "state" in body:
             raise InvalidRequest("`State` is not allowed in the create flow request.", code="1410")
-        doc = self._validated(tenant, body)
-        doc["state"] = "enabled"
+        doc = checked(body)
         doc.update(audit_fields(principal, tenant))
         id = new_id()
         doc["runs"] = f"/runs?property=flowId=={id}"
         doc["lastOperation"] = {"operation": "create", "status": {"value": "completed", "errors": []}}
         return self.resources.add(self.kind, tenant, id, doc, {})
 
-    def _validated(self, tenant: Tenant, body: dict[str, Any], flow_id: str | None = None) -> dict[str, Any]:
+    def _draft(self, body: dict[str, Any]) -> dict[str, Any]:
+        """A draft flow: its spec (which must allow drafts) and the fields it was sent, each of its type; the
+        connections it names need not exist yet, nor the columns and mapping set its transformations name."""
+        spec_ref, spec = self._spec(body)
+        require_draft_support(spec.get("attributes"), f"flow spec {spec['id']} ({spec['name']})")
+        check_types(
+            body,
+            strings=("name", "description"),
+            id_lists=("sourceConnectionIds", "targetConnectionIds"),
+            object_lists=("transformations",),
+            objects=("scheduleParams",),
+        )
+        _options(body.get("options"))
+        version = str(spec_ref.get("version") or spec["version"])
+        return {**present(body, _FLOW_FIELDS), "flowSpec": {"id": spec["id"], "version": version}, "state": DRAFT}
+
+    def completed(self, tenant: Tenant, stored: Stored) -> tuple[dict[str, Any], dict[str, str] | None]:
+        """The flow as a plain create makes it; a draft without a schedule starts its default one now."""
+        doc = self._validated(tenant, present(stored.doc, _FLOW_FIELDS), stored.id)
+        doc["lastOperation"] = {"operation": "publish", "status": {"value": "completed", "errors": []}}
+        return doc, None
+
+    def _spec(self, body: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         spec_ref = body.get("flowSpec")
         if not isinstance(spec_ref, dict) or not spec_ref.get("id"):
             raise InvalidRequest("The field 'flowSpec.id' is required.", code="1413")
-        spec = self.specs.flow(spec_ref["id"])
+        return spec_ref, self.specs.flow(spec_ref["id"])
+
+    def _validated(self, tenant: Tenant, body: dict[str, Any], flow_id: str | None = None) -> dict[str, Any]:
+        spec_ref, spec = self._spec(body)
         name = body.get("name")
         if not isinstance(name, str) or not name.strip():
             raise InvalidRequest("The field 'name' is required and must be a non-empty string.")
@@ -161,11 +202,11 @@ class FlowService(ResourceService):
         """A dataset has one writer. A full resync deletes the dataset's keys its source lacks; with two flows
         writing one dataset, that would delete every row the other flow wrote (see docs/architecture.md)."""
         for flow in self.resources.list(self.kind, tenant):
-            if flow.id == flow_id:
+            if flow.id == flow_id or is_draft(flow.doc):  # a draft writes nothing; it is checked when published
                 continue
             for target_id in flow.doc.get("targetConnectionIds", []):
                 target = self.resources.get("targetConnections", tenant, target_id)
-                if target is not None and target.doc["params"].get("dataSetId") == dataset_id:
+                if target is not None and (target.doc.get("params") or {}).get("dataSetId") == dataset_id:
                     raise InvalidRequest(
                         f"The dataset {dataset_id} is already the target of flow {flow.id}; a dataset takes the "
                         "rows of one flow only. Create another dataset for this flow.",
@@ -200,6 +241,7 @@ class FlowService(ResourceService):
         found = self.resources.get(kind, tenant, ids[0])
         if found is None:
             raise InvalidRequest(f"The {kind} resource {ids[0]} named in '{field}' does not exist.")
+        require_published(found, field)
         if found.doc["connectionSpec"]["id"] not in allowed:
             raise InvalidRequest(
                 f"The connection spec {found.doc['connectionSpec']['id']} of {kind} {ids[0]} is not supported by "
@@ -246,11 +288,17 @@ class FlowService(ResourceService):
 
     def update(self, tenant: Tenant, principal: Principal, id: str, ops: Any, if_match: str | None) -> Stored:
         def validate(old: dict[str, Any], new: dict[str, Any]) -> None:
-            if new.get("state") not in ("enabled", "disabled"):
-                raise InvalidRequest("The field 'state' must be enabled or disabled; use the enable/disable actions.")
-            revalidated = self._validated(tenant, {k: v for k, v in new.items() if k != "state"}, id)
-            self._check_table_kept(tenant, old, revalidated)
-            new.update(revalidated)
+            if is_draft(old):
+                keep_draft_state(self.kind, id, new)
+                new.update(self._draft({k: v for k, v in new.items() if k != "state"}))
+            else:
+                if new.get("state") not in ("enabled", "disabled"):
+                    raise InvalidRequest(
+                        "The field 'state' must be enabled or disabled; use the enable/disable actions."
+                    )
+                revalidated = self._validated(tenant, {k: v for k, v in new.items() if k != "state"}, id)
+                self._check_table_kept(tenant, old, revalidated)
+                new.update(revalidated)
             new["lastOperation"] = {
                 "operation": "update",
                 "ops": ops if isinstance(ops, list) else [ops],
@@ -262,8 +310,18 @@ class FlowService(ResourceService):
     def action(self, tenant: Tenant, principal: Principal, id: str, op: str | None) -> Stored:
         name = (op or "").strip().lower().replace("_", "-")
         stored = self.get(tenant, id)
+        if name == "publish":
+            return self.publish(tenant, principal, id)
         if name not in ("enable", "disable"):
-            raise InvalidRequest(f"Unsupported operation '{op}' received; use enable or disable.", code="1434")
+            raise InvalidRequest(
+                f"Unsupported operation '{(op or '')[:40]}' received; use enable, disable or publish.", code="1434"
+            )
+        if is_draft(stored.doc):
+            raise InvalidRequest(
+                f"The action {name} cannot be applied on the current state draft: flow {id} is a draft. Publish it "
+                f"(POST /flows/{id}/action?op=publish); a published flow is enabled.",
+                code="1422",
+            )
         target = "enabled" if name == "enable" else "disabled"
         doc = {
             **stored.doc,
@@ -376,6 +434,11 @@ class FlowService(ResourceService):
             mapping_id=mapping_ref["mappingId"] if mapping_ref else None,
             mapping_version=version,
         )
+
+
+# what a flow's body holds: a draft keeps those it was sent, publishing validates them
+_FLOW_FIELDS: tuple[str, ...] = ("name", "description", "flowSpec", "sourceConnectionIds", "targetConnectionIds")
+_FLOW_FIELDS += ("transformations", "scheduleParams", "options")
 
 
 def _selected(schema: TableSchema, source: Stored) -> TableSchema:

@@ -15,6 +15,7 @@ from flowservice.domain import listing
 from flowservice.domain.errors import InvalidRequest, NotFound
 from flowservice.domain.tenancy import Principal, Tenant
 from flowservice.ports import Resources, Stored
+from flowservice.services.drafts import is_draft
 
 # fields the server owns; a patch may not touch them
 SYSTEM_FIELDS = frozenset(
@@ -108,6 +109,43 @@ class ResourceService:
 
     def check_deletable(self, tenant: Tenant, id: str) -> None:
         """Refuse deleting something others use; overridden where it matters."""
+
+    # ------------------------------------------------------------------ drafts (services/drafts.py)
+    def create_draft(self, tenant: Tenant, principal: Principal, body: Any) -> Stored:
+        """``POST /{kind}?mode=draft``: the kinds with a draft mode override this."""
+        raise InvalidRequest(f"The {self.kind} resources have no draft mode; create them without mode=draft.")
+
+    def completed(self, tenant: Tenant, stored: Stored) -> tuple[dict[str, Any], dict[str, str] | None]:
+        """The document (and the secrets, None keeping the stored ones) that publishing draft ``stored`` makes:
+        the validation of a plain create over the draft's fields."""
+        raise InvalidRequest(f"The {self.kind} resources have no draft mode.")
+
+    def action(self, tenant: Tenant, principal: Principal, id: str, op: str | None) -> Stored:
+        """``POST /{kind}/{id}/action?op=publish`` (the one action of connections and source and target ones)."""
+        self.get(tenant, id)
+        if (op or "").strip().lower() != "publish":
+            raise InvalidRequest(f"Unsupported operation '{(op or '')[:40]}' received; use op=publish.", code="1434")
+        return self.publish(tenant, principal, id)
+
+    def publish(self, tenant: Tenant, principal: Principal, id: str) -> Stored:
+        """Validate draft ``id`` as a create would and make it a complete resource, under its etag: a patch
+        landing in between makes this a 412, never a publication of something not validated."""
+        stored = self.get(tenant, id, with_secrets=True)
+        if not is_draft(stored.doc):
+            raise InvalidRequest(
+                f"The {self.kind} resource {id} is already published (its state is '{stored.doc.get('state')}'); "
+                "only a draft (created with mode=draft) can be published.",
+                code="1422",
+            )
+        doc, secrets = self.completed(tenant, stored)
+        doc = {
+            **stored.doc,
+            **doc,
+            "state": "enabled",
+            "updatedBy": principal.client_id,
+            "updatedClient": principal.client_id,
+        }
+        return self.resources.update(self.kind, tenant, id, doc, secrets, if_etag=stored.etag)
 
     def patch(
         self,

@@ -21,6 +21,7 @@ from flowservice.api.http import Json, body_schema, if_match, query_pairs, route
 from flowservice.api.payloads import JsonObject
 from flowservice.domain.tenancy import Caller, Principal, Tenant
 from flowservice.ports import Stored
+from flowservice.services.drafts import draft_mode
 
 
 class CrudService(Protocol):
@@ -29,6 +30,10 @@ class CrudService(Protocol):
     def get(self, tenant: Tenant, id: str, /) -> Stored: ...
 
     def create(self, tenant: Tenant, principal: Principal, body: object, /) -> Stored: ...
+
+    def create_draft(self, tenant: Tenant, principal: Principal, body: object, /) -> Stored: ...
+
+    def action(self, tenant: Tenant, principal: Principal, id: str, op: str | None, /) -> Stored: ...
 
     def list(self, tenant: Tenant, params: Iterable[tuple[str, str]], /) -> JsonObject: ...
 
@@ -40,6 +45,18 @@ class CrudService(Protocol):
 
 
 View = Callable[[Tenant, JsonObject], JsonObject]
+
+
+def mode_parameter(collection: str) -> JsonObject:
+    """The ``mode`` query parameter of a create, in OpenAPI."""
+    return {
+        "name": "mode",
+        "in": "query",
+        "required": False,
+        "description": f"draft: store an incomplete resource (state 'draft', checked for types only), published "
+        f"later with POST /{collection}/{{id}}/action?op=publish",
+        "schema": {"type": "string", "enum": ["draft"]},
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +77,10 @@ def read_one(collection: Collection, tenant: Tenant, resource_id: str) -> JsonOb
     return {"items": [collection.view(tenant, doc) if collection.view else doc]}
 
 
-def create_one(collection: Collection, caller: Caller, body: object, path: str) -> Response:
-    stored = collection.service.create(caller.tenant, caller.principal, body)
+def create_one(collection: Collection, caller: Caller, body: object, path: str, *, draft: bool = False) -> Response:
+    """``POST /{collection}``'s answer; ``draft``: ``mode=draft`` (``services/drafts.py``)."""
+    service = collection.service
+    stored = (service.create_draft if draft else service.create)(caller.tenant, caller.principal, body)
     return Json(
         {"id": stored.id, "etag": stored.etag}, status_code=201, headers={"Location": f"{path.rstrip('/')}/{stored.id}"}
     )
@@ -76,14 +95,17 @@ def add_crud(
     *,
     view: View | None = None,
     local_writes: bool = False,
+    actions: bool = True,
 ) -> Collection:
     """Register ``/{collection}`` routes backed by ``service``. ``local_writes``: creating this resource touches
-    only the metadata database (no source calls), so the lane serves its create. Every write runs in a worker
-    thread: it may wait on the database's write lock."""
+    only the metadata database (no source calls), so the lane serves its create. ``actions``: with
+    ``POST /{collection}/{id}/action?op=publish`` (flows have their own action route, with enable and
+    disable). Every write runs in a worker thread: it may wait on the database's write lock."""
     served = Collection(router.prefix + f"/{collection}", service, view, local_writes)
 
     def create(request: Request, body: BodyDep, caller: CallerDep) -> Response:
-        return create_one(served, caller, body, request.url.path)
+        draft = draft_mode(request.query_params.getlist("mode"))
+        return create_one(served, caller, body, request.url.path, draft=draft)
 
     # a list decodes up to a page of documents (a count, every matching one): in a worker thread, off the loop
     def list_all(request: Request, caller: CallerDep) -> Response:
@@ -101,6 +123,10 @@ def add_crud(
         service.delete(caller.tenant, resource_id)
         return Response(status_code=204)
 
+    def action(resource_id: str, request: Request, caller: CallerDep) -> JsonObject:
+        stored = service.action(caller.tenant, caller.principal, resource_id, request.query_params.get("op"))
+        return {"id": stored.id, "etag": stored.etag}
+
     base = f"/{collection}"
     one = f"/{collection}/{{resource_id}}"
     route(
@@ -108,8 +134,8 @@ def add_crud(
         "POST",
         base,
         status_code=201,
-        summary=f"Create a {noun}",
-        openapi_extra=body_schema(example),
+        summary=f"Create a {noun} (mode=draft: a draft, published later with op=publish)",
+        openapi_extra={**body_schema(example), "parameters": [mode_parameter(collection)]},
         responses=error_responses(400, 401, 403, 404, 413, 415),
         operation_id=f"create_{collection}",
     )(create)
@@ -133,4 +159,13 @@ def add_crud(
     route(router, "DELETE", one, status_code=204, summary=f"Delete a {noun}", operation_id=f"delete_{collection}")(
         delete
     )
+    if actions:
+        route(
+            router,
+            "POST",
+            f"{one}/action",
+            summary=f"Publish a draft {noun} (op=publish)",
+            responses=error_responses(400, 401, 403, 404, 412),
+            operation_id=f"action_{collection}",
+        )(action)
     return served

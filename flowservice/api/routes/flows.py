@@ -91,7 +91,7 @@ def router(container: Container) -> tuple[APIRouter, list[Collection]]:
         add_crud(
             router, "targetConnections", container.target_connections, "target connection", TARGET_CONNECTION_EXAMPLE
         ),
-        add_crud(router, "flows", container.flows, "flow", FLOW_EXAMPLE, view=container.flows.view),
+        add_crud(router, "flows", container.flows, "flow", FLOW_EXAMPLE, view=container.flows.view, actions=False),
     ]
     route(router, "POST", "/flows/{flow_id}/action", summary="Enable or disable a flow (op=enable|disable)")(
         flow_action

@@ -11,6 +11,7 @@ from flowservice.domain.schedule import MAX_EPOCH_SECONDS, MILLISECONDS_THRESHOL
 from flowservice.domain.tenancy import Principal, Tenant
 from flowservice.ports import Resources, RunErrors, RunQueue, Stored
 from flowservice.services.connections import require_enabled
+from flowservice.services.drafts import is_draft
 from flowservice.services.flows import FlowPlan, FlowService
 from flowservice.services.resources import SYSTEM_FIELDS, ResourceService, new_id, require_object
 
@@ -175,7 +176,14 @@ class RunService(ResourceService):
         return self.resources.update(self.kind, tenant, id, doc, None, if_etag=if_match)
 
     def _runnable(self, tenant: Tenant, flow: Stored) -> FlowPlan:
-        """The plan of ``flow`` when it may run now: the flow and its base connection are enabled."""
+        """The plan of ``flow`` when it may run now: the flow and its base connection are enabled (a draft is
+        neither: it never runs, and the scheduler skips it as it skips any flow not enabled)."""
+        if is_draft(flow.doc):
+            raise InvalidRequest(
+                f"The flow {flow.id} is a draft: a draft never runs. Publish it (POST /flows/{flow.id}/action"
+                "?op=publish) before running it.",
+                code="1422",
+            )
         if flow.doc.get("state") != "enabled":
             raise InvalidRequest(
                 f"The flow {flow.id} is {flow.doc.get('state')}; enable it (POST /flows/{flow.id}/action?op=enable) "

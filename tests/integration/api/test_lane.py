@@ -90,6 +90,12 @@ def _bad_params() -> dict[str, Any]:
     return body
 
 
+def _draft_body() -> dict[str, Any]:
+    body = seed_body()
+    del body["auth"]["params"]["password"]  # a draft need not be complete
+    return body
+
+
 WRITES = [
     ("the seed body", {"json": seed_body()}),
     ("a trailing slash", {"json": seed_body(), "path": "/connections/"}),
@@ -100,6 +106,10 @@ WRITES = [
     ("a parameter of the wrong type", {"json": _bad_params()}),
     ("an unknown connection spec", {"json": {**seed_body(), "connectionSpec": {"id": "nope"}}}),
     ("no token", {"json": seed_body(), "header_overrides": {"Authorization": None}}),
+    ("a draft", {"json": _draft_body(), "params": {"mode": "draft"}}),
+    ("a draft with a parameter of the wrong type", {"json": _bad_params(), "params": {"mode": "draft"}}),
+    ("a draft with malformed JSON", {"content": b"{nope", "params": {"mode": "draft"}}),
+    ("an unknown mode", {"json": seed_body(), "params": {"mode": "nope"}}),
 ]
 
 
@@ -132,6 +142,18 @@ def test_reads_and_creates_skip_fastapi_while_other_routes_go_through_it(
     assert seen == []
     assert api.get("/connections").status_code == 200
     assert seen == [f"GET {BASE}/connections"]
+
+
+def test_a_draft_create_goes_on_to_the_fastapi_route_and_is_stored_as_a_draft(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = routed_requests(monkeypatch)
+    created = api.post("/connections", json=_draft_body(), params={"mode": "draft"})
+    assert created.status_code == 201, created.text
+    assert seen == [f"POST {BASE}/connections"]
+    assert api.get(f"/connections/{created.json()['id']}").json()["items"][0]["state"] == "draft"
+    assert api.post("/connections", json=seed_body()).status_code == 201
+    assert seen == [f"POST {BASE}/connections"]  # the plain create stays on the lane
 
 
 class Recording:
