@@ -19,7 +19,7 @@ import psycopg
 import pytest
 
 from tests.e2e.stack import Stack, server_env, source_rows, spawn
-from tests.fixtures.server import postgres_url
+from tests.fixtures.server import postgres_server
 
 STALE_SECONDS = "2"
 SCENARIOS = [(1, "account", "append"), (3, "account", "merge"), (6, "contact", "append"), (6, "contact", "merge")]
@@ -28,7 +28,7 @@ KEYS = {"account": ("accounts", "accountid"), "contact": ("contacts", "contactid
 
 @pytest.fixture
 def database() -> Iterator[str]:
-    base = postgres_url().rsplit("/", 1)[0]
+    base = postgres_server()
     name = f"flowservice_fencing_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(base + "/postgres", autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')

@@ -14,12 +14,12 @@ import psycopg
 import pytest
 
 from tests.e2e.stack import Stack, server_env, source_rows, spawn
-from tests.fixtures.server import postgres_url
+from tests.fixtures.server import postgres_server
 
 
 @pytest.fixture
 def database() -> Iterator[str]:
-    base = postgres_url().rsplit("/", 1)[0]
+    base = postgres_server()
     name = f"flowservice_scaleout_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(base + "/postgres", autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')

@@ -5,14 +5,12 @@ publishing validates them as a plain create does. The last test walks Adobe's dr
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 
 from flowservice.domain.catalogue import CRM_TO_AEP_FLOW_SPEC_ID, DATA_LAKE_SPEC_ID, DYNAMICS_SPEC_ID
@@ -37,25 +35,11 @@ class RecordingOrg(FakeOrg):
         return super().__call__(spec_id, auth_spec_name, params)
 
 
-@contextmanager
-def own_postgres_database() -> Iterator[str]:
-    """A PostgreSQL database of this test alone: its worker must claim its own runs, never another test's."""
-    base = postgres_url().rsplit("/", 1)[0]
-    name = f"flowservice_drafts_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
     """The engine harness (a published base connection, the fake source), on SQLite and on PostgreSQL."""
     with ExitStack() as stack:
-        url = stack.enter_context(own_postgres_database()) if request.param == "postgres" else None
+        url = postgres_url() if request.param == "postgres" else None
         org = RecordingOrg()
         settings = Settings(data_dir=tmp_path / "data", database_url=url, commit_every_rows=25, page_size=10)
         api = make_api(settings, sources=org)
