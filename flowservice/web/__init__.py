@@ -56,7 +56,8 @@ def install(app: FastAPI, *, api_url: str | None = None) -> None:
 
     @app.exception_handler(session.SignInRequired)
     async def _sign_in(request: Request, exc: session.SignInRequired) -> Response:
-        return redirect(f"/ui/login?next={_quote(exc.next_url)}", request)
+        ended = "&expired=1" if session.had_session(request) else ""
+        return redirect(f"/ui/login?next={_quote(exc.next_url)}{ended}", request)
 
     @app.exception_handler(ApiProblem)
     async def _problem(request: Request, exc: ApiProblem) -> Response:

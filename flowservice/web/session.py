@@ -67,20 +67,30 @@ def _set(response: Response, request: Request, name: str, value: str, max_age: i
     )
 
 
+REMEMBER_SECONDS = 30 * 24 * 3600
+"""The client id and org outlive the token (neither is a secret): the sign-in form offers them again."""
+
+
 def start(response: Response, request: Request, session: Session, lifetime_seconds: int) -> None:
-    for name, value in ((TOKEN_COOKIE, session.token), (CLIENT_COOKIE, session.client_id), (ORG_COOKIE, session.org)):
-        _set(response, request, name, value, lifetime_seconds)
+    _set(response, request, TOKEN_COOKIE, session.token, lifetime_seconds)
     _set(response, request, EXPIRES_COOKIE, str(int(time.time()) + lifetime_seconds), lifetime_seconds)
+    for name, value in ((CLIENT_COOKIE, session.client_id), (ORG_COOKIE, session.org)):
+        _set(response, request, name, value, REMEMBER_SECONDS)
 
 
 def end(response: Response, request: Request) -> None:
-    for name in (TOKEN_COOKIE, CLIENT_COOKIE, EXPIRES_COOKIE):
+    for name in (TOKEN_COOKIE, EXPIRES_COOKIE):
         response.delete_cookie(name, path=PATH, httponly=True, samesite="strict", secure=_secure(request))
 
 
-def remember_org(request: Request) -> str:
-    """The org of the last sign-in (kept after sign-out as the form's default)."""
-    return request.cookies.get(ORG_COOKIE, "")
+def remembered(request: Request) -> tuple[str, str]:
+    """The org and client id of the last sign-in (the form's defaults)."""
+    return request.cookies.get(ORG_COOKIE, ""), request.cookies.get(CLIENT_COOKIE, "")
+
+
+def had_session(request: Request) -> bool:
+    """Whether this browser signed in before (its session ended, rather than never began)."""
+    return bool(request.cookies.get(CLIENT_COOKIE))
 
 
 # ----------------------------------------------------------------------------------------------- CSRF

@@ -25,7 +25,8 @@ async def home(request: Request) -> Response:
 @router.get("/login")
 async def login_form(request: Request, next: str = "", expired: str = "") -> Response:
     notice = "Your session has ended: sign in again to continue." if expired else ""
-    context = {"next": session.safe_next(next), "org": session.remember_org(request), "notice": notice}
+    org, client_id = session.remembered(request)
+    context = {"next": session.safe_next(next), "org": org, "client_id": client_id, "notice": notice}
     return render(request, "login.html", context)
 
 
