@@ -69,7 +69,8 @@ class ApiProblem(Exception):
         self.call = call
         self.status = call.status
         doc = body if isinstance(body, dict) else {}
-        report = doc.get("report") if isinstance(doc.get("report"), dict) else {}
+        found = doc.get("report")
+        report: dict[str, Any] = found if isinstance(found, dict) else {}
         kind = str(doc.get("type") or "")
         self.code = kind.rsplit("/", 1)[-1] if "/FLOW-" in kind else ""
         """The Flow Service code, ``FLOW-NNNN-SSS``."""
@@ -168,4 +169,6 @@ def open_http(app: ASGIApp, api_url: str | None) -> httpx.AsyncClient:
     """In-process over ``app`` unless ``api_url`` names another API."""
     if api_url:
         return httpx.AsyncClient(base_url=api_url, timeout=TIMEOUT)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://flowservice.internal", timeout=TIMEOUT)
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://flowservice.internal", timeout=TIMEOUT
+    )

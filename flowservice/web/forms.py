@@ -59,9 +59,7 @@ def auth_forms(spec: Mapping[str, Any]) -> list[AuthForm]:
         for name, prop in (schema.get("properties") or {}).items():
             kind = prop.get("type")
             fmt = prop.get("format")
-            input_type = (
-                "password" if fmt == "password" else "number" if kind in ("integer", "number") else "text"
-            )
+            input_type = "password" if fmt == "password" else "number" if kind in ("integer", "number") else "text"
             fields.append(
                 Field(
                     name=name,

@@ -9,7 +9,7 @@ import time
 import httpx
 
 from flowservice.settings import Settings
-from tests.fixtures.server import Api, make_api
+from tests.fixtures.server import Api, make_api, start_server, stop_server
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -117,3 +117,32 @@ def test_the_api_calls_drawer_lists_each_call_with_a_curl_that_hides_the_token(a
     assert "API calls (3)" in page
     assert "/data/foundation/flowservice/connections?limit=50" in page
     assert "Bearer $ACCESS_TOKEN" in page and api.token not in page
+
+
+def test_the_ui_of_one_server_works_against_the_api_of_another(live_server, tmp_path) -> None:
+    """With FLOWSERVICE_UI_API_URL the UI reaches its API over HTTP only: the pages of server B show what
+    lives in server A (B's own database does not even know the client)."""
+    api = live_server.client("UI-REMOTE@AdobeOrg")
+    created = api.create_connection(
+        "Remote one",
+        auth_spec="Basic Authentication for Dynamics-Online",
+        params={"serviceUri": "https://example.crm.dynamics.com", "username": "u@example.com", "password": "pw"},
+    )
+    ui = start_server(tmp_path / "ui", {"FLOWSERVICE_UI_API_URL": live_server.url})
+    try:
+        with httpx.Client(base_url=ui.url, timeout=30) as http:
+            form = {
+                "csrf_token": csrf_of(http),
+                "org": api.org,
+                "client_id": api.client_id,
+                "client_secret": api.client_secret,
+                "next": "/ui/s/prod/accounts",
+            }
+            signed_in = http.post("/ui/login", data=form)
+            assert signed_in.status_code == 303 and signed_in.headers["location"] == "/ui/s/prod/accounts"
+            page = http.get("/ui/s/prod/accounts").text
+            assert "Remote one" in page and created.id in page
+            assert f"curl -X GET &#39;{live_server.url}/data/foundation/flowservice/connections" in page
+    finally:
+        stop_server(ui)
+        api.close()

@@ -52,12 +52,15 @@ async def accounts(request: Request, sandbox: str, cursor: str = "", deleted: st
 
 async def _test(page: Page, conn: str) -> dict[str, Any]:
     try:
-        await page.api.call("GET", f"{_connection_path(conn)}/test")
+        tested = await page.api.call("GET", f"{_connection_path(conn)}/test")
     except ApiProblem as problem:
         if problem.status in (401, 404):
             raise
-        return {"ok": False, "problem": problem, "hint": hint_for(problem.message)}
-    return {"ok": True, "problem": None, "hint": None}
+        return {"ok": False, "reason": problem.message, "problem": problem, "hint": hint_for(problem.message)}
+    if tested.get("result"):
+        return {"ok": True, "reason": "", "problem": None, "hint": None}
+    reason = str(tested.get("reason") or "The source refused the connection.")
+    return {"ok": False, "reason": reason, "problem": None, "hint": hint_for(reason)}
 
 
 @router.get("/s/{sandbox}/accounts/{conn}/test")

@@ -39,7 +39,9 @@ async def login(request: Request) -> Response:
     secret = fields.get("client_secret", "")
     next_url = session.safe_next(fields.get("next"))
     context = {"next": next_url, "org": org, "client_id": client_id}
-    missing = [label for label, value in (("Org ID", org), ("Client ID", client_id), ("Client secret", secret)) if not value]
+    missing = [
+        label for label, value in (("Org ID", org), ("Client ID", client_id), ("Client secret", secret)) if not value
+    ]
     if missing:
         return render(request, "login.html", {**context, "error": f"Fill in: {', '.join(missing)}."}, status=400)
     api = api_for(request)
@@ -49,7 +51,9 @@ async def login(request: Request) -> Response:
         checker = ApiClient(api.http, api.public_url, Session(str(issued["access_token"]), client_id, org), "prod")
         await checker.call("GET", SANDBOXES)
     except ApiProblem as problem:
-        return render(request, "login.html", {**context, "error": problem.message, "problem": problem}, status=problem.status)
+        return render(
+            request, "login.html", {**context, "error": problem.message, "problem": problem}, status=problem.status
+        )
     response = redirect(next_url)
     lifetime = max(1, int(issued.get("expires_in", 0)) // 1000)
     session.start(response, request, Session(str(issued["access_token"]), client_id, org), lifetime)

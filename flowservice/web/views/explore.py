@@ -46,7 +46,9 @@ def _links(page: Page, conn: str, q: str) -> dict[str, str]:
 async def explore(request: Request, sandbox: str, conn: str, table: str = "", q: str = "", tab: str = "") -> Response:
     page = await Page.open(request, sandbox, "accounts")
     doc = (await page.api.call("GET", f"{FLOW}/connections/{quote(conn, safe='')}")).get("items", [{}])[0]
-    items = await page.api.call("GET", f"{FLOW}/connections/{quote(conn, safe='')}/explore", params={"objectType": "root"})
+    items = await page.api.call(
+        "GET", f"{FLOW}/connections/{quote(conn, safe='')}/explore", params={"objectType": "root"}
+    )
     items = items if isinstance(items, list) else []
     shown = sum(1 for i in items if matches(i, q))
     pane = await _pane(page, conn, table, tab) if table else None

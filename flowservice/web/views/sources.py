@@ -138,11 +138,14 @@ async def _checklist(api: ApiClient, conn: str) -> tuple[list[Step], int | None]
     steps = [Step("Account created", "done", f"created {conn}")]
     path = f"{FLOW}/connections/{quote(conn, safe='')}"
     try:
-        await api.call("GET", f"{path}/test")
+        tested = await api.call("GET", f"{path}/test")
     except ApiProblem as problem:
         if problem.status == 401:
             raise
-        steps.append(Step("Credentials tested", "failed", problem.message, problem, hint_for(problem.message)))
+        tested = {"result": False, "reason": problem.message, "problem": problem}
+    if not tested.get("result"):  # the API answers 200 {"result": false, "reason": …} for refused credentials
+        reason = str(tested.get("reason") or "The source refused the connection.")
+        steps.append(Step("Credentials tested", "failed", reason, tested.get("problem"), hint_for(reason)))
         steps.append(Step("Tables explored", "pending", "waits for the credentials"))
         return steps, None
     steps.append(Step("Credentials tested", "done", "credentials OK"))
@@ -215,5 +218,3 @@ def _body(spec: dict[str, Any], form: AuthForm | None, fields: dict[str, str]) -
     if form is not None:
         body["auth"] = {"specName": form.spec_name, "params": params_from(form, fields)}
     return body
-
-

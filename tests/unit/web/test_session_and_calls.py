@@ -22,7 +22,9 @@ def test_a_deep_link_under_the_ui_is_kept_with_its_query() -> None:
 
 def test_secrets_are_redacted_at_any_depth() -> None:
     body = {"auth": {"params": {"username": "u", "password": "pw", "servicePrincipalKey": "k"}}}
-    assert redact(body) == {"auth": {"params": {"username": "u", "password": "<secret>", "servicePrincipalKey": "<secret>"}}}
+    assert redact(body) == {
+        "auth": {"params": {"username": "u", "password": "<secret>", "servicePrincipalKey": "<secret>"}}
+    }
 
 
 def test_copy_as_curl_names_the_token_as_a_shell_variable() -> None:
@@ -31,5 +33,5 @@ def test_copy_as_curl_names_the_token_as_a_shell_variable() -> None:
     curl = call.curl("http://127.0.0.1:8080/")
     assert curl == (
         "curl -X GET 'http://127.0.0.1:8080/data/foundation/flowservice/connections?limit=50'"
-        ' -H "Authorization: Bearer $ACCESS_TOKEN" -H \'x-api-key: abc\' -H \'x-sandbox-name: prod\''
+        " -H \"Authorization: Bearer $ACCESS_TOKEN\" -H 'x-api-key: abc' -H 'x-sandbox-name: prod'"
     )
