@@ -371,6 +371,7 @@ class Demo:
                 f"  curl -s '{url}{BASE}/runs?property=flowId=={first_flow}' \\\n"
                 f"    -H 'Authorization: Bearer {self.token[:16]}…' -H 'x-api-key: {self.client['client_id']}' \\\n"
                 f"    -H 'x-gw-ims-org-id: {ORG}' -H 'x-sandbox-name: prod'\n"
+                f"UI: {url}/ui/  (org {ORG}, client id {self.client['client_id']}; with --keep-running)\n"
                 f"Demo finished in {time.monotonic() - self.started:.0f}s.",
                 title="Done",
                 border_style="green",

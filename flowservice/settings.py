@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     token_max_body_bytes: int = 64 * 1024
     token_hash_threads: int = Field(default=1, description="Secret checks (scrypt) hashed at once, off the loop.")
     max_body_bytes: int = 1024 * 1024
+    # the web UI (flowservice/web) at /ui: a client of this API, in-process unless given the URL of another one
+    ui: bool = Field(default=True, description="Serve the web UI at /ui (and redirect / to it).")
+    ui_api_url: str | None = Field(default=None, description="The API the UI calls; default: this process.")
 
     # Calls to a source on behalf of a request (test, explore, validating source connections and flows)
     source_call_deadline_seconds: float = Field(default=60.0, description="Total time of one such call.")

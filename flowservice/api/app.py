@@ -9,11 +9,12 @@ from typing import TYPE_CHECKING
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from flowservice import web
 from flowservice.api import errors
 from flowservice.api.http import RequestIdMiddleware, add_identity_headers
 from flowservice.api.lane import Lane
 from flowservice.api.payloads import JsonObject
-from flowservice.api.routes import catalog, connections, conversion, flows, ims, specs
+from flowservice.api.routes import catalog, connections, conversion, flows, ims, sandboxes, specs
 from flowservice.api.routes.crud import Collection
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def create_app(container: Container, *, embedded_runtime: bool = False) -> FastA
     for router, collections in (connections.router(container), flows.router(container)):
         app.include_router(router)
         served += collections
-    for router in (catalog.router, specs.router, conversion.router, ims.router):
+    for router in (catalog.router, specs.router, conversion.router, ims.router, sandboxes.router):
         app.include_router(router)
     # the last middleware added is the outermost: the lane comes first, so that every later one wraps it too
     app.add_middleware(Lane, container=container, collections=served)
@@ -72,6 +73,9 @@ def create_app(container: Container, *, embedded_runtime: bool = False) -> FastA
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+    if container.settings.ui:  # the web UI: a client of the routes above (in-process) or of another API
+        web.install(app, api_url=container.settings.ui_api_url)
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:

@@ -130,3 +130,7 @@ class IdentityService:
 
     def create_sandbox(self, org: str, name: str) -> None:
         self._identities.add_sandbox(org, name)
+
+    def sandboxes(self, org: str) -> list[str]:
+        """The sandbox names of ``org`` ('prod' always among them), sorted."""
+        return self._identities.list_sandboxes(org)

@@ -1,0 +1,63 @@
+// flowservice UI: the only first-party script (CSP 'self', no inline code). Pages work without it; it adds
+// instant table filtering, the sandbox switcher's change-to-switch, copy buttons and focus after swaps.
+(function () {
+  "use strict";
+
+  function filterList(input) {
+    var list = document.getElementById(input.dataset.filter);
+    if (!list) return;
+    var status = document.getElementById(input.dataset.filterStatus);
+    var needle = input.value.trim().toLowerCase();
+    var items = list.children, shown = 0;
+    for (var i = 0; i < items.length; i++) {
+      var hit = !needle || items[i].dataset.key.indexOf(needle) !== -1;
+      items[i].hidden = !hit;
+      if (hit) shown++;
+    }
+    if (status) status.textContent = "Showing " + shown + " of " + items.length + " tables";
+  }
+
+  document.addEventListener("input", function (event) {
+    var target = event.target;
+    if (target.matches && target.matches("input[data-filter]")) filterList(target);
+  });
+
+  document.addEventListener("change", function (event) {
+    var target = event.target;
+    if (target.matches && target.matches("select[data-autosubmit]") && target.form) target.form.requestSubmit();
+  });
+
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("button[data-copy]");
+    if (!button) return;
+    var source = document.getElementById(button.dataset.copy);
+    if (!source || !navigator.clipboard) return;
+    navigator.clipboard.writeText(source.textContent).then(function () {
+      button.textContent = "Copied";
+    });
+  });
+
+  // "/" focuses the page's search (not while typing in a field)
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
+    var active = document.activeElement;
+    if (active && (active.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName))) return;
+    var search = document.querySelector("input[type=search]");
+    if (search) { event.preventDefault(); search.focus(); }
+  });
+
+  // after a user-initiated swap of the explore pane, focus its heading
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (event.detail.target && event.detail.target.id === "pane") {
+      var heading = document.getElementById("pane-title") || event.detail.target.querySelector("[tabindex='-1']");
+      if (heading) heading.focus();
+    }
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var alert = document.querySelector("[data-focus]");
+    if (alert) alert.focus();
+    var search = document.querySelector("input[data-filter]");
+    if (search && search.value) filterList(search);
+  });
+})();

@@ -1,0 +1,1 @@
+"""One module per screen group; each has a ``router`` of routes under ``/ui``."""
