@@ -84,6 +84,7 @@ def error_responses(*statuses: int) -> dict[int | str, JsonObject]:
         413: "Body larger than the limit",
         415: "Content-Type is not application/json",
         429: "Too many requests: wait the seconds of Retry-After",
+        501: "An operation of Adobe's catalogue that this server does not offer (the body says why)",
         502: "The source system failed",
         503: "The source system is unavailable or throttling",
     }

@@ -101,6 +101,14 @@ class Conflict(FlowServiceError):
     title = "Invalid request"
 
 
+class NotSupported(FlowServiceError):
+    """An operation of Adobe's catalogue that this server does not offer: named, with the reason, never a bare 404."""
+
+    status = 501
+    code = "1100"
+    title = "Not supported here"
+
+
 class TooManyRequests(FlowServiceError):
     status = 429
     code = "1103"
