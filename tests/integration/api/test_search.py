@@ -20,7 +20,6 @@ from tests.fixtures.server import Api, make_api, postgres_url, seed_body
 from tests.integration.engine.conftest import Flow, Harness
 
 
-
 @dataclass
 class World:
     """One org's prod (connections, three flows, one disabled) and dev (one flow), and another org with a dev
