@@ -14,7 +14,17 @@ from flowservice.api import errors
 from flowservice.api.http import RequestIdMiddleware, add_identity_headers
 from flowservice.api.lane import Lane
 from flowservice.api.payloads import JsonObject
-from flowservice.api.routes import catalog, connections, conversion, flows, ims, sandboxes, specs, unsupported
+from flowservice.api.routes import (
+    catalog,
+    connections,
+    conversion,
+    flows,
+    ims,
+    sandboxes,
+    search,
+    specs,
+    unsupported,
+)
 from flowservice.api.routes.crud import Collection
 
 if TYPE_CHECKING:
@@ -59,7 +69,15 @@ def create_app(container: Container, *, embedded_runtime: bool = False) -> FastA
     for router, collections in (connections.router(container), flows.router(container)):
         app.include_router(router)
         served += collections
-    for router in (catalog.router, specs.router, conversion.router, ims.router, sandboxes.router, unsupported.router):
+    for router in (
+        catalog.router,
+        specs.router,
+        search.router,
+        conversion.router,
+        ims.router,
+        sandboxes.router,
+        unsupported.router,
+    ):
         app.include_router(router)
     # the last middleware added is the outermost: the lane comes first, so that every later one wraps it too
     app.add_middleware(Lane, container=container, collections=served)

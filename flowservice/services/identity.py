@@ -102,6 +102,15 @@ class IdentityService:
             self._sandbox_cache.add((org, sandbox))
         return Caller(Principal(client_id=claims["client_id"], org=org), Tenant(org, sandbox))
 
+    def sandbox_exists(self, org: str, sandbox: str) -> bool:
+        """Whether ``org`` has ``sandbox`` (remembered once seen, as for ``x-sandbox-name``)."""
+        if (org, sandbox) in self._sandbox_cache:
+            return True
+        if not self._identities.sandbox_exists(org, sandbox):
+            return False
+        self._sandbox_cache.add((org, sandbox))
+        return True
+
     def _claims(self, token: str) -> dict[str, Any]:
         """Verified claims of ``token``; a verified token is remembered until it expires."""
         claims = self._verified.get(token)

@@ -13,7 +13,8 @@ from typing import Any
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import SchemaError
 
-from flowservice.domain.errors import InvalidRequest
+from flowservice.domain import listing
+from flowservice.domain.errors import InvalidRequest, NotFound
 
 SPECS_DIR = Path(__file__).resolve().parent.parent / "specs"
 MASK = "********"
@@ -174,3 +175,111 @@ def _requirement(keyword: Any, bound: Any) -> str:
 
 def _plural(count: Any) -> str:
     return "" if count == 1 else "s"
+
+
+# ---------------------------------------------------------------------------------- reading the catalogue
+# What ``configs`` means here. Adobe's swagger (``exploreConfigByConnectionId``, ``configByConnectionSpecId``)
+# says only "the configs for the properties given a connection" / "the available config options for a given
+# connection spec", with the example ``{"items": [{"columnName": "name", "columnType": "string"}, …]}``. This
+# server answers, in that shape, the parameters a connection of the spec is configured with: the properties of
+# its ``sourceSpec`` (Dynamics: ``tableName``, ``columns``, ``entityType``, ``primaryKey``: what a source
+# connection's ``params`` take) or, for a target spec, of its ``targetSpec`` (the Data Lake: ``dataSetId``,
+# ``writeMode``); each row adds ``required`` and, where the schema has them, ``enum`` and ``default``. A base
+# connection's configs are its spec's (it is looked up in the caller's tenant first). A spec explore
+# (``exploreByConnectionSpecId``) has no credentials to reach the remote system with: for a spec that defines an
+# ``exploreSpec`` it answers, in the same shape, the parameters its ``requestSpec`` lets
+# ``GET /connections/{id}/explore`` take; a spec without one is refused by name.
+
+
+def find_connection_spec(specs: SpecCatalog, spec_id: str) -> ConnectionSpec:
+    """The connection spec ``spec_id`` of a path (404 when the catalogue has none)."""
+    spec = specs.connections.get(spec_id)
+    if spec is None:
+        raise NotFound(
+            f"The connection spec {spec_id} is not found.", resource_id=spec_id, resource_type="connectionSpecs"
+        )
+    return spec
+
+
+def configs(spec: ConnectionSpec) -> list[dict[str, Any]]:
+    """The configuration rows of ``spec``: its source (else target) parameters."""
+    section = spec.doc.get("sourceSpec") or spec.doc.get("targetSpec") or {}
+    return _rows(section.get("spec") or {})
+
+
+def explore_request(spec: ConnectionSpec, params: Iterable[str]) -> list[dict[str, Any]]:
+    """What exploring a connection of ``spec`` takes, for a spec that defines an ``exploreSpec``."""
+    explore = spec.doc.get("exploreSpec")
+    if not explore:
+        raise InvalidRequest(
+            f"The connection spec {spec.id} ({spec.name}) defines no exploreSpec: there is nothing to explore "
+            "for it. Connections of this spec are configured through GET "
+            f"/connectionSpecs/{spec.id}/configs.",
+            code="1100",
+        )
+    sent = sorted(params)
+    if sent:
+        raise InvalidRequest(
+            f"Exploring the objects of a {spec.name} source needs its credentials: send "
+            f"{', '.join(sent)} to GET /connections/{{BASE_CONNECTION_ID}}/explore with a base connection of "
+            "this spec. Without a connection, this endpoint takes no parameters and describes the explore "
+            "request.",
+            code="1451",
+        )
+    return _rows(explore.get("requestSpec") or {})
+
+
+def _rows(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    required = set(schema.get("required") or ())
+    rows = []
+    for name, prop in (schema.get("properties") or {}).items():
+        row: dict[str, Any] = {"columnName": name, "columnType": _type(prop), "required": name in required}
+        for key in ("enum", "default"):
+            if key in prop:
+                row[key] = prop[key]
+        rows.append(row)
+    return rows
+
+
+def _type(prop: dict[str, Any]) -> str:
+    kind = prop.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), None)
+    return str(kind) if isinstance(kind, str) else "object"
+
+
+def flow_specs(specs: SpecCatalog, params: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """The flow specs a listing query selects (``domain/listing``: filters, orderby, limit, tokens, count), by
+    default in the catalogue's order, as ``GET /flowSpecs`` lists them."""
+    query = listing.parse_list_query(params)
+    position = {id: n for n, id in enumerate(specs.flows)}
+    page = listing.apply(query, list(specs.flows.values()), default_order=lambda doc: position[doc["id"]])
+    if query.count_only:
+        return {"count": page.total}
+    answer: dict[str, Any] = {"items": page.items}
+    if page.next_offset is not None:
+        answer["_links"] = {"next": {"href": f"/flowSpecs?continuationToken={listing.encode_token(page.next_offset)}"}}
+    return answer
+
+
+# ---------------------------------------------------------------------------------- custom specs
+ADDING_A_SOURCE = "docs/adding-a-source.md"
+
+
+def custom_spec_refused(kind: str) -> InvalidRequest:
+    """``POST``/``PUT`` of ``/connectionSpecs`` or ``/flowSpecs`` (``kind``: ``connection`` or ``flow``).
+
+    Adobe answers a caller that is no source provider ``1426-400`` ("The user token is unauthorized to
+    create/update the connection spec"; ``help/sources/errors/flow-service-errors.md``). This server can run
+    only the specs it ships, whoever calls, so it answers that code with the reason and the way to add one."""
+    what = (
+        "a source (its connection spec, settings and client)"
+        if kind == "connection"
+        else "a flow spec, or a source to the CRMToAEP flow spec,"
+    )
+    return InvalidRequest(
+        f"Custom {kind} specs are not supported on this server: flowservice runs only the {kind} specs it ships "
+        f"(GET /{kind}Specs lists them), so POST /{kind}Specs and PUT /{kind}Specs/{{id}} are refused for every "
+        f"caller. To add {what}, add it to the code as {ADDING_A_SOURCE} describes.",
+        code="1426",
+    )

@@ -12,6 +12,7 @@ from flowservice.api.http import route
 from flowservice.api.payloads import JsonObject
 from flowservice.api.routes.crud import Collection, add_crud
 from flowservice.domain.catalogue import DYNAMICS_SPEC_ID
+from flowservice.services import specs
 
 if TYPE_CHECKING:
     from flowservice.bootstrap import Container
@@ -57,6 +58,13 @@ async def explore_connection(
     )
 
 
+async def connection_configs(connection_id: str, services: ContainerDep, caller: CallerDep) -> JsonObject:
+    """The configs of the connection's spec (``services/specs.configs``), once it is found in the caller's tenant."""
+    connection = services.connections.get(caller.tenant, connection_id)
+    spec = specs.find_connection_spec(services.specs, connection.doc["connectionSpec"]["id"])
+    return {"items": specs.configs(spec)}
+
+
 def router(container: Container) -> tuple[APIRouter, list[Collection]]:
     """The routes of base connections, and the collection among them that the lane serves."""
     router = APIRouter(prefix="/data/foundation/flowservice", tags=["connections"], responses=error_responses())
@@ -75,4 +83,11 @@ def router(container: Container) -> tuple[APIRouter, list[Collection]]:
         summary="Explore tables (objectType=root) or a table's columns and rows (objectType=table)",
         responses=error_responses(400, 401, 403, 404, 429, 502, 503),
     )(explore_connection)
+    route(
+        router,
+        "GET",
+        "/connections/{connection_id}/configs",
+        summary="The parameters a connection of this one's spec takes ({items: [{columnName, columnType}]})",
+        responses=error_responses(401, 403, 404),
+    )(connection_configs)
     return router, [served]
