@@ -33,7 +33,8 @@ class Operation:
 
     def template(self) -> str:
         """The path as a regular expression over OpenAPI's templates (their parameter names differ)."""
-        return "^" + re.sub(r"\\\{[^}]+\\\}", r"\\{[^}]+\\}", re.escape(self.path)) + "$"
+        path = self.path.rstrip("/")  # the server serves "/x/" as "/x"
+        return "^" + re.sub(r"\\\{[^}]+\\\}", r"\\{[^}]+\\}", re.escape(path)) + "$"
 
 
 def catalogue() -> list[Operation]:
