@@ -57,7 +57,7 @@ def test_each_operation_is_served_or_refused_by_name(any_api: Api, operation: Op
     if operation.path.startswith("/ims"):
         response = any_api.request(operation.method, operation.url(), data={"grant_type": "client_credentials"})
     else:
-        body = [] if operation.method == "PATCH" else {}
+        body: object = [] if operation.method == "PATCH" else {}
         response = any_api.request(operation.method, operation.url(), json=body if operation.method != "GET" else None)
     if response.status_code >= 400:
         assert {"type", "title", "status", "report", "errorMessage"} <= set(response.json()), response.text
