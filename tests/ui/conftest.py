@@ -27,13 +27,15 @@ ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "test-results" / "ui"
 
 
-@pytest.fixture(scope="session")
+# package scope, not session: the sync driver runs an event loop in the main thread until it stops, and the
+# tests after these (``asyncio.run`` in tests/unit) need none running
+@pytest.fixture(scope="package")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as driver:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y --no-install-recommends chromium")

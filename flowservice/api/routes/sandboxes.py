@@ -36,8 +36,7 @@ async def _list(services: ContainerDep, caller: CallerDep, limit: int, offset: i
     return {"sandboxes": [sandbox_doc(n) for n in window], "_page": {"limit": limit, "count": len(names)}}
 
 
-@route(router, "GET", "", summary="List the sandboxes available to the caller")
-async def available_sandboxes(
+async def list_sandboxes(
     services: ContainerDep,
     caller: CallerDep,
     limit: int = Query(default=50, ge=1, le=MAX_LIMIT),
@@ -46,11 +45,11 @@ async def available_sandboxes(
     return await _list(services, caller, limit, offset)
 
 
-@route(router, "GET", "/sandboxes", summary="List the sandboxes of the caller's organization")
-async def org_sandboxes(
-    services: ContainerDep,
-    caller: CallerDep,
-    limit: int = Query(default=50, ge=1, le=MAX_LIMIT),
-    offset: int = Query(default=0, ge=0),
-) -> JsonObject:
-    return await _list(services, caller, limit, offset)
+# Adobe documents both: the sandboxes available to the caller, and those of the caller's organization; for a
+# client of one org they are the same list here
+route(router, "GET", "", summary="List the sandboxes available to the caller", operation_id="available_sandboxes")(
+    list_sandboxes
+)
+route(
+    router, "GET", "/sandboxes", summary="List the sandboxes of the caller's organization", operation_id="org_sandboxes"
+)(list_sandboxes)
