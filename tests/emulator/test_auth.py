@@ -130,11 +130,13 @@ def test_tampered_token_gets_the_challenge(emulator):
 
 
 def test_short_lived_tokens_expire_into_the_challenge(start_emulator):
-    emu = start_emulator(scale=50, token_lifetime=1)
+    # three seconds: long enough that the first call is in time on a loaded machine, short for a test
+    emu = start_emulator(scale=50, token_lifetime=3)
     token = emu.token()
+    issued = time.monotonic()
     with httpx.Client(verify=emu.verify, headers={"Authorization": f"Bearer {token}"}) as client:
         assert client.get(emu.api_url + "WhoAmI").status_code == 200
-        time.sleep(2.1)
+        time.sleep(max(0.0, issued + 4.1 - time.monotonic()))
         expired = client.get(emu.api_url + "WhoAmI")
     assert expired.status_code == 401 and "authorization_uri=" in expired.headers["WWW-Authenticate"]
 
