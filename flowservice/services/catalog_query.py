@@ -1,8 +1,11 @@
-"""Catalog's listing parameters (Adobe's "Filter Catalog data using query parameters"): simple filters
-(``name=a,b``, ``name=!a``), ``createdAfter``/``createdBefore`` (exclusive, epoch milliseconds), ``orderBy``
-(``asc:``/``desc:`` per property, comma-separated, ascending by default), ``start``, ``limit`` (1 to 100, 20
-when not given) and ``properties`` (the top-level fields to answer). A parameter the server does not support
-is refused by name rather than ignored: a filter silently dropped would answer the wrong objects."""
+"""Catalog's listing parameters (Adobe's "Filter Catalog data using query parameters",
+https://experienceleague.adobe.com/docs/experience-platform/catalog/api/filter-data.html): simple filters
+(``name=a,b``, ``name=!a``), ``property=`` conditions (``catalog_conditions.py``), ``tags=name:value`` (all
+must match, ``*`` a wildcard in the value), ``createdAfter``/``createdBefore`` (exclusive, epoch
+milliseconds), ``orderBy`` (``asc:``/``desc:`` per property, comma-separated, ascending by default),
+``start``, ``limit`` (1 to 100, 20 when not given) and ``properties`` (the top-level fields to answer). A
+parameter the server does not support is refused by name rather than ignored: a filter silently dropped would
+answer the wrong objects."""
 
 from __future__ import annotations
 
@@ -12,11 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flowservice.domain.errors import InvalidRequest
+from flowservice.services.catalog_conditions import Condition, TagFilter, parse_condition, parse_tags
 
 DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 MAX_START = 2**31 - 1
-_PAGING = ("start", "limit", "orderBy", "properties")
+_PAGING = ("start", "limit", "orderBy", "properties", "tags")
+#: the one parameter that may repeat: each ``property=`` is one more condition that must hold
+REPEATABLE = "property"
 #: simple filters (a comma list of values, any of which matches; ``!`` first negates the list)
 DATASET_FILTERS = ("name",)
 BATCH_FILTERS = ("dataSet", "status", "createdAfter", "createdBefore")
@@ -63,14 +69,27 @@ class CatalogQuery:
     filters: list[Filter] = field(default_factory=list)
     ranges: list[tuple[str, int, int]] = field(default_factory=list)  # (field, bound, +1 after / -1 before)
     order: list[tuple[str, bool]] = field(default_factory=list)  # (field, descending)
+    conditions: list[Condition] = field(default_factory=list)
+    tags: list[TagFilter] = field(default_factory=list)
     start: int = 0
     limit: int = DEFAULT_LIMIT
     properties: tuple[str, ...] | None = None
 
+    def selects(self, doc: dict[str, Any]) -> bool:
+        return (
+            all(f.matches(doc) for f in self.filters)
+            and all(c.matches(doc) for c in self.conditions)
+            and all(t.matches(doc) for t in self.tags)
+            and _in_ranges(self, doc)
+        )
+
 
 def parse(params: Iterable[tuple[str, str]], filters: tuple[str, ...], where: str) -> CatalogQuery:
-    options = _options(params, (*_PAGING, *filters), where)
+    params = list(params)
+    options = _options([p for p in params if p[0] != REPEATABLE], (*_PAGING, REPEATABLE, *filters), where)
     query = CatalogQuery(
+        conditions=[parse_condition(value) for name, value in params if name == REPEATABLE],
+        tags=parse_tags(options.get("tags")),
         start=_integer(options, "start", 0, 0, MAX_START),
         limit=_integer(options, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
         order=_order(options.get("orderBy")),
@@ -93,7 +112,7 @@ def parse_properties(params: Iterable[tuple[str, str]], where: str) -> tuple[str
 
 def answer(query: CatalogQuery, docs: list[dict[str, Any]]) -> dict[str, Any]:
     """The page of ``docs`` (already in the default order) the query selects, keyed by id."""
-    selected = [d for d in docs if all(f.matches(d) for f in query.filters) and _in_ranges(query, d)]
+    selected = [d for d in docs if query.selects(d)]
     for name, descending in reversed(query.order):  # stable sorts, last key first
         selected.sort(key=_by(name, descending), reverse=descending)
     page = selected[query.start : query.start + query.limit]

@@ -1,6 +1,6 @@
 """GET /dataSets and GET /batches with Catalog's query parameters, on SQLite and PostgreSQL: simple filters,
-createdAfter/createdBefore, orderBy, start, limit (20 by default, at most 100) and properties; a bad value,
-or a parameter the server does not support, is a 400 that names it."""
+``property=`` conditions, ``tags=``, createdAfter/createdBefore, orderBy, start, limit (20 by default, at most
+100) and properties; a bad value, or a parameter the server does not support, is a 400 that names it."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from tests.fixtures.server import Api
 CATALOG = "/data/foundation/catalog"
 
 
-def create(api: Api, name: str) -> str:
-    response = api.post(f"{CATALOG}/dataSets", json={"name": name})
+def create(api: Api, name: str, **fields: Any) -> str:
+    response = api.post(f"{CATALOG}/dataSets", json={"name": name, **fields})
     assert response.status_code == 201, response.text
     return str(response.json()[0].split("/")[-1])
 
@@ -110,7 +110,13 @@ def test_datasets_answer_only_the_properties_asked_for(any_api: Api) -> None:
         ({"orderBy": "name,"}, "Invalid orderBy ''"),
         ({"properties": "name,,id"}, "Invalid properties entry ''"),
         ({"name": ""}, "'name' needs a value"),
-        ({"property": "name==x"}, "'property' is not supported on GET /dataSets"),
+        ({"property": "schemaRef.id==x"}, "Invalid property condition 'schemaRef.id==x': only top-level"),
+        ({"property": "!name==x"}, "Invalid property condition '!name==x'"),
+        ({"property": "name=x"}, "Invalid property condition 'name=x': use one of =="),
+        ({"property": "name~(unclosed"}, "Invalid regular expression '(unclosed'"),
+        ({"property": "name~(a)\\1"}, "Invalid regular expression"),
+        ({"tags": "sampleTag"}, "Invalid tags entry 'sampleTag': give {TAG_NAME}:{TAG_VALUE}"),
+        ({"tags": "a:1,"}, "Invalid tags entry ''"),
         ({"status": "success"}, "'status' is not supported on GET /dataSets"),
     ],
 )
@@ -118,6 +124,65 @@ def test_bad_dataset_listing_parameters_are_refused_by_name(
     any_api: Api, params: dict[str, str], expected: str
 ) -> None:
     assert expected in refused(any_api, "dataSets", **params)
+
+
+def test_datasets_filter_by_whether_a_property_exists(any_api: Api) -> None:
+    create(any_api, "with schema", schemaRef={"id": "https://ns.adobe.com/tenant/schemas/1"})
+    create(any_api, "without")
+    assert names(listing(any_api, "dataSets", property="schemaRef")) == ["with schema"]
+    assert names(listing(any_api, "dataSets", property="!schemaRef")) == ["without"]
+
+
+def test_datasets_filter_by_property_equality_with_name_wildcards(any_api: Api) -> None:
+    for name in ("test", "tempest", "best", "a*b", "aXb"):
+        create(any_api, name)
+    assert names(listing(any_api, "dataSets", property="name==best")) == ["best"]
+    assert sorted(names(listing(any_api, "dataSets", property="name==te*st"))) == ["tempest", "test"]
+    assert sorted(names(listing(any_api, "dataSets", property="name!=te*st"))) == ["a*b", "aXb", "best"]
+    assert names(listing(any_api, "dataSets", property="name==a**b")) == ["a*b"]
+    assert listing(any_api, "dataSets", property="description==te*st") == {}
+
+
+def test_datasets_filter_by_a_regular_expression_and_a_hostile_one_answers_at_once(any_api: Api) -> None:
+    for name in ("example one", "an example", "other"):
+        create(any_api, name)
+    assert names(listing(any_api, "dataSets", property="name~^example")) == ["example one"]
+    assert sorted(names(listing(any_api, "dataSets", property="name~ample"))) == ["an example", "example one"]
+    create(any_api, "a" * 40 + "!")
+    # catastrophic backtracking for a backtracking engine; RE2 answers in linear time
+    assert listing(any_api, "dataSets", property="name~^(a+)+$") == {}
+
+
+def test_datasets_filter_by_comparing_a_number(any_api: Api) -> None:
+    ids = {name: create(any_api, name) for name in ("old", "new")}
+    assert any_api.container is not None
+    resources, tenant = any_api.container.catalog.resources, Tenant(any_api.org, "prod")
+    for name, created in (("old", 1000), ("new", 2000)):
+        stored = resources.get("dataSets", tenant, ids[name])
+        assert stored is not None
+        resources.update("dataSets", tenant, ids[name], {**stored.doc, "created": created}, None, if_etag=None)
+    assert names(listing(any_api, "dataSets", property="created>1000")) == ["new"]
+    assert names(listing(any_api, "dataSets", property="created<=1000")) == ["old"]
+    assert listing(any_api, "dataSets", property="created>many") == {}
+
+
+def test_several_property_conditions_must_all_hold(any_api: Api) -> None:
+    for name in ("alpha", "alpine", "beta"):
+        create(any_api, name)
+    response = any_api.get(f"{CATALOG}/dataSets?property=name~^al&property=name!=alpha")
+    assert response.status_code == 200, response.text
+    assert names(response.json()) == ["alpine"]
+
+
+def test_datasets_filter_by_tags_with_wildcards_and_all_tags_must_match(any_api: Api) -> None:
+    create(any_api, "both", tags={"sampleTag": ["123456"], "secondTag": ["sample_tag_value"]})
+    create(any_api, "first only", tags={"sampleTag": ["123456"]})
+    create(any_api, "test value", tags={"sampleTag": ["test-1"]})
+    create(any_api, "untagged")
+    assert names(listing(any_api, "dataSets", tags="sampleTag:123456,secondTag:*")) == ["both"]
+    assert sorted(names(listing(any_api, "dataSets", tags="sampleTag:*"))) == ["both", "first only", "test value"]
+    assert names(listing(any_api, "dataSets", tags="sampleTag:test*")) == ["test value"]
+    assert listing(any_api, "dataSets", tags="otherTag:*") == {}
 
 
 def test_a_listing_parameter_given_twice_is_refused(any_api: Api) -> None:
@@ -183,6 +248,13 @@ def test_bad_batch_listing_parameters_are_refused_by_name(
     any_api: Api, batches: dict[str, str], params: dict[str, str], expected: str
 ) -> None:
     assert expected in refused(any_api, "batches", **params)
+
+
+def test_batches_filter_by_property_conditions_and_tags(any_api: Api, batches: dict[str, str]) -> None:
+    assert labels(batches, listing(any_api, "batches", property="status==success")) == ["e", "c", "a"]
+    assert labels(batches, listing(any_api, "batches", property="created>=4000")) == ["e", "d"]
+    assert labels(batches, listing(any_api, "batches", property="status~^(failed|loading)$")) == ["d", "b"]
+    assert listing(any_api, "batches", tags="any:*") == {}  # batches here carry no tags
 
 
 def test_batches_of_another_org_are_not_listed(any_api: Api, batches: dict[str, str]) -> None:
