@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import fastjsonschema
 from jsonschema import Draft7Validator
 from jsonschema.exceptions import SchemaError
 
@@ -128,6 +129,8 @@ def validation_message(validator: Draft7Validator, instance: Any, prefix: str) -
     The sentence is built from the schema side only (the keyword and its bound), never from the value sent:
     jsonschema's own messages quote the instance, which for an auth param may be a password of the wrong type.
     """
+    if _valid_at_once(validator.schema, instance):
+        return None
     errors = sorted(validator.iter_errors(instance), key=lambda e: (len(e.absolute_path), str(e.path)))
     if not errors:
         return None
@@ -144,6 +147,34 @@ def validation_message(validator: Draft7Validator, instance: Any, prefix: str) -
         unexpected = sorted(str(k) for k in sent if k not in known)
         return f"Unknown field in '{path}': {', '.join(repr(u) for u in unexpected) or 'unexpected properties'}."
     return f"The field '{path}' is invalid: it {_requirement(keyword, bound)}."
+
+
+#: schema id → (the schema itself, held so that its id stays its own; its compiled check, or None)
+_FAST_CHECKS: dict[int, tuple[Any, Callable[[Any], Any] | None]] = {}
+_MAX_FAST_CHECKS = 256
+
+
+def _valid_at_once(schema: Any, instance: Any) -> bool:
+    """True when ``instance`` is valid by ``fastjsonschema``'s compiled check of ``schema``, about thirty times
+    faster than jsonschema's walk: every create and patch validates its params. The check is at least as strict
+    as jsonschema (it also checks the formats it knows), so False only means "ask jsonschema", whose answer and
+    error messages stay the rule."""
+    entry = _FAST_CHECKS.get(id(schema))
+    if entry is None or entry[0] is not schema:
+        if len(_FAST_CHECKS) >= _MAX_FAST_CHECKS:
+            _FAST_CHECKS.clear()
+        try:
+            check = fastjsonschema.compile(schema, formats={"password": lambda _: True})
+        except fastjsonschema.JsonSchemaDefinitionException:  # a keyword or format it lacks: jsonschema alone
+            check = None
+        entry = _FAST_CHECKS[id(schema)] = (schema, check)
+    if entry[1] is None:
+        return False
+    try:
+        entry[1](instance)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    return True
 
 
 def _requirement(keyword: Any, bound: Any) -> str:

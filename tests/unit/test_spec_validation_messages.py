@@ -69,3 +69,27 @@ def test_a_password_of_any_wrong_shape_is_never_quoted(value: Any) -> None:
     assert message == "The field 'auth.params.password' is invalid: it must be of type string."
     message = validation_message(auth.validator, {**wrapped, "password": {"k": SECRET, "v": value}}, "auth.params")
     assert message is not None and SECRET not in message
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-20, 20) | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=8,
+)
+_FIELDS = st.sampled_from(["password", "mode", "fixed", "count", "tags", "either", "nested", "other"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_FIELDS, _JSON | st.sampled_from(["merge", "v1", "abc", 5, [1], {"name": "x"}]), max_size=5))
+def test_the_compiled_fast_path_accepts_exactly_what_jsonschema_accepts(instance: dict[str, Any]) -> None:
+    validator = Draft7Validator(SCHEMA)
+    assert (validation_message(validator, instance, "params") is None) == validator.is_valid(instance)
+
+
+def test_a_schema_the_fast_path_cannot_compile_is_still_checked_by_jsonschema() -> None:
+    validator = Draft7Validator({"type": "object", "properties": {"when": {"type": "string", "format": "no-such"}}})
+    assert validation_message(validator, {"when": "anything"}, "params") is None
+    assert (
+        validation_message(validator, {"when": 5}, "params")
+        == "The field 'params.when' is invalid: it must be of type string."
+    )
