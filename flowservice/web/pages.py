@@ -84,6 +84,7 @@ class Page:
     sandboxes: list[dict[str, Any]] = field(default_factory=list)
     kind: str = "sources"
     """The section, for the switcher: it lands on the same kind of page in the other sandbox."""
+    started: float = field(default_factory=time.perf_counter)
 
     @staticmethod
     async def open(request: Request, sandbox: str, kind: str) -> Page:
@@ -133,7 +134,17 @@ def render(
     }
     response = HTMLResponse(env.get_template(template).render(ctx), status_code=status)
     session.set_csrf(response, request)
+    if page is not None:
+        response.headers["Server-Timing"] = server_timing(page)
     return security(response)  # type: ignore[return-value]
+
+
+def server_timing(page: Page) -> str:
+    """How long the page took on the server, split into the API's time and the UI's own (``bench/ui.py`` reads
+    it; browsers show it in their network panel). Calls made side by side may add up to more than they took."""
+    total = (time.perf_counter() - page.started) * 1000
+    api = sum(call.ms for call in page.api.calls)
+    return f'api;dur={api:.1f};desc="{len(page.api.calls)} API calls", ui;dur={max(total - api, 0.0):.1f}'
 
 
 def redirect(url: str, request: Request | None = None) -> Response:

@@ -146,3 +146,12 @@ def test_the_ui_of_one_server_works_against_the_api_of_another(live_server, tmp_
     finally:
         stop_server(ui)
         api.close()
+
+
+def test_a_page_says_in_server_timing_how_long_the_api_and_the_ui_each_took(api: Api) -> None:
+    sign_in(api)
+    timing = api.http.get("/ui/s/prod/accounts").headers["server-timing"]
+    found = re.fullmatch(r'api;dur=([0-9.]+);desc="(\d+) API calls", ui;dur=([0-9.]+)', timing)
+    assert found is not None, timing
+    assert int(found.group(2)) >= 2  # the sandbox listing, then the accounts
+    assert float(found.group(1)) > 0 and float(found.group(3)) > 0
