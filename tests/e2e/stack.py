@@ -38,6 +38,20 @@ class Stack:
     server: LiveServer | None = None
     api: FlowServiceClient | None = None
     credentials: dict[str, str] = field(default_factory=dict)
+    ui_server: LiveServer | None = None
+    """A second ``flowservice serve`` whose UI calls this stack's API over HTTP (``FLOWSERVICE_UI_API_URL``)."""
+
+    @property
+    def ui_url(self) -> str:
+        """Where a browser opens the UI: the second server when there is one, else the API's own."""
+        server = self.ui_server or self.server
+        assert server is not None
+        return server.url
+
+    def start_remote_ui(self) -> None:
+        assert self.server is not None
+        env = {**self.env, "FLOWSERVICE_UI_API_URL": self.server.url}
+        self.ui_server = start_server(self.data_dir.parent / f"{self.data_dir.name}-ui", env)
 
     def start(self) -> FlowServiceClient:
         self.server = start_server(self.data_dir, self.env)
@@ -60,8 +74,9 @@ class Stack:
         self.server.process.wait()
 
     def stop(self) -> None:
-        if self.server is not None and self.server.process.poll() is None:
-            stop_server(self.server)
+        for server in (self.ui_server, self.server):
+            if server is not None and server.process.poll() is None:
+                stop_server(server)
 
     def connection(self) -> str:
         assert self.api is not None

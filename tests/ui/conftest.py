@@ -47,12 +47,21 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 @pytest.fixture(scope="module")
 def stack(emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """One server for a module's tests, with the sandbox ``dev`` besides ``prod``."""
+    yield from ui_stack(emulator, tmp_path_factory, remote_ui=False)
+
+
+def ui_stack(emulator, tmp_path_factory: pytest.TempPathFactory, *, remote_ui: bool) -> Iterator[Stack]:
+    """The stack, and with ``remote_ui`` a second server whose UI is a client of the first one's API."""
     stack = Stack(emulator, tmp_path_factory.mktemp("ui") / "server", server_env(emulator))
     stack.start()
-    assert stack.server is not None
-    stack.server.cli("sandboxes", "create", "--org", ORG, "--name", "dev")
-    yield stack
-    stack.stop()
+    try:
+        assert stack.server is not None
+        stack.server.cli("sandboxes", "create", "--org", ORG, "--name", "dev")
+        if remote_ui:
+            stack.start_remote_ui()
+        yield stack
+    finally:
+        stack.stop()
 
 
 @dataclass
@@ -100,8 +109,7 @@ def open_browsing(browser: Browser, base_url: str, test_name: str, **options: ob
 
 @pytest.fixture
 def browsing(browser: Browser, stack: Stack, request: pytest.FixtureRequest) -> Iterator[Browsing]:
-    assert stack.server is not None
-    tab = open_browsing(browser, stack.server.url, request.node.name)
+    tab = open_browsing(browser, stack.ui_url, request.node.name)
     yield tab
     tab.context.close()
     assert tab.aborted == [], f"requests left 127.0.0.1: {tab.aborted}"

@@ -1,6 +1,8 @@
 """The UI in Chromium against the real stack: sign-in, connect, accounts, explore, sandbox isolation, expiry.
 
-Assertions are on roles and text (never pixels); each named step leaves a screenshot in test-results/ui/.
+The module runs twice: with the UI served by the API's own process, and with the UI on a second ``flowservice
+serve`` that reaches the first one's API over HTTP only (``FLOWSERVICE_UI_API_URL``). Assertions are on roles
+and text (never pixels); each named step leaves a screenshot in test-results/ui/.
 """
 
 from __future__ import annotations
@@ -17,9 +19,14 @@ from flowservice.demo import ORG
 from flowservice.domain.catalogue import DYNAMICS_SPEC_ID
 from tests.e2e.stack import Stack
 from tests.fixtures.server import LiveServer, start_server, stop_server
-from tests.ui.conftest import Browsing, open_browsing, serious_violations, sign_in
+from tests.ui.conftest import Browsing, open_browsing, serious_violations, sign_in, ui_stack
 
 BASIC = "Basic Authentication for Dynamics-Online"
+
+
+@pytest.fixture(scope="module", params=["ui in the api's process", "ui on a second server"])
+def stack(request: pytest.FixtureRequest, emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    yield from ui_stack(emulator, tmp_path_factory, remote_ui=request.param == "ui on a second server")
 
 
 def connection_count(api: FlowServiceClient) -> int:
@@ -192,7 +199,7 @@ def test_explore_lists_every_table_and_filters_them_in_the_page(browsing: Browsi
 def test_explore_renders_and_filters_without_javascript(browser: Browser, stack: Stack) -> None:
     assert stack.api is not None and stack.server is not None
     conn = a_connection(stack)
-    tab = open_browsing(browser, stack.server.url, "explore-without-js", java_script_enabled=False)
+    tab = open_browsing(browser, stack.ui_url, "explore-without-js", java_script_enabled=False)
     try:
         sign_in(tab, stack, f"/ui/s/prod/accounts/{conn}/explore?q=contact&table=contact")
         expect(tab.page.locator("#tables-status")).to_contain_text("Showing")
