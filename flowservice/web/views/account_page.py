@@ -44,6 +44,10 @@ class Change:
     now: str
     mine: str
 
+    @property
+    def elsewhere(self) -> bool:
+        return self.now != self.seen
+
 
 async def _account(page: Page, conn: str) -> tuple[dict[str, Any], dict[str, Any], AuthForm | None]:
     """The connection's document, its spec, and the auth form of its auth type."""
@@ -159,7 +163,8 @@ def patch_of(fields: list[dict[str, Any]], submitted: dict[str, str]) -> list[di
 
 
 def changes_between(fields: list[dict[str, Any]], submitted: dict[str, str], current: dict[str, Any]) -> list[Change]:
-    """Each field whose value now differs from the one the form showed: what changed elsewhere."""
+    """Each field that changed elsewhere (its value now differs from the one the form showed) or that the user
+    edited: the two sides of the conflict."""
     params = (current.get("auth") or {}).get("params") or {}
     rows = [
         ("name", "Account name", str(current.get("name") or "")),
@@ -169,8 +174,9 @@ def changes_between(fields: list[dict[str, Any]], submitted: dict[str, str], cur
     found = []
     for key, label, now in rows:
         seen = submitted.get("seen." + key, "")
-        if now != seen:
-            found.append(Change(key, label, seen, now, submitted.get(key, "").strip()))
+        mine = submitted.get(key, "").strip()
+        if now != seen or mine != seen:
+            found.append(Change(key, label, seen, now, mine))
     return found
 
 
