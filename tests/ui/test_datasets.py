@@ -208,6 +208,20 @@ def test_a_prod_dataset_opened_under_dev_is_a_404_page(
     browsing.snap("dev datasets")
 
 
+def a_failed_run(stack: Stack) -> dict[str, str]:
+    """A flow on ``lead`` whose account's password is then made wrong, run once: it fails."""
+    api = api_of(stack)
+    conn = stack.connection()
+    flow = stack.flow(conn, "lead", "merge")
+    etag = api.item(f"/connections/{conn}")["etag"]
+    ops = [{"op": "replace", "path": "/auth/params/password", "value": "not-the-password"}]
+    assert api.patch(f"/connections/{conn}", json=ops, headers={"If-Match": etag}).status_code == 200
+    run_id = stack.trigger(flow)
+    run = stack.wait(run_id)
+    assert run["metrics"]["statusSummary"]["status"] == "failed", run["metrics"]
+    return {"run": run_id, "flow": flow["flow"], "flow_name": "lead merge"}
+
+
 def runs_of_last(api: FlowServiceClient, seconds: int) -> list[dict[str, Any]]:
     since = int(time.time() * 1000) - seconds * 1000
     return list(api.items("/runs", {"property": f"metrics.durationSummary.startedAtUTC>={since}", "limit": "100"}))
@@ -217,11 +231,13 @@ def test_the_monitoring_tiles_equal_the_sums_over_the_runs_and_drill_down_to_run
     browsing: Browsing, stack: Stack, landed: dict[str, dict[str, Any]]
 ) -> None:
     api = api_of(stack)
+    broken = a_failed_run(stack)
     runs = runs_of_last(api, 24 * 3600)
-    assert len(runs) >= 2
+    assert len(runs) >= 3
     ingested = sum(r["metrics"]["recordSummary"]["outputRecordCount"] for r in runs)
     failed = sum(r["metrics"]["recordSummary"]["failedRecordCount"] for r in runs)
     failed_flows = {r["flowId"] for r in runs if r["metrics"]["statusSummary"]["status"] == "failed"}
+    assert failed_flows == {broken["flow"]}
     page = browsing.page
     sign_in(browsing, stack, "/ui/s/prod/monitoring?range=24h")
     expect(page.get_by_role("heading", level=1)).to_have_text("Monitoring")
@@ -254,6 +270,11 @@ def test_the_monitoring_tiles_equal_the_sums_over_the_runs_and_drill_down_to_run
     assert serious_violations(page) == []
     page.get_by_role("link", name="Show failures only").click()
     expect(page.get_by_role("row").filter(has_text=merge["run"])).to_have_count(0)
+    page.get_by_role("navigation", name="Breadcrumb").get_by_role("link", name="Microsoft Dynamics").click()
+    expect(page.get_by_role("row").filter(has_text="account merge")).to_have_count(0)  # failures only
+    page.get_by_role("link", name=broken["flow_name"]).click()
+    expect(page.get_by_role("row").filter(has_text=broken["run"])).to_contain_text("✗ failed")
+    browsing.snap("a failed run")
     page.get_by_role("navigation", name="Breadcrumb").get_by_role("link", name="Monitoring").click()
     expect(page.locator("#tile-ingested")).to_have_text(f"{ingested:,}")
     page.get_by_role("link", name="Last 7d").click()
