@@ -17,6 +17,7 @@ from flowservice.lake import DeltaLake, s3_options
 from flowservice.ports import SourceFactory
 from flowservice.services.catalog import CatalogService
 from flowservice.services.connections import ConnectionService
+from flowservice.services.export import DataAccessService
 from flowservice.services.flow_connections import SourceConnectionService, TargetConnectionService
 from flowservice.services.flows import FlowService
 from flowservice.services.identity import IdentityService
@@ -78,6 +79,7 @@ class Container:
     queue: SqlRunQueue
     lake: DeltaLake
     scheduler: Scheduler
+    data_access: DataAccessService
 
     def worker(self, name: str | None = None) -> Worker:
         return Worker(self.run_engine, self.queue, stale_after=self.settings.run_stale_seconds, name=name)
@@ -194,4 +196,5 @@ def build(
         queue=queue,
         lake=lake,
         scheduler=Scheduler(SqlSchedules(engine), queue, max_catch_up=settings.max_catch_up_windows),
+        data_access=DataAccessService(catalog, lake),
     )

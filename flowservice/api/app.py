@@ -18,6 +18,7 @@ from flowservice.api.routes import (
     catalog,
     connections,
     conversion,
+    export,
     flows,
     ims,
     sandboxes,
@@ -76,6 +77,7 @@ def create_app(container: Container, *, embedded_runtime: bool = False) -> FastA
         conversion.router,
         ims.router,
         sandboxes.router,
+        export.router,
         unsupported.router,
     ):
         app.include_router(router)

@@ -13,6 +13,10 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+import flowservice.web.views.about as about
+import flowservice.web.views.account_page as account_page
+import flowservice.web.views.datasets as datasets
+import flowservice.web.views.monitoring as monitoring
 from flowservice.web import session
 from flowservice.web.client import ApiProblem
 from flowservice.web.pages import HERE, Holder, redirect, render
@@ -39,6 +43,8 @@ class _Static:
 def create_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
     for module in (auth, sources, accounts, explore):
+        router.include_router(module.router, prefix="/ui")
+    for module in (account_page, datasets, monitoring, about):
         router.include_router(module.router, prefix="/ui")
     return router
 

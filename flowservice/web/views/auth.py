@@ -13,8 +13,9 @@ from flowservice.web.client import SANDBOXES, ApiClient, ApiProblem, Session
 from flowservice.web.pages import SANDBOX_NAME, api_for, redirect, render
 
 router = APIRouter()
-KINDS = ("sources", "accounts")
+KINDS: tuple[str, ...] = ("sources", "accounts")
 """The sections whose pages exist in every sandbox (resource pages don't cross sandboxes)."""
+KINDS += ("datasets", "monitoring", "about")
 
 
 @router.get("")
