@@ -13,7 +13,7 @@ from flowservice.web.client import SANDBOXES, ApiClient, ApiProblem, Session
 from flowservice.web.pages import SANDBOX_NAME, api_for, redirect, render
 
 router = APIRouter()
-KINDS = ("sources", "accounts")
+KINDS = ("sources", "accounts", "dataflows")
 """The sections whose pages exist in every sandbox (resource pages don't cross sandboxes)."""
 
 
