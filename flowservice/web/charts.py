@@ -16,7 +16,7 @@ from html import escape
 RATE_WINDOW_MS = 5_000
 """Rates are taken over the last five seconds of samples: a commit every few seconds still reads smoothly."""
 WIDTH, HEIGHT = 640, 200
-LEFT, RIGHT, TOP, BOTTOM = 64, 12, 14, 30
+LEFT, RIGHT, TOP, BOTTOM = 64, 12, 26, 30
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def _frame(title: str, label: str, ymax: float, unit: str, extra_defs: str = "")
             f'<text class="chart-text" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">'
             f"{escape(number(ymax * k / 4))}</text>"
         )
-    parts.append(f'<text class="chart-text" x="4" y="{TOP - 2}">{escape(unit)}</text>')
+    parts.append(f'<text class="chart-text" x="4" y="12">{escape(unit)}</text>')
     return parts
 
 

@@ -147,16 +147,16 @@ def test_run_now_from_the_dataflows_list_is_watched_live_to_success_with_the_api
         f"Records per run: 1 run, the largest {counters(api_run)['written']} records; 0 failed runs (hatched).",
     )
     expect(page.locator("dl.tiles")).to_contain_text(counters(api_run)["written"])
-    expect(page.get_by_text(flow["id"]).first).to_be_visible()
+    expect(page.locator("#id-flow")).to_have_text(flow["id"])
     browsing.snap("dataflow activity")
     assert serious_violations(page) == []
 
 
-def null_keys(stack: Stack, table: str, key: str, how_many: int) -> list[str]:
+def null_keys(stack: Stack, table: str, entity_set: str, key: str, how_many: int) -> list[str]:
     """Clear the primary key of ``how_many`` records through the emulator's admin route (a real org never
     returns one; the engine must still count them failed and keep them as row errors)."""
     with stack.emulator.client() as client:
-        rows = client.get(f"{table}s", params={"$select": key, "$top": str(how_many)}).json()["value"]
+        rows = client.get(entity_set, params={"$select": key, "$top": str(how_many)}).json()["value"]
         ids = [r[key] for r in rows]
         for row_id in ids:
             client.patch(
@@ -175,7 +175,7 @@ def restore_keys(stack: Stack, table: str, key: str, ids: list[str]) -> None:
 
 @pytest.fixture
 def keyless_opportunities(stack: Stack) -> Iterator[list[str]]:
-    ids = null_keys(stack, "opportunity", "opportunityid", 3)
+    ids = null_keys(stack, "opportunity", "opportunities", "opportunityid", 3)
     yield ids
     restore_keys(stack, "opportunity", "opportunityid", ids)
 
@@ -208,8 +208,8 @@ def test_row_errors_are_grouped_by_code_filtered_in_the_url_and_downloaded_equal
     browsing.snap("row errors grouped")
     assert serious_violations(page) == []
 
-    page.get_by_label("Code").select_option("INGEST-1201-400")
-    page.get_by_label("Column").select_option("opportunityid")
+    page.get_by_label("Code", exact=True).select_option("INGEST-1201-400")
+    page.get_by_label("Column", exact=True).select_option("opportunityid")
     page.get_by_role("button", name="Filter").click()
     assert "code=INGEST-1201-400" in page.url and "column=opportunityid" in page.url
     expect(page.locator("tr.row-error")).to_have_count(failed)
