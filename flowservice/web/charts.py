@@ -108,12 +108,17 @@ def records_per_second(samples: Sequence[Sequence[int]], *, live: bool) -> Chart
     series = rates(samples)
     headers = ("Seconds since start", "Records read", "Records/s")
     if not series:
-        label = "Records per second: not enough progress samples yet."
+        nothing_read = not live and all(s[1] == 0 for s in samples)
+        label = (
+            "Records per second: the run read no records."
+            if nothing_read
+            else "Records per second: not enough progress samples yet."
+        )
         svg = "\n".join(
             [
                 *_frame("Records per second", label, 1.0, "records/s"),
                 f'<text class="chart-text" x="{WIDTH / 2}" y="{HEIGHT / 2}" text-anchor="middle">'
-                "No progress yet</text></svg>",
+                f"{'No records read' if nothing_read else 'No progress yet'}</text></svg>",
             ]
         )
         return Chart(svg, label, headers)

@@ -36,6 +36,8 @@ def test_a_run_without_enough_samples_says_so_instead_of_drawing_nothing() -> No
     chart = records_per_second([[0, 0, 0, 0, 0]], live=True)
     assert "not enough progress samples" in chart.label and chart.rows == []
     parsed(chart.svg)
+    ended = records_per_second([[0, 0, 0, 0, 0]], live=False)
+    assert ended.label == "Records per second: the run read no records." and "No records read" in ended.svg
 
 
 def test_records_per_run_hatches_failed_runs_and_labels_the_largest_and_the_failures() -> None:
