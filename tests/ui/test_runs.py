@@ -10,12 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Request, expect
+from playwright.sync_api import Browser, Request, Response, expect
 
 from flowservice.client import FlowServiceClient
 from tests.e2e.stack import Stack, server_env
@@ -97,12 +98,26 @@ def test_run_now_from_the_dataflows_list_is_watched_live_to_success_with_the_api
     assert serious_violations(page) == []
 
     live_calls: list[str] = []
+    reads_seen: list[int] = []  # the read counter of each polled fragment, in order
+    rates_seen: list[str] = []
 
     def seen(request: Request) -> None:
         if "/live" in request.url:
             live_calls.append(request.url)
 
+    def answered(response: Response) -> None:
+        if "/live" not in response.url or response.status != 200:
+            return
+        body = response.text()
+        read = re.search(r'data-counter="read">([0-9,]+)<', body)
+        if read:
+            reads_seen.append(int(read.group(1).replace(",", "")))
+        rate = re.search(r"<dt>Rows/s now</dt><dd>([^<]+)</dd>", body)
+        if rate and "inProgress" in response.url:
+            rates_seen.append(rate.group(1))
+
     page.on("request", seen)
+    page.on("response", answered)
     # pages of the account table slowed down, so the run is watched while it goes
     with stack.emulator.faults([{"kind": "slow", "table": "accounts", "delay_ms": 400, "count": None}]):
         row.get_by_role("button", name=f"Run now {flow['name']}").click()
@@ -128,6 +143,9 @@ def test_run_now_from_the_dataflows_list_is_watched_live_to_success_with_the_api
     assert page.locator("#run-status-live").inner_text() == "Run status: Succeeded"
     polled = len(live_calls)
     assert polled >= 1
+    distinct = sorted(set(reads_seen))
+    assert reads_seen == sorted(reads_seen) and len(distinct) >= 3, reads_seen  # it counted while it ran
+    assert any(r not in ("–", "0") for r in rates_seen), rates_seen  # rows/s shown while in progress
     page.wait_for_timeout(3_000)  # an absence is asserted: nothing may poll once the run is final
     assert len(live_calls) == polled
     browsing.snap("run succeeded")
