@@ -13,14 +13,21 @@ from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-import flowservice.web.views.about as about
-import flowservice.web.views.account_page as account_page
-import flowservice.web.views.datasets as datasets
-import flowservice.web.views.monitoring as monitoring
 from flowservice.web import session
 from flowservice.web.client import ApiProblem
 from flowservice.web.pages import HERE, Holder, redirect, render
-from flowservice.web.views import accounts, auth, explore, sources
+from flowservice.web.views import (
+    about,
+    account_page,
+    accounts,
+    auth,
+    dataflows,
+    datasets,
+    explore,
+    monitoring,
+    runs,
+    sources,
+)
 
 STATIC_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"cache-control", b"public, max-age=3600")]
 
@@ -42,9 +49,7 @@ class _Static:
 
 def create_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
-    for module in (auth, sources, accounts, explore):
-        router.include_router(module.router, prefix="/ui")
-    for module in (account_page, datasets, monitoring, about):
+    for module in (auth, sources, accounts, account_page, explore, dataflows, runs, datasets, monitoring, about):
         router.include_router(module.router, prefix="/ui")
     return router
 

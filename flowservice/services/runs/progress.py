@@ -15,6 +15,7 @@ from flowservice.ports import Claim, Resources, RunDocuments, Stored
 from flowservice.services.resources import not_found
 from flowservice.services.runs.context import Counters, RunContext
 from flowservice.services.runs.documents import LostClaim
+from flowservice.services.runs.samples import add_sample, samples_of
 
 log = logging.getLogger("flowservice.engine")
 PROGRESS_EVERY_SECONDS = 1.0
@@ -42,7 +43,8 @@ class RunProgress:
         return self.batches.open_batch(ctx.tenant, ctx.plan.dataset_id, ctx.run_id, ctx.plan.flow_id)
 
     def update(self, ctx: RunContext, status: str, *, force: bool = False) -> None:
-        """The run's counters so far, at most every ``PROGRESS_EVERY_SECONDS`` unless ``force``."""
+        """The run's counters so far, at most every ``PROGRESS_EVERY_SECONDS`` unless ``force``. A forced
+        update (the run's start, each commit) also adds a progress sample (``samples.py``)."""
         if not force and time.monotonic() - ctx.last_progress < PROGRESS_EVERY_SECONDS:
             return
         ctx.last_progress = time.monotonic()
@@ -54,7 +56,7 @@ class RunProgress:
             doc["state"] = status
             doc["batchId"] = ctx.batch_id
             doc["transformations"] = applied_transformations(ctx)
-            doc["metrics"] = _metrics(ctx, status, doc["metrics"], None)
+            doc["metrics"] = _metrics(ctx, status, doc["metrics"], None, sample=force)
             doc["activities"] = _activities(ctx, status, doc)
             return doc
 
@@ -79,7 +81,7 @@ class RunProgress:
             doc["state"] = status
             doc["batchId"] = ctx.batch_id
             doc["transformations"] = applied_transformations(ctx)
-            doc["metrics"] = _metrics(ctx, status, doc["metrics"], error, completed)
+            doc["metrics"] = _metrics(ctx, status, doc["metrics"], error, completed, sample=True)
             doc["activities"] = _activities(ctx, status, doc, completed)
             return doc
 
@@ -190,9 +192,19 @@ def error_entry(exc: FlowServiceError) -> dict[str, str]:
 
 
 def _metrics(
-    ctx: RunContext, status: str, old: dict[str, Any], error: dict[str, str] | None, completed: int | None = None
+    ctx: RunContext,
+    status: str,
+    old: dict[str, Any],
+    error: dict[str, str] | None,
+    completed: int | None = None,
+    *,
+    sample: bool = False,
 ) -> dict[str, Any]:
     c = ctx.counters
+    samples = samples_of(old.get("recordSummary"))
+    if sample and (c.commits or completed or not samples):  # a resumed run's start adds none: its counters
+        # are those of its last commit only once it has read that commit back
+        samples = add_sample(samples, [completed or now_ms(), c.read, c.written, c.deleted, c.failed])
     errors = list(ctx.notes) + ([error] if error else [])
     if c.failed:
         errors.append(
@@ -213,6 +225,7 @@ def _metrics(
             "outputRecordCount": c.written,
             "failedRecordCount": c.failed,
             "deletedRecordCount": c.deleted,
+            "extensions": {**old.get("recordSummary", {}).get("extensions", {}), "samples": samples},
         },
         "fileSummary": {"outputFileCount": c.commits},
         "statusSummary": {

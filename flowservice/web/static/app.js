@@ -60,4 +60,20 @@
     var search = document.querySelector("input[data-filter]");
     if (search && search.value) filterList(search);
   });
+
+  // polling (hx-trigger="every …" on [data-poll-visible]) waits while the tab is hidden or a dialog is open
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var elt = event.detail && event.detail.elt;
+    if (!elt || !elt.hasAttribute || !elt.hasAttribute("data-poll-visible")) return;
+    if (document.visibilityState !== "visible" || document.querySelector("dialog[open]")) event.preventDefault();
+  });
+
+  // a link with data-dialog opens that <dialog> (without JavaScript it leads to a confirm page)
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("a[data-dialog]");
+    var dialog = link && document.getElementById(link.dataset.dialog);
+    if (!dialog || !dialog.showModal) return;
+    event.preventDefault();
+    dialog.showModal();
+  });
 })();

@@ -13,9 +13,8 @@ from flowservice.web.client import SANDBOXES, ApiClient, ApiProblem, Session
 from flowservice.web.pages import SANDBOX_NAME, api_for, redirect, render
 
 router = APIRouter()
-KINDS: tuple[str, ...] = ("sources", "accounts")
+KINDS: tuple[str, ...] = ("sources", "accounts", "dataflows", "datasets", "monitoring", "about")
 """The sections whose pages exist in every sandbox (resource pages don't cross sandboxes)."""
-KINDS += ("datasets", "monitoring", "about")
 
 
 @router.get("")
