@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from flowservice.web import session
 from flowservice.web.client import ApiProblem
 from flowservice.web.pages import HERE, Holder, redirect, render
-from flowservice.web.views import accounts, auth, explore, sources
+from flowservice.web.views import accounts, auth, explore, sources, wizard
 
 STATIC_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"cache-control", b"public, max-age=3600")]
 
@@ -40,6 +40,7 @@ def create_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
     for module in (auth, sources, accounts, explore):
         router.include_router(module.router, prefix="/ui")
+    router.include_router(wizard.router, prefix="/ui")
     return router
 
 
