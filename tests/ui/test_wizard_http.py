@@ -82,17 +82,16 @@ def test_the_mapping_step_validates_and_previews_through_the_api(harness: Harnes
         "m.2.on": "yes", "m.2.kind": "ATTRIBUTE", "m.2.source": "modifiedon", "m.2.destination": "modifiedon",
     }  # fmt: skip
     body = [(n, v) for n, v in fields if n != "rows"] + [("rows", "3"), *rows.items()]
-    invalid = http.post(f"{NEW}/mapping", data=as_form(body + [("action", "validate")]))
+    invalid = http.post(f"{NEW}/mapping", data=as_form([*body, ("action", "validate")]))
     assert invalid.status_code == 400 and "unknown source column &#39;nmae&#39;" in invalid.text
     assert "/data/foundation/conversion/mappingSets/validate" in invalid.text  # the API calls drawer
     fixed = [(n, "lower(trim(name))" if n == "m.1.source" else v) for n, v in body]
-    preview = http.post(f"{NEW}/mapping", data=as_form(fixed + [("action", "preview")]))
+    preview = http.post(f"{NEW}/mapping", data=as_form([*fixed, ("action", "preview")]))
     assert preview.status_code == 200, preview.text
     assert "Mapped rows" in preview.text and "<td>account 0</td>" in preview.text
-    assert count(harness, "/flows") == 0 and harness.api.get("/data/foundation/conversion/mappingSets").json()[
-        "_page"
-    ]["totalCount"] == 0
-    following = http.post(f"{NEW}/mapping", data=as_form(fixed + [("action", "schedule")]), follow_redirects=False)
+    mapping_sets = harness.api.get("/data/foundation/conversion/mappingSets").json()["_page"]["totalCount"]
+    assert count(harness, "/flows") == 0 and mapping_sets == 0  # validate and preview store nothing
+    following = http.post(f"{NEW}/mapping", data=as_form([*fixed, ("action", "schedule")]), follow_redirects=False)
     assert following.status_code == 303 and "step=schedule" in following.headers["location"]
     assert "mapping=" in following.headers["location"]
 
