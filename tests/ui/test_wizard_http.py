@@ -127,3 +127,23 @@ def test_several_tables_make_one_flow_each(harness: Harness) -> None:
     flows = harness.api.get("/flows").json()["items"]
     assert sorted(f["name"] for f in flows) == ["account from Dynamics Connection", "contact from Dynamics Connection"]
     csrf_of(http, NEW + "?" + query)  # the details page of several tables renders
+
+
+def test_the_mapping_of_another_flow_can_be_imported(harness: Harness) -> None:
+    other = [
+        {"sourceType": "ATTRIBUTE", "source": "contactid", "destination": "contactid"},
+        {"sourceType": "EXPRESSION", "source": "upper(name)", "destination": "shout"},
+        {"sourceType": "ATTRIBUTE", "source": "modifiedon", "destination": "modifiedon"},
+    ]
+    flow = harness.flow("contact", mapping=other)
+    mapping_id = harness.api.get(f"/flows/{flow.id}").json()["items"][0]["transformations"][1]["params"]["mappingId"]
+    http = harness.api.http
+    query = {"conn": harness.connection_id, "tables": "contact", "name": "contacts", "step": "mapping"}
+    page = http.get(NEW, params=query)
+    assert f'<option value="{mapping_id}">contact flow</option>' in page.text
+    fields = [*form_of(page.text, "import-form"), ("import_from", mapping_id), ("action", "import")]
+    imported = http.post(f"{NEW}/mapping", data=as_form(fields))
+    assert imported.status_code == 200, imported.text
+    assert 'value="upper(name)"' in imported.text and 'value="shout"' in imported.text
+    assert "Mapped <strong>3</strong> · unmapped <strong>2</strong>" in imported.text  # name and revenue left out
+    assert "✓ valid" in imported.text  # validated at once by the API

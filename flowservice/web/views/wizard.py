@@ -177,6 +177,7 @@ async def _render_step(request: Request, ctx: Context, step: str, problems: Prob
         if "rows" not in extra:
             context["rows"] = decode_mapping(ctx.draft.mapping, ctx.columns[ctx.draft.tables[0]])
         context["counts"] = counters(context["rows"])
+        context["importable"] = await _importable(ctx) if ctx.draft.single else []
         context["kinds"] = KINDS
         context["empty_rows"] = EMPTY_ROWS
     elif step == "schedule":
@@ -232,6 +233,8 @@ async def mapping(request: Request, sandbox: str) -> Response:
     count = int(form.get("rows", "0")) if form.get("rows", "0").isdigit() else 0
     rows = rows_from_form(form, min(count, 2000))
     action = form.get("action", "validate")
+    if action == "import" and form.get("import_from"):
+        rows = await _imported(page, form["import_from"], columns)
     ctx.draft = replace(ctx.draft, mapping=encode_mapping(rows, columns))
     if action in ("details", "schedule"):
         return redirect(ctx.step_url(action), request)
@@ -268,6 +271,30 @@ async def mapping(request: Request, sandbox: str) -> Response:
             "errors": {int(e["row"]): e for e in preview.get("errors") or []},
         }
     return await _render_step(request, ctx, "mapping", problems, **extra)
+
+
+async def _importable(ctx: Context) -> list[dict[str, str]]:
+    """Flows whose mapping set can be imported: ``GET /flows`` → each flow's Mapping transformation."""
+    listing = await ctx.page.api.call("GET", f"{FLOW}/flows", params={"limit": "50", "orderby": "-createdAt"})
+    out = []
+    for flow in listing.get("items") or []:
+        for t in flow.get("transformations") or []:
+            mapping_id = (t.get("params") or {}).get("mappingId") if isinstance(t, dict) else None
+            if str(t.get("name", "")).lower() == "mapping" and mapping_id:
+                out.append({"flow": str(flow.get("name") or flow.get("id")), "mapping": str(mapping_id)})
+    return out
+
+
+async def _imported(page: Page, mapping_id: str, columns: list[dict[str, Any]]) -> list[Row]:
+    """The rows of another flow's mapping set (``GET /mappingSets/{id}``), then this table's unused columns."""
+    found = await page.api.call("GET", f"{CONVERSION}/mappingSets/{quote(mapping_id, safe='')}")
+    rows = []
+    for item in found.get("mappings") or []:
+        kind = str(item.get("sourceType") or "ATTRIBUTE").upper()
+        source = item.get("source", item.get("sourceAttribute"))
+        destination = item.get("destination", item.get("destinationXdmPath"))
+        rows.append(Row(kind if kind in KINDS else "ATTRIBUTE", str(source), str(destination)))
+    return decode_mapping(encode_mapping(rows, columns), columns)
 
 
 def _with_errors(rows: list[Row], validated: dict[str, Any]) -> list[Row]:
