@@ -15,7 +15,7 @@ from flowservice.settings import Settings
 from tests.fakes.source import FakeOrg
 from tests.fixtures.server import make_api
 from tests.integration.engine.conftest import Harness
-from tests.ui.test_pages_http import csrf_of, sign_in
+from tests.ui.test_pages_http import sign_in
 
 NEW = "/ui/s/prod/dataflows/new"
 HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)">')
@@ -117,16 +117,23 @@ def test_create_makes_the_five_calls_and_a_retry_after_a_failure_makes_no_duplic
     assert f"/ui/s/prod/dataflows/{flow['id']}" in done.text
 
 
-def test_several_tables_make_one_flow_each(harness: Harness) -> None:
+def test_several_tables_make_one_flow_each_and_a_retry_resumes_the_table_that_failed(harness: Harness) -> None:
     http = harness.api.http
+    taken = harness.api.post("/data/foundation/catalog/dataSets", json={"name": "contact"}).json()[0]
     query = urlencode([("conn", harness.connection_id), ("tables", "account"), ("tables", "contact")])
+    assert http.get(f"{NEW}?{query}&step=details").status_code == 200
     review = http.get(f"{NEW}?{query}&step=review&mode=append")
     assert review.status_code == 200, review.text
-    created = http.post(f"{NEW}/create", data=as_form(form_of(review.text, "create-form")))
-    assert created.status_code == 200 and created.text.count("✓ Done") == 10
+    failed = http.post(f"{NEW}/create", data=as_form(form_of(review.text, "create-form")))
+    assert failed.status_code == 400 and failed.text.count("✓ Done") == 6  # account's five, contact's source
+    harness.api.delete("/data/foundation/catalog/dataSets/" + taken.rsplit("/", 1)[-1])
+    retried = http.post(f"{NEW}/create", data=as_form(form_of(failed.text, "create-form")))
+    assert retried.status_code == 200 and retried.text.count("✓ Done") == 10
+    assert count(harness, "/sourceConnections") == 2 and count(harness, "/targetConnections") == 2
     flows = harness.api.get("/flows").json()["items"]
     assert sorted(f["name"] for f in flows) == ["account from Dynamics Connection", "contact from Dynamics Connection"]
-    csrf_of(http, NEW + "?" + query)  # the details page of several tables renders
+    target = harness.api.get(f"/targetConnections/{flows[0]['targetConnectionIds'][0]}").json()["items"][0]
+    assert target["params"]["writeMode"] == "append"
 
 
 def test_the_mapping_of_another_flow_can_be_imported(harness: Harness) -> None:

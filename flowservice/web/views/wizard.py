@@ -340,14 +340,16 @@ async def create(request: Request, sandbox: str) -> Response:
         return await _render_step(request, ctx, "details", problems)
     spec = await _flow_spec(ctx)
     checks: list[Check] = []
-    created = list(ctx.draft.created)
+    # (table, call) → entry: what this attempt made replaces what an earlier one made for the same call; the
+    # rest stays (a call not reached this time may still be reused by the next attempt)
+    created = {tuple(c.split("|")[:2]): c for c in ctx.draft.created}
     failed = False
     for table in ctx.draft.tables:
         table_checks, made = await _create_table(ctx, spec, table, stop=failed)
         checks += table_checks
-        created = [c for c in created if not c.startswith(table + "|")] + made
+        created.update({tuple(c.split("|")[:2]): c for c in made})
         failed = failed or any(c.state == "failed" for c in table_checks)
-    ctx.draft = replace(ctx.draft, created=tuple(created))
+    ctx.draft = replace(ctx.draft, created=tuple(created.values()))
     if not failed:
         return redirect(f"{ctx.base}/done?{ctx.draft.query()}", request)
     context = {
@@ -384,9 +386,9 @@ async def _create_table(ctx: Context, spec: dict[str, Any], table: str, *, stop:
             check.state, check.id = "skipped", draft.dataset_id
             ids[check.step] = draft.dataset_id
             continue
-        print_ = fingerprint(body)
+        digest = fingerprint(body)
         earlier = made.get(check.step)
-        if earlier and earlier[1] == print_:
+        if earlier and earlier[1] == digest:
             check.state, check.id = "kept", earlier[0]
         else:
             try:
@@ -399,7 +401,7 @@ async def _create_table(ctx: Context, spec: dict[str, Any], table: str, *, stop:
                 stop = True
                 continue
         ids[check.step] = check.id
-        kept.append(f"{table}|{check.step}|{check.id}|{print_}")
+        kept.append(f"{table}|{check.step}|{check.id}|{digest}")
     return checks, kept
 
 
