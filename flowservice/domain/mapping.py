@@ -339,6 +339,17 @@ def _check_destinations(mappings: Sequence[Mapping]) -> None:
         leaves[key] = index
 
 
+def parse_mapping(item: Any, index: int) -> Mapping:
+    """One mapping of a request, read on its own (``index`` is its place, for the messages): what
+    ``POST /mappingSets/validate`` checks mapping by mapping."""
+    return _parse_mapping(item, index)
+
+
+def check_destinations(mappings: Sequence[Mapping]) -> None:
+    """Refuse duplicate destinations and leaf/struct clashes among ``mappings`` (``MappingError``)."""
+    _check_destinations(mappings)
+
+
 def parse_mapping_set(body: dict[str, Any]) -> MappingSet:
     """Parse a ``POST /mappingSets`` body in either documented form; raise ``MappingError`` (1419)."""
     if not isinstance(body, dict):

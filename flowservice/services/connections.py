@@ -299,6 +299,9 @@ def explore_column(column: Column) -> dict[str, Any]:
     }
     if column.is_primary_key:
         entry["meta"]["primaryKey"] = True
+    if pa.types.is_decimal(column.arrow_type):  # so a client can type sample rows as a run does (mapping preview)
+        entry["meta"]["precision"] = column.arrow_type.precision
+        entry["meta"]["scale"] = column.arrow_type.scale
     if column.description:
         entry["description"] = column.description
     return entry

@@ -22,6 +22,7 @@ from flowservice.domain.mapping import (
 )
 from flowservice.domain.tenancy import Principal, Tenant
 from flowservice.ports import MappingVersions, Resources
+from flowservice.services import mapping_preview
 from flowservice.services.resources import require_object
 
 _REPLACE_ATTEMPTS = 5
@@ -118,6 +119,16 @@ class MappingSetService:
                 code="1419",
             )
         return wanted
+
+    def validate(self, tenant: Tenant, body: Any) -> dict[str, Any]:
+        """``POST /mappingSets/validate``: the errors of each mapping; nothing is stored (``tenant``: the caller's)."""
+        del tenant
+        return mapping_preview.validate(body)
+
+    def preview(self, tenant: Tenant, body: Any) -> dict[str, Any]:
+        """``POST /mappingSets/preview``: sample rows mapped as a run maps them; nothing is stored."""
+        del tenant
+        return mapping_preview.preview(body)
 
     def parsed(self, tenant: Tenant, id: str, version: Any = None) -> MappingSet:
         return parse_mapping_set(self.get(tenant, id, version))

@@ -27,6 +27,7 @@ from flowservice.web.views import (
     monitoring,
     runs,
     sources,
+    wizard,
 )
 
 STATIC_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"cache-control", b"public, max-age=3600")]
@@ -49,7 +50,19 @@ class _Static:
 
 def create_router() -> APIRouter:
     router = APIRouter(include_in_schema=False)
-    for module in (auth, sources, accounts, account_page, explore, dataflows, runs, datasets, monitoring, about):
+    for module in (
+        auth,
+        sources,
+        accounts,
+        account_page,
+        explore,
+        wizard,
+        dataflows,
+        runs,
+        datasets,
+        monitoring,
+        about,
+    ):
         router.include_router(module.router, prefix="/ui")
     return router
 

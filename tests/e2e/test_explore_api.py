@@ -46,6 +46,7 @@ def test_a_connection_to_the_org_passes_test_and_explores_tables_columns_and_row
     assert described["format"] == "flat" and len(columns) >= 80
     assert columns["accountid"]["meta"] == {"originalType": "UniqueidentifierType", "primaryKey": True}
     assert columns["revenue"]["type"] == "decimal" and columns["revenue"]["meta"]["originalType"] == "MoneyType"
+    assert (columns["revenue"]["meta"]["precision"], columns["revenue"]["meta"]["scale"]) == (38, 4)  # money: 4 places
     assert columns["numberofemployees"]["xdm"] == {"type": "integer", "minimum": -2147483648, "maximum": 2147483647}
     assert columns["modifiedon"]["xdm"]["format"] == "date-time"
     date_only = [c for c in columns.values() if c["type"] == "date"]

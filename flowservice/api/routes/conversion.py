@@ -40,6 +40,46 @@ def create_mapping_set(body: BodyDep, services: ContainerDep, caller: CallerDep)
     return services.mapping_sets.create(caller.tenant, caller.principal, body)
 
 
+VALIDATE_EXAMPLE = {
+    **EXAMPLE,
+    "sourceSchema": {
+        "columns": [
+            {"name": "accountid", "type": "string", "meta": {"primaryKey": True}},
+            {"name": "name", "type": "string"},
+        ]
+    },
+}
+PREVIEW_EXAMPLE = {
+    "mappingSet": EXAMPLE,
+    "sourceSchema": VALIDATE_EXAMPLE["sourceSchema"],
+    "data": [{"accountid": "6f1c…", "name": "  Contoso  "}],
+}
+
+
+@route(
+    router,
+    "POST",
+    "/mappingSets/validate",
+    summary="Validate a mapping set (optionally against the source's columns) without storing it",
+    responses=error_responses(400, 401, 403, 415),
+    openapi_extra=body_schema(VALIDATE_EXAMPLE),
+)
+def validate_mapping_set(body: BodyDep, services: ContainerDep, caller: CallerDep) -> JsonObject:
+    return services.mapping_sets.validate(caller.tenant, body)
+
+
+@route(
+    router,
+    "POST",
+    "/mappingSets/preview",
+    summary="Map up to 100 sample rows as a run would, without storing anything",
+    responses=error_responses(400, 401, 403, 415),
+    openapi_extra=body_schema(PREVIEW_EXAMPLE),
+)
+def preview_mapping_set(body: BodyDep, services: ContainerDep, caller: CallerDep) -> JsonObject:
+    return services.mapping_sets.preview(caller.tenant, body)
+
+
 @route(router, "GET", "/mappingSets", summary="List mapping sets (start, limit)")
 async def list_mapping_sets(request: Request, services: ContainerDep, caller: CallerDep) -> JsonObject:
     try:
