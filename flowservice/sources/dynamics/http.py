@@ -9,7 +9,9 @@ error code and message, so an operator can act on it.
 
 from __future__ import annotations
 
+import http.cookiejar
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
@@ -56,6 +58,32 @@ class TokenSource(Protocol):
     def token(self) -> str: ...
 
     def refresh(self) -> str: ...
+
+
+class _NoCookies(http.cookiejar.DefaultCookiePolicy):
+    """Keep no cookie: Dataverse's only one is the ARR affinity cookie, which sticks every request to one web
+    server and so to one server's share of the user's budget (reference §4.5: drop it to spread requests)."""
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
+
+
+class ThrottleStats:
+    """429s answered to this client and the seconds its calls waited before retrying them (run metrics)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests = 0
+        self.seconds = 0.0
+
+    def add(self, seconds: float) -> None:
+        with self._lock:
+            self.requests += 1
+            self.seconds += seconds
+
+    def totals(self) -> tuple[int, float]:
+        with self._lock:
+            return self.requests, self.seconds
 
 
 class DeltaTokenExpired(SourceRefused):
@@ -114,10 +142,15 @@ class DataverseHttp:
         self.limiter = limiter
         self.retry = settings.retry_policy
         self.tokens: TokenSource | None = None
-        transport = settings.transport or guarded_transport(settings, settings.max_concurrency)
+        self.throttling = ThrottleStats()
+        transport = settings.transport or guarded_transport(
+            settings, max(settings.max_concurrency, settings.partition_concurrency)
+        )
+        cookies = None if settings.keep_affinity_cookie else http.cookiejar.CookieJar(policy=_NoCookies())
         self._client = httpx.Client(
             transport=transport,
             headers=BASE_HEADERS,
+            cookies=cookies,
             timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
             follow_redirects=False,  # a redirect could lead anywhere; Dataverse does not redirect API calls
         )
@@ -277,7 +310,10 @@ class DataverseHttp:
                         f"{describe(response)}; its Retry-After of {wait:.0f} s exceeds the limit of "
                         f"{self.retry.max_retry_after:g} s"
                     )
-                waited += self._pause(attempt, wait, describe(response), waited, deadline, error)
+                paused = self._pause(attempt, wait, describe(response), waited, deadline, error)
+                waited += paused
+                if status == 429:
+                    self.throttling.add(paused)
                 continue
             raise self._error(response)
 

@@ -103,6 +103,7 @@ class Reader:
         self.decoder = PageDecoder(plan.fetch, plan.table)
         self.ahead: ReadAhead | None = None
         self._preference_applied: str | None = None
+        self.dop_hint: str | None = None  # the last answer's ``x-ms-dop-hint``
 
     # ---------------------------------------------------------------------------------------------- entry
     def read(self, cursor: dict[str, Any] | None, delta_column: str | None) -> Iterator[Page]:
@@ -139,6 +140,27 @@ class Reader:
             yield from self._full(cursor)
             return
         yield from self._watermark(cursor, column)
+
+    def page(
+        self,
+        link: str | None,
+        build: Callable[[], str],
+        prefer: list[str],
+        headers: dict[str, str] | None = None,
+        *,
+        deletes: bool = False,
+    ) -> tuple[DecodedPage, int]:
+        """One page of a chain this reader's caller drives itself (``partitions.py``): ``link`` verbatim, or
+        ``build()`` to start one; the decoded page and the size of its body."""
+        return self._get(link, build, prefer, headers, deletes=deletes)
+
+    def url(self, params: dict[str, str]) -> str:
+        """The table's URL with this plan's ``$select`` and ``params``."""
+        return self._url(params)
+
+    def out(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """A decoded batch restricted to the columns the read hands back."""
+        return self._out(batch)
 
     def preview(self, count: int) -> pa.Table:
         page, _ = self._get(None, lambda: self._url({"$top": str(count)}), self.plan.prefer())
@@ -330,6 +352,7 @@ class Reader:
 
     def _done(self, page: DecodedPage, response: httpx.Response) -> tuple[DecodedPage, int]:
         self._preference_applied = response.headers.get("Preference-Applied")
+        self.dop_hint = response.headers.get("x-ms-dop-hint")
         return page, page.size
 
     def _fetch_ahead(self, key: Key) -> Received:
