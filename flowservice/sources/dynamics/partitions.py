@@ -103,6 +103,8 @@ class PartitionedRead:
         while True:
             page = self._key_page()
             seen += page.batch.num_rows
+            if not _guid_keys(page.batch.column(self.pk)):
+                return False  # ranges are compared as uniqueidentifiers; Dataverse's keys always are
             self._cut(page)
             if seen >= self.settings.partition_min_rows and seen > 0:
                 self.started = True
@@ -181,7 +183,7 @@ class PartitionedRead:
             self._hinted = True
             hint = self.keys.dop_hint
             if hint and hint.isdigit():
-                self.keys.http.limiter.hint(int(hint))
+                self.keys.http.limiter.hint(int(hint), ramp=True)
         return page
 
     def _scan(self) -> None:
@@ -313,6 +315,15 @@ class PartitionedRead:
         thread = threading.Thread(target=target, name=name, daemon=True)
         self._threads.append(thread)
         thread.start()
+
+
+def _guid_keys(keys: pa.Array | pa.ChunkedArray) -> bool:
+    for key in (keys[0].as_py(), keys[-1].as_py()) if len(keys) else ():
+        try:
+            uuid.UUID(str(key))
+        except ValueError:
+            return False
+    return True
 
 
 def _empty(schema: pa.Schema) -> pa.RecordBatch:
