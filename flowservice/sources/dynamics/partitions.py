@@ -120,7 +120,7 @@ class PartitionedRead:
             self._spawn(self._scan, "dataverse-key-scan")
         for n in range(workers):
             reader = Reader(self.data.http, self.data.plan, self.data.unselectable)
-            self._spawn(lambda r=reader: self._work(r), f"dataverse-partition-{n}")  # type: ignore[misc]
+            self._spawn(lambda r=reader: self._work(r), f"dataverse-partition-{n}")
         try:
             yield from self._hand_out()
         finally:
@@ -330,9 +330,7 @@ def _empty(schema: pa.Schema) -> pa.RecordBatch:
     return pa.RecordBatch.from_pylist([], schema=schema)
 
 
-def partitioned_read(
-    data: Reader, schema: TableSchema, cursor: dict[str, Any] | None
-) -> PartitionedRead | None:
+def partitioned_read(data: Reader, schema: TableSchema, cursor: dict[str, Any] | None) -> PartitionedRead | None:
     """The partitioned read of ``data``'s table from ``cursor``, or None when the single chain reads it: a
     resumed partitioned read always continues; a full read of a change-tracked table may start one (its
     ``start`` decides by size); incremental reads, and tables without change tracking, never."""

@@ -77,7 +77,7 @@ class DynamicsSettings:
     read_ahead_pages: int = 1
     #: a first full read of a change-tracked table with at least this many rows is read in key ranges side by
     #: side (``partitions.py``); 0 turns partitioned reads off
-    partition_min_rows: int = 100_000
+    partition_min_rows: int = 20_000
     #: worker threads of a partitioned read (their requests also go through the connection's limiter)
     partition_concurrency: int = 16
     #: pages fetched and not yet handed to the engine, shared by every partition of a read
@@ -160,7 +160,7 @@ class DynamicsEnvironment(BaseSettings):
     cached_connections: int = Field(default=256, description="Connections whose token and metadata stay.")
     connection_idle_seconds: float = Field(default=3600.0, description="Cached state of an idle connection.")
     partition_min_rows: int = Field(
-        default=100_000, ge=0, description="Rows from which a first read is partitioned (0: never)."
+        default=20_000, ge=0, description="Rows from which a first read is partitioned (0: never)."
     )
     partition_concurrency: int = Field(default=16, ge=1, le=52, description="Workers of a partitioned read.")
     partition_pages_in_flight: int = Field(default=16, ge=1, description="Pages in flight of a partitioned read.")

@@ -1,13 +1,12 @@
 """Adaptive concurrency per connection, for remote APIs that ask clients to "let the server tell you how much it
 can handle" (Dataverse limits each user to 52 concurrent requests per web server). The limit starts at the
 configured maximum, or at the server's hint when it gives one (e.g. Dataverse's ``x-ms-dop-hint``, the
-recommended parallelism of the org), halves on a 429 (once per round: the 429s of requests already in flight when it halved do not halve it
-again), and grows by one after a run of successes (AIMD),
-never above the configured maximum: the hint is where to start, the 429s say where to stop. A hint with
-``ramp`` (a partitioned read's) grows by one per success until the first 429 (a slow start, as TCP's: the limit
-doubles per round of requests), so a read that starts at the hint reaches the budget's concurrency within a
-few pages. A source shares one limiter between every
-client of the same connection in the process."""
+recommended parallelism of the org); it halves on a 429, once per round (the 429s of requests already in flight
+when it halved do not halve it again), and grows by one after a run of successes (AIMD), never above the
+configured maximum: the hint is where to start, the 429s say where to stop. A hint with ``ramp`` (a partitioned
+read's) grows by one per success until the first 429 (a slow start, as TCP's: the limit doubles per round of
+requests), so a read that starts at the hint reaches the budget's concurrency within a few pages. A source
+shares one limiter between every client of the same connection in the process."""
 
 from __future__ import annotations
 

@@ -20,7 +20,7 @@ from flowservice.domain.catalogue import CRM_TO_AEP_FLOW_SPEC_ID, DATA_LAKE_SPEC
 from flowservice.domain.tenancy import Tenant
 from flowservice.ports import Page
 from flowservice.settings import Settings
-from flowservice.sources.dynamics import DynamicsSourceFactory, DynamicsSource
+from flowservice.sources.dynamics import DynamicsSource, DynamicsSourceFactory
 from flowservice.sources.dynamics.partitions import PARTITIONED, sql_order
 from tests.fixtures.emulator import EmulatorHandle, launch
 from tests.fixtures.server import Api, make_api
@@ -269,9 +269,7 @@ def test_a_partitioned_first_run_lands_exactly_the_source_in_merge_and_append(or
     assert checksum(landed(landing.dataset(dataset_id))) == checksum(expected)
 
 
-def test_a_run_that_fails_mid_read_is_resumed_from_its_composite_cursor_by_the_next_and_lands_exactly(
-    org, landing_for
-):
+def test_a_run_that_fails_mid_read_is_resumed_from_its_composite_cursor_by_the_next_and_lands_exactly(org, landing_for):
     landing = landing_for(org)
     flow_id, dataset_id = landing.flow("merge")
     rule = {
