@@ -9,7 +9,7 @@ started, ends the read, so nothing changed during the load is lost. Pages of all
 cursor after each is composite (``mode: partitioned``): the scan's position and every tile cut but not finished,
 at the position after its last page handed out. A page fetched and not yet handed out never moves a position,
 so resuming from any committed cursor reads each row once. Memory: ``partition_pages_in_flight`` pages, shared
-by every tile.
+by every tile, of which ``DECODERS`` are being decoded at once.
 """
 
 from __future__ import annotations
@@ -37,6 +37,9 @@ log = logging.getLogger(__name__)
 PARTITIONED = "partitioned"
 _POLL = 0.2  # seconds between looks at the stop flag while waiting
 _TRACKED = {"Cache-Control": "no-cache"}
+#: pages decoded at once, whatever the number of workers: decoding is CPU work (two cores make it no faster
+#: beyond two), and each decode holds a page's worth of temporaries in the heap of the thread doing it
+DECODERS = 2
 
 
 def sql_order(guid: str) -> bytes:
@@ -118,8 +121,9 @@ class PartitionedRead:
         workers = self.settings.partition_concurrency
         if not self.scan_done:
             self._spawn(self._scan, "dataverse-key-scan")
+        decoding = threading.Semaphore(DECODERS)
         for n in range(workers):
-            reader = Reader(self.data.http, self.data.plan, self.data.unselectable)
+            reader = Reader(self.data.http, self.data.plan, self.data.unselectable, decoding)
             self._spawn(lambda r=reader: self._work(r), f"dataverse-partition-{n}")
         try:
             yield from self._hand_out()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -96,8 +97,15 @@ class Reader:
 
     MAX_DROPPED = 20
 
-    def __init__(self, http: DataverseHttp, plan: ReadPlan, unselectable: set[str] | None = None) -> None:
+    def __init__(
+        self,
+        http: DataverseHttp,
+        plan: ReadPlan,
+        unselectable: set[str] | None = None,
+        decoding: threading.Semaphore | None = None,
+    ) -> None:
         self.http = http
+        self.decoding = decoding  # shared by readers of one partitioned read: pages decoded at once
         self.plan = plan
         self.unselectable = unselectable if unselectable is not None else set()
         self.decoder = PageDecoder(plan.fetch, plan.table)
@@ -344,7 +352,11 @@ class Reader:
                 hint = next_link_hint(body)
                 if hint is not None:
                     ahead.follow(chain_key(hint, prefer, headers))
-            page = self.decoder(body, deletes=deletes)
+            if self.decoding is None:
+                page = self.decoder(body, deletes=deletes)
+            else:
+                with self.decoding:
+                    page = self.decoder(body, deletes=deletes)
             page.size = body.size
             return page
 

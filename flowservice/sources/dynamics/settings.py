@@ -79,9 +79,9 @@ class DynamicsSettings:
     #: side (``partitions.py``); 0 turns partitioned reads off
     partition_min_rows: int = 20_000
     #: worker threads of a partitioned read (their requests also go through the connection's limiter)
-    partition_concurrency: int = 16
+    partition_concurrency: int = 12
     #: pages fetched and not yet handed to the engine, shared by every partition of a read
-    partition_pages_in_flight: int = 16
+    partition_pages_in_flight: int = 12
     #: rows per page of a partitioned read, key scan and partitions alike (capped by the table's maximum)
     partition_page_rows: int = 5000
     #: times a partition that failed with a retryable error (after the call's own retries) is taken up again
@@ -162,8 +162,8 @@ class DynamicsEnvironment(BaseSettings):
     partition_min_rows: int = Field(
         default=20_000, ge=0, description="Rows from which a first read is partitioned (0: never)."
     )
-    partition_concurrency: int = Field(default=16, ge=1, le=52, description="Workers of a partitioned read.")
-    partition_pages_in_flight: int = Field(default=16, ge=1, description="Pages in flight of a partitioned read.")
+    partition_concurrency: int = Field(default=12, ge=1, le=52, description="Workers of a partitioned read.")
+    partition_pages_in_flight: int = Field(default=12, ge=1, description="Pages in flight of a partitioned read.")
     partition_page_rows: int = Field(default=5000, ge=1, le=5000, description="Rows per page when partitioned.")
     partition_retries: int = Field(default=3, ge=0, description="Retries of a failed partition.")
     # Watermark reads (tables without change tracking) start this long before the highest delta value seen,
