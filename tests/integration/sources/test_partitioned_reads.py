@@ -44,12 +44,26 @@ def org(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmulatorHandle]:
         handle.stop()
 
 
+_OPENED: list[DynamicsSource] = []
+
+
+@pytest.fixture(autouse=True)
+def _close_sources() -> Iterator[None]:
+    yield
+    while _OPENED:
+        _OPENED.pop().close()
+
+
 def partitioned(emulator: EmulatorHandle, **overrides: Any) -> DynamicsSource:
-    return basic_source(emulator, **{**PARTITIONED_SETTINGS, **overrides})
+    source = basic_source(emulator, **{**PARTITIONED_SETTINGS, **overrides})
+    _OPENED.append(source)
+    return source
 
 
 def single_chain(emulator: EmulatorHandle) -> DynamicsSource:
-    return basic_source(emulator, partition_min_rows=0)
+    source = basic_source(emulator, partition_min_rows=0)
+    _OPENED.append(source)
+    return source
 
 
 def rows_of(pages: list[Page]) -> list[tuple[str, str | None]]:
