@@ -350,6 +350,7 @@ def partitioned_read(data: Reader, schema: TableSchema, cursor: dict[str, Any] |
             return None  # an incremental read, or the middle of a single chain
     size = min(data.http.settings.partition_page_rows, meta.max_page_size)
     keys = Reader(data.http, plan_read(schema, meta, [meta.info.primary_key], size), set())
+    keys.limited = False  # the scan paces the tiles: one request at a time, never queued behind theirs
     if mode == PARTITIONED:
         return PartitionedRead(data, keys, saved, False)
     return PartitionedRead(data, keys, None, full_resync=mode is not None)

@@ -106,6 +106,7 @@ class Reader:
     ) -> None:
         self.http = http
         self.decoding = decoding  # shared by readers of one partitioned read: pages decoded at once
+        self.limited = True  # requests wait for the connection's limiter (False: a partitioned read's key scan)
         self.plan = plan
         self.unselectable = unselectable if unselectable is not None else set()
         self.decoder = PageDecoder(plan.fetch, plan.table)
@@ -315,6 +316,7 @@ class Reader:
                 decode=decode,
                 first=ahead.result if ahead is not None else None,
                 limit=self.http.settings.max_page_bytes,
+                limited=self.limited,
             )
             return self._done(page, response)
         if self.ahead is not None:
@@ -322,7 +324,12 @@ class Reader:
         for _ in range(self.MAX_DROPPED):
             try:
                 page, response = self.http.get_json(
-                    build(), prefer=prefer, headers=headers, decode=decode, limit=self.http.settings.max_page_bytes
+                    build(),
+                    prefer=prefer,
+                    headers=headers,
+                    decode=decode,
+                    limit=self.http.settings.max_page_bytes,
+                    limited=self.limited,
                 )
                 return self._done(page, response)
             except SourceRefused as exc:

@@ -78,7 +78,8 @@ class DynamicsSettings:
     #: a first full read of a change-tracked table with at least this many rows is read in key ranges side by
     #: side (``partitions.py``); 0 turns partitioned reads off
     partition_min_rows: int = 20_000
-    #: worker threads of a partitioned read (their requests also go through the connection's limiter)
+    #: worker threads of a partitioned read (their requests also go through the connection's limiter); with the
+    #: key scan's one request, a partitioned read never has more than 52 in flight
     partition_concurrency: int = 12
     #: pages fetched and not yet handed to the engine, shared by every partition of a read
     partition_pages_in_flight: int = 12
@@ -96,8 +97,8 @@ class DynamicsSettings:
     def __post_init__(self) -> None:
         if not 1 <= self.max_concurrency <= DATAVERSE_MAX_CONCURRENCY:
             raise ValueError(f"max_concurrency must be between 1 and {DATAVERSE_MAX_CONCURRENCY}")
-        if not 1 <= self.partition_concurrency <= DATAVERSE_MAX_CONCURRENCY:
-            raise ValueError(f"partition_concurrency must be between 1 and {DATAVERSE_MAX_CONCURRENCY}")
+        if not 1 <= self.partition_concurrency < DATAVERSE_MAX_CONCURRENCY:  # the key scan is one more
+            raise ValueError(f"partition_concurrency must be between 1 and {DATAVERSE_MAX_CONCURRENCY - 1}")
         for name in ("partition_pages_in_flight", "partition_page_rows"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
@@ -162,7 +163,7 @@ class DynamicsEnvironment(BaseSettings):
     partition_min_rows: int = Field(
         default=20_000, ge=0, description="Rows from which a first read is partitioned (0: never)."
     )
-    partition_concurrency: int = Field(default=12, ge=1, le=52, description="Workers of a partitioned read.")
+    partition_concurrency: int = Field(default=12, ge=1, le=51, description="Workers of a partitioned read.")
     partition_pages_in_flight: int = Field(default=12, ge=1, description="Pages in flight of a partitioned read.")
     partition_page_rows: int = Field(default=5000, ge=1, le=5000, description="Rows per page when partitioned.")
     partition_retries: int = Field(default=3, ge=0, description="Retries of a failed partition.")
