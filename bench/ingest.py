@@ -11,6 +11,13 @@ A diagnostic follows: the same loop over a bare request (``accounts`` without ``
 of 5,000), which carries fewer bytes per row; ours is also given as a share of that.
 
     .venv/bin/python bench/ingest.py --rows 1000000
+
+``--realistic`` measures what a real org allows instead: the emulator with its cost model (server execution
+time per page, spent waiting), service protection per user and web server, two web servers and random GUIDs;
+one run by the single chain and one partitioned (docs/architecture.md, *Partitioned reads*), each beside the
+ceiling that the emulator's execution-time budget allows for the columns the run reads.
+
+    .venv/bin/python bench/ingest.py --realistic --rows 1000000
 """
 
 from __future__ import annotations
@@ -75,7 +82,9 @@ How the ingest path spends its time and memory (what the figures above measure):
 """
 
 
-def start_emulator(data_dir: Path, scale: int, cache_mb: int = 256) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+def start_emulator(
+    data_dir: Path, scale: int, cache_mb: int = 256, extra: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
     data_dir.mkdir(parents=True, exist_ok=True)
     log = (data_dir / "emulator.log").open("wb")
     process = subprocess.Popen(
@@ -94,6 +103,7 @@ def start_emulator(data_dir: Path, scale: int, cache_mb: int = 256) -> tuple[sub
             "3",
             "--cache-mb",
             str(cache_mb),
+            *extra,
         ],
         stdout=log,
         stderr=log,
@@ -256,6 +266,7 @@ def child(info_path: str, rows: int, work: str) -> None:
         },
     )
     run = container.runs.create(tenant, who, {"flowId": flow.id})
+    cpu_before = _cpu_seconds()
     started = time.perf_counter()
     assert container.worker().run_once()
     seconds = time.perf_counter() - started
@@ -271,12 +282,21 @@ def child(info_path: str, rows: int, work: str) -> None:
                 "input_bytes": metrics["sizeSummary"]["inputBytes"],
                 "output_bytes": metrics["sizeSummary"]["outputBytes"],
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "cpu_seconds": _cpu_seconds(),
+                "cpu_seconds_before_run": cpu_before,
+                "throttled_requests": metrics["statusSummary"]["extensions"].get("throttledRequests", 0),
+                "throttled_seconds": metrics["statusSummary"]["extensions"].get("throttledWaitSeconds", 0.0),
             }
         )
     )
 
 
-def ours(info_dir: Path, rows: int, work: Path) -> dict[str, Any]:
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def ours(info_dir: Path, rows: int, work: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
     out = subprocess.run(
         [
             sys.executable,
@@ -291,6 +311,7 @@ def ours(info_dir: Path, rows: int, work: Path) -> dict[str, Any]:
         capture_output=True,
         text=True,
         check=False,
+        env={**os.environ, **(env or {})},
     )
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-4000:])
@@ -306,6 +327,121 @@ def _median(results: list[dict[str, Any]]) -> dict[str, Any]:
     return sorted(results, key=lambda r: r["rows_per_s"])[len(results) // 2]
 
 
+def first_request(info: dict[str, Any]) -> httpx.URL:
+    """The URL of the connector's first page request of ``account``, recorded as it goes out (one page)."""
+    from flowservice.sources.dynamics import DynamicsSettings, DynamicsSource
+
+    class Recording(httpx.HTTPTransport):
+        def __init__(self) -> None:
+            super().__init__(verify=info["ca_file"])
+            self.seen: list[httpx.Request] = []
+
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            self.seen.append(request)
+            return super().handle_request(request)
+
+    transport = Recording()
+    settings = DynamicsSettings(
+        authority_hosts_extra=(info["authority_host"],),
+        ca_bundle=info["ca_file"],
+        allow_private_addresses=True,
+        transport=transport,
+        read_ahead_pages=0,
+        partition_min_rows=0,
+    )
+    source = DynamicsSource(
+        {"serviceUri": info["org_url"], "username": info["username"], "password": info["password"]},
+        auth_kind="basic",
+        settings=settings,
+    )
+    pages = source.read("account", None, None, page_size=1)
+    next(pages)
+    pages.close()
+    source.close()
+    return next(r for r in transport.seen if "/accounts?" in str(r.url)).url
+
+
+def _admin(info: dict[str, Any], method: str, path: str) -> dict[str, Any]:
+    response = httpx.request(method, info["org_url"] + path, verify=info["ca_file"], timeout=60)
+    response.raise_for_status()
+    body: dict[str, Any] = response.json() if response.content else {}
+    return body
+
+
+def ceiling(protection: dict[str, Any], columns: int, page_rows: int = 5000) -> float:
+    """Rows/s that the execution-time budget of every web server allows for pages of ``page_rows`` rows of
+    ``columns`` properties, by the emulator's default cost model (``crm_emulator/cost.py``)."""
+    from crm_emulator.cost import CostModel
+
+    cost = CostModel()
+    per_row = cost.fixed_ms / 1000 / page_rows + (cost.per_row_us + cost.per_column_us * columns) / 1e6
+    limits = protection["limits"]
+    budget = limits["execution_seconds"] / limits["window_seconds"] * len(protection["web_servers"])
+    return budget / per_row
+
+
+def realistic(args: argparse.Namespace) -> None:
+    """Single chain against partitioned on an org that costs and limits like a real one."""
+    rows = args.rows
+    root = Path(tempfile.mkdtemp(prefix="flowservice-ingest-realistic-"))
+    # rendered before the clock starts, so neither mode pays for the emulator's first rendering of a row
+    extra = ["--cost-model", "--service-protection", "--random-guids", "--prerender", "account"]
+    if args.window_seconds:
+        extra += ["--protection-window-seconds", str(args.window_seconds)]
+    lines = [
+        "| mode | rows/s | seconds | share of the ceiling | 429s | waited s | server execution s | "
+        "max window execution s (limit) | CPU s per 1M rows | peak RSS MB |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        emulator, info = start_emulator(root / "org", rows, cache_mb=rows * 5 // 1000 + 64, extra=tuple(extra))
+        try:
+            url = first_request(info)
+            columns = len(url.params.get("$select", "").split(","))
+            top = ceiling(_admin(info, "GET", "/_emulator/protection"), columns)
+            modes = (("single chain", {"FLOWSERVICE_DYNAMICS_PARTITION_MIN_ROWS": "0"}), ("partitioned", {}))
+            for n, (mode, env) in enumerate(modes):
+                _admin(info, "DELETE", "/_emulator/protection")  # each run starts with a fresh budget
+                run = ours(root / "org", rows, root / f"server-{n}", env)
+                budgets = _admin(info, "GET", "/_emulator/protection")
+                limit = budgets["limits"]["execution_seconds"]
+                executed = sum(b["execution_seconds"] for b in budgets["budgets"])
+                window_max = max((b["max_window_execution_seconds"] for b in budgets["budgets"]), default=0.0)
+                cpu = (run["cpu_seconds"] - run["cpu_seconds_before_run"]) / rows * 1_000_000
+                results[mode] = run
+                lines.append(
+                    f"| {mode} | {run['rows_per_s']:,.0f} | {run['seconds']:.1f} | {run['rows_per_s'] / top:.0%} | "
+                    f"{run['throttled_requests']} | {run['throttled_seconds']:.1f} | {executed:.0f} | "
+                    f"{window_max:.0f} ({limit:.0f}) | {cpu:.0f} | {run['peak_rss_mb']:.0f} |"
+                )
+                print(lines[-1], flush=True)
+        finally:
+            emulator.terminate()
+            emulator.wait()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    single, parted = results["single chain"], results["partitioned"]
+    verdict = (
+        f"Ceiling from the execution-time budget: {top:,.0f} rows/s ({columns} columns a row, pages of 5,000, "
+        f"the emulator's default cost model, every web server's budget). Partitioned: "
+        f"{parted['rows_per_s'] / top:.0%} of it (goal ≥ 80%), {parted['rows_per_s'] / single['rows_per_s']:.1f}× "
+        f"the single chain (goal ≥ 5×); peak RSS {parted['peak_rss_mb']:.0f} MB (goal ≤ 500 MB)."
+    )
+    table = "\n".join(lines)
+    print(table)
+    print(verdict)
+    if not args.no_doc:
+        window = f" --window-seconds {args.window_seconds:g}" if args.window_seconds else ""
+        command = f".venv/bin/python bench/ingest.py --realistic --rows {rows}{window}"
+        body = f"Command: `{command}`  \nMachine: {machine_summary()}\n\n{table}\n\n{verdict}\n"
+        write_doc_section(
+            "<!-- ingest-realistic:begin -->",
+            "<!-- ingest-realistic:end -->",
+            "## Ingest on a realistic org (bench/ingest.py --realistic)\n\n" + body,
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -313,9 +449,19 @@ def main() -> None:
     parser.add_argument("--work", help=argparse.SUPPRESS)
     parser.add_argument("--rounds", type=int, default=3, help="floor/ours measurements per size (medians reported)")
     parser.add_argument("--no-doc", action="store_true", help="do not update docs/performance.md")
+    parser.add_argument("--realistic", action="store_true", help="a real org's costs and limits (see above)")
+    parser.add_argument(
+        "--window-seconds",
+        type=float,
+        default=None,
+        help="--realistic: shorten service protection's 5-minute window (budgets scale in proportion)",
+    )
     args = parser.parse_args()
     if args.child:
         child(args.child, args.rows, args.work)
+        return
+    if args.realistic:
+        realistic(args)
         return
     root = Path(tempfile.mkdtemp(prefix="flowservice-ingest-"))
     results: dict[int, dict[str, Any]] = {}

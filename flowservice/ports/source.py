@@ -54,7 +54,8 @@ class Page:
     ``cursor`` is the JSON-serialisable position *after* this page: storing it with the data of this page and
     passing it back to ``read`` resumes exactly after it; only the source reads inside it (``cursor_info``).
     ``final`` is True on the last page of the read; its cursor is the one the next incremental run starts from
-    (e.g. a delta link or a watermark).
+    (e.g. a delta link or a watermark). ``throttled_requests`` and ``throttled_seconds``: the remote's throttling
+    answers (429) since the page before, and the time spent waiting to retry them, for the run's metrics.
     """
 
     batch: pa.RecordBatch
@@ -63,6 +64,8 @@ class Page:
     final: bool = False
     full_resync: bool = False  # True when the source had to restart from scratch (expired delta token)
     bytes_read: int = 0
+    throttled_requests: int = 0
+    throttled_seconds: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ class Counters:
     bytes_out: int = 0
     commits: int = 0
     full_resync: bool = False
+    throttled: int = 0  # the source's 429s absorbed by retrying
+    throttled_seconds: float = 0.0  # and the time waited for them
 
 
 @dataclass

@@ -257,6 +257,8 @@ class RunEngine:
                 batch = page.batch
                 counters.read += batch.num_rows
                 counters.bytes_in += page.bytes_read
+                counters.throttled += page.throttled_requests
+                counters.throttled_seconds += page.throttled_seconds
                 if (page.full_resync or force_resync) and seen is None and not noted:
                     counters.full_resync = True
                     if resumed_mid_read:

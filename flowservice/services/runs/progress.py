@@ -231,7 +231,12 @@ def _metrics(
         "statusSummary": {
             "status": status,
             "errors": errors,
-            "extensions": {**old.get("statusSummary", {}).get("extensions", {}), "fullResync": c.full_resync},
+            "extensions": {
+                **old.get("statusSummary", {}).get("extensions", {}),
+                "fullResync": c.full_resync,
+                "throttledRequests": c.throttled,
+                "throttledWaitSeconds": round(c.throttled_seconds, 3),
+            },
             "activityRefs": ["copyActivity", "promotionActivity"],
         },
     }

@@ -9,8 +9,11 @@ error code and message, so an operator can act on it.
 
 from __future__ import annotations
 
+import http.cookiejar
 import logging
+import threading
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from typing import Any, Protocol
 from urllib.parse import quote, urlencode
 
@@ -56,6 +59,32 @@ class TokenSource(Protocol):
     def token(self) -> str: ...
 
     def refresh(self) -> str: ...
+
+
+class _NoCookies(http.cookiejar.DefaultCookiePolicy):
+    """Keep no cookie: Dataverse's only one is the ARR affinity cookie, which sticks every request to one web
+    server and so to one server's share of the user's budget (reference §4.5: drop it to spread requests)."""
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
+
+
+class ThrottleStats:
+    """429s answered to this client and the seconds its calls waited before retrying them (run metrics)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests = 0
+        self.seconds = 0.0
+
+    def add(self, seconds: float) -> None:
+        with self._lock:
+            self.requests += 1
+            self.seconds += seconds
+
+    def totals(self) -> tuple[int, float]:
+        with self._lock:
+            return self.requests, self.seconds
 
 
 class DeltaTokenExpired(SourceRefused):
@@ -114,10 +143,15 @@ class DataverseHttp:
         self.limiter = limiter
         self.retry = settings.retry_policy
         self.tokens: TokenSource | None = None
-        transport = settings.transport or guarded_transport(settings, settings.max_concurrency)
+        self.throttling = ThrottleStats()
+        transport = settings.transport or guarded_transport(  # +1: a partitioned read's key scan
+            settings, max(settings.max_concurrency, settings.partition_concurrency) + 1
+        )
+        cookies = None if settings.keep_affinity_cookie else http.cookiejar.CookieJar(policy=_NoCookies())
         self._client = httpx.Client(
             transport=transport,
             headers=BASE_HEADERS,
+            cookies=cookies,
             timeout=httpx.Timeout(settings.read_timeout, connect=settings.connect_timeout),
             follow_redirects=False,  # a redirect could lead anywhere; Dataverse does not redirect API calls
         )
@@ -144,6 +178,7 @@ class DataverseHttp:
         decode: Callable[[pa.Buffer], Any] | None = None,
         first: Callable[[], Received] | None = None,
         limit: int | None = None,
+        limited: bool = True,
     ) -> tuple[Any, httpx.Response]:
         """GET and parse the JSON body: ``decode(body)`` (the body as an Arrow buffer, see ``_receive``) or
         ``orjson.loads(prepare(body))``. A body that does not parse (``orjson.JSONDecodeError``) is a truncated
@@ -151,7 +186,9 @@ class DataverseHttp:
 
         ``first`` stands in for the first attempt's request: a response fetched ahead (or the error fetching
         it raised), handled exactly like one fetched now — statuses, retries and all. ``limit`` bounds the
-        decoded body (default: the metadata limit; pages pass the page limit).
+        decoded body (default: the metadata limit; pages pass the page limit). ``limited=False`` sends it
+        outside the connection's limiter (a partitioned read's key scan, one request at a time, which the
+        partitions' requests must not starve); its 429s still tell the limiter.
         """
         if decode is None:
             decode = _loader(prepare)
@@ -162,6 +199,7 @@ class DataverseHttp:
             parse=decode,
             first=first,
             limit=limit or self.settings.max_metadata_bytes,
+            limited=limited,
         )
         return doc, response
 
@@ -188,12 +226,13 @@ class DataverseHttp:
         limit: int,
         parse: Callable[[pa.Buffer], Any] | None = None,
         first: Callable[[], Received] | None = None,
+        limited: bool = True,
     ) -> tuple[httpx.Response, Any]:
         """One call, retries included, within ``call_deadline_seconds`` (or the operation's deadline when it
         ends sooner) and at most ``max_retry_wait_seconds`` of waiting between attempts."""
         what = f"The Dataverse call to {self.uri.origin}"
         with deadlines.within(self.settings.call_deadline_seconds, what) as deadline:
-            return self._attempts(url, extra, authenticated, limit, parse, first, deadline)
+            return self._attempts(url, extra, authenticated, limit, parse, first, deadline, limited)
 
     def _attempts(
         self,
@@ -204,6 +243,7 @@ class DataverseHttp:
         parse: Callable[[pa.Buffer], Any] | None,
         first: Callable[[], Received] | None,
         deadline: deadlines.Deadline,
+        limited: bool = True,
     ) -> tuple[httpx.Response, Any]:
         attempt = 0
         refreshed = False
@@ -220,7 +260,7 @@ class DataverseHttp:
                     ahead, first = first, None
                     response, body = ahead()
                 else:
-                    with self.limiter.slot():
+                    with self.limiter.slot() if limited else nullcontext():
                         response, body = self._receive(url, headers, buffered=parse is not None, limit=limit)
                 doc = None
                 if parse is not None and body is not None:
@@ -277,7 +317,10 @@ class DataverseHttp:
                         f"{describe(response)}; its Retry-After of {wait:.0f} s exceeds the limit of "
                         f"{self.retry.max_retry_after:g} s"
                     )
-                waited += self._pause(attempt, wait, describe(response), waited, deadline, error)
+                paused = self._pause(attempt, wait, describe(response), waited, deadline, error)
+                waited += paused
+                if status == 429:
+                    self.throttling.add(paused)
                 continue
             raise self._error(response)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -96,13 +97,22 @@ class Reader:
 
     MAX_DROPPED = 20
 
-    def __init__(self, http: DataverseHttp, plan: ReadPlan, unselectable: set[str] | None = None) -> None:
+    def __init__(
+        self,
+        http: DataverseHttp,
+        plan: ReadPlan,
+        unselectable: set[str] | None = None,
+        decoding: threading.Semaphore | None = None,
+    ) -> None:
         self.http = http
+        self.decoding = decoding  # shared by readers of one partitioned read: pages decoded at once
+        self.limited = True  # requests wait for the connection's limiter (False: a partitioned read's key scan)
         self.plan = plan
         self.unselectable = unselectable if unselectable is not None else set()
         self.decoder = PageDecoder(plan.fetch, plan.table)
         self.ahead: ReadAhead | None = None
         self._preference_applied: str | None = None
+        self.dop_hint: str | None = None  # the last answer's ``x-ms-dop-hint``
 
     # ---------------------------------------------------------------------------------------------- entry
     def read(self, cursor: dict[str, Any] | None, delta_column: str | None) -> Iterator[Page]:
@@ -139,6 +149,27 @@ class Reader:
             yield from self._full(cursor)
             return
         yield from self._watermark(cursor, column)
+
+    def page(
+        self,
+        link: str | None,
+        build: Callable[[], str],
+        prefer: list[str],
+        headers: dict[str, str] | None = None,
+        *,
+        deletes: bool = False,
+    ) -> tuple[DecodedPage, int]:
+        """One page of a chain this reader's caller drives itself (``partitions.py``): ``link`` verbatim, or
+        ``build()`` to start one; the decoded page and the size of its body."""
+        return self._get(link, build, prefer, headers, deletes=deletes)
+
+    def url(self, params: dict[str, str]) -> str:
+        """The table's URL with this plan's ``$select`` and ``params``."""
+        return self._url(params)
+
+    def out(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """A decoded batch restricted to the columns the read hands back."""
+        return self._out(batch)
 
     def preview(self, count: int) -> pa.Table:
         page, _ = self._get(None, lambda: self._url({"$top": str(count)}), self.plan.prefer())
@@ -285,6 +316,7 @@ class Reader:
                 decode=decode,
                 first=ahead.result if ahead is not None else None,
                 limit=self.http.settings.max_page_bytes,
+                limited=self.limited,
             )
             return self._done(page, response)
         if self.ahead is not None:
@@ -292,7 +324,12 @@ class Reader:
         for _ in range(self.MAX_DROPPED):
             try:
                 page, response = self.http.get_json(
-                    build(), prefer=prefer, headers=headers, decode=decode, limit=self.http.settings.max_page_bytes
+                    build(),
+                    prefer=prefer,
+                    headers=headers,
+                    decode=decode,
+                    limit=self.http.settings.max_page_bytes,
+                    limited=self.limited,
                 )
                 return self._done(page, response)
             except SourceRefused as exc:
@@ -322,7 +359,11 @@ class Reader:
                 hint = next_link_hint(body)
                 if hint is not None:
                     ahead.follow(chain_key(hint, prefer, headers))
-            page = self.decoder(body, deletes=deletes)
+            if self.decoding is None:
+                page = self.decoder(body, deletes=deletes)
+            else:
+                with self.decoding:
+                    page = self.decoder(body, deletes=deletes)
             page.size = body.size
             return page
 
@@ -330,6 +371,7 @@ class Reader:
 
     def _done(self, page: DecodedPage, response: httpx.Response) -> tuple[DecodedPage, int]:
         self._preference_applied = response.headers.get("Preference-Applied")
+        self.dop_hint = response.headers.get("x-ms-dop-hint")
         return page, page.size
 
     def _fetch_ahead(self, key: Key) -> Received:

@@ -75,6 +75,20 @@ class DynamicsSettings:
     watermark_lookback_seconds: float = 0.0
     #: pages a read fetches ahead of the one being converted (0: none); each holds a page's bytes in memory
     read_ahead_pages: int = 1
+    #: a first full read of a change-tracked table with at least this many rows is read in key ranges side by
+    #: side (``partitions.py``); 0 turns partitioned reads off
+    partition_min_rows: int = 20_000
+    #: worker threads of a partitioned read (their requests also go through the connection's limiter); with the
+    #: key scan's one request, a partitioned read never has more than 52 in flight
+    partition_concurrency: int = 12
+    #: pages fetched and not yet handed to the engine, shared by every partition of a read
+    partition_pages_in_flight: int = 12
+    #: rows per page of a partitioned read, key scan and partitions alike (capped by the table's maximum)
+    partition_page_rows: int = 5000
+    #: times a partition that failed with a retryable error (after the call's own retries) is taken up again
+    partition_retries: int = 3
+    #: keep Dataverse's ARR affinity cookie (sticking every request to one web server and its budget)
+    keep_affinity_cookie: bool = False
     transport: httpx.BaseTransport | None = field(default=None, compare=False)
     resolver: Resolver | None = field(default=None, compare=False)
     #: how retries wait; None waits on the operation's deadline (cancellation wakes it up). Tests pass a fake.
@@ -83,6 +97,13 @@ class DynamicsSettings:
     def __post_init__(self) -> None:
         if not 1 <= self.max_concurrency <= DATAVERSE_MAX_CONCURRENCY:
             raise ValueError(f"max_concurrency must be between 1 and {DATAVERSE_MAX_CONCURRENCY}")
+        if not 1 <= self.partition_concurrency < DATAVERSE_MAX_CONCURRENCY:  # the key scan is one more
+            raise ValueError(f"partition_concurrency must be between 1 and {DATAVERSE_MAX_CONCURRENCY - 1}")
+        for name in ("partition_pages_in_flight", "partition_page_rows"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1")
+        if self.partition_min_rows < 0 or self.partition_retries < 0:
+            raise ValueError("partition_min_rows and partition_retries must be >= 0")
         if self.read_ahead_pages < 0:
             raise ValueError("read_ahead_pages must be >= 0")
         if self.max_retries < 0:
@@ -139,6 +160,13 @@ class DynamicsEnvironment(BaseSettings):
     max_retry_wait_seconds: float = Field(default=300.0, description="Waits between retries of one call.")
     cached_connections: int = Field(default=256, description="Connections whose token and metadata stay.")
     connection_idle_seconds: float = Field(default=3600.0, description="Cached state of an idle connection.")
+    partition_min_rows: int = Field(
+        default=20_000, ge=0, description="Rows from which a first read is partitioned (0: never)."
+    )
+    partition_concurrency: int = Field(default=12, ge=1, le=51, description="Workers of a partitioned read.")
+    partition_pages_in_flight: int = Field(default=12, ge=1, description="Pages in flight of a partitioned read.")
+    partition_page_rows: int = Field(default=5000, ge=1, le=5000, description="Rows per page when partitioned.")
+    partition_retries: int = Field(default=3, ge=0, description="Retries of a failed partition.")
     # Watermark reads (tables without change tracking) start this long before the highest delta value seen,
     # so a row committed late with an older ``modifiedon`` is still read; re-read rows are deduplicated by key.
     watermark_overlap_seconds: float = Field(
@@ -167,4 +195,9 @@ class DynamicsEnvironment(BaseSettings):
             cached_connections=self.cached_connections,
             connection_idle_seconds=self.connection_idle_seconds,
             watermark_lookback_seconds=self.watermark_overlap_seconds,
+            partition_min_rows=self.partition_min_rows,
+            partition_concurrency=self.partition_concurrency,
+            partition_pages_in_flight=self.partition_pages_in_flight,
+            partition_page_rows=self.partition_page_rows,
+            partition_retries=self.partition_retries,
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
@@ -20,6 +21,7 @@ from .auth import AuthKind, Credentials, TokenProvider, authority_from_challenge
 from .cache import CACHE, ConnectionCache, connection_key
 from .http import DataverseHttp
 from .metadata import TableMeta, build_schema, check_table_name, fetch_attributes, fetch_table, iter_tables
+from .partitions import PARTITIONED, partitioned_read
 from .reader import DEFAULT_DELTA_COLUMN, Reader, ReadPlan, cursor_info, plan_read
 from .settings import DynamicsSettings
 from .uri import parse_service_uri, resolve_checked
@@ -41,6 +43,22 @@ def credentials_from(params: Mapping[str, Any], auth_kind: AuthKind, settings: D
     return Credentials(
         "service_principal", str(params["servicePrincipalId"]).strip(), None, str(params["servicePrincipalKey"])
     )
+
+
+def _with_throttling(pages: Iterator[Page], http: DataverseHttp) -> Iterator[Page]:
+    """``pages``, each with the 429s answered (and the seconds waited for them) since the page before."""
+    seen, waited = http.throttling.totals()
+    try:
+        for page in pages:
+            requests, seconds = http.throttling.totals()
+            if requests != seen:
+                page = replace(page, throttled_requests=requests - seen, throttled_seconds=seconds - waited)
+                seen, waited = requests, seconds
+            yield page
+    finally:
+        close = getattr(pages, "close", None)
+        if close is not None:
+            close()
 
 
 class DynamicsSource:
@@ -107,9 +125,17 @@ class DynamicsSource:
         schema, meta = self._describe(table)
         watermark = None if meta.info.change_tracking else (delta_column or DEFAULT_DELTA_COLUMN)
         plan = plan_read(schema, meta, columns, page_size, watermark)
-        yield from self._reader(plan).read(cursor, delta_column)
+        reader = self._reader(plan)
+        partitioned = partitioned_read(reader, schema, cursor)
+        if partitioned is not None and partitioned.start():
+            pages = partitioned.pages()
+        else:
+            pages = reader.read(cursor, delta_column)
+        yield from _with_throttling(pages, reader.http)
 
     def cursor_info(self, cursor: dict[str, Any]) -> CursorInfo:
+        if cursor.get("mode") == PARTITIONED:
+            return CursorInfo(mid_read=True)
         return cursor_info(cursor)
 
     def close(self) -> None:

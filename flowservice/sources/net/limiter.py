@@ -1,8 +1,12 @@
 """Adaptive concurrency per connection, for remote APIs that ask clients to "let the server tell you how much it
 can handle" (Dataverse limits each user to 52 concurrent requests per web server). The limit starts at the
-configured maximum (lowered to the server's hint when it gives one, e.g. Dataverse's ``x-ms-dop-hint``), halves
-on every 429, and grows back by one after a run of successes (AIMD). A source shares one limiter between every
-client of the same connection in the process."""
+configured maximum, or at the server's hint when it gives one (e.g. Dataverse's ``x-ms-dop-hint``, the
+recommended parallelism of the org); it halves on a 429, once per round (the 429s of requests already in flight
+when it halved do not halve it again), and grows by one after a run of successes (AIMD), never above the
+configured maximum: the hint is where to start, the 429s say where to stop. A hint with ``ramp`` (a partitioned
+read's) grows by one per success until the first 429 (a slow start, as TCP's: the limit doubles per round of
+requests), so a read that starts at the hint reaches the budget's concurrency within a few pages. A source
+shares one limiter between every client of the same connection in the process."""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from contextlib import contextmanager
 
 
 class AdaptiveLimiter:
-    GROW_AFTER = 20  # successes before the limit grows by one
+    GROW_AFTER = 20  # successes before the limit grows by one (after the first 429)
 
     def __init__(self, maximum: int) -> None:
         self._configured = maximum
@@ -20,6 +24,9 @@ class AdaptiveLimiter:
         self._limit = maximum
         self._in_flight = 0
         self._successes = 0
+        self._slow_start = False
+        self._granted = 0  # slots granted so far
+        self._hold_until = 0  # 429s are of the round already halved for until this many slots were granted
         self._cond = threading.Condition()
 
     @property
@@ -32,6 +39,7 @@ class AdaptiveLimiter:
             while self._in_flight >= self._limit:
                 self._cond.wait()
             self._in_flight += 1
+            self._granted += 1
         try:
             yield
         finally:
@@ -41,19 +49,27 @@ class AdaptiveLimiter:
 
     def throttled(self) -> None:
         with self._cond:
+            if self._granted < self._hold_until:
+                return
+            self._hold_until = self._granted + self._in_flight
             self._limit = max(1, self._limit // 2)
             self._successes = 0
+            self._slow_start = False
 
     def succeeded(self) -> None:
         with self._cond:
             self._successes += 1
-            if self._successes >= self.GROW_AFTER and self._limit < self._maximum:
+            grow_after = 1 if self._slow_start else self.GROW_AFTER
+            if self._successes >= grow_after and self._limit < self._maximum:
                 self._limit += 1
                 self._successes = 0
                 self._cond.notify()
 
-    def hint(self, dop: int) -> None:
-        """Apply the server's recommended degree of parallelism (never above the configured maximum)."""
+    def hint(self, dop: int, *, ramp: bool = False) -> None:
+        """Start from the server's recommended degree of parallelism (never above the configured maximum);
+        successes may take the limit above it, up to that maximum, one per success with ``ramp``."""
         with self._cond:
-            self._maximum = max(1, min(self._configured, dop))
-            self._limit = min(self._limit, self._maximum)
+            self._limit = max(1, min(self._configured, dop))
+            self._successes = 0
+            self._slow_start = ramp
+            self._cond.notify_all()

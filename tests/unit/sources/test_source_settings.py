@@ -25,6 +25,11 @@ ENVIRONMENT = {
     "FLOWSERVICE_DYNAMICS_CACHED_CONNECTIONS": "15",
     "FLOWSERVICE_DYNAMICS_CONNECTION_IDLE_SECONDS": "16",
     "FLOWSERVICE_WATERMARK_OVERLAP_SECONDS": "17",
+    "FLOWSERVICE_DYNAMICS_PARTITION_MIN_ROWS": "18",
+    "FLOWSERVICE_DYNAMICS_PARTITION_CONCURRENCY": "19",
+    "FLOWSERVICE_DYNAMICS_PARTITION_PAGES_IN_FLIGHT": "20",
+    "FLOWSERVICE_DYNAMICS_PARTITION_PAGE_ROWS": "21",
+    "FLOWSERVICE_DYNAMICS_PARTITION_RETRIES": "22",
 }
 
 
@@ -52,6 +57,11 @@ def test_every_documented_variable_reaches_the_settings_of_the_registered_dynami
         cached_connections=15,
         connection_idle_seconds=16,
         watermark_lookback_seconds=17,
+        partition_min_rows=18,
+        partition_concurrency=19,
+        partition_pages_in_flight=20,
+        partition_page_rows=21,
+        partition_retries=22,
     )
 
 
