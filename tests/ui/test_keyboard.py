@@ -102,3 +102,35 @@ def test_a_keyboard_alone_signs_in_creates_a_dataflow_and_watches_its_run_finish
         tab.context.close()
     assert tab.aborted == []
     assert [e for e in tab.console_errors if "Failed to load resource" not in e] == []
+
+
+def test_the_slash_shortcut_can_be_turned_off_on_the_about_page_and_stays_off(browser: Browser, stack: Stack) -> None:
+    conn = a_connection(stack, name="Shortcut account")
+    tab = open_browsing(browser, stack.ui_url, "shortcuts-off")
+    page = tab.page
+    try:
+        tab.go("/ui")
+        type_into(page, page.get_by_label("Org ID"), ORG)
+        type_into(page, page.get_by_label("Client ID"), stack.credentials["client_id"])
+        type_into(page, page.get_by_label("Client secret"), stack.credentials["client_secret"])
+        page.keyboard.press("Enter")
+        page.wait_for_url("**/ui/s/prod/**")
+        explore = f"/ui/s/prod/accounts/{conn}/explore"
+        tab.go(explore)
+        page.keyboard.press("/")
+        expect(page.get_by_label("Filter tables")).to_be_focused()
+
+        tab.go("/ui/s/prod/about")
+        toggle = page.get_by_label(re.compile("moves the focus to the page's search"))
+        expect(toggle).to_be_checked()
+        press(page, toggle, "Space")
+        expect(toggle).not_to_be_checked()
+        tab.snap("shortcuts off")
+        tab.go(explore)
+        page.keyboard.press("/")
+        expect(page.get_by_label("Filter tables")).not_to_be_focused()
+        tab.go("/ui/s/prod/about")
+        expect(page.get_by_label(re.compile("moves the focus to the page's search"))).not_to_be_checked()
+    finally:
+        tab.context.close()
+    assert [e for e in tab.console_errors if "Failed to load resource" not in e] == []

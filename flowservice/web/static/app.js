@@ -37,9 +37,19 @@
     });
   });
 
+  // keyboard shortcuts can be turned off (WCAG 2.1.4), on the About page; the choice stays in this browser
+  function shortcutsOn() {
+    try { return window.localStorage.getItem("fs-shortcuts") !== "off"; } catch (e) { return true; }
+  }
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    if (!box.matches || !box.matches("input[data-shortcuts-toggle]")) return;
+    try { window.localStorage.setItem("fs-shortcuts", box.checked ? "on" : "off"); } catch (e) { /* private mode */ }
+  });
+
   // "/" focuses the page's search (not while typing in a field)
   document.addEventListener("keydown", function (event) {
-    if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.key !== "/" || event.ctrlKey || event.metaKey || event.altKey || !shortcutsOn()) return;
     var active = document.activeElement;
     if (active && (active.isContentEditable || /^(INPUT|TEXTAREA|SELECT)$/.test(active.tagName))) return;
     var search = document.querySelector("input[type=search]");
@@ -55,6 +65,8 @@
   });
 
   document.addEventListener("DOMContentLoaded", function () {
+    var toggle = document.querySelector("input[data-shortcuts-toggle]");
+    if (toggle) toggle.checked = shortcutsOn();
     var alert = document.querySelector("[data-focus]");
     if (alert) alert.focus();
     var search = document.querySelector("input[data-filter]");
