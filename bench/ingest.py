@@ -162,27 +162,31 @@ def bare(info: dict[str, Any], rows: int) -> dict[str, float]:
     return fetch_and_parse(info, info["api_url"] + "accounts", headers, rows)
 
 
+class Recording(httpx.HTTPTransport):
+    """A transport that keeps the requests it sends: the connector's own first page request, as it goes out."""
+
+    def __init__(self, ca_file: str) -> None:
+        super().__init__(verify=ca_file)
+        self.seen: list[httpx.Request] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.seen.append(request)
+        return super().handle_request(request)
+
+
 def floor(info: dict[str, Any], rows: int) -> dict[str, float]:
     """The connector's first request, recorded as it goes out, then the floor's loop from there."""
     from flowservice.settings import Settings
     from flowservice.sources.dynamics import DynamicsSettings, DynamicsSource
 
-    class Recording(httpx.HTTPTransport):
-        def __init__(self) -> None:
-            super().__init__(verify=info["ca_file"])
-            self.seen: list[httpx.Request] = []
-
-        def handle_request(self, request: httpx.Request) -> httpx.Response:
-            self.seen.append(request)
-            return super().handle_request(request)
-
-    transport = Recording()
+    transport = Recording(info["ca_file"])
     settings = DynamicsSettings(
         authority_hosts_extra=(info["authority_host"],),
         ca_bundle=info["ca_file"],
         allow_private_addresses=True,
         transport=transport,
         read_ahead_pages=0,
+        partition_min_rows=0,  # the single chain's first page request, not a partitioned read's key scan
     )
     source = DynamicsSource(
         {"serviceUri": info["org_url"], "username": info["username"], "password": info["password"]},
@@ -331,16 +335,7 @@ def first_request(info: dict[str, Any]) -> httpx.URL:
     """The URL of the connector's first page request of ``account``, recorded as it goes out (one page)."""
     from flowservice.sources.dynamics import DynamicsSettings, DynamicsSource
 
-    class Recording(httpx.HTTPTransport):
-        def __init__(self) -> None:
-            super().__init__(verify=info["ca_file"])
-            self.seen: list[httpx.Request] = []
-
-        def handle_request(self, request: httpx.Request) -> httpx.Response:
-            self.seen.append(request)
-            return super().handle_request(request)
-
-    transport = Recording()
+    transport = Recording(info["ca_file"])
     settings = DynamicsSettings(
         authority_hosts_extra=(info["authority_host"],),
         ca_bundle=info["ca_file"],
@@ -400,7 +395,10 @@ def realistic(args: argparse.Namespace) -> None:
             url = first_request(info)
             columns = len(url.params.get("$select", "").split(","))
             top = ceiling(_admin(info, "GET", "/_emulator/protection"), columns)
-            modes = (("single chain", {"FLOWSERVICE_DYNAMICS_PARTITION_MIN_ROWS": "0"}), ("partitioned", {}))
+            modes = (
+                ("single chain", {"FLOWSERVICE_DYNAMICS_PARTITION_MIN_ROWS": "0"}),
+                ("partitioned", {"FLOWSERVICE_DYNAMICS_PARTITION_MIN_ROWS": "20000"}),
+            )
             for n, (mode, env) in enumerate(modes):
                 _admin(info, "DELETE", "/_emulator/protection")  # each run starts with a fresh budget
                 run = ours(root / "org", rows, root / f"server-{n}", env)

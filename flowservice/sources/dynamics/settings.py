@@ -77,7 +77,7 @@ class DynamicsSettings:
     read_ahead_pages: int = 1
     #: a first full read of a change-tracked table with at least this many rows is read in key ranges side by
     #: side (``partitions.py``); 0 turns partitioned reads off
-    partition_min_rows: int = 20_000
+    partition_min_rows: int = 0  # off: opt in (see the Field below)
     #: worker threads of a partitioned read (their requests also go through the connection's limiter); with the
     #: key scan's one request, a partitioned read never has more than 52 in flight
     partition_concurrency: int = 12
@@ -161,7 +161,11 @@ class DynamicsEnvironment(BaseSettings):
     cached_connections: int = Field(default=256, description="Connections whose token and metadata stay.")
     connection_idle_seconds: float = Field(default=3600.0, description="Cached state of an idle connection.")
     partition_min_rows: int = Field(
-        default=20_000, ge=0, description="Rows from which a first read is partitioned (0: never)."
+        default=0,
+        ge=0,
+        description="Rows from which a first read is partitioned (0: never, the default: on a fast org the single "
+        "chain is faster and lighter; on a real org's slow pages, e.g. 20000, partitioned reads are several times "
+        "faster, docs/performance.md).",
     )
     partition_concurrency: int = Field(default=12, ge=1, le=51, description="Workers of a partitioned read.")
     partition_pages_in_flight: int = Field(default=12, ge=1, description="Pages in flight of a partitioned read.")
