@@ -334,3 +334,26 @@ def test_a_flow_is_disabled_enabled_and_deleted_through_the_dialog_or_without_ja
         assert plain.aborted == []
     finally:
         plain.context.close()
+
+
+def test_a_running_run_announces_its_counters_every_30_seconds_only_when_asked(
+    browsing: Browsing, stack: Stack
+) -> None:
+    flow = a_flow(stack, "account", "announce")
+    page = browsing.page
+    page.clock.install()  # the page's timers run on a clock the test moves
+    with stack.emulator.faults([{"kind": "slow", "table": "accounts", "delay_ms": 400, "count": None}]):
+        run_id = api_of(stack).start_run(flow["id"])
+        sign_in(browsing, stack, f"/ui/s/prod/runs/{run_id}")
+        expect(page.get_by_role("heading", level=1)).to_have_text(f"Run of {flow['name']}")
+        region = page.locator("#run-progress-announce")
+        choice = page.get_by_label("Announce progress every 30 seconds")
+        expect(choice).to_be_visible()
+        page.clock.run_for(31_000)
+        expect(region).to_have_text("")  # not asked: silent
+        choice.check()
+        page.clock.run_for(31_000)
+        expect(region).to_have_text(re.compile(r"^Read [0-9,]+, written [0-9,]+\.$"))
+        browsing.snap("progress announced")
+        choice.uncheck()
+    stack.wait(run_id)

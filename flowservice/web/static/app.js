@@ -64,7 +64,25 @@
     }
   });
 
+  // a run page can announce its counters every 30 s to screen readers (off unless asked: status changes are
+  // announced anyway, and a tick every second would drown everything else)
+  var announcing = null;
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    if (!box.matches || !box.matches("input[data-announce-progress]")) return;
+    if (announcing) { clearInterval(announcing); announcing = null; }
+    if (!box.checked) return;
+    announcing = setInterval(function () {
+      var region = document.getElementById("run-progress-announce");
+      var read = document.querySelector('[data-counter="read"]');
+      var written = document.querySelector('[data-counter="written"]');
+      if (!region || !read || !written) { clearInterval(announcing); announcing = null; return; }
+      region.textContent = "Read " + read.textContent.trim() + ", written " + written.textContent.trim() + ".";
+    }, 30000);
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("[data-js-only]").forEach(function (element) { element.hidden = false; });
     var toggle = document.querySelector("input[data-shortcuts-toggle]");
     if (toggle) toggle.checked = shortcutsOn();
     var alert = document.querySelector("[data-focus]");
