@@ -274,6 +274,7 @@ async def activity(
     within: str = Query("24h", alias="range"),
     cursor: str = "",
     started: str = "",
+    saved: str = "",
 ) -> Response:
     page = await Page.open(request, sandbox, "dataflows")
     flow = (await page.api.call("GET", flow_path(flow_id)))["items"][0]
@@ -327,5 +328,6 @@ async def activity(
         "schedule": schedule_words(flow.get("scheduleParams")),
         "next": utc_iso(upcoming * 1000) if upcoming else "",
         "started": started,
+        "saved": saved,
     }
     return render(request, "dataflows/activity.html", context, page=page)
