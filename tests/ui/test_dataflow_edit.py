@@ -75,3 +75,26 @@ def test_an_interval_under_the_minimum_is_refused_in_the_apis_words_and_the_typi
     expect(page.get_by_label(re.compile("^Interval"))).to_have_value("10")
     browsing.snap("interval refused")
     assert api_of(stack).item(f"/flows/{flow['id']}")["scheduleParams"]["frequency"] == "day"
+
+
+def test_checked_dataflows_are_disabled_and_enabled_together(browsing: Browsing, stack: Stack) -> None:
+    flows = [a_flow(stack, "account", "bulk one"), a_flow(stack, "contact", "bulk two")]
+    api = api_of(stack)
+    page = browsing.page
+    page.clock.install()  # the table's 10-second refresh runs on a clock the test moves
+    sign_in(browsing, stack, "/ui/s/prod/dataflows")
+    for flow in flows:
+        page.get_by_label(f"Select {flow['name']}", exact=True).check()
+    page.clock.run_for(11_000)  # a refresh of the table would drop the checks: it waits while some are checked
+    for flow in flows:
+        expect(page.get_by_label(f"Select {flow['name']}", exact=True)).to_be_checked()
+    browsing.snap("two checked")
+    page.get_by_role("button", name="Disable selected").click()
+    expect(page.get_by_role("status").filter(has_text="Disabled 2 of 2 dataflows.")).to_be_visible()
+    assert [api.item(f"/flows/{f['id']}")["state"] for f in flows] == ["disabled", "disabled"]
+    page.get_by_label(f"Select {flows[0]['name']}", exact=True).check()
+    page.get_by_role("button", name="Enable selected").click()
+    expect(page.get_by_role("status").filter(has_text="Enabled 1 of 1 dataflows.")).to_be_visible()
+    assert [api.item(f"/flows/{f['id']}")["state"] for f in flows] == ["enabled", "disabled"]
+    browsing.snap("one enabled again")
+    assert serious_violations(page) == []

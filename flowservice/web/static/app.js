@@ -96,6 +96,7 @@
     var elt = event.detail && event.detail.elt;
     if (!elt || !elt.hasAttribute || !elt.hasAttribute("data-poll-visible")) return;
     if (document.visibilityState !== "visible" || document.querySelector("dialog[open]")) event.preventDefault();
+    else if (document.querySelector("input[data-bulk]:checked")) event.preventDefault();  // keep the user's selection
   });
 
   // a link with data-dialog opens that <dialog> (without JavaScript it leads to a confirm page)

@@ -38,6 +38,7 @@ from flowservice.web.run_text import (
 router = APIRouter()
 PAGE_SIZE = 50
 RUNS_PAGE = 20
+BULK_LIMIT = 50  # one page of the list
 SEARCH_LIMIT = 1000
 RANGES = {"24h": 86_400, "7d": 7 * 86_400, "30d": 30 * 86_400}
 DAY_MS = 86_400_000
@@ -136,6 +137,7 @@ async def dataflows(
     q: str = "",
     started: str = "",
     deleted: str = "",
+    bulk: str = "",
 ) -> Response:
     page = await Page.open(request, sandbox, "dataflows")
     params = [("orderby", "-createdAt")]
@@ -164,6 +166,7 @@ async def dataflows(
         "here": here,
         "started": started,
         "deleted": deleted,
+        "bulk": bulk[:2000],
         "updated": utc_iso(time.time() * 1000),
     }
     template = "dataflows/table_fragment.html" if request.headers.get("hx-request") == "true" else "dataflows/list.html"
@@ -186,6 +189,30 @@ async def _checked_form(request: Request) -> dict[str, str]:
     submitted = form.get(session.CSRF_FIELD)
     session.check_csrf(request, submitted if isinstance(submitted, str) else None)
     return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+@router.post("/s/{sandbox}/dataflows/bulk")
+async def bulk_state(request: Request, sandbox: str) -> Response:
+    """Enable or disable every checked flow, one ``POST /flows/{id}/action?op=`` each; the notice says how many
+    changed and names the ones the API refused."""
+    form = await request.form()
+    submitted = form.get(session.CSRF_FIELD)
+    session.check_csrf(request, submitted if isinstance(submitted, str) else None)
+    op, ids = form.get("op"), [v for v in form.getlist("flow") if isinstance(v, str)][:BULK_LIMIT]
+    page = await Page.open(request, sandbox, "dataflows")
+    if op not in ("enable", "disable"):
+        raise ApiProblem.local(400, "The action must be enable or disable.", title="Bad request")
+    refused = []
+    for flow_id in ids:
+        try:
+            await page.api.call("POST", f"{flow_path(flow_id)}/action", params={"op": op})
+        except ApiProblem as problem:
+            if problem.status == 401:
+                raise
+            refused.append(f"{flow_id} ({problem.message})")
+    done = f"{op.capitalize()}d {len(ids) - len(refused)} of {len(ids)} dataflows."
+    notice = done + (" Refused: " + "; ".join(refused) if refused else "") if ids else "No dataflow was checked."
+    return redirect(page.url("dataflows") + "?" + urlencode({"bulk": notice}), request)
 
 
 @router.post("/s/{sandbox}/dataflows/{flow_id}/run")
