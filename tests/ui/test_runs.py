@@ -357,3 +357,30 @@ def test_a_running_run_announces_its_counters_every_30_seconds_only_when_asked(
         browsing.snap("progress announced")
         choice.uncheck()
     stack.wait(run_id)
+
+
+NOTIFICATIONS = """
+window.__notes = [];
+window.Notification = class {
+  static permission = "default";
+  static requestPermission() { window.Notification.permission = "granted"; return Promise.resolve("granted"); }
+  constructor(title, options) { window.__notes.push([title, options && options.body]); }
+};
+"""
+
+
+def test_a_watched_run_notifies_the_browser_once_when_it_ends_after_the_user_asks(
+    browsing: Browsing, stack: Stack
+) -> None:
+    flow = a_flow(stack, "account", "notify")
+    page = browsing.page
+    browsing.context.add_init_script(NOTIFICATIONS)  # the browser's Notification, recorded instead of shown
+    with stack.emulator.faults([{"kind": "slow", "table": "accounts", "delay_ms": 300, "count": None}]):
+        run_id = api_of(stack).start_run(flow["id"])
+        sign_in(browsing, stack, f"/ui/s/prod/runs/{run_id}")
+        expect(page.get_by_role("heading", level=1)).to_have_text(f"Run of {flow['name']}")
+        page.get_by_label("Notify me in this browser when the run ends").check()
+    expect(page.locator("#run-live .run-state")).to_contain_text("Succeeded", timeout=90_000)
+    page.wait_for_function("window.__notes.length > 0")
+    assert page.evaluate("window.__notes") == [[f"Run {run_id} · flowservice", "Run status: Succeeded"]]
+    browsing.snap("notified")

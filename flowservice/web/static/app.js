@@ -81,6 +81,23 @@
     }, 30000);
   });
 
+  // "notify me in this browser": a desktop notification when a watched run reaches its final state (the
+  // final fragment is the one without a polling trigger); nothing leaves the browser
+  document.addEventListener("change", function (event) {
+    var box = event.target;
+    if (!box.matches || !box.matches("input[data-notify-end]") || !box.checked || !window.Notification) return;
+    if (Notification.permission !== "granted") Notification.requestPermission();
+  });
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var live = document.getElementById("run-live");
+    var box = document.querySelector("input[data-notify-end]");
+    if (!live || !box || !box.checked || live.hasAttribute("hx-trigger") || box.dataset.notified) return;
+    if (!window.Notification || Notification.permission !== "granted") return;
+    box.dataset.notified = "yes";
+    var status = document.getElementById("run-status-live");
+    new Notification(document.title, {body: status ? status.textContent.trim() : "The run ended."});
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     document.querySelectorAll("[data-js-only]").forEach(function (element) { element.hidden = false; });
     var toggle = document.querySelector("input[data-shortcuts-toggle]");
