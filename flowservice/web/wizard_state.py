@@ -6,8 +6,10 @@ No I/O here: ``views/wizard.py`` calls the API and renders; this module is what 
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import hashlib
+import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -343,3 +345,49 @@ def check_schedule(draft: Draft, minimum: int | None) -> Problems:
     if not draft.delta:
         problems.add("delta", "Pick the date/time column that orders the increments.")
     return problems
+
+
+CSV_HEADER = ("source", "destination", "sourceType")
+MAX_CSV_BYTES = 256 * 1024
+MAX_CSV_ROWS = 2000
+
+
+def mapping_csv(rows: Sequence[Row]) -> str:
+    """The mapped rows as the mapping CSV (``source,destination,sourceType``): the template to edit offline."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    writer.writerows((r.source, r.destination, r.kind) for r in rows if r.on)
+    return out.getvalue()
+
+
+def rows_from_csv(data: bytes) -> list[Row]:
+    """The rows of a mapping CSV: a header naming ``source`` and ``destination`` (``sourceType`` optional,
+    ATTRIBUTE by default); raises ``ValueError`` with what is wrong, in words for the page."""
+    if len(data) > MAX_CSV_BYTES:
+        raise ValueError(f"The file is larger than {MAX_CSV_BYTES // 1024} KB.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValueError("The file is not UTF-8 text.") from None
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip() for h in reader.fieldnames or []]
+    if "source" not in header or "destination" not in header:
+        raise ValueError("The first line must name the columns source and destination (and optionally sourceType).")
+    reader.fieldnames = header
+    rows: list[Row] = []
+    for number, record in enumerate(reader, start=2):
+        if len(rows) >= MAX_CSV_ROWS:
+            raise ValueError(f"The file has more than {MAX_CSV_ROWS} mappings.")
+        source, destination = (record.get("source") or "").strip(), (record.get("destination") or "").strip()
+        kind = (record.get("sourceType") or "ATTRIBUTE").strip().upper()
+        if not source and not destination:
+            continue
+        if not source or not destination:
+            raise ValueError(f"Line {number} needs both a source and a destination.")
+        if kind not in KINDS:
+            raise ValueError(f"Line {number}: sourceType must be one of {', '.join(KINDS)}, not {kind[:20]!r}.")
+        rows.append(Row(kind, source, destination))
+    if not rows:
+        raise ValueError("The file has no mapping.")
+    return rows

@@ -154,3 +154,23 @@ def test_the_mapping_of_another_flow_can_be_imported(harness: Harness) -> None:
     assert 'value="upper(name)"' in imported.text and 'value="shout"' in imported.text
     assert "Mapped <strong>3</strong> · unmapped <strong>2</strong>" in imported.text  # name and revenue left out
     assert "✓ valid" in imported.text  # validated at once by the API
+
+
+def test_the_mapping_downloads_as_a_csv_template_and_an_edited_csv_imports_back(harness: Harness) -> None:
+    http = harness.api.http
+    query = {"conn": harness.connection_id, "tables": "contact", "name": "contacts", "step": "mapping"}
+    page = http.get(NEW, params=query)
+    template = http.get(f"{NEW}/mapping.csv", params={k: v for k, v in query.items() if k != "step"})
+    assert template.status_code == 200 and template.headers["content-type"].startswith("text/csv")
+    assert 'filename="mapping-contact.csv"' in template.headers["content-disposition"]
+    lines = template.text.splitlines()
+    assert lines[0] == "source,destination,sourceType" and "contactid,contactid,ATTRIBUTE" in lines
+    edited = "source,destination,sourceType\ncontactid,contactid,\nupper(name),shout,EXPRESSION\n"
+    fields = [*form_of(page.text, "import-csv-form"), ("action", "import_csv")]
+    imported = http.post(f"{NEW}/mapping", data=as_form(fields), files={"mapping_csv": ("m.csv", edited.encode())})
+    assert imported.status_code == 200, imported.text
+    assert 'value="upper(name)"' in imported.text and 'value="shout"' in imported.text
+    assert "Mapped <strong>2</strong>" in imported.text and "✓ valid" in imported.text
+    bad = http.post(f"{NEW}/mapping", data=as_form(fields), files={"mapping_csv": ("m.csv", b"from,to\nname,label\n")})
+    assert 'role="alert"' in bad.text
+    assert "The mapping CSV was not imported: The first line must name the columns source and destination" in bad.text

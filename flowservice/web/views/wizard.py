@@ -9,23 +9,25 @@ failure; what it made goes back in the form (``created``), so a retry reuses it 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter
-from starlette.datastructures import ImmutableMultiDict
+from starlette.datastructures import ImmutableMultiDict, UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
 from flowservice.web import session
 from flowservice.web.client import FLOW, ApiClient, ApiProblem
-from flowservice.web.pages import Page, redirect, render
+from flowservice.web.pages import Page, redirect, render, security
 from flowservice.web.wizard_state import (
     CREATE_STEPS,
     CREATE_TITLES,
     FREQUENCIES,
     KINDS,
+    MAX_CSV_BYTES,
     STEP_TITLES,
     STEPS,
     Draft,
@@ -38,8 +40,10 @@ from flowservice.web.wizard_state import (
     encode_mapping,
     fingerprint,
     interval_minimum,
+    mapping_csv,
     next_runs,
     now_minute,
+    rows_from_csv,
     rows_from_form,
     schedule_in_words,
     schedule_params,
@@ -219,6 +223,18 @@ def _summary(ctx: Context) -> list[dict[str, Any]]:
 
 
 # ------------------------------------------------------------------------------------------------ mapping
+@router.get("/s/{sandbox}/dataflows/new/mapping.csv")
+async def mapping_template(request: Request, sandbox: str) -> Response:
+    """The draft's mapping as CSV (``source,destination,sourceType``): a template to edit and import again."""
+    page = await Page.open(request, sandbox, "accounts")
+    draft = Draft.read(_values(_multi(request)))
+    ctx = await _context(page, draft)
+    table = draft.tables[0]
+    body = mapping_csv(decode_mapping(draft.mapping, ctx.columns[table]))
+    disposition = f'attachment; filename="mapping-{re.sub(r"[^A-Za-z0-9_]+", "_", table)[:60]}.csv"'
+    return security(Response(body, media_type="text/csv; charset=utf-8", headers={"Content-Disposition": disposition}))
+
+
 @router.post("/s/{sandbox}/dataflows/new/mapping")
 async def mapping(request: Request, sandbox: str) -> Response:
     """The mapping form: Validate and Preview answer on this page; Back and Next carry the mapping on."""
@@ -235,6 +251,19 @@ async def mapping(request: Request, sandbox: str) -> Response:
     action = form.get("action", "validate")
     if action == "import" and form.get("import_from"):
         rows = await _imported(page, form["import_from"], columns)
+    if action == "import_csv":
+        upload = raw.get("mapping_csv")
+        data = b""
+        if isinstance(upload, UploadFile):
+            data = await upload.read(MAX_CSV_BYTES + 1)
+            await upload.close()
+        try:
+            rows = decode_mapping(encode_mapping(rows_from_csv(data), columns), columns)
+        except ValueError as exc:
+            problems = Problems()
+            problems.add("mapping_csv", f"The mapping CSV was not imported: {exc}")
+            ctx.draft = replace(ctx.draft, mapping=encode_mapping(rows, columns))
+            return await _render_step(request, ctx, "mapping", problems, rows=rows)
     ctx.draft = replace(ctx.draft, mapping=encode_mapping(rows, columns))
     if action in ("details", "schedule"):
         return redirect(ctx.step_url(action), request)
