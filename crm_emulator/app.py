@@ -323,6 +323,25 @@ class Emulator:
         version = self.data.write(name, row_id, values)
         return Response(orjson.dumps({"versionnumber": version}), media_type=JSON)
 
+    async def admin_org(self, request: Request) -> Response:
+        """The org's identity; ``POST /_emulator/org/reset`` (body ``{"kind": "reset"|"copy"|"restore"}``)
+        gives it a new organization id and version and makes every earlier delta token fail with 0x80044352.
+        Rows stay as they are (a copy of the same data)."""
+        self.stats.by_kind["admin"] += 1
+        life = self.webapi.metadata.lifecycle
+        if request.method == "POST":
+            try:
+                body = orjson.loads(await request.body() or b"{}")
+                kind = body.get("kind", "reset") if isinstance(body, dict) else None
+                if kind not in ("reset", "copy", "restore"):
+                    raise ValueError(f'expected {{"kind": "reset" | "copy" | "restore"}}, got {body!r}')
+            except (orjson.JSONDecodeError, ValueError) as exc:
+                return Response(orjson.dumps({"error": str(exc)}), status_code=400, media_type=JSON)
+            overlay = self.data.overlay
+            overlay.version += 1  # no token issued so far names this version
+            life.reset(overlay.version, kind)
+        return Response(orjson.dumps(life.public()), media_type=JSON)
+
     async def admin_stats(self, request: Request) -> Response:
         if request.method == "DELETE":
             self.stats = Stats(in_flight=self.stats.in_flight)
@@ -432,6 +451,8 @@ def create_app(config: EmulatorConfig, cache_mb: int = 256) -> Any:
         Route("/_emulator/stats", emu.admin_stats, methods=["GET", "DELETE"]),
         Route("/_emulator/records/{table}/{row_id}", emu.admin_record, methods=["PATCH"]),
         Route("/_emulator/protection", emu.admin_protection, methods=["GET", "DELETE"]),
+        Route("/_emulator/org", emu.admin_org, methods=["GET"]),
+        Route("/_emulator/org/reset", emu.admin_org, methods=["POST"]),
         Route("/common/userrealm/{user}", entra(lambda r: ident.userrealm(r.path_params["user"]))),
         Route("/common/discovery/instance", entra(ident.instance_discovery)),
         Route(

@@ -1,0 +1,183 @@
+"""CRM semantics the source side builds on (issue 15): localized option-set metadata, global option sets,
+the org's base language, and an org reset through the admin API. In-process, through the real ASGI app."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+
+from crm_emulator.app import create_app
+from crm_emulator.config import EmulatorConfig
+
+PICKLISTS = "EntityDefinitions(LogicalName='account')/Attributes/Microsoft.Dynamics.CRM.PicklistAttributeMetadata"
+
+
+def call(app: Any, requests: list[tuple[str, str, dict[str, Any] | None]]) -> list[httpx.Response]:
+    """Send (method, path, json body) in order; paths starting with ``/`` are the emulator's admin API."""
+
+    async def run() -> list[httpx.Response]:
+        emu = app.emulator
+        token, _ = emu.identity.issue("app")
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url=emu.config.api_url,
+            headers={"Authorization": f"Bearer {token}"},
+        ) as client:
+            out = []
+            for method, path, body in requests:
+                url = emu.config.org_url + path if path.startswith("/") else path
+                out.append(await client.request(method, url, json=body))
+            return out
+
+    return asyncio.run(run())
+
+
+def get(app: Any, *paths: str) -> list[httpx.Response]:
+    return call(app, [("GET", p, None) for p in paths])
+
+
+def semantic_app() -> Any:
+    return create_app(EmulatorConfig(scale=50, seed=3, crm_semantics=True))
+
+
+def test_without_crm_semantics_labels_stay_english_only_and_there_are_no_global_option_sets():
+    app = create_app(EmulatorConfig(scale=50, seed=3))
+    attrs, sets, orgs = get(
+        app, f"{PICKLISTS}?$select=LogicalName&$expand=OptionSet", "GlobalOptionSetDefinitions", "organizations"
+    )
+    industry = next(a for a in attrs.json()["value"] if a["LogicalName"] == "industrycode")
+    assert [label["LanguageCode"] for label in industry["OptionSet"]["Options"][0]["Label"]["LocalizedLabels"]] == [
+        1033
+    ]
+    assert industry["OptionSet"]["IsGlobal"] is False
+    assert sets.status_code == 404
+    assert orgs.json()["value"] == []
+
+
+def test_option_labels_come_in_english_and_german_with_the_base_language_as_user_label():
+    attrs = get(semantic_app(), f"{PICKLISTS}?$select=LogicalName&$expand=OptionSet,GlobalOptionSet")[0]
+    assert attrs.status_code == 200
+    by_name = {a["LogicalName"]: a for a in attrs.json()["value"]}
+    option = by_name["customertypecode"]["OptionSet"]["Options"][0]
+    labels = option["Label"]["LocalizedLabels"]
+    assert [label["LanguageCode"] for label in labels] == [1033, 1031]
+    assert labels[1]["Label"] != labels[0]["Label"]
+    assert option["Label"]["UserLocalizedLabel"]["LanguageCode"] == 1033
+    assert option["Label"]["UserLocalizedLabel"]["Label"] == labels[0]["Label"]
+    # a local option set has no GlobalOptionSet; a global one is named after the set, not the table
+    assert by_name["customertypecode"]["GlobalOptionSet"] is None
+    assert by_name["industrycode"]["GlobalOptionSet"]["Name"] == "industrycode"
+    assert by_name["industrycode"]["GlobalOptionSet"]["IsGlobal"] is True
+
+
+def test_state_and_status_option_sets_carry_both_languages_too():
+    app = semantic_app()
+    state, status = get(
+        app,
+        "EntityDefinitions(LogicalName='account')/Attributes/Microsoft.Dynamics.CRM.StateAttributeMetadata?$expand=OptionSet",
+        "EntityDefinitions(LogicalName='account')/Attributes/Microsoft.Dynamics.CRM.StatusAttributeMetadata?$expand=OptionSet",
+    )
+    active = state.json()["value"][0]["OptionSet"]["Options"][0]
+    assert {label["LanguageCode"]: label["Label"] for label in active["Label"]["LocalizedLabels"]} == {
+        1033: "Active",
+        1031: "Aktiv",
+    }
+    assert status.json()["value"][0]["OptionSet"]["Options"][0]["State"] == 0
+
+
+def test_global_option_set_definitions_are_listed_and_addressable_by_name_and_metadata_id():
+    app = semantic_app()
+    listing = get(app, "GlobalOptionSetDefinitions")[0].json()
+    names = {s["Name"] for s in listing["value"]}
+    assert {"industrycode", "preferredcontactmethodcode"} <= names
+    assert listing["@odata.context"].endswith("$metadata#GlobalOptionSetDefinitions")
+    industry = next(s for s in listing["value"] if s["Name"] == "industrycode")
+    by_name, by_id, selected, missing = get(
+        app,
+        "GlobalOptionSetDefinitions(Name='industrycode')",
+        f"GlobalOptionSetDefinitions({industry['MetadataId']})",
+        "GlobalOptionSetDefinitions(Name='industrycode')?$select=Name,Options",
+        "GlobalOptionSetDefinitions(Name='nosuchset')",
+    )
+    assert by_name.json()["@odata.context"].endswith("/$entity")
+    assert by_name.json()["MetadataId"] == by_id.json()["MetadataId"] == industry["MetadataId"]
+    assert by_name.json()["@odata.type"] == "#Microsoft.Dynamics.CRM.OptionSetMetadata"
+    assert set(selected.json()) == {"@odata.context", "@odata.type", "Name", "Options", "MetadataId"}
+    assert [o["Value"] for o in selected.json()["Options"]] == [o["Value"] for o in industry["Options"]]
+    assert missing.status_code == 404 and missing.json()["error"]["code"]
+
+
+def test_the_same_global_option_set_serves_every_table_that_uses_it():
+    app = semantic_app()
+    account, lead = (
+        r.json()
+        for r in get(
+            app,
+            f"{PICKLISTS}?$expand=GlobalOptionSet",
+            PICKLISTS.replace("'account'", "'lead'") + "?$expand=GlobalOptionSet",
+        )
+    )
+    a = next(x for x in account["value"] if x["LogicalName"] == "industrycode")["GlobalOptionSet"]
+    b = next(x for x in lead["value"] if x["LogicalName"] == "industrycode")["GlobalOptionSet"]
+    assert a["MetadataId"] == b["MetadataId"] and a["Options"] == b["Options"]
+
+
+def test_table_display_names_are_localized_and_the_org_reports_its_base_language():
+    app = semantic_app()
+    table, orgs, languages = get(
+        app,
+        "EntityDefinitions(LogicalName='account')?$select=DisplayName",
+        "organizations?$select=languagecode",
+        "RetrieveProvisionedLanguages",
+    )
+    assert [x["Label"] for x in table.json()["DisplayName"]["LocalizedLabels"]] == ["Account", "Firma"]
+    (org,) = orgs.json()["value"]
+    assert org["languagecode"] == 1033 and org["organizationid"]
+    assert languages.json()["RetrieveProvisionedLanguages"] == [1033, 1031]
+
+
+def test_an_org_reset_changes_the_organization_id_and_version_and_old_delta_tokens_fail():
+    app = semantic_app()
+    who, orgs = get(app, "WhoAmI", "organizations")
+    first = asyncio.run(_snapshot_delta_link(app))
+    reset, who_after, orgs_after = call(
+        app,
+        [("POST", "/_emulator/org/reset", {"kind": "copy"}), ("GET", "WhoAmI", None), ("GET", "organizations", None)],
+    )
+    assert reset.status_code == 200 and reset.json()["last_change"] == "copy"
+    assert who_after.json()["OrganizationId"] != who.json()["OrganizationId"]
+    assert who_after.json()["OrganizationId"] == orgs_after.json()["value"][0]["organizationid"]
+    assert orgs_after.json()["value"][0]["version"] != orgs.json()["value"][0]["version"]
+    old = get(app, first)[0]
+    assert old.status_code == 400
+    assert old.json()["error"]["code"] == "0x80044352"
+    # a full sync after the reset gets a token the new org accepts
+    fresh = asyncio.run(_snapshot_delta_link(app))
+    assert get(app, fresh)[0].status_code == 200
+
+
+def test_an_org_reset_without_crm_semantics_still_invalidates_delta_tokens_and_rejects_bad_kinds():
+    app = create_app(EmulatorConfig(scale=50, seed=3))
+    first = asyncio.run(_snapshot_delta_link(app))
+    bad, good = call(app, [("POST", "/_emulator/org/reset", {"kind": "nuke"}), ("POST", "/_emulator/org/reset", None)])
+    assert bad.status_code == 400 and good.status_code == 200
+    assert get(app, first)[0].json()["error"]["code"] == "0x80044352"
+
+
+async def _snapshot_delta_link(app: Any) -> str:
+    """Follow a change-tracking snapshot of accounts to its deltaLink."""
+    emu = app.emulator
+    token, _ = emu.identity.issue("app")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url=emu.config.api_url,
+        headers={"Authorization": f"Bearer {token}", "Prefer": "odata.track-changes,odata.maxpagesize=5000"},
+    ) as client:
+        url = "accounts?$select=name"
+        while True:
+            body = (await client.get(url)).json()
+            if "@odata.deltaLink" in body:
+                return str(body["@odata.deltaLink"])
+            url = body["@odata.nextLink"]
