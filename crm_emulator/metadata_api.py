@@ -37,6 +37,8 @@ class MetadataApi:
         self._metadata_xml: dict[bool, bytes] = {}
         self._entity_defs: dict[str, dict[str, Any]] = {}
         self.semantics = config.crm_semantics
+        #: (table, column) -> ModifiedOn of attributes changed through the admin API
+        self.modified: dict[tuple[str, str], str] = {}
         self.languages = config.languages if config.crm_semantics else (1033,)
         if self.semantics:
             apply_global_option_sets(self.catalog.by_logical)
@@ -231,6 +233,9 @@ class MetadataApi:
         out = []
         for col in cols:
             full = self._localized(md.attribute_definition(col, cast))
+            changed = self.modified.get((col.table, col.name))
+            if changed is not None:
+                full["ModifiedOn"] = changed
             if predicate is not None and predicate(full) is not True:
                 continue
             if select is None:

@@ -181,3 +181,133 @@ async def _snapshot_delta_link(app: Any) -> str:
             if "@odata.deltaLink" in body:
                 return str(body["@odata.deltaLink"])
             url = body["@odata.nextLink"]
+
+
+def entity_type(csdl: bytes, name: str) -> bytes:
+    """One table's ``EntityType`` element of a ``$metadata`` document."""
+    start = csdl.index(b'<EntityType Name="%s"' % name.encode())
+    return csdl[start : csdl.index(b"</EntityType>", start)]
+
+
+def change(app: Any, table: str, body: dict[str, Any]) -> httpx.Response:
+    return call(app, [("POST", f"/_emulator/metadata/{table}", body)])[0]
+
+
+def attribute(app: Any, table: str, column: str, cast: str = "") -> httpx.Response:
+    path = f"EntityDefinitions(LogicalName='{table}')/Attributes(LogicalName='{column}')"
+    return get(app, path + (f"/Microsoft.Dynamics.CRM.{cast}" if cast else ""))[0]
+
+
+def test_an_added_column_appears_in_metadata_and_in_every_existing_row_with_a_value():
+    app = create_app(EmulatorConfig(scale=50, seed=3))
+    added = change(
+        app, "account", {"op": "add", "column": "cr6f1_tier", "type": "String", "max_length": 20, "values": ["A", "B"]}
+    )
+    assert added.status_code == 200, added.text
+    csdl, rows, selected, filtered, attr = get(
+        app,
+        "$metadata",
+        "accounts?$top=40",
+        "accounts?$select=cr6f1_tier&$top=40",
+        "accounts?$select=name&$filter=cr6f1_tier eq 'A'",
+        "EntityDefinitions(LogicalName='account')/Attributes(LogicalName='cr6f1_tier')"
+        "/Microsoft.Dynamics.CRM.StringAttributeMetadata",
+    )
+    assert b'<Property Name="cr6f1_tier" Type="Edm.String"' in csdl.content
+    assert {r["cr6f1_tier"] for r in rows.json()["value"]} == {"A", "B"}
+    assert {r["cr6f1_tier"] for r in selected.json()["value"]} == {"A", "B"}
+    assert 0 < len(filtered.json()["value"]) < 50
+    assert attr.json()["MaxLength"] == 20 and attr.json()["IsCustomAttribute"] is True
+    assert attr.json()["ModifiedOn"] != "2019-01-01T00:00:00Z"
+    listing = call(app, [("GET", "/_emulator/metadata", None)])[0].json()
+    assert listing["metadata_version"] == 1 and listing["changes"][0]["column"] == "cr6f1_tier"
+
+
+def test_a_deleted_column_leaves_metadata_and_rows_and_cannot_be_selected():
+    app = create_app(EmulatorConfig(scale=50, seed=3))
+    before = get(app, "accounts?$top=5")[0].json()["value"]
+    assert "telephone1" in before[0]
+    assert change(app, "account", {"op": "delete", "column": "telephone1"}).status_code == 200
+    csdl, rows, selected, one, attr = get(
+        app,
+        "$metadata",
+        "accounts?$top=5",
+        "accounts?$select=telephone1",
+        f"accounts({before[0]['accountid']})",
+        "EntityDefinitions(LogicalName='account')/Attributes(LogicalName='telephone1')",
+    )
+    assert b'Name="telephone1"' not in entity_type(csdl.content, "account")
+    assert b'Name="telephone1"' in entity_type(csdl.content, "contact")
+    after = rows.json()["value"]
+    assert all("telephone1" not in r for r in after)
+    assert [r["name"] for r in after] == [r["name"] for r in before]
+    assert selected.status_code == 400
+    assert "telephone1" not in one.json() and one.json()["name"] == before[0]["name"]
+    assert attr.status_code == 404
+
+
+def test_widening_a_string_an_integer_and_a_decimal_shows_in_metadata_and_keeps_values():
+    app = create_app(EmulatorConfig(scale=50, seed=3))
+    before = get(app, "accounts?$select=name,numberofemployees&$top=5")[0].json()["value"]
+    assert change(app, "account", {"op": "widen", "column": "name", "max_length": 400}).status_code == 200
+    assert change(app, "account", {"op": "widen", "column": "numberofemployees", "type": "BigInt"}).status_code == 200
+    narrowing = change(app, "account", {"op": "widen", "column": "name", "max_length": 10})
+    assert narrowing.status_code == 400 and "only grow" in narrowing.json()["error"]
+    name = attribute(app, "account", "name", "StringAttributeMetadata").json()
+    employees = attribute(app, "account", "numberofemployees").json()
+    assert name["MaxLength"] == 400
+    assert employees["AttributeType"] == "BigInt"
+    csdl, after = get(app, "$metadata", "accounts?$select=name,numberofemployees&$top=5")
+    assert b'<Property Name="numberofemployees" Type="Edm.Int64"' in csdl.content
+    assert after.json()["value"] == before
+
+
+def test_renaming_an_option_label_shows_in_option_set_metadata_and_formatted_values():
+    app = create_app(EmulatorConfig(scale=50, seed=3, crm_semantics=True))
+    sample = get(app, "accounts?$select=industrycode&$filter=industrycode ne null&$top=1")[0].json()["value"]
+    value = sample[0]["industrycode"]
+    body = {"op": "relabel", "column": "industrycode", "value": value, "label": "Bookkeeping"}
+    renamed = change(app, "account", body)
+    assert renamed.status_code == 200, renamed.text
+    account, lead, global_set = get(
+        app,
+        f"{PICKLISTS}?$expand=OptionSet",
+        PICKLISTS.replace("'account'", "'lead'") + "?$expand=OptionSet",
+        "GlobalOptionSetDefinitions(Name='industrycode')",
+    )
+    for listing in (account.json(), lead.json()):
+        industry = next(a for a in listing["value"] if a["LogicalName"] == "industrycode")
+        option = next(o for o in industry["OptionSet"]["Options"] if o["Value"] == value)
+        assert option["Label"]["UserLocalizedLabel"]["Label"] == "Bookkeeping"
+    option = next(o for o in global_set.json()["Options"] if o["Value"] == value)
+    assert option["Label"]["LocalizedLabels"][0]["Label"] == "Bookkeeping"
+    formatted = asyncio.run(_formatted(app, f"accounts?$select=industrycode&$filter=industrycode eq {value}&$top=3"))
+    assert formatted and set(formatted) == {"Bookkeeping"}
+
+
+def test_metadata_changes_that_make_no_sense_answer_400_with_a_reason():
+    app = create_app(EmulatorConfig(scale=50, seed=3))
+    for table, body in (
+        ("nosuchtable", {"op": "add", "column": "x"}),
+        ("account", {"op": "add", "column": "name"}),
+        ("account", {"op": "delete", "column": "accountid"}),
+        ("account", {"op": "relabel", "column": "industrycode", "value": 999, "label": "x"}),
+        ("account", {"op": "explode", "column": "name"}),
+    ):
+        answer = change(app, table, body)
+        assert answer.status_code == 400 and answer.json()["error"], body
+
+
+async def _formatted(app: Any, path: str) -> list[str]:
+    emu = app.emulator
+    token, _ = emu.identity.issue("app")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url=emu.config.api_url,
+        headers={
+            "Authorization": f"Bearer {token}",
+            "Prefer": 'odata.include-annotations="OData.Community.Display.V1.FormattedValue"',
+        },
+    ) as client:
+        body = (await client.get(path)).json()
+    return [r["industrycode@OData.Community.Display.V1.FormattedValue"] for r in body["value"]]
