@@ -311,3 +311,23 @@ async def _formatted(app: Any, path: str) -> list[str]:
     ) as client:
         body = (await client.get(path)).json()
     return [r["industrycode@OData.Community.Display.V1.FormattedValue"] for r in body["value"]]
+
+
+def test_a_running_emulator_started_with_crm_semantics_serves_labels_drift_and_resets_over_https(start_emulator):
+    emu = start_emulator(crm_semantics=True, languages="1033,1036", scale=200, prerender="account")
+    with emu.client() as api, httpx.Client(base_url=emu.org_url, verify=emu.verify, timeout=30) as admin:
+        assert api.get("RetrieveProvisionedLanguages").json()["RetrieveProvisionedLanguages"] == [1033, 1036]
+        labels = api.get("GlobalOptionSetDefinitions(Name='industrycode')").json()["Options"][0]["Label"]
+        assert [x["LanguageCode"] for x in labels["LocalizedLabels"]] == [1033, 1036]
+        before = api.get("accounts?$top=3").json()["value"]  # served from the pre-rendered store
+        added = admin.post(
+            "/_emulator/metadata/account", json={"op": "add", "column": "cr6f1_drift", "type": "Integer", "values": [7]}
+        )
+        assert added.status_code == 200, added.text
+        after = api.get("accounts?$top=3").json()["value"]
+        assert [r["cr6f1_drift"] for r in after] == [7, 7, 7]
+        assert [r["name"] for r in after] == [r["name"] for r in before]
+        org_before = api.get("WhoAmI").json()["OrganizationId"]
+        assert admin.post("/_emulator/org/reset", json={"kind": "restore"}).json()["generation"] == 1
+        assert api.get("WhoAmI").json()["OrganizationId"] != org_before
+        assert admin.get("/_emulator/org").json()["last_change"] == "restore"
