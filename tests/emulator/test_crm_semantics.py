@@ -72,12 +72,14 @@ def test_option_labels_come_in_english_and_german_with_the_base_language_as_user
     assert by_name["industrycode"]["GlobalOptionSet"]["IsGlobal"] is True
 
 
-def test_state_and_status_option_sets_carry_both_languages_too():
+def test_state_status_and_multi_select_option_sets_carry_both_languages_too():
     app = semantic_app()
-    state, status = get(
+    state, status, multi = get(
         app,
         "EntityDefinitions(LogicalName='account')/Attributes/Microsoft.Dynamics.CRM.StateAttributeMetadata?$expand=OptionSet",
         "EntityDefinitions(LogicalName='account')/Attributes/Microsoft.Dynamics.CRM.StatusAttributeMetadata?$expand=OptionSet",
+        "EntityDefinitions(LogicalName='account')/Attributes(LogicalName='cr6f1_servicelines')"
+        "/Microsoft.Dynamics.CRM.MultiSelectPicklistAttributeMetadata?$expand=OptionSet",
     )
     active = state.json()["value"][0]["OptionSet"]["Options"][0]
     assert {label["LanguageCode"]: label["Label"] for label in active["Label"]["LocalizedLabels"]} == {
@@ -85,6 +87,9 @@ def test_state_and_status_option_sets_carry_both_languages_too():
         1031: "Aktiv",
     }
     assert status.json()["value"][0]["OptionSet"]["Options"][0]["State"] == 0
+    assert multi.json()["OptionSet"]["Options"]
+    for option in multi.json()["OptionSet"]["Options"]:
+        assert [x["LanguageCode"] for x in option["Label"]["LocalizedLabels"]] == [1033, 1031]
 
 
 def test_global_option_set_definitions_are_listed_and_addressable_by_name_and_metadata_id():
