@@ -50,6 +50,19 @@ def _one_of(values: tuple[Any, ...]) -> Callable[[random.Random, Any], tuple[Any
     return make
 
 
+def _reindex(table: Table) -> None:
+    """Rebuild the table's indexes; columns keep their ``ColumnNumber``, a new one gets the next number."""
+    numbers = {id(c): c.number for c in table.columns if c.number}
+    Table.__post_init__(table)
+    top = max(numbers.values(), default=0)
+    for col in table.columns:
+        if id(col) in numbers:
+            col.number = numbers[id(col)]
+        else:
+            top += 1
+            col.number = top
+
+
 class SchemaChangeError(ValueError):
     """A change the emulator cannot make (answered 400 by the admin API)."""
 
@@ -118,7 +131,7 @@ class SchemaChanges:
         if values is not None and (not isinstance(values, list) or not values):
             raise SchemaChangeError('"values" must be a non-empty list')
         table.columns.append(col)
-        Table.__post_init__(table)
+        _reindex(table)
         if values:
             bundle = Bundle((col.prop,), _one_of(tuple(values)))
             self.added_bundles.setdefault(table.logical_name, []).append(bundle)
@@ -151,7 +164,7 @@ class SchemaChanges:
         if col.primary_id or col.primary_name:
             raise SchemaChangeError("the primary id and primary name columns cannot be deleted")
         table.columns.remove(col)
-        Table.__post_init__(table)
+        _reindex(table)
         self.deleted.setdefault(table.logical_name, []).append(col)
 
     def _relabel(self, col: Column, change: dict[str, Any]) -> None:
@@ -179,10 +192,11 @@ class SchemaChanges:
         data = self.data
         spec = next(s for s in data.catalog.specs if s.table.logical_name == name)
         deleted = self.deleted.get(name, [])
-        gen_table = dataclasses.replace(table, columns=[*table.columns, *deleted]) if deleted else table
+        gen_table = table
         if deleted:
-            # numbering the generator's copy must not renumber the live columns (ColumnNumber)
-            for number, col in enumerate(table.columns, start=1):
+            numbers = [c.number for c in table.columns]
+            gen_table = dataclasses.replace(table, columns=[*table.columns, *deleted])
+            for col, number in zip(table.columns, numbers, strict=True):  # the copy renumbered them
                 col.number = number
         new_spec = TableSpec(
             gen_table, spec.count, spec.row, [*spec.bundles, *self.added_bundles.get(name, [])], spec.heads

@@ -232,6 +232,7 @@ def test_a_deleted_column_leaves_metadata_and_rows_and_cannot_be_selected():
     app = create_app(EmulatorConfig(scale=50, seed=3))
     before = get(app, "accounts?$top=5")[0].json()["value"]
     assert "telephone1" in before[0]
+    number = attribute(app, "account", "websiteurl").json()["ColumnNumber"]
     assert change(app, "account", {"op": "delete", "column": "telephone1"}).status_code == 200
     csdl, rows, selected, one, attr = get(
         app,
@@ -249,6 +250,7 @@ def test_a_deleted_column_leaves_metadata_and_rows_and_cannot_be_selected():
     assert selected.status_code == 400
     assert "telephone1" not in one.json() and one.json()["name"] == before[0]["name"]
     assert attr.status_code == 404
+    assert attribute(app, "account", "websiteurl").json()["ColumnNumber"] == number
 
 
 def test_widening_a_string_an_integer_and_a_decimal_shows_in_metadata_and_keeps_values():
