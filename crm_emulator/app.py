@@ -36,6 +36,7 @@ from crm_emulator.errors import (
 from crm_emulator.faults import FaultPlan, FaultRule, FaultSpecError, Stats
 from crm_emulator.protection import AFFINITY_COOKIE, Budget, Throttle, WebServers
 from crm_emulator.responses import ODATA_JSON
+from crm_emulator.schema_changes import SchemaChangeError, SchemaChanges
 from crm_emulator.webapi import WebApi
 
 log = logging.getLogger("crm_emulator")
@@ -63,6 +64,7 @@ class Emulator:
         )
         self.user_index = {self.identity.user_oid: 0, self.identity.app_oid: 1}
         self.webapi = WebApi(config, self.data)
+        self.schema_changes = SchemaChanges(self.data, self.webapi.metadata, config.seed)
         self.plan = FaultPlan(config.seed)
         self.plan.set(config.faults)
         self.stats = Stats()
@@ -323,6 +325,40 @@ class Emulator:
         version = self.data.write(name, row_id, values)
         return Response(orjson.dumps({"versionnumber": version}), media_type=JSON)
 
+    async def admin_org(self, request: Request) -> Response:
+        """The org's identity; ``POST /_emulator/org/reset`` (body ``{"kind": "reset"|"copy"|"restore"}``)
+        gives it a new organization id and version and makes every earlier delta token fail with 0x80044352.
+        Rows stay as they are (a copy of the same data)."""
+        self.stats.by_kind["admin"] += 1
+        life = self.webapi.metadata.lifecycle
+        if request.method == "POST":
+            try:
+                body = orjson.loads(await request.body() or b"{}")
+                kind = body.get("kind", "reset") if isinstance(body, dict) else None
+                if kind not in ("reset", "copy", "restore"):
+                    raise ValueError(f'expected {{"kind": "reset" | "copy" | "restore"}}, got {body!r}')
+            except (orjson.JSONDecodeError, ValueError) as exc:
+                return Response(orjson.dumps({"error": str(exc)}), status_code=400, media_type=JSON)
+            overlay = self.data.overlay
+            overlay.version += 1  # no token issued so far names this version
+            life.reset(overlay.version, kind)
+        return Response(orjson.dumps(life.public()), media_type=JSON)
+
+    async def admin_metadata(self, request: Request) -> Response:
+        """Schema drift: ``POST /_emulator/metadata/{table}`` adds, widens or deletes a column or renames an
+        option label (crm_emulator.schema_changes); ``GET /_emulator/metadata`` lists the changes made."""
+        self.stats.by_kind["admin"] += 1
+        if request.method == "POST":
+            try:
+                body = orjson.loads(await request.body() or b"{}")
+                if not isinstance(body, dict):
+                    raise SchemaChangeError("expected an object describing one change")
+                entry = self.schema_changes.apply(request.path_params["table"], body)
+            except (orjson.JSONDecodeError, SchemaChangeError, TypeError) as exc:
+                return Response(orjson.dumps({"error": str(exc)}), status_code=400, media_type=JSON)
+            return Response(orjson.dumps(entry), media_type=JSON)
+        return Response(orjson.dumps(self.schema_changes.public()), media_type=JSON)
+
     async def admin_stats(self, request: Request) -> Response:
         if request.method == "DELETE":
             self.stats = Stats(in_flight=self.stats.in_flight)
@@ -432,6 +468,10 @@ def create_app(config: EmulatorConfig, cache_mb: int = 256) -> Any:
         Route("/_emulator/stats", emu.admin_stats, methods=["GET", "DELETE"]),
         Route("/_emulator/records/{table}/{row_id}", emu.admin_record, methods=["PATCH"]),
         Route("/_emulator/protection", emu.admin_protection, methods=["GET", "DELETE"]),
+        Route("/_emulator/org", emu.admin_org, methods=["GET"]),
+        Route("/_emulator/metadata", emu.admin_metadata, methods=["GET"]),
+        Route("/_emulator/metadata/{table}", emu.admin_metadata, methods=["POST"]),
+        Route("/_emulator/org/reset", emu.admin_org, methods=["POST"]),
         Route("/common/userrealm/{user}", entra(lambda r: ident.userrealm(r.path_params["user"]))),
         Route("/common/discovery/instance", entra(ident.instance_discovery)),
         Route(

@@ -132,6 +132,15 @@ def build_parser() -> argparse.ArgumentParser:
     realism.add_argument(
         "--random-guids", action="store_true", help="random-looking primary keys (SQL Server order ≠ string order)"
     )
+    semantics = dyn.add_argument_group("CRM semantics (docs/emulator.md)")
+    semantics.add_argument(
+        "--crm-semantics",
+        action="store_true",
+        help="labels in two languages, global option sets, the organizations row",
+    )
+    semantics.add_argument(
+        "--languages", default="1033,1031", help="provisioned language codes with --crm-semantics, base first"
+    )
     dyn.add_argument("--log-level", default="warning")
     return parser
 
@@ -208,6 +217,8 @@ async def run(args: argparse.Namespace) -> int:
         protection=protection(args),
         web_servers=args.web_servers,
         random_guids=args.random_guids,
+        crm_semantics=args.crm_semantics,
+        languages=tuple(int(code) for code in args.languages.split(",") if code.strip()),
     )
     app = create_app(config, cache_mb=args.cache_mb)
     data = app.emulator.data

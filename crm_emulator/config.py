@@ -53,6 +53,10 @@ class EmulatorConfig:
     web_servers: int = 2
     #: Generated primary keys look random (like NEWID()), so string order differs from SQL Server's.
     random_guids: bool = False
+    #: Second label language, global option sets and the ``organizations`` row (see crm_emulator.semantics).
+    crm_semantics: bool = False
+    #: Provisioned languages with ``crm_semantics``, the base language first.
+    languages: tuple[int, ...] = (1033, 1031)
 
     def __post_init__(self) -> None:
         self.org_url = self.org_url.rstrip("/")

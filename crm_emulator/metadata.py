@@ -125,6 +125,13 @@ def entity_definition(t: Table) -> dict[str, Any]:
     }
 
 
+def _option_key(col: Column, o: Option) -> str:
+    """Labels of a global option set are the set's, the same whichever table's column shows them."""
+    if col.global_option_set and col.option_set_name:
+        return f"{col.option_set_name}.{o.value}"
+    return f"{col.table}.{col.name}.{o.value}"
+
+
 def _option(col: Column, o: Option) -> dict[str, Any]:
     out: dict[str, Any] = {
         "Value": o.value,
@@ -136,7 +143,7 @@ def _option(col: Column, o: Option) -> dict[str, Any]:
         "IsHidden": False,
         "MetadataId": None,
         "HasChanged": None,
-        "Label": label(o.label, f"{col.table}.{col.name}.{o.value}"),
+        "Label": label(o.label, _option_key(col, o)),
         "Description": label(None),
     }
     if col.type_name == "StateType":
@@ -168,7 +175,10 @@ def option_set(col: Column) -> dict[str, Any]:
         "IntroducedVersion": "5.0.0.0",
         "ParentOptionSetName": None,
         "Description": label(None),
-        "DisplayName": label(col.display, f"{col.table}.{col.name}.os"),
+        "DisplayName": label(
+            col.display,
+            f"{col.option_set_name}.os" if col.global_option_set else f"{col.table}.{col.name}.os",
+        ),
         "IsCustomizable": managed(True, "iscustomizable"),
     }
     if col.type_name == "BooleanType":

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 from typing import Any
 
 from starlette.requests import Request
@@ -26,6 +25,7 @@ from crm_emulator.ids import normalize_guid
 from crm_emulator.odata_query import KEY, compile_metadata_filter, parse_expand, parse_filter, parse_select
 from crm_emulator.responses import json_response, odata_headers
 from crm_emulator.schema import METADATA_TYPE, Column, Table, metadata_id
+from crm_emulator.semantics import OrgLifecycle, apply_global_option_sets, global_option_set_columns, localize
 
 
 class MetadataApi:
@@ -33,9 +33,27 @@ class MetadataApi:
         self.config = config
         self.data = data
         self.catalog = data.catalog
-        self.organization_id = str(uuid.uuid5(uuid.NAMESPACE_DNS, f"org-{config.seed}.crmemulator"))
+        self.lifecycle = OrgLifecycle(config.seed)
         self._metadata_xml: dict[bool, bytes] = {}
         self._entity_defs: dict[str, dict[str, Any]] = {}
+        self.semantics = config.crm_semantics
+        #: (table, column) -> ModifiedOn of attributes changed through the admin API
+        self.modified: dict[tuple[str, str], str] = {}
+        self.languages = config.languages if config.crm_semantics else (1033,)
+        if self.semantics:
+            apply_global_option_sets(self.catalog.by_logical)
+
+    @property
+    def organization_id(self) -> str:
+        return self.lifecycle.organization_id
+
+    def _localized(self, value: Any) -> Any:
+        return localize(value, self.languages) if self.semantics else value
+
+    def forget(self) -> None:
+        """Drop cached documents after a metadata change."""
+        self._metadata_xml.clear()
+        self._entity_defs.clear()
 
     @property
     def api(self) -> str:
@@ -74,7 +92,7 @@ class MetadataApi:
     def entity_def(self, t: Table) -> dict[str, Any]:
         found = self._entity_defs.get(t.logical_name)
         if found is None:
-            found = self._entity_defs[t.logical_name] = md.entity_definition(t)
+            found = self._entity_defs[t.logical_name] = self._localized(md.entity_definition(t))
         return found
 
     def entity_definitions(self, request: Request, key: str | None, rest: list[str]) -> Response:
@@ -214,7 +232,10 @@ class MetadataApi:
             return []
         out = []
         for col in cols:
-            full = md.attribute_definition(col, cast)
+            full = self._localized(md.attribute_definition(col, cast))
+            changed = self.modified.get((col.table, col.name))
+            if changed is not None:
+                full["ModifiedOn"] = changed
             if predicate is not None and predicate(full) is not True:
                 continue
             if select is None:
@@ -243,7 +264,7 @@ class MetadataApi:
                     raise bad_request(
                         f"Could not find a property named '{nav}' on type 'Microsoft.Dynamics.CRM.{cast}'."
                     )
-                value: dict[str, Any] | None = md.option_set(col)
+                value: dict[str, Any] | None = self._localized(md.option_set(col))
                 if nav == "GlobalOptionSet" and not col.global_option_set:
                     value = None
                 sub = parse_select(options.get("$select"))
@@ -255,3 +276,85 @@ class MetadataApi:
                 item[nav] = value
             out.append(item)
         return out
+
+    # --- option sets, languages and the organization row (crm_semantics) ----------------------------------
+    def global_option_set_definitions(self, request: Request, key: str | None, rest: list[str]) -> Response:
+        """``GlobalOptionSetDefinitions``, all of them or one by ``(Name='x')`` / ``(<MetadataId>)``."""
+        if rest:
+            raise segment_not_found(rest[0])
+        params = dict(request.query_params)
+        for k in params:
+            if k.startswith("$") and k != "$select":
+                raise DataverseError(400, UNSUPPORTED_QUERY, f"The query parameter {k} is not supported")
+        select = parse_select(params.get("$select"))
+        sets = {name: self._global_set(col) for name, col in global_option_set_columns(self.catalog.by_logical).items()}
+        context = f"{self.api}$metadata#GlobalOptionSetDefinitions" + (f"({','.join(select)})" if select else "")
+        if key is None:
+            return json_response({"@odata.context": context, "value": [self._pick(v, select) for v in sets.values()]})
+        m = re.fullmatch(r"Name='([^']*)'", key)
+        if m:
+            found = sets.get(m.group(1))
+        else:
+            guid = normalize_guid(key)
+            if guid is None:
+                raise bad_request(f"The key value '{key}' is not valid for GlobalOptionSetDefinitions.")
+            found = next((v for v in sets.values() if v["MetadataId"] == guid), None)
+        if found is None:
+            raise DataverseError(404, RECORD_NOT_FOUND, f"Could not find optionset with key {key}.")
+        return json_response({"@odata.context": context + "/$entity", **self._pick(found, select)})
+
+    def _global_set(self, col: Column) -> dict[str, Any]:
+        kind = "BooleanOptionSetMetadata" if col.type_name == "BooleanType" else "OptionSetMetadata"
+        return {"@odata.type": f"#{md.NS}{kind}", **self._localized(md.option_set(col))}
+
+    @staticmethod
+    def _pick(value: dict[str, Any], select: list[str] | None) -> dict[str, Any]:
+        if select is None:
+            return value
+        missing = [p for p in select if p not in value]
+        if missing:
+            raise property_not_found(missing[0], "OptionSetMetadataBase")
+        return {"@odata.type": value["@odata.type"], **{p: value[p] for p in select}, "MetadataId": value["MetadataId"]}
+
+    def provisioned_languages(self) -> Response:
+        return json_response(
+            {
+                "@odata.context": f"{self.api}$metadata#Microsoft.Dynamics.CRM.RetrieveProvisionedLanguagesResponse",
+                "RetrieveProvisionedLanguages": list(self.languages),
+            }
+        )
+
+    def organization_row(self) -> dict[str, Any]:
+        life = self.lifecycle
+        return {
+            "@odata.etag": f'W/"{life.generation + 1}"',
+            "organizationid": life.organization_id,
+            "name": f"org{self.config.seed}",
+            "languagecode": self.languages[0],
+            "version": life.version,
+            "expirechangetrackingindays": self.config.change_tracking_expiry_days,
+        }
+
+    def organizations(self, request: Request) -> Response:
+        """The org's one ``organizations`` row, with ``$select`` (where clients read ``languagecode``)."""
+        params = dict(request.query_params)
+        for k in params:
+            if k.startswith("$") and k != "$select":
+                raise DataverseError(400, UNSUPPORTED_QUERY, f"The query parameter {k} is not supported")
+        select = parse_select(params.get("$select"))
+        row = self.organization_row()
+        if select is not None:
+            missing = [p for p in select if p not in row]
+            if missing:
+                raise DataverseError(
+                    400,
+                    "0x80060888",
+                    f"Could not find a property named '{missing[0]}' on type 'Microsoft.Dynamics.CRM.organization'.",
+                )
+            row = {
+                "@odata.etag": row["@odata.etag"],
+                **{p: row[p] for p in select},
+                "organizationid": row["organizationid"],
+            }
+        context = f"{self.api}$metadata#organizations" + (f"({','.join(select)})" if select else "")
+        return json_response({"@odata.context": context, "value": [row]})

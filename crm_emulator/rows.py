@@ -178,6 +178,16 @@ class TableRows:
         self.date_fields = [
             (p, self.table.by_prop[p].date_only) for p in row_keys if self.table.by_prop[p].type_name == "DateTimeType"
         ]
+        #: Properties of columns deleted from the table (crm_emulator.schema_changes): generated, never served.
+        self.hidden: frozenset[str] = frozenset()
+
+    def hide(self, props: frozenset[str]) -> None:
+        """Stop serving ``props`` (their columns were deleted); every shape drops them from now on."""
+        self.hidden = self.hidden | props
+        self.order = [p for p in self.order if p not in self.hidden]
+        self.props = frozenset(self.order)
+        self.null_props = [p for p in self.null_props if p not in self.hidden]
+        self.forms = {}
 
     # --- hashing -----------------------------------------------------------------------------------------
     def hash(self, i: int) -> int:
@@ -223,6 +233,8 @@ class TableRows:
             out.update(zip(bundle.columns, variant, strict=True))
         for prop in self.order:
             out.setdefault(prop, None)
+        for prop in self.hidden:
+            out.pop(prop, None)
         out[self.table.primary_id] = self.ids.id(i)
         return out
 
@@ -246,7 +258,8 @@ class TableRows:
         """The pieces for ``shape``, built on first use; a few recent shapes are kept."""
         found = self.forms.get(shape)
         if found is None:
-            found = self.forms[shape] = reshape(self, shape)
+            cut = Shape(shape.drop | self.hidden, shape.annotate) if self.hidden else shape
+            found = self.forms[shape] = reshape(self, cut)
             if len(self.forms) > 9:
                 del self.forms[next(s for s in self.forms if s != DEFAULT)]
         return found

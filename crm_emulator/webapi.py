@@ -25,6 +25,8 @@ from crm_emulator.config import EmulatorConfig
 from crm_emulator.cost import record_operation, record_rows
 from crm_emulator.data import Item, OrgData
 from crm_emulator.errors import (
+    EXPIRED_DELTA_MESSAGE,
+    EXPIRED_VERSION_STAMP,
     RECORD_NOT_FOUND,
     UNSUPPORTED_QUERY,
     DataverseError,
@@ -159,6 +161,8 @@ class WebApi:
             return self.metadata.metadata_document(request)
         if path in ("WhoAmI", "WhoAmI()"):
             return self.metadata.who_am_i(user_index)
+        if self.metadata.semantics and path in ("RetrieveProvisionedLanguages", "RetrieveProvisionedLanguages()"):
+            return self.metadata.provisioned_languages()
         if path == "$batch":
             return await run_batch(request, lambda sub, sub_path: self.handle(sub, sub_path, user_index))
         segments = path.split("/")
@@ -169,6 +173,12 @@ class WebApi:
             if method != "GET":
                 raise unsupported("Changing table definitions")
             return self.metadata.entity_definitions(request, m.group(2) if m else None, segments[1:])
+        if name == "GlobalOptionSetDefinitions" and self.metadata.semantics:
+            if method != "GET":
+                raise unsupported("Changing option set definitions")
+            return self.metadata.global_option_set_definitions(request, m.group(2) if m else None, segments[1:])
+        if name == "organizations" and self.metadata.semantics and m is None and len(segments) == 1 and method == "GET":
+            return self.metadata.organizations(request)
         table = self.catalog.by_set.get(name)
         if table is None:
             raise segment_not_found(name)
@@ -541,9 +551,13 @@ class WebApi:
     def _delta_version(self, table: Table, token: str) -> int:
         if not table.change_tracking:
             raise DataverseError(400, "0x80040203", f"Entity: {table.logical_name} isn't enabled for change tracking.")
-        return parse_delta_token(
+        version = parse_delta_token(
             token, self.data.overlay.version, self.config.change_tracking_expiry_days, self.data.now()
         )
+        if version < self.metadata.lifecycle.delta_floor:
+            # issued by the org before a reset or copy: as Dataverse answers a token it no longer knows
+            raise DataverseError(400, EXPIRED_VERSION_STAMP, EXPIRED_DELTA_MESSAGE)
+        return version
 
     def delta(self, q: Query, table: Table) -> Response:
         """Changes since a delta token: new/updated rows by version, then ``$deletedEntity`` items."""
