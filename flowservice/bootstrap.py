@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,8 +14,9 @@ from sqlalchemy import Engine
 
 from flowservice.domain.tenancy import Tenant
 from flowservice.embedded import ProcessRuntime
-from flowservice.lake import DeltaLake, s3_options
-from flowservice.ports import SourceFactory
+from flowservice.lake import DeltaLake, root_problem, s3_options
+from flowservice.observability.readiness import Readiness
+from flowservice.ports import RunMetrics, SourceFactory
 from flowservice.services.catalog import CatalogService
 from flowservice.services.connections import ConnectionService
 from flowservice.services.export import DataAccessService
@@ -30,6 +32,7 @@ from flowservice.settings import Settings
 from flowservice.store.db import dispose, make_engine, migrate
 from flowservice.store.identity import SqlIdentities
 from flowservice.store.mapping_versions import SqlMappingVersions
+from flowservice.store.observed import ObservedState
 from flowservice.store.queue import SqlRunQueue
 from flowservice.store.resources import SqlResources
 from flowservice.store.retention import RunRetention
@@ -80,6 +83,8 @@ class Container:
     lake: DeltaLake
     scheduler: Scheduler
     data_access: DataAccessService
+    observed: ObservedState  # what /metrics reads from the database
+    readiness: Readiness
 
     def worker(self, name: str | None = None) -> Worker:
         return Worker(self.run_engine, self.queue, stale_after=self.settings.run_stale_seconds, name=name)
@@ -170,6 +175,7 @@ def build(
     flows = FlowService(resources, specs, connections, mapping_sets, catalog, queue)
     run_errors = SqlRunErrors(engine)
     runs = RunService(resources, flows, queue, run_errors)
+    run_metrics = observability_metrics()
     run_engine = RunEngine(
         plans=flows,
         sources=connections,
@@ -179,7 +185,9 @@ def build(
         progress=RunProgress(resources, SqlRunDocuments(engine), catalog),
         commit_every_rows=settings.commit_every_rows,
         page_size=settings.page_size,
+        metrics=run_metrics,
     )
+    observed = ObservedState(engine)
     return Container(
         settings=settings,
         engine=engine,
@@ -197,4 +205,16 @@ def build(
         lake=lake,
         scheduler=Scheduler(SqlSchedules(engine), queue, max_catch_up=settings.max_catch_up_windows),
         data_access=DataAccessService(catalog, lake),
+        observed=observed,
+        readiness=Readiness(observed.ping, partial(root_problem, settings.lake_path, lake_storage_options(settings))),
     )
+
+
+def observability_metrics() -> RunMetrics:
+    """This process's Prometheus metrics: the engine's, and the sources' requests (``sources.net.observe``).
+    Imported here, after ``serve`` chose the multi-process mode (``observability.processes``)."""
+    from flowservice.observability.metrics import PrometheusRunMetrics, source_request
+    from flowservice.sources.net import observe
+
+    observe.install(source_request)
+    return PrometheusRunMetrics()

@@ -65,10 +65,14 @@ def serve(
     """Serve the Flow Service API, with the embedded scheduler and workers in child processes of its own."""
     import uvicorn
 
+    from flowservice.observability.processes import share_with_children
+
+    settings = settings_for(data_dir, host=host, port=port)
+    share_with_children(settings.data_dir)  # before any metric exists: the embedded workers' counters reach /metrics
+
     from flowservice.api.app import create_app
     from flowservice.bootstrap import build
 
-    settings = settings_for(data_dir, host=host, port=port)
     application = create_app(build(settings), embedded_runtime=settings.embedded_workers)
     logging.getLogger("flowservice").info(
         "serving on http://%s:%s (data in %s)", settings.host, settings.port, settings.data_dir
@@ -140,11 +144,19 @@ def worker(
     scheduler: Annotated[
         bool, typer.Option(help="Also run the scheduler (any number may; firing is idempotent).")
     ] = False,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve this worker's Prometheus metrics on this port (FLOWSERVICE_METRICS_PORT).")
+    ] = None,
 ) -> None:
     """Execute queued runs (scale-out: start several, on several machines, sharing FLOWSERVICE_DATABASE_URL)."""
     from flowservice.bootstrap import build
 
-    container = build(settings_for(data_dir))
+    settings = settings_for(data_dir, metrics_port=metrics_port)
+    container = build(settings)
+    if settings.metrics_port is not None:  # this process's counters (rows, source requests); gauges: /metrics
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port, addr=settings.metrics_host)
     runtime = container.runtime(scheduler=scheduler, workers=threads, mode="thread")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())  # a shutdown: runs in flight go back to the queue

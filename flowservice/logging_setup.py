@@ -1,10 +1,15 @@
-"""Logging in text or JSON lines. Secrets never reach a log: nothing logs request bodies or parameters."""
+"""Logging in text or JSON lines. Secrets never reach a log: nothing logs request bodies or parameters.
+
+A JSON line carries what it is about from the context (``domain.log_context``): the request id, and the run,
+flow, org and sandbox, so that one run's or one tenant's lines can be found whichever process wrote them."""
 
 from __future__ import annotations
 
 import json
 import logging
 import time
+
+from flowservice.domain import log_context
 
 
 class JsonFormatter(logging.Formatter):
@@ -15,7 +20,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for key in ("run_id", "flow_id", "rows", "request_id"):
+        entry.update(log_context.current())
+        for key in ("run_id", "flow_id", "org", "sandbox", "rows", "request_id"):
             if hasattr(record, key):
                 entry[key] = getattr(record, key)
         if record.exc_info:

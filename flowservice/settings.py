@@ -72,6 +72,12 @@ class Settings(BaseSettings):
     log_format: str = "text"
     log_level: str = "INFO"
 
+    # metrics (docs/operations.md): /metrics names orgs and flows, so without a token it answers only callers on
+    # this machine (loopback); with one, callers sending it as a bearer token, from anywhere
+    metrics_token: str | None = Field(default=None, description="Bearer token /metrics requires.")
+    metrics_port: int | None = Field(default=None, description="`flowservice worker`: serve its metrics here.")
+    metrics_host: str = Field(default="127.0.0.1", description="`flowservice worker`: the metrics interface.")
+
     @property
     def sqlalchemy_url(self) -> str:
         if self.database_url:

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from flowservice.domain import log_context
 from flowservice.ports import Claim, RunQueue
 
 log = logging.getLogger("flowservice.worker")
@@ -82,10 +83,12 @@ class Worker:
             target=self._beat, args=(claim, hold, done), name=f"heartbeat-{claim.run_id[:8]}", daemon=True
         )
         beater.start()
+        context = log_context.bound(run_id=claim.run_id, flow_id=claim.flow_id, org=claim.org, sandbox=claim.sandbox)
         try:
-            status = self.engine.execute(claim, lambda: hold.fresh() and not self.stopping.is_set())
-            if status == "lost":
-                self._release(claim)
+            with context:  # the run's log lines name it, its flow and its tenant
+                status = self.engine.execute(claim, lambda: hold.fresh() and not self.stopping.is_set())
+                if status == "lost":
+                    self._release(claim)
             return status
         finally:
             done.set()

@@ -21,6 +21,7 @@ from flowservice.api.routes import (
     export,
     flows,
     ims,
+    operations,
     sandboxes,
     search,
     specs,
@@ -97,8 +98,5 @@ def create_app(container: Container, *, embedded_runtime: bool = False) -> FastA
     if container.settings.ui:  # the web UI: a client of the routes above (in-process) or of another API
         web.install(app, api_url=container.settings.ui_api_url)
 
-    @app.get("/health", include_in_schema=False)
-    def health() -> dict[str, str]:
-        return {"status": "ok"}
-
+    app.include_router(operations.router)  # /health, /ready, /metrics
     return app

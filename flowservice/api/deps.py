@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 
 from flowservice.api.http import identity_headers, read_json_body
 from flowservice.bootstrap import Container  # the composition root's type: FastAPI resolves it at runtime
+from flowservice.domain import log_context
 from flowservice.domain.tenancy import Caller
 
 
@@ -26,7 +27,9 @@ ContainerDep = Annotated[Container, Depends(container)]
 
 async def caller(request: Request, services: ContainerDep) -> Caller:
     """The caller of the four identity headers (``add_identity_headers`` documents them in OpenAPI)."""
-    return services.identity.authenticate(*identity_headers(request.headers.raw))
+    found = services.identity.authenticate(*identity_headers(request.headers.raw))
+    log_context.set_tenant(found.tenant.org, found.tenant.sandbox)  # this request's log lines name its tenant
+    return found
 
 
 CallerDep = Annotated[Caller, Depends(caller)]

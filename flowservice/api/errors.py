@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import contextvars
 import logging
 
 import orjson
@@ -13,10 +12,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from flowservice.api.payloads import JsonObject
+from flowservice.domain import log_context
 from flowservice.domain.errors import FlowServiceError
 
 log = logging.getLogger("flowservice.api")
-request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+request_id_var = log_context.request_id  # read by the log formatter too
 
 ERROR_TYPE = "https://ns.adobe.com/aep/errors/FLOW-{code}-{status}"
 

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from flowservice.api.errors import error_response
 from flowservice.api.http import Json, identity_headers, read_json_body
 from flowservice.api.routes.crud import Collection, create_one, read_one
+from flowservice.domain import log_context
 from flowservice.domain.errors import FlowServiceError
 from flowservice.domain.tenancy import Caller
 from flowservice.ports import WriteWouldWait, writes_must_not_wait
@@ -68,6 +69,7 @@ class Lane:
         ``RequestIdMiddleware``, as from a FastAPI route."""
         try:
             caller = self.container.identity.authenticate(*identity_headers(scope["headers"]))
+            log_context.set_tenant(caller.tenant.org, caller.tenant.sandbox)
             if resource_id is None:
                 response = await self._create(collection, caller, scope, receive)
             else:

@@ -16,7 +16,7 @@ os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:1000,muzzy_decay_ms:0
 import pyarrow as pa
 
 from flowservice.lake.delta import DeltaLake  # after the allocator setting above
-from flowservice.lake.storage import s3_options
+from flowservice.lake.storage import root_problem, s3_options
 
 # Arrow's default pool (mimalloc) keeps freed segments for reuse; a run's allocations are page- and commit-sized
 # buffers that the C library's allocator maps and unmaps whole. Measured on a 100,000-row load: peak RSS 425 ->
@@ -24,4 +24,4 @@ from flowservice.lake.storage import s3_options
 if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
     pa.set_memory_pool(pa.system_memory_pool())
 
-__all__ = ["DeltaLake", "s3_options"]
+__all__ = ["DeltaLake", "root_problem", "s3_options"]

@@ -6,6 +6,7 @@ no ``..``, no empty segment. A path that could escape the root would let one ten
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 from urllib.parse import urlparse
@@ -89,3 +90,24 @@ def _segments(table_path: str) -> list[str]:
     if not table_path.strip("/") or any(p in ("", ".", "..") or "\\" in p or ":" in p for p in parts):
         raise InvalidRequest(f"Invalid lake table path {table_path!r}: expected a relative path like a/b/c.")
     return parts
+
+
+def root_problem(root: str, options: dict[str, str] | None = None) -> str | None:
+    """None when the lake's root can be reached (a local folder that exists or can be made, and is writable;
+    an object store that answers a listing of the root), else why not: ``/ready``'s lake check."""
+    storage = Storage(root, options)
+    if storage.is_local:
+        folder = Path(storage.root)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            return f"cannot create the folder {folder}: {exc.strerror}"
+        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+            return f"the folder {folder} is not a writable directory"
+        return None
+    from deltalake.fs import DeltaStorageHandler
+    from pyarrow.fs import FileSelector
+
+    handler = DeltaStorageHandler(storage.root, storage.options)
+    handler.get_file_info_selector(FileSelector("", allow_not_found=True, recursive=False))
+    return None

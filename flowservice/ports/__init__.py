@@ -7,6 +7,7 @@ fakes. They import the domain and pyarrow only.
 from flowservice.ports.identities import Identities
 from flowservice.ports.lake import CommitResult, Lake, LastCommit, WriteMode
 from flowservice.ports.mapping_versions import MappingVersions
+from flowservice.ports.metrics import NoMetrics, RunMetrics
 from flowservice.ports.resources import Resources, Stored, WriteWouldWait, writes_must_not_wait
 from flowservice.ports.runs import Claim, RunDocuments, RunErrors, RunQueue, Schedules
 from flowservice.ports.source import Column, CursorInfo, Page, SourceClient, SourceFactory, TableInfo, TableSchema
@@ -20,10 +21,12 @@ __all__ = [
     "Lake",
     "LastCommit",
     "MappingVersions",
+    "NoMetrics",
     "Page",
     "Resources",
     "RunDocuments",
     "RunErrors",
+    "RunMetrics",
     "RunQueue",
     "Schedules",
     "SourceClient",

@@ -27,7 +27,19 @@ from flowservice.domain.clock import now_ms
 from flowservice.domain.errors import FlowServiceError, InvalidRequest
 from flowservice.domain.mapping import MappingSet
 from flowservice.domain.tenancy import Tenant
-from flowservice.ports import Claim, CursorInfo, Lake, Page, RunErrors, RunQueue, SourceClient, Stored, TableSchema
+from flowservice.ports import (
+    Claim,
+    CursorInfo,
+    Lake,
+    NoMetrics,
+    Page,
+    RunErrors,
+    RunMetrics,
+    RunQueue,
+    SourceClient,
+    Stored,
+    TableSchema,
+)
 from flowservice.services.flows import FlowPlan
 from flowservice.services.mapping import CompiledMapping, compile_mapping
 from flowservice.services.runs.commits import SavedCommit, commit_metadata
@@ -84,6 +96,7 @@ class RunEngine:
         commit_every_rows: int,
         page_size: int,
         read_ahead_pages: int = READ_AHEAD_PAGES,
+        metrics: RunMetrics | None = None,
     ) -> None:
         self.plans = plans
         self.sources = sources
@@ -94,6 +107,7 @@ class RunEngine:
         self.commit_every_rows = commit_every_rows
         self.page_size = page_size
         self.read_ahead_pages = read_ahead_pages
+        self.metrics: RunMetrics = metrics or NoMetrics()
 
     # ------------------------------------------------------------------ one run
     def execute(self, claim: Claim, still_ours: Callable[[], bool] = lambda: True) -> str:
@@ -145,6 +159,7 @@ class RunEngine:
         if not self.queue.finish(claim):
             log.warning("run %s ended its document but its claim was lost before the queue row", ctx.run_id)
         log_end(ctx, status, completed)
+        self.metrics.run_ended(claim.org, status, max(0.0, (completed - ctx.started) / 1000))
         return status
 
     def _land_from_last_commit(self, ctx: RunContext) -> None:
@@ -266,7 +281,15 @@ class RunEngine:
                         ctx.notes.append(dict(RESUMED_RESYNC_NOTE))
                     else:
                         seen = cleanup.enter_context(KeySpill())
+                failed_before = counters.failed
                 batch = drop_rows_without_key(self.errors, ctx.run_id, counters, batch, pk)
+                self.metrics.pages_read(
+                    ctx.tenant.org,
+                    page.batch.num_rows,
+                    counters.failed - failed_before,
+                    page.throttled_requests,
+                    page.throttled_seconds,
+                )
                 if seen is not None:
                     seen.add(batch.column(pk))  # before dropping re-read versions: those keys are in the source
                 if overlap is not None and out_delta is not None:
@@ -384,9 +407,11 @@ class RunEngine:
         )
         if result.noop:  # another writer holds this transaction: nothing of ours landed
             raise Superseded()
+        deleted_before = counters.deleted
         counters.written += result.rows_written
         counters.deleted += result.rows_deleted if plan.write_mode == "merge" else len(deletes)
         counters.bytes_out += result.bytes_written
+        self.metrics.committed(ctx.tenant.org, result.rows_written, counters.deleted - deleted_before)
         ctx.committed = Counters(**asdict(counters))
         del data
         pending.clear()  # the caller's list too: the rows are in the lake now

@@ -12,6 +12,7 @@ from __future__ import annotations
 import http.cookiejar
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from typing import Any, Protocol
@@ -30,6 +31,7 @@ from flowservice.domain.errors import (
     SourceThrottled,
     SourceUnavailable,
 )
+from flowservice.sources.net import observe
 from flowservice.sources.net.bodies import ACCEPT_ENCODING, ResponseTooLarge, detached, read_buffer, read_limited
 from flowservice.sources.net.guard import AddressRefused
 from flowservice.sources.net.limiter import AdaptiveLimiter
@@ -211,7 +213,7 @@ class DataverseHttp:
         with deadlines.within(self.settings.call_deadline_seconds, f"A page read from {self.uri.origin}"):
             extra["Authorization"] = f"Bearer {self.tokens.token()}"
             with self.limiter.slot():
-                return self._receive(url, extra, buffered=True, limit=self.settings.max_page_bytes)
+                return self._observed(url, extra, buffered=True, limit=self.settings.max_page_bytes)
 
     def close(self) -> None:
         self._client.close()
@@ -258,10 +260,10 @@ class DataverseHttp:
             try:
                 if first is not None:
                     ahead, first = first, None
-                    response, body = ahead()
+                    response, body = ahead()  # read ahead: reported by the thread that sent it
                 else:
                     with self.limiter.slot() if limited else nullcontext():
-                        response, body = self._receive(url, headers, buffered=parse is not None, limit=limit)
+                        response, body = self._observed(url, headers, buffered=parse is not None, limit=limit)
                 doc = None
                 if parse is not None and body is not None:
                     try:
@@ -323,6 +325,17 @@ class DataverseHttp:
                     self.throttling.add(paused)
                 continue
             raise self._error(response)
+
+    def _observed(self, url: str, headers: dict[str, str], *, buffered: bool, limit: int) -> Received:
+        """``_receive``, reported to the operator's metrics (``net.observe``) with its status and latency."""
+        sent = time.monotonic()
+        try:
+            received = self._receive(url, headers, buffered=buffered, limit=limit)
+        except httpx.TransportError:
+            observe.request("dynamics", "error", time.monotonic() - sent)
+            raise
+        observe.request("dynamics", str(received[0].status_code), time.monotonic() - sent)
+        return received
 
     def _receive(self, url: str, headers: dict[str, str], *, buffered: bool, limit: int) -> Received:
         """GET ``url``. With ``buffered``, a 2xx body is read into an Arrow buffer and returned beside the

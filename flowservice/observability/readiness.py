@@ -1,0 +1,33 @@
+"""``/ready``: the database answers a trivial query and the lake's root is reachable. Each check says what is
+wrong in words an operator can act on; a load balancer takes the server out of rotation while one fails."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Readiness:
+    ping_database: Callable[[], None]
+    lake_problem: Callable[[], str | None]
+    """None when the lake's root is reachable, else why not."""
+
+    def problems(self) -> list[str]:
+        found = []
+        try:
+            self.ping_database()
+        except Exception as exc:  # noqa: BLE001 - any failure is a reason not to be ready
+            found.append(f"The database does not answer ({type(exc).__name__}: {_first_line(exc)}).")
+        try:
+            problem = self.lake_problem()
+        except Exception as exc:  # noqa: BLE001 - likewise
+            problem = f"{type(exc).__name__}: {_first_line(exc)}"
+        if problem:
+            found.append(f"The lake is not reachable ({problem}).")
+        return found
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:200] if text else "no detail"
