@@ -42,8 +42,10 @@ _state: dict[str, Any] = {"debug": False}
 @app.callback()
 def main_options(
     debug: Annotated[bool, typer.Option("--debug", help="Show full tracebacks on errors.")] = False,
-    log_format: Annotated[str, typer.Option("--log-format", help="text or json")] = "text",
-    log_level: Annotated[str, typer.Option("--log-level")] = "INFO",
+    log_format: Annotated[
+        str, typer.Option("--log-format", envvar="FLOWSERVICE_LOG_FORMAT", help="text or json")
+    ] = "text",
+    log_level: Annotated[str, typer.Option("--log-level", envvar="FLOWSERVICE_LOG_LEVEL")] = "INFO",
 ) -> None:
     _state["debug"] = debug
     configure_logging(log_format, log_level)
