@@ -6,17 +6,22 @@ run's lines and never show a connection's password."""
 from __future__ import annotations
 
 import json
+import os
+import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from flowservice.domain.catalogue import DYNAMICS_SPEC_ID
-from tests.e2e.stack import Stack, change_rows, server_env
+from tests.e2e.stack import Stack, change_rows, server_env, spawn
+from tests.fixtures.server import free_port, postgres_server
 
 Samples = dict[str, dict[frozenset[tuple[str, str]], float]]
 
@@ -26,8 +31,12 @@ def scrape(stack: Stack) -> Samples:
     assert stack.server is not None
     answer = httpx.get(stack.server.url + "/metrics", timeout=30)
     assert answer.status_code == 200, answer.text
+    return parse(answer.text)
+
+
+def parse(exposition: str) -> Samples:
     found: Samples = {}
-    for family in text_string_to_metric_families(answer.text):
+    for family in text_string_to_metric_families(exposition):
         for sample in family.samples:
             found.setdefault(sample.name, {})[frozenset(sample.labels.items())] = sample.value
     return found
@@ -192,3 +201,62 @@ def test_json_logs_name_the_run_flow_and_org_of_a_run_and_never_show_a_connectio
     assert any(line["message"].startswith(f"run {run_id} success") for line in of_run)
     assert all(line["flow_id"] == flow["flow"] and line["org"] == stack.api.org for line in of_run)
     assert all(line["sandbox"] == "prod" for line in of_run)
+
+
+@pytest.mark.postgres
+def test_a_scale_out_worker_serves_its_own_counters_on_its_metrics_port(start_emulator, tmp_path: Path) -> None:
+    base = postgres_server()
+    name = f"flowservice_metrics_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    emulator = start_emulator(scale=2500, seed=43, latency=30)
+    env = server_env(
+        emulator,
+        FLOWSERVICE_DATABASE_URL=f"{base}/{name}",
+        FLOWSERVICE_EMBEDDED_WORKERS="false",
+        FLOWSERVICE_PAGE_SIZE="100",
+        FLOWSERVICE_COMMIT_EVERY_ROWS="300",
+    )
+    stack = Stack(emulator, tmp_path / "server", env)
+    stack.start()
+    port = free_port()
+    command = [sys.executable, "-m", "flowservice", "worker", "--data-dir", str(stack.data_dir)]
+    worker = spawn([*command, "--metrics-port", str(port)], {**os.environ, **env}, tmp_path / "worker.log")
+    url = f"http://127.0.0.1:{port}/metrics"
+
+    def worker_samples() -> Samples | None:
+        try:
+            answer = httpx.get(url, timeout=5)
+        except httpx.HTTPError:
+            return None
+        return parse(answer.text) if answer.status_code == 200 else None
+
+    try:
+        assert stack.api is not None
+        org = stack.api.org
+        flow = stack.flow(stack.connection(), "account", "merge")
+        wait_for(worker_samples, "the worker's metrics port")
+        run_id = stack.trigger(flow)
+        during = wait_for(
+            lambda: (s := worker_samples()) and value(s, "flowservice_rows_read_total", org=org) > 0 and s,
+            "rows read by the worker, during its run",
+        )
+        run = stack.wait(run_id)
+        after = worker_samples()
+        assert after is not None
+        read = run["metrics"]["recordSummary"]["inputRecordCount"]
+        assert value(during, "flowservice_rows_read_total", org=org) < read
+        assert value(after, "flowservice_rows_read_total", org=org) == read
+        assert (
+            value(after, "flowservice_rows_written_total", org=org)
+            == run["metrics"]["recordSummary"]["outputRecordCount"]
+        )
+        assert value(after, "flowservice_run_duration_seconds_count", status="success") == 1
+        # the API server's /metrics reads the database: the run is counted there whichever process ran it
+        assert value(scrape(stack), "flowservice_runs", org=org, status="success") == 1
+    finally:
+        worker.terminate()
+        worker.wait(30)
+        stack.stop()
+        with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
