@@ -158,7 +158,9 @@ def worker(
     if settings.metrics_port is not None:  # this process's counters (rows, source requests); gauges: /metrics
         from prometheus_client import start_http_server
 
-        start_http_server(settings.metrics_port, addr=settings.metrics_host)
+        from flowservice.observability.metrics import registry
+
+        start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=registry())
     runtime = container.runtime(scheduler=scheduler, workers=threads, mode="thread")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())  # a shutdown: runs in flight go back to the queue

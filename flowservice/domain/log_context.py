@@ -1,8 +1,8 @@
 """What a log line is about: the request, and the run, flow, org and sandbox it serves (context variables).
 
 The API sets the request id and the caller's tenant, a worker the run's ids while it executes a claim; the log
-formatter (``logging_setup``) reads them, so no call site has to pass them. Threads a run starts begin with an
-empty context: their lines carry what they are handed explicitly, nothing else."""
+formatter (``logging_setup``) reads them, so no call site has to pass them. A new thread starts with an empty
+context: the threads a run starts to read its source run in a copy of the run's (``contextvars.copy_context``)."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ links while a page is decoded): this one overlaps reading a whole page with land
 
 from __future__ import annotations
 
+import contextvars
 import threading
 from collections.abc import Iterator
 from queue import Empty, Full, Queue
@@ -32,7 +33,9 @@ class PagesAhead:
         self._pages = pages
         self._queue: Queue[tuple[str, Any]] = Queue(maxsize=max(1, depth))
         self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._read, name="source-pages", daemon=True)
+        # in a copy of the run's context, so that the source's log lines name the run (``domain.log_context``)
+        reading = contextvars.copy_context()
+        self._thread = threading.Thread(target=reading.run, args=(self._read,), name="source-pages", daemon=True)
         self._thread.start()
 
     def __iter__(self) -> Iterator[Page]:

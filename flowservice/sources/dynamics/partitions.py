@@ -14,6 +14,7 @@ by every tile, of which ``DECODERS`` are being decoded at once.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import queue
 import threading
@@ -316,7 +317,8 @@ class PartitionedRead:
         return self.data.plan.select(self.data.unselectable)
 
     def _spawn(self, target: Any, name: str) -> None:
-        thread = threading.Thread(target=target, name=name, daemon=True)
+        context = contextvars.copy_context()  # the run's log context, one copy per thread
+        thread = threading.Thread(target=context.run, args=(target,), name=name, daemon=True)
         self._threads.append(thread)
         thread.start()
 
