@@ -252,8 +252,12 @@ def test_a_scale_out_worker_serves_its_own_counters_on_its_metrics_port(start_em
             == run["metrics"]["recordSummary"]["outputRecordCount"]
         )
         assert value(after, "flowservice_run_duration_seconds_count", status="success") == 1
-        # the API server's /metrics reads the database: the run is counted there whichever process ran it
-        assert value(scrape(stack), "flowservice_runs", org=org, status="success") == 1
+        # the API server's /metrics reads the database (PostgreSQL here): the run is there whichever process ran it
+        api_side = scrape(stack)
+        assert value(api_side, "flowservice_metrics_database_up") == 1
+        assert value(api_side, "flowservice_runs", org=org, status="success") == 1
+        assert value(api_side, "flowservice_flow_data_age_seconds", org=org, flow_id=flow["flow"]) > 0
+        assert value(api_side, "flowservice_run_queue_depth", org=org) == 0
     finally:
         worker.terminate()
         worker.wait(30)

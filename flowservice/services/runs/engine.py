@@ -27,19 +27,8 @@ from flowservice.domain.clock import now_ms
 from flowservice.domain.errors import FlowServiceError, InvalidRequest
 from flowservice.domain.mapping import MappingSet
 from flowservice.domain.tenancy import Tenant
-from flowservice.ports import (
-    Claim,
-    CursorInfo,
-    Lake,
-    NoMetrics,
-    Page,
-    RunErrors,
-    RunMetrics,
-    RunQueue,
-    SourceClient,
-    Stored,
-    TableSchema,
-)
+from flowservice.ports import Claim, CursorInfo, Lake, Page, RunErrors, RunQueue, SourceClient, Stored, TableSchema
+from flowservice.ports.metrics import NoMetrics, RunMetrics
 from flowservice.services.flows import FlowPlan
 from flowservice.services.mapping import CompiledMapping, compile_mapping
 from flowservice.services.runs.commits import SavedCommit, commit_metadata
