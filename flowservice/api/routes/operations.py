@@ -3,12 +3,14 @@
 
 ``/metrics`` names orgs and flows, which one tenant must not learn of another: without
 ``FLOWSERVICE_METRICS_TOKEN`` it answers only callers on this machine (a Prometheus agent beside the server, or
-a scrape through a port the load balancer does not publish); with it, any caller sending it as a bearer token."""
+a scrape through a port the load balancer does not publish); with it, any caller sending it as a bearer token.
+``/ready`` tells those same callers why it is not ready, and everyone else only what failed."""
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
+import logging
 
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
@@ -21,6 +23,7 @@ from flowservice.domain.errors import FlowServiceError, Forbidden, Unauthorized
 from flowservice.observability.database import DatabaseCollector
 from flowservice.observability.metrics import exposition, registry
 
+log = logging.getLogger("flowservice.api")
 router = APIRouter(include_in_schema=False)
 _CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -32,13 +35,19 @@ async def health() -> Response:
 
 
 @router.get("/ready")
-async def ready(services: ContainerDep) -> Response:
+async def ready(request: Request, services: ContainerDep) -> Response:
+    """503 naming what failed; the details (driver messages, paths, buckets) only to the callers ``/metrics``
+    answers, and always in the log."""
     problems = await run_in_threadpool(services.readiness.problems)
-    if problems:
-        return error_response(
-            FlowServiceError(" ".join(problems), code="1103", title="Service Unavailable", status=503)
-        )
-    return Json({"status": "ready"})
+    if not problems:
+        return Json({"status": "ready"})
+    for problem in problems:
+        log.warning("not ready: %s (%s)", problem.summary, problem.detail)
+    if _operator(request, services.settings.metrics_token):
+        message = " ".join(f"{p.summary} ({p.detail})." for p in problems)
+    else:
+        message = " ".join(f"{p.summary}." for p in problems) + " The details are in the server log."
+    return error_response(FlowServiceError(message, code="1103", title="Service Unavailable", status=503))
 
 
 @router.get("/metrics")
@@ -53,20 +62,31 @@ async def metrics(request: Request, services: ContainerDep) -> Response:
 
 def _allowed(request: Request, token: str | None) -> None:
     if token:
-        sent = request.headers.get("authorization", "")
-        scheme, _, value = sent.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), token.encode()):
+        if not _has_token(request, token):
             raise Unauthorized(
                 "The metrics need 'Authorization: Bearer <FLOWSERVICE_METRICS_TOKEN>'.", title="Invalid token"
             )
         return
-    host = request.client.host if request.client else ""
-    try:
-        local = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        local = False
-    if not local:
+    if not _local(request):
         raise Forbidden(
             "The metrics answer callers on this machine only; set FLOWSERVICE_METRICS_TOKEN to scrape them "
             "from elsewhere."
         )
+
+
+def _operator(request: Request, token: str | None) -> bool:
+    """The caller ``/metrics`` would answer: the token's bearer, or, without a token, a caller on this machine."""
+    return _has_token(request, token) if token else _local(request)
+
+
+def _has_token(request: Request, token: str) -> bool:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
+
+
+def _local(request: Request) -> bool:
+    host = request.client.host if request.client else ""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -57,13 +57,18 @@ def test_ready_is_503_naming_the_lake_when_its_root_is_not_a_folder(tmp_path: Pa
     built = build(Settings(data_dir=tmp_path / "data", lake_root=str(blocker)))
     try:
         answer = client(built).get("/ready")
+        remote = client(built, ("203.0.113.7", 40000)).get("/ready")
     finally:
         built.close()
     assert answer.status_code == 503
     body = answer.json()
     assert body["type"].endswith("FLOW-1103-503")
-    assert "The lake is not reachable" in body["report"]["detailed-message"]
+    assert body["report"]["detailed-message"].startswith("The lake is not reachable (cannot create the folder")
     assert str(blocker) in body["report"]["detailed-message"]
+    # anyone may ask /ready (tenants too): they learn what failed, never a path
+    assert remote.status_code == 503
+    message = remote.json()["report"]["detailed-message"]
+    assert message == "The lake is not reachable. The details are in the server log."
 
 
 @pytest.mark.postgres
