@@ -286,7 +286,11 @@ class DeltaLake:
     # --------------------------------------------------------------------------------------- maintain
 
     def drop(self, table_path: str) -> None:
-        self._storage.remove(table_path)
+        try:
+            self._storage.remove(table_path)
+        except OSError as exc:  # the object store refused or did not answer; dropping again finishes the job
+            log.warning("dropping %s failed: %s", table_path, exc)
+            raise lake_unavailable(exc) from exc
 
     def optimize(self, table_path: str, *, retention_hours: int = 168) -> dict[str, Any]:
         """Compact small files, then delete files unreferenced for ``retention_hours`` (including files

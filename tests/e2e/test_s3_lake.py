@@ -1,6 +1,7 @@
 """End to end on object storage: ``flowservice serve`` with its lake in a real S3 bucket (SeaweedFS) lands an
-emulated Dynamics org's tables, first in full then incrementally with deletes, and each dataset equals its
-source table exactly (row count and checksum). The server checks the store's conditional put as it starts."""
+emulated Dynamics org's tables (merge: in full, then incrementally with deletes; append: in full), and each
+dataset equals its source table exactly (row count and checksum). The server checks the store's conditional
+put as it starts."""
 
 from __future__ import annotations
 
@@ -51,6 +52,12 @@ def test_a_server_with_its_lake_on_s3_lands_datasets_equal_to_their_source_table
         now = expected(emulator, "accounts", "accountid")
         assert len(now) == 810
         assert checksum(landed(stack, accounts, "accountid")) == checksum(now)
+
+        contacts = stack.flow(connection, "contact", "append")
+        run = stack.wait(stack.trigger(contacts))
+        assert run["metrics"]["statusSummary"]["status"] == "success", run["metrics"]["statusSummary"]
+        source_contacts = expected(emulator, "contacts", "contactid")
+        assert checksum(landed(stack, contacts, "contactid")) == checksum(source_contacts)  # no version twice
 
         keys = s3_server.keys(f"{s3_prefix}/")
         assert any("/_delta_log/" in k for k in keys) and any(k.endswith(".parquet") for k in keys)

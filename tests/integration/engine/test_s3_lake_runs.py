@@ -74,3 +74,21 @@ def test_a_run_on_a_store_refusing_the_credentials_fails_with_the_cause_then_res
     s3_harness.run(flow)
     landed = [r["accountid"] for r in s3_harness.dataset(flow)]
     assert len(landed) == len(set(landed)) == 70 and set(landed) == set(table.rows)
+
+
+def test_reading_a_dataset_on_a_store_refusing_the_credentials_answers_503_with_the_flow_service_body(
+    s3_harness: Harness, s3_server: S3Server, s3_prefix: str
+):
+    s3_harness.org.add_table("account", rows=5)
+    flow = s3_harness.flow("account")
+    s3_harness.run(flow)
+    catalog = s3_harness.container.catalog
+    catalog.lake = DeltaLake(s3_server.root(s3_prefix), s3_server.storage_options(AWS_SECRET_ACCESS_KEY=WRONG_SECRET))
+
+    answer = s3_harness.api.get(f"/data/foundation/catalog/dataSets/{flow.dataset_id}")
+
+    assert answer.status_code == 503
+    body = answer.json()
+    assert body["type"].endswith("FLOW-1103-503") and body["title"] == "Lake storage unavailable"
+    assert "refused the server's credentials" in answer.text
+    assert BUCKET not in answer.text and WRONG_SECRET not in answer.text

@@ -124,12 +124,15 @@ def test_a_local_lake_needs_no_check(tmp_path: Path):
     [
         ({"AWS_SECRET_ACCESS_KEY": WRONG_SECRET}, "refused the server's credentials"),
         ({"bucket": "no-such-bucket-here"}, "bucket does not exist"),
+        ({"AWS_ENDPOINT_URL": "closed port"}, "endpoint does not answer"),
     ],
 )
 def test_a_commit_on_a_lake_that_cannot_be_used_fails_with_the_cause_and_no_path(
     s3_server: S3Server, s3_prefix: str, override: dict[str, str], cause: str
 ):
     bucket = override.pop("bucket", BUCKET)
+    if override.get("AWS_ENDPOINT_URL") == "closed port":
+        override["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{free_port()}"
     lake = DeltaLake(f"s3://{bucket}/{s3_prefix}", s3_server.storage_options(**override))
 
     with pytest.raises(LakeUnavailable) as caught:
