@@ -152,17 +152,26 @@ def _start(command: str, data_dir: Path, env: dict[str, str]) -> subprocess.Comp
 
 
 @pytest.mark.parametrize("command", ["serve", "worker"])
-def test_serve_and_worker_refuse_to_start_on_a_wrong_secret_with_one_clear_line(
-    command: str, s3_server: S3Server, s3_prefix: str, tmp_path: Path
+@pytest.mark.parametrize(
+    ("setting", "value", "cause"),
+    [
+        ("FLOWSERVICE_LAKE_S3_SECRET_ACCESS_KEY", WRONG_SECRET, "refused the server's credentials"),
+        ("FLOWSERVICE_LAKE_ROOT", "s3://no-such-bucket-here/lake", "bucket does not exist"),
+        ("FLOWSERVICE_LAKE_S3_ENDPOINT_URL", "closed port", "does not answer"),
+    ],
+)
+def test_serve_and_worker_refuse_to_start_on_a_lake_that_cannot_be_used_with_one_clear_line(
+    command: str, setting: str, value: str, cause: str, s3_server: S3Server, s3_prefix: str, tmp_path: Path
 ):
-    env = {**s3_server.env(s3_prefix), "FLOWSERVICE_LAKE_S3_SECRET_ACCESS_KEY": WRONG_SECRET}
+    value = f"http://127.0.0.1:{free_port()}" if value == "closed port" else value
+    env = {**s3_server.env(s3_prefix), setting: value}
 
     done = _start(command, tmp_path / "data", env)
 
     assert done.returncode == 1
-    assert "error: the lake's bucket" in done.stderr and "refused the server's credentials" in done.stderr
+    assert "error: the lake's bucket" in done.stderr and cause in done.stderr
     assert "Traceback" not in done.stderr
-    assert WRONG_SECRET not in done.stderr + done.stdout
+    assert s3_server.secret_key not in done.stderr + done.stdout and WRONG_SECRET not in done.stderr + done.stdout
 
 
 @pytest.mark.parametrize("command", ["serve", "worker"])
