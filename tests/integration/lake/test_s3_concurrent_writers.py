@@ -9,9 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from deltalake import DeltaTable
 
 from flowservice.lake import DeltaLake
+from flowservice.ports import WriteMode
 from tests.fixtures.s3_server import S3Server
 
 from .tables import TABLE, accounts, commit
@@ -82,12 +84,13 @@ def test_three_writer_processes_of_different_flows_lose_no_commit_and_double_non
         assert last is not None and last.txn_version == COMMITS and last.cursor == {"txn": COMMITS, "writer": f"w{w}"}
 
 
+@pytest.mark.parametrize("mode", ["append", "merge"])
 def test_three_processes_racing_to_write_the_same_transactions_land_each_exactly_once(
-    s3_server: S3Server, s3_prefix: str, tmp_path: Path
+    s3_server: S3Server, s3_prefix: str, tmp_path: Path, mode: WriteMode
 ):
     """A worker presumed dead, its successor and a third: all write the same flow's transactions 2..N+1."""
     lake = DeltaLake(s3_server.root(s3_prefix), s3_server.storage_options())
-    commit(lake, accounts(("first", "flow-1", 1)), 1, mode="append")
+    commit(lake, accounts(("first", "flow-1", 1)), 1, mode=mode)
     specs = [
         {
             "root": s3_server.root(s3_prefix),
@@ -96,7 +99,7 @@ def test_three_processes_racing_to_write_the_same_transactions_land_each_exactly
             "keys": "same",  # the same rows from every writer: a doubled commit would show as doubled keys
             "txns": list(range(2, COMMITS + 2)),
             "rows": ROWS,
-            "mode": "append",
+            "mode": mode,
         }
         for _ in range(WRITERS)
     ]
