@@ -300,8 +300,8 @@ def metadata_only_tables(existing: set[str]) -> list[Table]:
 class Catalog:
     """All table definitions, by logical name and by entity set name."""
 
-    def __init__(self) -> None:
-        self.specs: list[TableSpec] = data_specs()
+    def __init__(self, extra: frozenset[str] = frozenset()) -> None:
+        self.specs: list[TableSpec] = data_specs(extra)
         data = [s.table for s in self.specs]
         extra = metadata_only_tables({t.logical_name for t in data})
         self.tables: list[Table] = sorted(data + extra, key=lambda t: t.logical_name)

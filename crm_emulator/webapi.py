@@ -164,7 +164,11 @@ class WebApi:
         if self.metadata.semantics and path in ("RetrieveProvisionedLanguages", "RetrieveProvisionedLanguages()"):
             return self.metadata.provisioned_languages()
         if path == "$batch":
-            return await run_batch(request, lambda sub, sub_path: self.handle(sub, sub_path, user_index))
+            return await run_batch(
+                request,
+                lambda sub, sub_path: self.handle(sub, sub_path, user_index),
+                self.config.max_batch_url_length,
+            )
         segments = path.split("/")
         head = segments[0]
         m = KEY.match(head)
