@@ -96,8 +96,7 @@ def test_flows_land_the_intersect_table_the_activities_and_their_party_lists_as_
         assert set(landed[table]) == set(source), table
     pairs = {(r["accountid"], r["leadid"]) for r in landed["accountleads"].values()}
     source_pairs = {
-        (r["accountid"], r["leadid"])
-        for r in source_rows(stack, "accountleadscollection", "accountleadid").values()
+        (r["accountid"], r["leadid"]) for r in source_rows(stack, "accountleadscollection", "accountleadid").values()
     }
     assert pairs == source_pairs and len(pairs) == 60
 
@@ -106,5 +105,10 @@ def test_flows_land_the_intersect_table_the_activities_and_their_party_lists_as_
     assert len(parties) == 3 * len(activities) == 180
     assert {p["_activityid_value"] for p in parties.values()} == set(activities)  # every party joins its activity
     assert {p["participationtypemask"] for p in parties.values()} == {1, 2, 3}
-    assert {p["_partyid_value_lookuplogicalname"] for p in parties.values()} <= {"account", "contact", "lead", "systemuser"}
+    assert {p["_partyid_value_lookuplogicalname"] for p in parties.values()} <= {
+        "account",
+        "contact",
+        "lead",
+        "systemuser",
+    }
     assert {a["activitytypecode"] for a in activities.values()} == {"email", "phonecall", "task", "appointment"}
