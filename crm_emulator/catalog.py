@@ -9,6 +9,7 @@ separate.
 from __future__ import annotations
 
 from crm_emulator.columns import STATE_ACTIVE, STATUS_ACTIVE, lookup, memo, primary_key, standard, string, with_helpers
+from crm_emulator.files import fileattachment_table
 from crm_emulator.rows import TableSpec
 from crm_emulator.schema import Table
 from crm_emulator.tables import data_specs
@@ -304,6 +305,8 @@ class Catalog:
         self.specs: list[TableSpec] = data_specs(extra)
         data = [s.table for s in self.specs]
         extra = metadata_only_tables({t.logical_name for t in data})
+        files = [t.logical_name for t in data if any(c.type_name == "FileType" for c in t.columns)]
+        extra.append(fileattachment_table(tuple(files)))  # rows computed from the file columns (files.py)
         self.tables: list[Table] = sorted(data + extra, key=lambda t: t.logical_name)
         self.by_logical = {t.logical_name: t for t in self.tables}
         self.by_set = {t.entity_set: t for t in self.tables}
