@@ -301,8 +301,8 @@ def metadata_only_tables(existing: set[str]) -> list[Table]:
 class Catalog:
     """All table definitions, by logical name and by entity set name."""
 
-    def __init__(self, extra: frozenset[str] = frozenset()) -> None:
-        self.specs: list[TableSpec] = data_specs(extra)
+    def __init__(self, groups: frozenset[str] = frozenset()) -> None:
+        self.specs: list[TableSpec] = data_specs(groups)
         data = [s.table for s in self.specs]
         extra = metadata_only_tables({t.logical_name for t in data})
         files = [t.logical_name for t in data if any(c.type_name == "FileType" for c in t.columns)]

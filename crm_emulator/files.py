@@ -15,6 +15,7 @@ from __future__ import annotations
 import mimetypes
 import random
 import re
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -106,7 +107,7 @@ class Files:
             raise DataverseError(404, RECORD_NOT_FOUND, f"{table.logical_name} With Id = {row_id} Does Not Exist")
         values = self.data.values(table.logical_name, item)
         file_id, created = values.get(column), values.get("createdon")
-        stamp = created.strftime("%Y-%m-%dT%H:%M:%SZ") if hasattr(created, "strftime") else None
+        stamp = created.strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(created, datetime) else None
         return (str(file_id), str(values.get(f"{column}_name") or file_id), stamp) if file_id else None
 
     def value(self, request: Request, table: Table, row_id: str, column: str) -> Response:

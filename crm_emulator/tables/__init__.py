@@ -57,13 +57,17 @@ def _extra_specs(extra: frozenset[str]) -> list[TableSpec]:
     if WIDE in extra:
         specs.append(TableSpec(wide_table(), lambda s: max(20, min(400, s // 4)), wide_row))
     if ACTIVITIES in extra:
-        activities = lambda s: max(20, s // 2)  # noqa: E731
         specs += [
             TableSpec(accountleads_table(), lambda s: max(10, s // 2), accountleads_row),
             TableSpec(activitypointer_table(), activities, activitypointer_row),
             TableSpec(activityparty_table(), lambda s: PARTIES_PER_ACTIVITY * activities(s), activityparty_row),
         ]
     return specs
+
+
+def activities(scale: int) -> int:
+    """Rows of ``activitypointer`` at a scale (each has ``PARTIES_PER_ACTIVITY`` parties)."""
+    return max(20, scale // 2)
 
 
 def _default_specs() -> list[TableSpec]:
