@@ -98,8 +98,11 @@ def test_a_flow_lands_every_column_of_the_wide_table_with_the_values_of_the_sour
     column = wide_column_name(1)  # a whole number
     with stack.emulator.client() as client:
         client.patch(f"{ENTITY_SET}({changed})", json={column: 424242, "cr6f1_name": "changed"}).raise_for_status()
-    run = stack.wait(stack.trigger(flow), timeout=300)  # the delta link repeats the $select: $batch again
+    # the delta link repeats the $select: $batch again, and a throttled batch is retried like any GET
+    stack.emulator.set_faults([{"kind": "throttle", "path": "/api/data/v9.2/$batch", "count": 2, "retry_after": 1}])
+    run = stack.wait(stack.trigger(flow), timeout=300)
     assert run["metrics"]["statusSummary"]["status"] == "success", run
+    assert sum(stack.emulator.stats()["faults_fired"].values()) == 2
     landed = {row[KEY]: row for row in stack.dataset_rows(flow)}
     assert len(landed) == 50
     assert (landed[changed][column], landed[changed]["cr6f1_name"]) == (424242, "changed")

@@ -5,6 +5,10 @@ have 64 KB ("Query data using the Web API", ``docs/adding-a-source.md`` says why
 A table with a thousand columns needs a ``$select`` of that size, and so does every ``@odata.nextLink`` of it
 (the link repeats the query). :class:`~.http.DataverseHttp` sends every such URL through here and gets back
 the part's own status, headers and body, so statuses, retries and paging work exactly as for a plain ``GET``.
+
+Such a table's rows are wide too (~50 bytes per property and row): a 5,000-row page of 1,200 columns would be
+about 300 MB, beyond any page limit. :func:`wide_page_size` caps a read's page size at ``CELLS_PER_PAGE``
+values, which leaves tables of up to 120 columns (``account`` has 118 properties) at Dataverse's 5,000 rows.
 """
 
 from __future__ import annotations
@@ -32,8 +36,14 @@ _STATUS = re.compile(rb"HTTP/1\.[01] ([0-9]{3})")
 #: Headers of a batch answer that describe its multipart body, not the operation's answer inside it.
 _ENTITY_HEADERS = frozenset({"content-type", "content-length", "content-encoding", "transfer-encoding"})
 
+CELLS_PER_PAGE = 600_000
 #: (status, headers, body) of the batch's one operation.
 Part = tuple[int, list[tuple[str, str]], bytes]
+
+
+def wide_page_size(page_size: int, columns: int) -> int:
+    """``page_size`` rows, or fewer when ``columns`` properties per row would make a page too large."""
+    return max(1, min(page_size, CELLS_PER_PAGE // max(columns, 1)))
 
 
 def needs_batch(url: str) -> bool:

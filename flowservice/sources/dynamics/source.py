@@ -18,6 +18,7 @@ from flowservice.domain.errors import InvalidRequest, NotFound, SourceRefused
 from flowservice.ports import CursorInfo, Page, TableInfo, TableSchema
 
 from .auth import AuthKind, Credentials, TokenProvider, authority_from_challenge
+from .batch_get import wide_page_size
 from .cache import CACHE, ConnectionCache, connection_key
 from .files import FileInfo, file_columns
 from .http import DataverseHttp
@@ -131,6 +132,7 @@ class DynamicsSource:
     ) -> Iterator[Page]:
         schema, meta = self._describe(table)
         watermark = None if meta.info.change_tracking else (delta_column or DEFAULT_DELTA_COLUMN)
+        page_size = wide_page_size(page_size, len(columns) if columns is not None else len(schema.columns))
         plan = plan_read(schema, meta, columns, page_size, watermark)
         reader = self._reader(plan)
         partitioned = partitioned_read(reader, schema, cursor)

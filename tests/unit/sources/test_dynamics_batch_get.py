@@ -57,3 +57,10 @@ def test_an_answer_that_is_not_a_batch_is_left_to_the_caller() -> None:
 def test_a_batch_answer_without_a_complete_part_is_refused() -> None:
     with pytest.raises(SourceRefused, match="complete part"):
         batch_get.first_part("multipart/mixed; boundary=b", b"--b\r\nContent-Type: application/http\r\n")
+
+
+def test_pages_of_wide_tables_hold_fewer_rows_and_narrow_tables_keep_5000() -> None:
+    assert batch_get.wide_page_size(5000, 118) == 5000
+    assert batch_get.wide_page_size(5000, 1200) == 500
+    assert batch_get.wide_page_size(20, 1200) == 20
+    assert batch_get.wide_page_size(5000, 10**7) == 1
