@@ -7,11 +7,14 @@ served by ``GET <entity set>(<id>)/<column>/$value``, whole (200) or, with ``Ran
 the file id), which the emulator computes from the file columns of the rows: ``fileattachments`` answers
 ``$select`` and a ``$filter`` on ``fileattachmentid`` (``eq`` or ``Microsoft.Dynamics.CRM.In``), nothing else.
 
-A file's bytes are a pure function of its id: a PDF header, then seeded bytes, 1 KB to 256 KB long.
+A file's bytes are a pure function of its id: a PDF header, then seeded bytes, 1 KB to 256 KB long. An image
+column (``entityimage``) downloads the same way; its bytes are the record's own base64 value (the thumbnail:
+full-size images are not modelled, ``?size=full`` answers the same bytes).
 """
 
 from __future__ import annotations
 
+import base64
 import mimetypes
 import random
 import re
@@ -110,18 +113,28 @@ class Files:
         stamp = created.strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(created, datetime) else None
         return (str(file_id), str(values.get(f"{column}_name") or file_id), stamp) if file_id else None
 
+    def image_of(self, table: Table, row_id: str, column: str) -> tuple[bytes, str] | None:
+        """An image column's bytes: the record's own (thumbnail) value; full-size images are not modelled."""
+        item = self.data.get(table.logical_name, row_id)
+        if item is None:
+            raise DataverseError(404, RECORD_NOT_FOUND, f"{table.logical_name} With Id = {row_id} Does Not Exist")
+        value = self.data.values(table.logical_name, item).get(column)
+        return (base64.b64decode(value), f"{column}.png") if isinstance(value, str) and value else None
+
     def value(self, request: Request, table: Table, row_id: str, column: str) -> Response:
         """``GET …(<id>)/<column>/$value``: the whole file, or the chunk a ``Range`` header asks for."""
         col = table.by_name.get(column)
-        if col is None or col.type_name not in FILE_TYPES:
-            raise bad_request(f"The property '{column}' of {table.logical_name} is not a file column.")
-        found = self.file_of(table, row_id, column)
+        if col is None or col.type_name not in FILE_TYPES | {"ImageType"}:
+            raise bad_request(f"The property '{column}' of {table.logical_name} is not a file or image column.")
+        found = self.image_of(table, row_id, column) if col.type_name == "ImageType" else None
+        if found is None:
+            attached = self.file_of(table, row_id, column) if col.type_name in FILE_TYPES else None
+            found = (content(attached[0]), attached[1]) if attached is not None else None
         if found is None:
             raise DataverseError(
                 404, RECORD_NOT_FOUND, f"No file attachment found for attribute: {column} EntityId: {row_id}."
             )
-        file_id, name, _ = found
-        data = content(file_id)
+        data, name = found
         headers = {
             "x-ms-file-size": str(len(data)),
             "x-ms-file-name": name,

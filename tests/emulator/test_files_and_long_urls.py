@@ -4,6 +4,7 @@ the Web API's URL limits: 32 KB for a GET, 64 KB for a GET inside ``$batch``; th
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -71,6 +72,18 @@ def test_a_file_downloads_in_chunks_that_join_to_the_whole_file() -> None:
             chunks.append(part.content)
             start += len(part.content)
         assert b"".join(chunks) == whole
+
+    run(check)
+
+
+def test_an_image_column_downloads_the_bytes_of_its_base64_value() -> None:
+    async def check(client: httpx.AsyncClient) -> None:
+        page = await client.get("accounts?$select=entityimage&$filter=entityimage ne null&$top=1")
+        row = page.json()["value"][0]
+        answer = await client.get(f"accounts({row['accountid']})/entityimage/$value")
+        assert answer.status_code == 200
+        assert answer.content == base64.b64decode(row["entityimage"])
+        assert answer.headers["mimetype"] == "image/png"
 
     run(check)
 
