@@ -3,7 +3,7 @@
 A file column's value is the file's id, its ``<column>_name`` helper the file name (both Web API properties).
 Size and MIME type are not properties of the record: Dataverse keeps them in the file's ``fileattachment`` row
 (``fileattachmentid`` = the file id; "Use file column data", Microsoft). Each page that holds files costs one
-more request per 50 of them (``fileattachments`` filtered with ``Microsoft.Dynamics.CRM.In`` on the key) and
+more request per 600 of them (``fileattachments`` filtered with ``Microsoft.Dynamics.CRM.In`` on the key) and
 fills two companion columns, ``<column>_filesize`` (bytes, int64) and ``<column>_mimetype``. Companions are
 not selected (they are no Web API properties) and decode as nulls until filled. A file that has no
 ``fileattachment`` row (deleted between the two reads) keeps null companions: the next run reads it again.
@@ -23,7 +23,7 @@ from .http import DataverseHttp
 SIZE_SUFFIX = "_filesize"
 MIME_SUFFIX = "_mimetype"
 FILE_TYPE = "FileType"
-IDS_PER_REQUEST = 50
+IDS_PER_REQUEST = 600  # ~24,000 characters of ids: the URL stays a plain GET
 _ATTACHMENT_SELECT = "fileattachmentid,filesizeinbytes,mimetype"
 
 
