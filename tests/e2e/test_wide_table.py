@@ -1,6 +1,7 @@
 """A table with 1,200 columns (``--wide-table``): a ``$select`` of all of them makes a URL longer than a
-``GET`` may be, which the emulator refuses with 414 as Dataverse does; a flow still lands every column of every
-row, each page read through ``$batch`` (its nextLinks too), with the values the source holds."""
+``GET`` may be, which the emulator refuses with 414 (as the IIS front end of Dataverse does); a flow still
+lands every column of every row, each page read through ``$batch`` (its nextLinks too), with the values the
+source holds."""
 
 from __future__ import annotations
 
