@@ -58,6 +58,19 @@ def wait_for(condition: Callable[[], Any], what: str, timeout: float = 120) -> A
     raise AssertionError(f"gave up waiting: {what}")
 
 
+def ended(read: Callable[[Stack], Samples | None], stack: Stack, runs: int) -> Samples:
+    """The samples once ``runs`` successful runs are counted as ended (the engine counts a run after its document
+    says it ended)."""
+
+    def counted() -> Samples | None:
+        found = read(stack)
+        done = found and value(found, "flowservice_run_duration_seconds_count", status="success") >= runs
+        return found if done else None
+
+    found: Samples = wait_for(counted, f"{runs} ended runs counted")
+    return found
+
+
 @pytest.fixture
 def stack(start_emulator, tmp_path: Path) -> Iterator[Stack]:
     """One embedded worker process (so a second run waits in the queue), small pages on a slow org, JSON logs."""
@@ -119,7 +132,7 @@ def test_metrics_of_runs_in_worker_processes_are_present_and_move_during_and_aft
         runs = [stack.wait(first), stack.wait(second)]
     assert [r["metrics"]["statusSummary"]["status"] for r in runs] == ["success", "success"]
 
-    after = scrape(stack)
+    after = ended(scrape, stack, 2)  # a run's document ends a moment before its worker counts it
     read = sum(r["metrics"]["recordSummary"]["inputRecordCount"] for r in runs)
     written = sum(r["metrics"]["recordSummary"]["outputRecordCount"] for r in runs)
     throttled = sum(r["metrics"]["statusSummary"]["extensions"]["throttledRequests"] for r in runs)
@@ -157,7 +170,7 @@ def test_metrics_of_runs_in_worker_processes_are_present_and_move_during_and_aft
     change_rows(stack.emulator, "accounts", "accountid", created=0, updated=0, deleted=4, seed=7)
     third = stack.wait(stack.trigger(accounts))
     assert third["metrics"]["recordSummary"]["deletedRecordCount"] == 4
-    last = scrape(stack)
+    last = ended(scrape, stack, 3)
     assert value(last, "flowservice_rows_deleted_total", org=org) == 4
     assert value(last, "flowservice_run_duration_seconds_count", status="success") == 3
     assert value(last, "flowservice_flow_data_age_seconds", flow_id=accounts["flow"]) < value(
@@ -242,8 +255,7 @@ def test_a_scale_out_worker_serves_its_own_counters_on_its_metrics_port(start_em
             "rows read by the worker, during its run",
         )
         run = stack.wait(run_id)
-        after = worker_samples()
-        assert after is not None
+        after = ended(lambda _stack: worker_samples(), stack, 1)
         read = run["metrics"]["recordSummary"]["inputRecordCount"]
         assert value(during, "flowservice_rows_read_total", org=org) < read
         assert value(after, "flowservice_rows_read_total", org=org) == read
