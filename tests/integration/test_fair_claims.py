@@ -3,6 +3,7 @@ before a busy one, full orgs and connections are skipped, and workers claiming a
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -10,12 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import Engine, event, text
 from sqlalchemy.orm import Session
 
 from flowservice.domain.tenancy import Tenant
 from flowservice.ports import Claim
-from flowservice.store.db import make_engine, migrate
+from flowservice.store.db import alembic_config, make_engine, migrate
 from flowservice.store.fair_claims import Limits
 from flowservice.store.queue import SqlRunQueue
 from tests.fixtures.server import postgres_url
@@ -168,3 +170,33 @@ def test_workers_claiming_at_the_same_moment_never_pass_the_limit(
             assert queue.finish(taken)
         with engine.begin() as conn:  # the next round starts empty
             conn.execute(text("UPDATE run_queue SET status = 'cancelled' WHERE status = 'queued'"))
+
+
+def test_runs_queued_before_migration_0005_get_their_base_connection(engine: Engine) -> None:
+    config = alembic_config(engine)
+    command.downgrade(config, "0004")
+    docs = {
+        ("flows", "flow-1"): {"sourceConnectionIds": ["source-1"]},
+        ("sourceConnections", "source-1"): {"baseConnectionId": "base-1"},
+    }
+    with engine.begin() as conn:
+        for (kind, id), doc in docs.items():
+            conn.execute(
+                text(
+                    "INSERT INTO resources (kind, id, org, sandbox, doc, etag, created_at, updated_at, seq) "
+                    "VALUES (:kind, :id, 'A', 'prod', :doc, 'e', 0, 0, 0)"
+                ),
+                {"kind": kind, "id": id, "doc": json.dumps(doc)},
+            )
+        for run_id, flow, status in [("queued", "flow-1", "queued"), ("gone", "flow-0", "queued")]:
+            conn.execute(
+                text(
+                    "INSERT INTO run_queue (run_id, flow_id, org, sandbox, status, attempt, heartbeat_at, created_at) "
+                    "VALUES (:run_id, :flow, 'A', 'prod', :status, 0, 0, 0)"
+                ),
+                {"run_id": run_id, "flow": flow, "status": status},
+            )
+    command.upgrade(config, "head")
+    with engine.connect() as conn:
+        stored: dict[str, str] = dict(conn.execute(text("SELECT run_id, connection_id FROM run_queue")).all())
+    assert stored == {"queued": "base-1", "gone": ""}  # a run whose flow is gone has no connection to count
