@@ -140,3 +140,16 @@ def test_post_runs_past_the_clients_budget_answers_429_and_other_clients_go_on(m
     stranger = Harness(a.api.as_other_client("STRANGER0000000000000000@AdobeOrg"), a.org)
     (theirs,) = flows(stranger, ["stranger"])
     assert stranger.api.post("/runs", json={"flowId": theirs.id}).status_code == 201
+
+
+def test_scheduled_runs_are_queued_with_their_flows_base_connection(make_harness: Any) -> None:
+    a = make_harness()
+    a.org.add_table("scheduled", rows=2)
+    start = int(time.time()) - 2 * 3600 - 60  # two hourly windows have ended
+    flow = a.flow("scheduled", schedule={"startTime": start, "frequency": "hour", "interval": 1, "backfill": False})
+    assert a.container.scheduler.tick() == 2
+    with a.container.engine.connect() as conn:
+        stored = conn.execute(
+            text("SELECT connection_id FROM run_queue WHERE flow_id = :flow"), {"flow": flow.id}
+        ).scalars()
+        assert list(stored) == [a.connection_id, a.connection_id]
