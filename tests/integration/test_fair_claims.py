@@ -4,6 +4,8 @@ before a busy one, full orgs and connections are skipped, and workers claiming a
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -200,3 +202,55 @@ def test_runs_queued_before_migration_0005_get_their_base_connection(engine: Eng
     with engine.connect() as conn:
         stored: dict[str, str] = dict(conn.execute(text("SELECT run_id, connection_id FROM run_queue")).all())
     assert stored == {"queued": "base-1", "gone": ""}  # a run whose flow is gone has no connection to count
+
+
+CLAIMER = """
+import sys, time
+from pathlib import Path
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+from flowservice.store.db import make_engine
+from flowservice.store.fair_claims import Limits
+from flowservice.store.queue import SqlRunQueue
+
+url, index, go, per_org, per_connection = sys.argv[1], int(sys.argv[2]), Path(sys.argv[3]), *map(int, sys.argv[4:])
+queue = SqlRunQueue(make_engine(url), Limits(per_org, per_connection))
+seen = queue._candidates(0)
+rotated = seen[index:] + seen[:index]  # each process aims at another run first
+queue._candidates = lambda stale_before: rotated
+event.listen(Session, "before_commit", lambda session: time.sleep(0.05))  # overlapping claims really overlap
+print("ready", flush=True)
+while not go.exists():
+    time.sleep(0.005)
+claim = queue.claim(f"p{index}", 60)
+print(claim.run_id if claim else "none", flush=True)
+"""
+
+
+@pytest.mark.parametrize("limits", [Limits(per_org=2), Limits(per_connection=2)], ids=["per-org", "per-connection"])
+def test_worker_processes_claiming_at_the_same_moment_never_pass_the_limit(
+    engine: Engine, limits: Limits, tmp_path: Path
+) -> None:
+    queue = SqlRunQueue(engine, limits)
+    for _ in range(4):
+        add(queue, "A", connection="c1")
+    go = tmp_path / "go"
+    args = [str(engine.url.render_as_string(hide_password=False)), str(go), str(limits.per_org)]
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", CLAIMER, args[0], str(i), args[1], args[2], str(limits.per_connection)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(4)
+    ]
+    for child in children:
+        assert child.stdout is not None and child.stdout.readline().strip() == "ready"
+    go.touch()
+    outcomes = [child.communicate(timeout=120) for child in children]
+    assert [child.returncode for child in children] == [0] * 4, [err[-2000:] for _, err in outcomes]
+    claimed = [out.strip() for out, _ in outcomes if out.strip() != "none"]
+    assert len(claimed) == 2, outcomes
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM run_queue WHERE status = 'running'")).scalar_one() == 2
