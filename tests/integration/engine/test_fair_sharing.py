@@ -153,3 +153,9 @@ def test_scheduled_runs_are_queued_with_their_flows_base_connection(make_harness
             text("SELECT connection_id FROM run_queue WHERE flow_id = :flow"), {"flow": flow.id}
         ).scalars()
         assert list(stored) == [a.connection_id, a.connection_id]
+
+
+def test_the_openapi_document_says_post_runs_may_answer_429(make_harness: Any) -> None:
+    a = make_harness()
+    paths = a.api.http.get("/openapi.json").json()["paths"]
+    assert "429" in paths["/data/foundation/flowservice/runs"]["post"]["responses"]
