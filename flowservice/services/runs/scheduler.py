@@ -38,7 +38,7 @@ class Scheduler:
         """Queue the runs of every due window; return how many were created."""
         created = 0
         now = int(self.clock())
-        bases = {stored.id: stored.doc.get("baseConnectionId") for _, stored in self.schedules.all_of_kind(SOURCES)}
+        bases: dict[str, Any] | None = None  # source connection → base connection, read once a window is due
         for tenant, flow in self.schedules.all_of_kind("flows"):
             if flow.doc.get("state") != "enabled":
                 continue
@@ -48,8 +48,13 @@ class Scheduler:
                 log.warning("flow %s has an invalid schedule: %s", flow.id, exc.message)
                 continue
             last = self.schedules.last_window_end(flow.id)
-            connection = _base_connection(flow.doc, bases)
             for window in due_windows(schedule, last_fired_end=last, now=now, max_catch_up=self.max_catch_up):
+                if bases is None:
+                    bases = {
+                        source.id: source.doc.get("baseConnectionId")
+                        for _, source in self.schedules.all_of_kind(SOURCES)
+                    }
+                connection = _base_connection(flow.doc, bases)
                 doc = new_run_doc(flow, tenant, "scheduler", (window.start, window.end), "scheduled")
                 span = (window.start, window.end)
                 if self.queue.enqueue("runs", tenant, new_id(), flow.id, doc, span, connection_id=connection):
