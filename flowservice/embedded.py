@@ -212,7 +212,10 @@ def child_main() -> None:
     name, grace = config["name"], float(config["grace_seconds"])
     stop = threading.Event()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # The handler only records the signal: setting the Event there takes its lock, and a second SIGTERM (the
+    # server's, then PR_SET_PDEATHSIG's) arriving inside the first handler deadlocked the process for good.
+    terminated: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _frame: terminated.append(signum))
     _die_with_parent(int(config["parent_pid"]))
     threading.Thread(target=_watch_lifeline, args=(stop,), name="lifeline", daemon=True).start()
 
@@ -226,7 +229,7 @@ def child_main() -> None:
     runtime = container.runtime(scheduler=config["scheduler"], workers=config["workers"], mode="thread")
     runtime.start()
     log.info("embedded %s running (pid %d)", name, os.getpid())
-    while not stop.wait(0.5):
+    while not terminated and not stop.wait(0.5):
         pass
     # Whatever happens next, this process is gone within the grace period (the server may be gone already).
     deadline = threading.Timer(grace, os._exit, (3,))
