@@ -40,6 +40,7 @@ from flowservice.store.vault import Vault, load_or_create_key
 from flowservice.worker import Runtime, Worker
 
 if TYPE_CHECKING:
+    from flowservice.dispatch.procrastinate_queue import ProcrastinateDispatch
     from flowservice.sources.registry import SourceRegistry
 
 log = logging.getLogger("flowservice")
@@ -80,6 +81,7 @@ class Container:
     lake: DeltaLake
     scheduler: Scheduler
     data_access: DataAccessService
+    dispatch: ProcrastinateDispatch | None = None  # FLOWSERVICE_QUEUE=procrastinate
 
     def worker(self, name: str | None = None) -> Worker:
         return Worker(self.run_engine, self.queue, stale_after=self.settings.run_stale_seconds, name=name)
@@ -100,6 +102,36 @@ class Container:
             [self.worker() for _ in range(count)],
             self.settings.scheduler_interval_seconds,
             housekeeping=[(self.settings.run_retention_interval_seconds, retention.prune)],
+        )
+
+    def serve_dispatched(self, threads: int) -> None:
+        """``flowservice worker`` with ``FLOWSERVICE_QUEUE=procrastinate``: procrastinate's worker with
+        flowservice's tasks, ``threads`` runs at once, until SIGTERM or SIGINT (``dispatch/tasks.py``)."""
+        import asyncio
+
+        from flowservice.dispatch.procrastinate_queue import worker_app
+        from flowservice.dispatch.tasks import Jobs, register, serve
+
+        dispatch = self.dispatch
+        if dispatch is None:
+            raise ValueError("serve_dispatched needs FLOWSERVICE_QUEUE=procrastinate")
+        stale = self.settings.run_stale_seconds
+        worker = self.worker()
+        retention = RunRetention(
+            self.engine, days=self.settings.run_retention_days, per_flow=self.settings.run_retention_per_flow
+        )
+        jobs = Jobs(
+            run=lambda run_id, job: worker.run_claimed(run_id, self.queue, job),
+            tick=self.scheduler.tick,
+            recover=lambda: dispatch.recover_stalled(self.engine, stale),
+            tick_every=self.settings.scheduler_interval_seconds,
+            recover_every=max(1.0, stale / 4),
+            housekeeping=[(self.settings.run_retention_interval_seconds, retention.prune)],
+        )
+        app = register(worker_app(self.settings.sqlalchemy_url), jobs)
+        log.info("worker %s: procrastinate dispatch, %d run(s) at once; SIGTERM stops", worker.id, threads)
+        asyncio.run(
+            serve(app, concurrency=threads, heartbeat=stale / 6, stalled_after=stale, on_stop=worker.stopping.set)
         )
 
     def query(self, org: str, sandbox: str, sql: str) -> Any:
@@ -164,7 +196,8 @@ def build(
     )
     connections = ConnectionService(resources, specs, sources, calls)
     lake = DeltaLake(settings.lake_path, lake_storage_options(settings))
-    queue = SqlRunQueue(engine)
+    dispatch = dispatch_for(settings, engine)
+    queue = SqlRunQueue(engine, dispatch)
     catalog = CatalogService(resources, lake)
     mapping_sets = MappingSetService(resources, SqlMappingVersions(engine))
     flows = FlowService(resources, specs, connections, mapping_sets, catalog, queue)
@@ -197,4 +230,18 @@ def build(
         lake=lake,
         scheduler=Scheduler(SqlSchedules(engine), queue, max_catch_up=settings.max_catch_up_windows),
         data_access=DataAccessService(catalog, lake),
+        dispatch=dispatch,
     )
+
+
+def dispatch_for(settings: Settings, engine: Engine) -> ProcrastinateDispatch | None:
+    """With ``FLOWSERVICE_QUEUE=procrastinate``: procrastinate's schema applied (idempotently) and the dispatch
+    every claimable run is deferred through. Imported only then: the embedded default never loads it."""
+    if settings.queue != "procrastinate":
+        return None
+    from flowservice.dispatch.procrastinate_queue import ProcrastinateDispatch, defer_app, ensure_schema
+
+    if engine.dialect.name != "postgresql":
+        raise ValueError("FLOWSERVICE_QUEUE=procrastinate needs a PostgreSQL FLOWSERVICE_DATABASE_URL")
+    ensure_schema(engine)
+    return ProcrastinateDispatch(defer_app(settings.sqlalchemy_url))

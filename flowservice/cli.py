@@ -69,6 +69,11 @@ def serve(
     from flowservice.bootstrap import build
 
     settings = settings_for(data_dir, host=host, port=port)
+    if settings.queue == "procrastinate" and settings.embedded_workers:
+        raise typer.BadParameter(
+            "FLOWSERVICE_QUEUE=procrastinate runs are executed by `flowservice worker` processes: "
+            "set FLOWSERVICE_EMBEDDED_WORKERS=false"
+        )
     application = create_app(build(settings), embedded_runtime=settings.embedded_workers)
     logging.getLogger("flowservice").info(
         "serving on http://%s:%s (data in %s)", settings.host, settings.port, settings.data_dir
@@ -145,6 +150,9 @@ def worker(
     from flowservice.bootstrap import build
 
     container = build(settings_for(data_dir))
+    if container.settings.queue == "procrastinate":  # procrastinate's worker; its periodic tasks schedule
+        container.serve_dispatched(threads)
+        return
     runtime = container.runtime(scheduler=scheduler, workers=threads, mode="thread")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())  # a shutdown: runs in flight go back to the queue

@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     run_retention_per_flow: int = 0
     run_retention_interval_seconds: float = Field(default=3600.0, description="How often the scheduler prunes.")
 
+    # table: workers poll the run_queue table (the embedded default, SQLite or PostgreSQL); procrastinate: runs are
+    # dispatched as procrastinate jobs on the PostgreSQL database (scale-out, `flowservice worker` processes;
+    # serve needs FLOWSERVICE_EMBEDDED_WORKERS=false). docs/operations.md, "Workers on procrastinate".
+    queue: Literal["table", "procrastinate"] = "table"
+
     log_format: str = "text"
     log_level: str = "INFO"
 

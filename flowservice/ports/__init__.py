@@ -8,7 +8,7 @@ from flowservice.ports.identities import Identities
 from flowservice.ports.lake import CommitResult, Lake, LastCommit, WriteMode
 from flowservice.ports.mapping_versions import MappingVersions
 from flowservice.ports.resources import Resources, Stored, WriteWouldWait, writes_must_not_wait
-from flowservice.ports.runs import Claim, RunDocuments, RunErrors, RunQueue, Schedules
+from flowservice.ports.runs import Claim, FlowBusy, RunDocuments, RunErrors, RunQueue, Schedules, TargetedClaims
 from flowservice.ports.source import Column, CursorInfo, Page, SourceClient, SourceFactory, TableInfo, TableSchema
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "Column",
     "CommitResult",
     "CursorInfo",
+    "FlowBusy",
     "Identities",
     "Lake",
     "LastCommit",
@@ -31,6 +32,7 @@ __all__ = [
     "Stored",
     "TableInfo",
     "TableSchema",
+    "TargetedClaims",
     "WriteMode",
     "WriteWouldWait",
     "writes_must_not_wait",

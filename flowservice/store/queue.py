@@ -4,11 +4,15 @@ partial unique index allows one running run per flow, so any number of worker pr
 Every claim increments the row's ``attempt``; (``claimed_by``, ``attempt``) is the claim's fencing token.
 Heartbeats, ``finish`` and ``release`` are conditional on it (``held``), and so are run-document updates
 (``store.run_documents``), so a worker that was presumed dead and woke up changes nothing its successor owns.
-The other run roles share these tables: ``run_documents``, ``schedules`` (fired windows) and ``run_errors``."""
+The other run roles share these tables: ``run_documents``, ``schedules`` (fired windows) and ``run_errors``.
+
+With a ``Dispatch`` (scale-out on procrastinate, ``flowservice/dispatch``) every write that makes a run
+claimable (enqueue, requeue, release) also hands it to the dispatcher in the same transaction, so a run never
+exists without its job, nor a job without its run; ``claim_run`` is the targeted claim its jobs make."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from sqlalchemy import Engine, and_, exists, or_, select, text, update
@@ -17,7 +21,7 @@ from sqlalchemy.orm import Session, aliased
 
 from flowservice.domain.clock import now_ms
 from flowservice.domain.tenancy import Tenant
-from flowservice.ports import Claim
+from flowservice.ports import Claim, FlowBusy
 from flowservice.store.db import writing
 from flowservice.store.resources import new_etag
 from flowservice.store.tables import FiredWindowRow, ResourceRow, RunQueueRow
@@ -25,11 +29,19 @@ from flowservice.store.tables import FiredWindowRow, ResourceRow, RunQueueRow
 IDLE_IN_TRANSACTION_MS = 5000
 
 
-class SqlRunQueue:
-    """The ``RunQueue`` port: enqueue, claim, heartbeat, finish, release, requeue, cancel."""
+class Dispatch(Protocol):
+    """What hands a claimable run to an outside dispatcher, inside the transaction that made it claimable."""
 
-    def __init__(self, engine: Engine) -> None:
+    def defer(self, session: Session, run_id: str, flow_id: str, org: str) -> None: ...
+
+
+class SqlRunQueue:
+    """The ``RunQueue`` port: enqueue, claim, heartbeat, finish, release, requeue, cancel; and
+    ``TargetedClaims`` (``claim_run``) for a dispatcher's jobs."""
+
+    def __init__(self, engine: Engine, dispatch: Dispatch | None = None) -> None:
         self._engine = engine
+        self._dispatch = dispatch
 
     def enqueue(
         self,
@@ -77,6 +89,9 @@ class SqlRunQueue:
                         created_at=stamp,
                     )
                 )
+                if self._dispatch is not None:
+                    session.flush()
+                    self._dispatch.defer(session, run_id, flow_id, tenant.org)
         except IntegrityError:
             if window is not None:
                 return False  # this window has fired already
@@ -144,7 +159,17 @@ class SqlRunQueue:
         return self._fenced_update(claim, status="done")
 
     def release(self, claim: Claim) -> bool:
-        return self._fenced_update(claim, status="queued", claimed_by=None, heartbeat_at=0, created_at=now_ms())
+        with writing(self._engine), Session(self._engine) as session, session.begin():
+            bounded(session)
+            result = session.execute(
+                update(RunQueueRow)
+                .where(*held(claim))
+                .values(status="queued", claimed_by=None, heartbeat_at=0, created_at=now_ms())
+            )
+            released = bool(result.rowcount)  # type: ignore[attr-defined]
+            if released and self._dispatch is not None:
+                self._dispatch.defer(session, claim.run_id, claim.flow_id, claim.org)
+            return released
 
     def requeue(self, run_id: str) -> None:
         with writing(self._engine), Session(self._engine) as session, session.begin():
@@ -153,6 +178,29 @@ class SqlRunQueue:
                 .where(RunQueueRow.run_id == run_id)
                 .values(status="queued", claimed_by=None, heartbeat_at=0, created_at=now_ms())
             )
+            if self._dispatch is not None and (row := session.get(RunQueueRow, run_id)) is not None:
+                self._dispatch.defer(session, run_id, row.flow_id, row.org)
+
+    def claim_run(self, run_id: str, worker_id: str) -> Claim | None:
+        """The targeted claim of a dispatcher's job: whoever held the run before is fenced by the new attempt
+        (the dispatcher decided that holder is gone: its job stalled, or was handed back)."""
+        try:
+            with writing(self._engine), Session(self._engine) as session, session.begin():
+                bounded(session)
+                result = session.execute(
+                    update(RunQueueRow)
+                    .where(RunQueueRow.run_id == run_id, RunQueueRow.status.in_(("queued", "running")))
+                    .values(
+                        status="running", claimed_by=worker_id, heartbeat_at=now_ms(), attempt=RunQueueRow.attempt + 1
+                    )
+                )
+                if result.rowcount != 1:  # type: ignore[attr-defined]
+                    return None
+                row = session.get(RunQueueRow, run_id)
+                assert row is not None
+                return Claim(row.run_id, row.flow_id, row.org, row.sandbox, row.attempt, worker_id)
+        except IntegrityError:
+            raise FlowBusy(run_id) from None  # another run of this flow is running
 
     def cancel_flow(self, flow_id: str) -> list[str]:
         with writing(self._engine), Session(self._engine) as session, session.begin():
