@@ -126,7 +126,10 @@ class Container:
             recover=lambda: dispatch.recover_stalled(self.engine, stale),
             tick_every=self.settings.scheduler_interval_seconds,
             recover_every=max(1.0, stale / 4),
-            housekeeping=[(self.settings.run_retention_interval_seconds, retention.prune)],
+            housekeeping=[
+                (self.settings.run_retention_interval_seconds, retention.prune),
+                (self.settings.run_retention_interval_seconds, lambda: dispatch.prune_jobs(self.engine)),
+            ],
         )
         app = register(worker_app(self.settings.sqlalchemy_url), jobs)
         log.info("worker %s: procrastinate dispatch, %d run(s) at once; SIGTERM stops", worker.id, threads)
@@ -244,4 +247,7 @@ def dispatch_for(settings: Settings, engine: Engine) -> ProcrastinateDispatch | 
     if engine.dialect.name != "postgresql":
         raise ValueError("FLOWSERVICE_QUEUE=procrastinate needs a PostgreSQL FLOWSERVICE_DATABASE_URL")
     ensure_schema(engine)
+    # procrastinate logs every job deferred, started and ended, the periodic ones too (several a second); the
+    # engine logs each run's end, so procrastinate's own lines are kept for warnings and errors
+    logging.getLogger("procrastinate").setLevel(max(logging.WARNING, logging.getLogger().getEffectiveLevel()))
     return ProcrastinateDispatch(defer_app(settings.sqlalchemy_url))

@@ -123,6 +123,20 @@ class ProcrastinateDispatch:
             log.warning("job %s of run %s stalled (its worker went silent): a new job takes the run", job["id"], run_id)
         return moved
 
+    def prune_jobs(self, engine: Engine) -> int:
+        """Delete ended ``run_flow`` jobs whose run is gone (run retention pruned it): jobs leave with their runs."""
+        with engine.begin() as conn:
+            return int(
+                conn.execute(
+                    text(
+                        "DELETE FROM procrastinate_jobs j WHERE j.task_name = :task"
+                        " AND j.status IN ('succeeded', 'failed', 'cancelled', 'aborted')"
+                        " AND NOT EXISTS (SELECT 1 FROM run_queue q WHERE q.run_id = j.args->>'run_id')"
+                    ),
+                    {"task": RUN_TASK},
+                ).rowcount
+            )
+
     def _connector(self) -> Any:
         return self._app.connector.get_sync_connector()
 

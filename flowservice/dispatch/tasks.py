@@ -48,10 +48,13 @@ class Backoff(BaseRetryStrategy):
         self.busy_wait = busy_wait
         self.cap = cap
 
-    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
+    def wait_seconds(self, exception: BaseException, attempts: int) -> int:
         if isinstance(exception, FlowBusy):
-            return RetryDecision(retry_in={"seconds": self.busy_wait})
-        return RetryDecision(retry_in={"seconds": min(self.cap, 2 ** min(job.attempts, 8))})
+            return self.busy_wait
+        return min(self.cap, 1 << min(attempts, 8))
+
+    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
+        return RetryDecision(retry_in={"seconds": self.wait_seconds(exception, job.attempts)})
 
 
 def cron_every(seconds: float) -> str:
@@ -96,18 +99,20 @@ async def serve(
     loop.set_default_executor(ThreadPoolExecutor(max_workers=concurrency + 4, thread_name_prefix="job"))
     async with app.open_async():
 
-        def worker(queue: str, slots: int) -> ProcrastinateWorker:
+        def worker(queue: str, slots: int, delete_jobs: str) -> ProcrastinateWorker:
             return ProcrastinateWorker(
                 app,
                 queues=[queue],
                 concurrency=slots,
                 name=queue,
+                delete_jobs=delete_jobs,
                 install_signal_handlers=False,
                 update_heartbeat_interval=heartbeat,
                 stalled_worker_timeout=stalled_after,
             )
 
-        runs, periodic = worker(RUNS_QUEUE, concurrency), worker(PERIODIC_QUEUE, 1)
+        # a run's job is kept (its history, pruned with the run); a periodic job that succeeded is not
+        runs, periodic = worker(RUNS_QUEUE, concurrency, "never"), worker(PERIODIC_QUEUE, 1, "successful")
 
         def stop() -> None:
             log.info("stopping: runs in flight go back to the queue and resume elsewhere")

@@ -208,3 +208,18 @@ def test_a_released_run_is_deferred_again_in_the_release_transaction(harness: Ha
     assert queue.release(claim)
     assert not queue.release(claim)  # fenced: a second hand-back of the same claim defers nothing
     assert [j["status"] for j in jobs(engine, run_id)] == ["todo", "todo"]
+
+
+def test_ended_jobs_leave_with_their_runs_and_the_others_stay(harness: Harness) -> None:
+    engine = harness.container.engine
+    queue = harness.container.queue
+    tenant = Tenant("ORG", "prod")
+    pruned, kept = str(uuid.uuid4()), str(uuid.uuid4())
+    for run_id in (pruned, kept):
+        flow_id = str(uuid.uuid4())
+        queue.enqueue("runs", tenant, run_id, flow_id, {"flowId": flow_id}, None)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE procrastinate_jobs SET status = 'succeeded' WHERE task_name = :t"), {"t": RUN_TASK})
+        conn.execute(text("DELETE FROM run_queue WHERE run_id = :r"), {"r": pruned})  # what run retention does
+    assert dispatch(harness).prune_jobs(engine) == 1
+    assert jobs(engine, pruned) == [] and len(jobs(engine, kept)) == 1
