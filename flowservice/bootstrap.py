@@ -123,7 +123,7 @@ class Container:
         jobs = Jobs(
             run=lambda run_id, job: worker.run_claimed(run_id, self.queue, job),
             tick=self.scheduler.tick,
-            recover=lambda: dispatch.recover_stalled(self.engine, stale),
+            recover=lambda: dispatch.recover_stalled(self.engine, stale) + dispatch.adopt_orphans(self.engine, stale),
             tick_every=self.settings.scheduler_interval_seconds,
             recover_every=max(1.0, stale / 4),
             housekeeping=[

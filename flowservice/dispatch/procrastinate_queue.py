@@ -25,6 +25,7 @@ from procrastinate.schema import SchemaManager
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
+from flowservice.domain.clock import now_ms
 from flowservice.store.tables import RunQueueRow
 
 log = logging.getLogger("flowservice.dispatch")
@@ -122,6 +123,31 @@ class ProcrastinateDispatch:
                     moved.append(run_id)
             log.warning("job %s of run %s stalled (its worker went silent): a new job takes the run", job["id"], run_id)
         return moved
+
+    def adopt_orphans(self, engine: Engine, stale_after: float) -> list[str]:
+        """Defer a job for each run that has none waiting or doing: queued runs, and running runs whose claim
+        stopped heart-beating ``stale_after`` seconds ago. Only runs queued before this mode was on (or a job
+        deleted by hand) are orphans: a second job for a run is harmless (it waits for the flow's lock, then
+        finds the run ended, or fences a holder that is gone)."""
+        stale_before = now_ms() - int(stale_after * 1000)
+        orphans = text(
+            """
+            SELECT q.run_id, q.flow_id, q.org FROM run_queue q
+             WHERE (q.status = 'queued' OR (q.status = 'running' AND q.heartbeat_at < :stale))
+               AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs j
+                                WHERE j.task_name = :task AND j.args->>'run_id' = q.run_id
+                                  AND j.status IN ('todo', 'doing'))
+             ORDER BY q.created_at
+             LIMIT 500
+            """
+        )
+        with Session(engine) as session, session.begin():
+            rows = session.execute(orphans, {"stale": stale_before, "task": RUN_TASK}).all()
+            for run_id, flow_id, org in rows:
+                self.defer(session, run_id, flow_id, org)
+        if rows:
+            log.warning("%d run(s) had no job (queued before procrastinate dispatch?): deferred now", len(rows))
+        return [row[0] for row in rows]
 
     def prune_jobs(self, engine: Engine) -> int:
         """Delete ended ``run_flow`` jobs whose run is gone (run retention pruned it): jobs leave with their runs."""

@@ -223,3 +223,13 @@ def test_ended_jobs_leave_with_their_runs_and_the_others_stay(harness: Harness) 
         conn.execute(text("DELETE FROM run_queue WHERE run_id = :r"), {"r": pruned})  # what run retention does
     assert dispatch(harness).prune_jobs(engine) == 1
     assert jobs(engine, pruned) == [] and len(jobs(engine, kept)) == 1
+
+
+def test_a_run_queued_before_the_mode_was_on_is_given_a_job_once(harness: Harness) -> None:
+    engine = harness.container.engine
+    flow_id, run_id = str(uuid.uuid4()), str(uuid.uuid4())
+    SqlRunQueue(engine).enqueue("runs", Tenant("ORG", "prod"), run_id, flow_id, {"flowId": flow_id}, None)
+    assert [r["run_id"] for r in stuck_jobs(engine)] == [run_id]
+    assert dispatch(harness).adopt_orphans(engine, 5) == [run_id]
+    assert dispatch(harness).adopt_orphans(engine, 5) == []
+    assert len(jobs(engine, run_id)) == 1 and stuck_jobs(engine) == []
