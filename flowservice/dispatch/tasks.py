@@ -94,7 +94,8 @@ async def serve(
 ) -> None:
     """Run ``concurrency`` runs at once until SIGTERM or SIGINT. A stop first calls ``on_stop`` (the runs in
     flight stop at their next fence and are handed back: released and deferred again, one transaction), then
-    lets procrastinate finish those jobs and unregister."""
+    lets procrastinate finish those jobs and unregister. If either procrastinate worker fails, the process stops
+    the same way and raises its error (a supervisor restarts it)."""
     loop = asyncio.get_running_loop()
     loop.set_default_executor(ThreadPoolExecutor(max_workers=concurrency + 4, thread_name_prefix="job"))
     async with app.open_async():
@@ -122,4 +123,11 @@ async def serve(
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop)
-        await asyncio.gather(runs.run(), periodic.run())  # type: ignore[no-untyped-call]
+        both = [asyncio.ensure_future(w.run()) for w in (runs, periodic)]  # type: ignore[no-untyped-call]
+        await asyncio.wait(both, return_when=asyncio.FIRST_EXCEPTION)
+        failed = [t.exception() for t in both if t.done() and not t.cancelled() and t.exception() is not None]
+        if failed:  # e.g. this worker was unregistered while frozen: hand the runs back, exit with the error
+            log.error("a procrastinate worker of this process failed; stopping", exc_info=failed[0])
+            stop()
+            await asyncio.gather(*both, return_exceptions=True)
+            raise failed[0]  # type: ignore[misc]

@@ -223,3 +223,26 @@ def test_a_worker_stopped_by_sigterm_hands_its_run_back_and_another_worker_finis
     log = cluster.logs[cluster.workers.index(stopping)].read_text()
     assert "queued again" in log
     cluster.no_stuck_job()
+
+
+def test_a_worker_unregistered_behind_its_back_exits_with_an_error_and_its_successor_lands_the_run(
+    cluster: Cluster,
+) -> None:
+    """What a worker frozen past the stale time finds when another worker started meanwhile (procrastinate
+    prunes silent workers at start-up and never re-registers them): it cannot take jobs any more, so it stops
+    and exits with an error for its supervisor to restart it, and a run queued meanwhile is not lost."""
+    cluster.start_worker()
+    orphan = cluster.workers[0]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not cluster.sql("SELECT id FROM procrastinate_workers"):
+        time.sleep(0.2)
+    cluster.sql("DELETE FROM procrastinate_workers RETURNING id")  # what a starting worker's prune does
+    connection = cluster.stack.connection()
+    accounts = cluster.stack.flow(connection, "account", "merge")
+    run_id = cluster.stack.trigger(accounts)
+    assert orphan.wait(timeout=120) != 0
+    cluster.start_worker()
+    run = cluster.stack.wait(run_id, timeout=240)
+    assert run["metrics"]["statusSummary"]["status"] == "success", run["metrics"]["statusSummary"]
+    assert_exact(cluster, accounts, "accounts", "accountid")
+    cluster.no_stuck_job()
