@@ -9,7 +9,8 @@ of that transaction, through procrastinate's own defer query, so a rollback leav
   one active run. Not ``queueing_lock``: it refuses a second *waiting* job, and a flow may hold several queued
   runs (a scheduled window and an on-demand run) that must each run.
 - ``priority`` = minus the org's queued runs before this one: jobs are fetched by priority, so an org's single
-  run passes another org's backlog (round-robin across orgs, issue 16 item 4).
+  run passes another org's backlog (round-robin across orgs, issue 16 item 4). A run resumed while still
+  ``running`` in the table (its holder gone) goes first: every other run of its flow waits for it anyway.
 - Stalled jobs (their worker's procrastinate heartbeat is older than ``FLOWSERVICE_RUN_STALE_SECONDS``) are not
   retried in place: ``recover_stalled`` fails the old job and defers a new one for its run in one transaction,
   so a worker that wakes up late can end only its own, already failed, job, never the one its successor runs.
@@ -33,6 +34,7 @@ log = logging.getLogger("flowservice.dispatch")
 RUN_TASK = "flowservice.run_flow"
 RUNS_QUEUE = "flowservice_runs"
 PERIODIC_QUEUE = "flowservice_periodic"
+RESUMED_PRIORITY = 1_000_000  # a run that was running (its flow held in run_queue) resumes before anything else
 SCHEMA_LOCK = 0x666C6F77  # pg_advisory_xact_lock key: one process applies procrastinate's schema at a time
 
 
@@ -77,17 +79,22 @@ class ProcrastinateDispatch:
     def __init__(self, app: App) -> None:
         self._app = app
 
-    def defer(self, session: Session, run_id: str, flow_id: str, org: str) -> None:
-        ahead = session.execute(
-            select(func.count())
-            .select_from(RunQueueRow)
-            .where(RunQueueRow.org == org, RunQueueRow.status == "queued", RunQueueRow.run_id != run_id)
-        ).scalar_one()
+    def defer(self, session: Session, run_id: str, flow_id: str, org: str, *, resumed: bool = False) -> None:
+        """``resumed``: the run is still ``running`` in the table (its holder is gone), so every other run of its
+        flow would find the flow busy until it ends: its job goes first."""
+        if resumed:
+            priority = RESUMED_PRIORITY
+        else:
+            priority = -session.execute(
+                select(func.count())
+                .select_from(RunQueueRow)
+                .where(RunQueueRow.org == org, RunQueueRow.status == "queued", RunQueueRow.run_id != run_id)
+            ).scalar_one()
         self._app.configure_task(
             name=RUN_TASK,
             queue=RUNS_QUEUE,
             lock=flow_lock(flow_id),
-            priority=-int(ahead),
+            priority=int(priority),
             connection=driver(session),
         ).defer(run_id=run_id)
 
@@ -119,7 +126,7 @@ class ProcrastinateDispatch:
                     continue  # it ended meanwhile
                 row = session.get(RunQueueRow, run_id)
                 if row is not None and row.status in ("queued", "running"):
-                    self.defer(session, run_id, row.flow_id, row.org)
+                    self.defer(session, run_id, row.flow_id, row.org, resumed=row.status == "running")
                     moved.append(run_id)
             log.warning("job %s of run %s stalled (its worker went silent): a new job takes the run", job["id"], run_id)
         return moved
@@ -132,7 +139,7 @@ class ProcrastinateDispatch:
         stale_before = now_ms() - int(stale_after * 1000)
         orphans = text(
             """
-            SELECT q.run_id, q.flow_id, q.org FROM run_queue q
+            SELECT q.run_id, q.flow_id, q.org, q.status FROM run_queue q
              WHERE (q.status = 'queued' OR (q.status = 'running' AND q.heartbeat_at < :stale))
                AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs j
                                 WHERE j.task_name = :task AND j.args->>'run_id' = q.run_id
@@ -143,8 +150,8 @@ class ProcrastinateDispatch:
         )
         with Session(engine) as session, session.begin():
             rows = session.execute(orphans, {"stale": stale_before, "task": RUN_TASK}).all()
-            for run_id, flow_id, org in rows:
-                self.defer(session, run_id, flow_id, org)
+            for run_id, flow_id, org, status in rows:
+                self.defer(session, run_id, flow_id, org, resumed=status == "running")
         if rows:
             log.warning("%d run(s) had no job (queued before procrastinate dispatch?): deferred now", len(rows))
         return [row[0] for row in rows]

@@ -42,7 +42,11 @@ class Jobs:
 
 
 class Backoff(BaseRetryStrategy):
-    """Retry forever: soon when the flow is busy, else doubling up to ``cap`` seconds."""
+    """Retry forever: soon when the flow is busy, else doubling up to ``cap`` seconds.
+
+    A busy flow's job also steps back one priority each time: procrastinate lets no job of a lock start while
+    another job of that lock waits with a higher priority (whatever its retry time), so without the step a job
+    retried for a busy flow could forever keep the job of the run that holds the flow from starting."""
 
     def __init__(self, busy_wait: int = 1, cap: int = 60) -> None:
         self.busy_wait = busy_wait
@@ -54,7 +58,8 @@ class Backoff(BaseRetryStrategy):
         return min(self.cap, 1 << min(attempts, 8))
 
     def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
-        return RetryDecision(retry_in={"seconds": self.wait_seconds(exception, job.attempts)})
+        priority = job.priority - 1 if isinstance(exception, FlowBusy) else None
+        return RetryDecision(retry_in={"seconds": self.wait_seconds(exception, job.attempts)}, priority=priority)
 
 
 def cron_every(seconds: float) -> str:

@@ -169,7 +169,7 @@ def test_an_orgs_single_run_is_fetched_before_another_orgs_backlog(harness: Harn
     assert [o["run_id"] for o in order if o] == [busy[0], single, busy[1]]
 
 
-def test_a_stalled_jobs_run_goes_to_a_new_job_and_the_old_job_can_no_longer_be_ended(harness: Harness) -> None:
+def test_a_stalled_jobs_run_goes_to_a_new_job_first_and_the_old_job_can_no_longer_be_ended(harness: Harness) -> None:
     engine = harness.container.engine
     queue = harness.container.queue
     tenant = Tenant("ORG", "prod")
@@ -179,6 +179,8 @@ def test_a_stalled_jobs_run_goes_to_a_new_job_and_the_old_job_can_no_longer_be_e
     job = fetch(engine, dead)
     assert job is not None and queue.claim_run(run_id, "dead/job") is not None
     assert dispatch(harness).recover_stalled(engine, 5) == []  # its worker heart-beat just now
+    later = str(uuid.uuid4())  # another run of the flow, queued while the first one holds the flow
+    queue.enqueue("runs", tenant, later, flow_id, {"flowId": flow_id}, None)
     with engine.begin() as conn:
         conn.execute(
             text("UPDATE procrastinate_workers SET last_heartbeat = now() - interval '1 minute' WHERE id = :w"),
@@ -187,7 +189,7 @@ def test_a_stalled_jobs_run_goes_to_a_new_job_and_the_old_job_can_no_longer_be_e
     assert dispatch(harness).recover_stalled(engine, 5) == [run_id]
     statuses = [(j["id"], j["status"]) for j in jobs(engine, run_id)]
     assert statuses[0] == (job["id"], "failed") and statuses[1][1] == "todo" and len(statuses) == 2
-    new = fetch(engine, register_worker(engine))
+    new = fetch(engine, register_worker(engine))  # the resumed run first: the later one would find its flow busy
     assert new is not None and new["run_id"] == run_id and new["id"] != job["id"]
     with engine.begin() as conn:  # the stale worker waking up cannot end the job its successor now runs
         ended = conn.execute(

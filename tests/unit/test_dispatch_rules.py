@@ -27,8 +27,8 @@ def test_a_periodic_task_fires_about_as_often_as_its_setting_says(seconds: float
     assert gaps(cron_every(seconds)) == {gap}
 
 
-def job(attempts: int) -> Job:
-    return Job(id=1, queue="q", lock=None, queueing_lock=None, task_name="t", attempts=attempts)
+def job(attempts: int, priority: int = 0) -> Job:
+    return Job(id=1, queue="q", lock="l", queueing_lock=None, task_name="t", attempts=attempts, priority=priority)
 
 
 def test_a_busy_flow_is_retried_soon_and_other_errors_back_off_up_to_a_minute_forever() -> None:
@@ -37,6 +37,12 @@ def test_a_busy_flow_is_retried_soon_and_other_errors_back_off_up_to_a_minute_fo
     assert [backoff.wait_seconds(OSError("database down"), n) for n in (0, 1, 3, 6, 10_000)] == [1, 2, 8, 60, 60]
     decision = backoff.get_retry_decision(exception=OSError("database down"), job=job(10_000))
     assert decision is not None and decision.retry_at is not None  # never given up: the run must not be dropped
+    assert decision.priority is None  # an error keeps the job's place
+
+
+def test_a_job_retried_for_a_busy_flow_steps_back_behind_the_job_that_holds_the_flow() -> None:
+    decision = Backoff().get_retry_decision(exception=FlowBusy("r"), job=job(3, priority=-2))
+    assert decision is not None and decision.priority == -3
 
 
 def test_procrastinate_mode_needs_a_postgresql_url() -> None:
