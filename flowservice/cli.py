@@ -146,7 +146,10 @@ def worker(
         bool, typer.Option(help="Also run the scheduler (any number may; firing is idempotent).")
     ] = False,
 ) -> None:
-    """Execute queued runs (scale-out: start several, on several machines, sharing FLOWSERVICE_DATABASE_URL)."""
+    """Execute queued runs (scale-out: start several, on several machines, sharing FLOWSERVICE_DATABASE_URL).
+
+    With FLOWSERVICE_QUEUE=procrastinate: procrastinate's worker with flowservice's tasks (--threads runs at once;
+    every worker fires schedules, so --scheduler is not needed)."""
     from flowservice.bootstrap import build
 
     container = build(settings_for(data_dir))

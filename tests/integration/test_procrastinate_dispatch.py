@@ -235,3 +235,25 @@ def test_a_run_queued_before_the_mode_was_on_is_given_a_job_once(harness: Harnes
     assert dispatch(harness).adopt_orphans(engine, 5) == [run_id]
     assert dispatch(harness).adopt_orphans(engine, 5) == []
     assert len(jobs(engine, run_id)) == 1 and stuck_jobs(engine) == []
+
+
+def test_a_re_triggered_run_gets_a_new_job_with_its_requeue(harness: Harness) -> None:
+    engine = harness.container.engine
+    queue = harness.container.queue
+    flow_id, run_id = str(uuid.uuid4()), str(uuid.uuid4())
+    queue.enqueue("runs", Tenant("ORG", "prod"), run_id, flow_id, {"flowId": flow_id}, None)
+    claim = queue.claim_run(run_id, "w/job")
+    assert claim is not None and queue.finish(claim)
+    with engine.begin() as conn:  # the first job ended with its run
+        conn.execute(text("UPDATE procrastinate_jobs SET status = 'succeeded' WHERE task_name = :t"), {"t": RUN_TASK})
+    assert stuck_jobs(engine) == []
+    queue.requeue(run_id)
+    assert [j["status"] for j in jobs(engine, run_id)] == ["succeeded", "todo"]
+    assert stuck_jobs(engine) == []
+
+
+def test_procrastinate_mode_on_sqlite_is_refused_at_start_up(tmp_path: Path) -> None:
+    from flowservice.bootstrap import build
+
+    with pytest.raises(ValueError, match="PostgreSQL"):
+        build(Settings(data_dir=tmp_path / "data", queue="procrastinate"), sources=FakeOrg())
