@@ -153,17 +153,18 @@ def test_a_flows_jobs_run_one_at_a_time_and_a_busy_flow_makes_the_claim_wait(har
         queue.claim_run(runs[1], "w/other-job")
 
 
-def test_an_orgs_single_run_is_fetched_before_another_orgs_backlog(harness: Harness) -> None:
+def test_an_orgs_single_run_is_fetched_before_another_orgs_backlog_of_a_hundred(harness: Harness) -> None:
+    """Fetched right after the backlog's first run: it waits at most one run per worker slot, not a hundred."""
     engine = harness.container.engine
     queue = harness.container.queue
-    busy = [str(uuid.uuid4()) for _ in range(6)]
+    busy = [str(uuid.uuid4()) for _ in range(100)]
     for run_id in busy:
         flow_id = str(uuid.uuid4())
         queue.enqueue("runs", Tenant("BUSY", "prod"), run_id, flow_id, {"flowId": flow_id}, None)
     single = str(uuid.uuid4())
     flow_id = str(uuid.uuid4())
     queue.enqueue("runs", Tenant("QUIET", "prod"), single, flow_id, {"flowId": flow_id}, None)
-    assert [j["priority"] for j in jobs(engine)] == [0, -1, -2, -3, -4, -5, 0]
+    assert [j["priority"] for j in jobs(engine)] == [-n for n in range(100)] + [0]
     worker = register_worker(engine)
     order = [fetch(engine, worker) for _ in range(3)]
     assert [o["run_id"] for o in order if o] == [busy[0], single, busy[1]]
