@@ -147,16 +147,24 @@ class Container:
         }
         return self.lake.query(sql, tables)
 
+    def check_lake(self) -> None:
+        """What ``serve`` and ``worker`` do before anything else: refuse to start on a lake that cannot be used
+        (an S3 store without conditional put, a wrong bucket or credentials), with the operator's reason."""
+        self.lake.check_storage(conditional_put=self.settings.lake_s3_check_conditional_put)
+
     def close(self) -> None:
         self.connections.calls.close()
         dispose(self.engine)
 
 
 def lake_storage_options(settings: Settings) -> dict[str, str] | None:
-    """S3 options for an ``s3://`` lake; credentials come from the standard ``AWS_*`` variables."""
+    """S3 options for an ``s3://`` lake; credentials from the ``lake_s3_*`` settings, else the standard ``AWS_*``
+    variables."""
     if not settings.lake_path.startswith("s3://"):
         return None
     return s3_options(
+        access_key_id=settings.lake_s3_access_key_id,
+        secret_access_key=settings.lake_s3_secret_access_key,
         endpoint_url=settings.lake_s3_endpoint_url,
         region=settings.lake_s3_region,
         allow_http=settings.lake_s3_allow_http,

@@ -74,7 +74,9 @@ def serve(
             "FLOWSERVICE_QUEUE=procrastinate runs are executed by `flowservice worker` processes: "
             "set FLOWSERVICE_EMBEDDED_WORKERS=false"
         )
-    application = create_app(build(settings), embedded_runtime=settings.embedded_workers)
+    container = build(settings)
+    container.check_lake()
+    application = create_app(container, embedded_runtime=settings.embedded_workers)
     logging.getLogger("flowservice").info(
         "serving on http://%s:%s (data in %s)", settings.host, settings.port, settings.data_dir
     )
@@ -153,6 +155,7 @@ def worker(
     from flowservice.bootstrap import build
 
     container = build(settings_for(data_dir))
+    container.check_lake()
     if container.settings.queue == "procrastinate":  # procrastinate's worker; its periodic tasks schedule
         container.serve_dispatched(threads)
         return

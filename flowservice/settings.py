@@ -22,6 +22,13 @@ class Settings(BaseSettings):
     lake_s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (MinIO, R2...).")
     lake_s3_region: str | None = None
     lake_s3_allow_http: bool = False
+    # the lake's S3 credentials (unset: delta-rs reads the standard AWS_* variables); the secret is left out of
+    # the settings' repr and never logged
+    lake_s3_access_key_id: str | None = None
+    lake_s3_secret_access_key: str | None = Field(default=None, repr=False)
+    lake_s3_check_conditional_put: bool = Field(
+        default=True, description="At serve/worker start-up, require an S3 lake to refuse a second If-None-Match put."
+    )
     host: str = "127.0.0.1"
     port: int = 8080
     token_lifetime_seconds: int = 24 * 3600

@@ -210,7 +210,7 @@ class DataverseHttp:
         assert self.tokens is not None, "token source not set"
         with deadlines.within(self.settings.call_deadline_seconds, f"A page read from {self.uri.origin}"):
             extra["Authorization"] = f"Bearer {self.tokens.token()}"
-            with self.limiter.slot():
+            with self.limiter.slot(self):
                 return self._receive(url, extra, buffered=True, limit=self.settings.max_page_bytes)
 
     def close(self) -> None:
@@ -260,7 +260,7 @@ class DataverseHttp:
                     ahead, first = first, None
                     response, body = ahead()
                 else:
-                    with self.limiter.slot() if limited else nullcontext():
+                    with self.limiter.slot(self) if limited else nullcontext():
                         response, body = self._receive(url, headers, buffered=parse is not None, limit=limit)
                 doc = None
                 if parse is not None and body is not None:
