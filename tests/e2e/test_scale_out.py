@@ -1,6 +1,7 @@
 """Scale-out: the API server without embedded workers, and ``flowservice worker`` processes sharing a PostgreSQL
 database: two polling the run-queue table (one of them also scheduling), and three taking runs as procrastinate
-jobs while one is killed and another frozen. Runs are spread over the workers and land exactly."""
+jobs, the lake in a real S3 bucket, while one is killed and another frozen. Runs are spread over the workers
+and land exactly."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import pytest
 
 from tests.e2e.stack import Stack, iso, server_env, source_rows, spawn
 from tests.e2e.test_procrastinate_workers import Cluster, checksum
+from tests.fixtures.s3_server import S3Server
 from tests.fixtures.server import postgres_server
 
 
@@ -135,9 +137,18 @@ def wait_for(condition: Callable[[], Any], what: str, timeout: float = 120) -> A
 
 @pytest.mark.postgres
 def test_three_procrastinate_workers_survive_a_kill_and_a_freeze_and_land_twenty_flows_of_four_orgs_exactly(
-    start_emulator, database: str, tmp_path: Path
+    start_emulator,
+    database: str,
+    s3_server: S3Server,
+    s3_prefix: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """The lake in a real S3 bucket (SeaweedFS), shared by the three workers."""
     emulator = start_emulator(scale=1500, seed=23, latency=40)
+    lake_env = s3_server.env(s3_prefix)
+    for name, value in lake_env.items():  # the test's own reads of the datasets use them too
+        monkeypatch.setenv(name, value)
     env = server_env(
         emulator,
         FLOWSERVICE_DATABASE_URL=database,
@@ -146,6 +157,7 @@ def test_three_procrastinate_workers_survive_a_kill_and_a_freeze_and_land_twenty
         FLOWSERVICE_RUN_STALE_SECONDS="3",
         FLOWSERVICE_PAGE_SIZE="100",
         FLOWSERVICE_COMMIT_EVERY_ROWS="300",
+        **lake_env,
     )
     stack = Stack(emulator, tmp_path / "server", env)
     stack.start()
