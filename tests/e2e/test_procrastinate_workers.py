@@ -46,9 +46,10 @@ class Cluster:
     workers: list[subprocess.Popen[bytes]]
     logs: list[Path]
 
-    def start_worker(self) -> None:
+    def start_worker(self, threads: int = 1) -> None:
         index = len(self.workers)
         command = [sys.executable, "-m", "flowservice", "worker", "--data-dir", str(self.stack.data_dir)]
+        command += ["--threads", str(threads)]
         log = self.stack.data_dir.parent / f"worker{index}.log"
         self.workers.append(spawn(command, {**os.environ, **self.stack.env}, log))
         self.logs.append(log)
@@ -246,3 +247,21 @@ def test_a_worker_unregistered_behind_its_back_exits_with_an_error_and_its_succe
     assert run["metrics"]["statusSummary"]["status"] == "success", run["metrics"]["statusSummary"]
     assert_exact(cluster, accounts, "accounts", "accountid")
     cluster.no_stuck_job()
+
+
+def test_a_worker_with_two_threads_holds_two_runs_at_once(cluster: Cluster) -> None:
+    cluster.start_worker(threads=2)
+    connection = cluster.stack.connection()
+    flows = [cluster.stack.flow(connection, "account", "merge"), cluster.stack.flow(connection, "contact", "merge")]
+    runs = [cluster.stack.trigger(flow) for flow in flows]
+    deadline = time.monotonic() + 120
+    together = False
+    while time.monotonic() < deadline and not together:
+        held = cluster.sql("SELECT count(*) FROM run_queue WHERE status = 'running' AND run_id = ANY(%s)", runs)
+        together = held[0][0] == 2
+        time.sleep(0.05)
+    assert together, "the second run never started while the first one ran"
+    for run_id in runs:
+        assert cluster.stack.wait(run_id, timeout=240)["metrics"]["statusSummary"]["status"] == "success"
+    assert_exact(cluster, flows[0], "accounts", "accountid")
+    assert_exact(cluster, flows[1], "contacts", "contactid")
