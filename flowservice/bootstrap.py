@@ -22,12 +22,14 @@ from flowservice.services.flow_connections import SourceConnectionService, Targe
 from flowservice.services.flows import FlowService
 from flowservice.services.identity import IdentityService
 from flowservice.services.mapping_sets import MappingSetService
+from flowservice.services.request_budget import RequestBudget
 from flowservice.services.runs import RunEngine, RunProgress, RunService, Scheduler
 from flowservice.services.source_calls import SourceCalls
 from flowservice.services.specs import SpecCatalog
 from flowservice.services.token_guard import TokenGuard
 from flowservice.settings import Settings
 from flowservice.store.db import dispose, make_engine, migrate
+from flowservice.store.fair_claims import Limits
 from flowservice.store.identity import SqlIdentities
 from flowservice.store.mapping_versions import SqlMappingVersions
 from flowservice.store.queue import SqlRunQueue
@@ -208,12 +210,18 @@ def build(
     connections = ConnectionService(resources, specs, sources, calls)
     lake = DeltaLake(settings.lake_path, lake_storage_options(settings))
     dispatch = dispatch_for(settings, engine)
-    queue = SqlRunQueue(engine, dispatch)
+    queue = SqlRunQueue(engine, Limits(settings.max_runs_per_org, settings.max_runs_per_connection), dispatch=dispatch)
     catalog = CatalogService(resources, lake)
     mapping_sets = MappingSetService(resources, SqlMappingVersions(engine))
     flows = FlowService(resources, specs, connections, mapping_sets, catalog, queue)
     run_errors = SqlRunErrors(engine)
-    runs = RunService(resources, flows, queue, run_errors)
+    runs = RunService(
+        resources,
+        flows,
+        queue,
+        run_errors,
+        RequestBudget("POST /runs", settings.runs_post_per_minute, settings.runs_post_per_minute_per_org),
+    )
     run_engine = RunEngine(
         plans=flows,
         sources=connections,

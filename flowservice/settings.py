@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     # queued or running run, is never pruned
     run_retention_per_flow: int = 0
     run_retention_interval_seconds: float = Field(default=3600.0, description="How often the scheduler prunes.")
+    # fair sharing (docs/operations.md): running runs at once per org and per base connection; 0: no limit
+    max_runs_per_org: int = Field(default=0, ge=0)
+    max_runs_per_connection: int = Field(default=0, ge=0)
+    # POST /runs accepted per minute from one client and from one org, per API server process; 0: no limit
+    runs_post_per_minute: int = Field(default=120, ge=0)
+    runs_post_per_minute_per_org: int = Field(default=600, ge=0)
 
     # table: workers poll the run_queue table (the embedded default, SQLite or PostgreSQL); procrastinate: runs are
     # dispatched as procrastinate jobs on the PostgreSQL database (scale-out, `flowservice worker` processes;

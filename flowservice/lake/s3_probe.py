@@ -8,23 +8,28 @@ with 412 (https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writ
 The same two requests also tell, in plain words, a wrong bucket, wrong credentials or an endpoint that does
 not answer.
 
-The requests are signed here (AWS Signature Version 4, path-style URLs like delta-rs's default) with the
-lake's static credentials: from its storage options, else the standard ``AWS_*`` variables. Without static
-credentials (an instance role), the check cannot sign and says so; ``FLOWSERVICE_LAKE_S3_CHECK_CONDITIONAL_PUT
-=false`` skips it for a store known to honour the header. The secret is never logged or put in a message.
+The requests go through obstore (the Rust ``object_store`` crate that delta-rs itself uses, so the check
+signs, addresses and configures exactly as the commits will), with the lake's static credentials: from its
+storage options, else the standard ``AWS_*`` variables. Without static credentials (an instance role), the check
+says so; ``FLOWSERVICE_LAKE_S3_CHECK_CONDITIONAL_PUT=false`` skips it for a store known to honour the header.
+The secret is never logged or put in a message.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import os
 import uuid
 from collections.abc import Mapping
-from urllib.parse import quote, urlparse
+from typing import TYPE_CHECKING
+from urllib.parse import urlparse
 
-import httpx
+import obstore
+from obstore.exceptions import AlreadyExistsError, BaseError
+from obstore.store import S3Store
+
+if TYPE_CHECKING:
+    from obstore.store import S3Config
 
 from flowservice.lake.store_errors import LakeUnavailable, cause
 
@@ -49,94 +54,50 @@ def check_conditional_put(root: str, options: Mapping[str, str], *, timeout: flo
             "AWS_SECRET_ACCESS_KEY); set FLOWSERVICE_LAKE_S3_CHECK_CONDITIONAL_PUT=false only for a store known "
             "to honour If-None-Match."
         )
-    signer = _Signer(key_id, secret, _option(options, "AWS_SESSION_TOKEN"), region)
+    config: S3Config = {
+        "access_key_id": key_id,
+        "secret_access_key": secret,
+        "region": region,
+        "endpoint": endpoint,
+    }
+    if token := _option(options, "AWS_SESSION_TOKEN"):
+        config["session_token"] = token
+    store = S3Store(
+        bucket,
+        config=config,
+        client_options={"allow_http": endpoint.startswith("http://"), "timeout": f"{timeout}s"},
+        retry_config={
+            "max_retries": 1,
+            "retry_timeout": dt.timedelta(seconds=timeout),
+            "backoff": {"init_backoff": dt.timedelta(milliseconds=100), "max_backoff": dt.timedelta(seconds=1)},
+        },
+    )
     key = "/".join(p for p in (prefix, PROBE_DIR, uuid.uuid4().hex) if p)
-    bucket_url = f"{endpoint}/{quote(bucket, safe='')}"
-    url = f"{bucket_url}/{quote(key, safe='/')}"
-    listing = f"{bucket_url}?list-type=2&max-keys=1&prefix={quote(key, safe='')}"
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False) as http:
-            listed = _send(http, signer, "GET", listing, {}, b"")  # delta-rs lists the log: the bucket must exist
-            if listed.status_code >= 300:
-                raise _refused(where, listed)
-            first = _send(http, signer, "PUT", url, {"If-None-Match": "*"}, b"probe")
-            if first.status_code >= 300:
-                raise _refused(where, first)
-            second = _send(http, signer, "PUT", url, {"If-None-Match": "*"}, b"probe again")
-            try:
-                _send(http, signer, "DELETE", url, {}, b"")  # tidy up; a leftover probe object harms nothing
-            except httpx.HTTPError:
-                pass
-    except httpx.HTTPError as exc:
-        raise LakeUnavailable(
-            f"{where} does not answer ({type(exc).__name__}): check FLOWSERVICE_LAKE_S3_ENDPOINT_URL and the network."
-        ) from None
-    if second.status_code == 412:
-        return
-    if second.status_code < 300:
-        raise LakeUnavailable(
-            f"{where} does not honour conditional put: a second put with If-None-Match: * of the same object was "
-            "accepted. Two writers could then overwrite each other's commit of a Delta table; flowservice needs "
-            "a store that refuses it with 412 (AWS S3, MinIO, Cloudflare R2, SeaweedFS do)."
-        )
-    raise _refused(where, second)
+        obstore.list(store, prefix=key, chunk_size=1).collect()  # delta-rs lists the log: the bucket must exist
+        obstore.put(store, key, b"probe", mode="create")
+        try:
+            obstore.put(store, key, b"probe again", mode="create")
+        except AlreadyExistsError:
+            obstore.delete(store, key)  # tidy up; a leftover probe object harms nothing
+            return
+    except (BaseError, OSError) as exc:
+        raise _refused(where, exc) from None
+    raise LakeUnavailable(
+        f"{where} does not honour conditional put: a second put with If-None-Match: * of the same object was "
+        "accepted. Two writers could then overwrite each other's commit of a Delta table; flowservice needs "
+        "a store that refuses it with 412 (AWS S3, MinIO, Cloudflare R2, SeaweedFS do)."
+    )
 
 
-def _refused(where: str, response: httpx.Response) -> LakeUnavailable:
-    text = response.text[:2000]
-    meaning = cause(text) or cause(f"{response.status_code} {response.reason_phrase}")
-    detail = meaning or f"it answered {response.status_code} {response.reason_phrase}"
-    return LakeUnavailable(f"{where} cannot be used: {detail}.")
+def _refused(where: str, exc: BaseException) -> LakeUnavailable:
+    text = str(exc)
+    if (meaning := cause(text)) is not None:
+        return LakeUnavailable(f"{where} cannot be used: {meaning}.")
+    if "dns error" in text or "connect" in text.lower():
+        return LakeUnavailable(f"{where} does not answer: check FLOWSERVICE_LAKE_S3_ENDPOINT_URL and the network.")
+    return LakeUnavailable(f"{where} cannot be used: it answered {text.splitlines()[0][:300]}.")
 
 
 def _option(options: Mapping[str, str], name: str) -> str | None:
     return options.get(name) or options.get(name.lower()) or os.environ.get(name) or None
-
-
-def _send(
-    http: httpx.Client, signer: _Signer, method: str, url: str, headers: dict[str, str], body: bytes
-) -> httpx.Response:
-    return http.request(method, url, headers=signer.headers(method, url, headers, body), content=body)
-
-
-class _Signer:
-    """AWS Signature Version 4 for single requests to S3 (headers only, the payload's hash signed)."""
-
-    def __init__(self, key_id: str, secret: str, token: str | None, region: str) -> None:
-        self._key_id, self._secret, self._token, self._region = key_id, secret, token, region
-
-    def __repr__(self) -> str:  # never the secret
-        return f"_Signer({self._key_id!r}, region={self._region!r})"
-
-    def headers(self, method: str, url: str, extra: dict[str, str], body: bytes) -> dict[str, str]:
-        now = dt.datetime.now(dt.UTC)
-        stamp, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
-        parsed = urlparse(url)
-        payload = hashlib.sha256(body).hexdigest()
-        headers = {"host": parsed.netloc, "x-amz-content-sha256": payload, "x-amz-date": stamp}
-        headers.update({k.lower(): v for k, v in extra.items()})
-        if self._token:
-            headers["x-amz-security-token"] = self._token
-        names = sorted(headers)
-        canonical = "\n".join(
-            [
-                method,
-                parsed.path or "/",
-                parsed.query,
-                "".join(f"{n}:{headers[n].strip()}\n" for n in names),
-                ";".join(names),
-                payload,
-            ]
-        )
-        scope = f"{day}/{self._region}/s3/aws4_request"
-        to_sign = "\n".join(["AWS4-HMAC-SHA256", stamp, scope, hashlib.sha256(canonical.encode()).hexdigest()])
-        key = f"AWS4{self._secret}".encode()
-        for part in (day, self._region, "s3", "aws4_request"):
-            key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-        signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-        headers["authorization"] = (
-            f"AWS4-HMAC-SHA256 Credential={self._key_id}/{scope}, SignedHeaders={';'.join(names)}, "
-            f"Signature={signature}"
-        )
-        del headers["host"]  # httpx sends it
-        return headers

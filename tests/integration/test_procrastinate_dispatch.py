@@ -18,6 +18,7 @@ from flowservice.dispatch.procrastinate_queue import RUN_TASK, ProcrastinateDisp
 from flowservice.domain.tenancy import Tenant
 from flowservice.ports import FlowBusy
 from flowservice.settings import Settings
+from flowservice.store.fair_claims import Limits
 from flowservice.store.queue import SqlRunQueue
 from flowservice.worker import Worker
 from tests.fakes.source import FakeOrg
@@ -94,7 +95,7 @@ def test_a_run_is_queued_with_its_job_in_one_transaction_and_a_rollback_leaves_n
     assert job["status"] == "todo" and job["lock"] == flow_lock(flow_id) and job["priority"] == 0
 
     lost = str(uuid.uuid4())
-    crashing = SqlRunQueue(engine, DeferThenCrash(dispatch(harness)))
+    crashing = SqlRunQueue(engine, dispatch=DeferThenCrash(dispatch(harness)))
     with pytest.raises(CrashAfterDefer):
         crashing.enqueue("runs", tenant, lost, flow_id, {"flowId": flow_id}, None)
     assert jobs(engine, lost) == []
@@ -258,3 +259,21 @@ def test_procrastinate_mode_on_sqlite_is_refused_at_start_up(tmp_path: Path) -> 
 
     with pytest.raises(ValueError, match="PostgreSQL"):
         build(Settings(data_dir=tmp_path / "data", queue="procrastinate"), sources=FakeOrg())
+
+
+def test_a_job_over_its_orgs_limit_waits_and_a_takeover_is_never_held_back(harness: Harness) -> None:
+    engine = harness.container.engine
+    queue = SqlRunQueue(engine, Limits(per_org=1, per_connection=0), dispatch=dispatch(harness))
+    tenant = Tenant("LIMITED", "prod")
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    for run_id in (first, second):
+        flow_id = str(uuid.uuid4())
+        queue.enqueue("runs", tenant, run_id, flow_id, {"flowId": flow_id}, None)
+    held = queue.claim_run(first, "w/job1")
+    assert held is not None
+    with pytest.raises(FlowBusy):  # the org runs one run at a time: the second job is retried later
+        queue.claim_run(second, "w/job2")
+    again = queue.claim_run(first, "w/job1-retried")  # the stalled first run resumes whatever the limit
+    assert again is not None and again.attempt == held.attempt + 1
+    assert queue.finish(again)
+    assert queue.claim_run(second, "w/job2-retried") is not None

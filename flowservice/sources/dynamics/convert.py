@@ -34,6 +34,7 @@ import pyarrow.json as pajson
 from flowservice.domain.errors import SourceError
 from flowservice.ports import Column
 
+from .files import is_file_companion
 from .metadata import LOOKUP_ANNOTATION, LOOKUP_TARGET_SUFFIX
 
 _NUMBER = rb"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
@@ -63,6 +64,8 @@ def select_names(columns: Sequence[Column]) -> list[str]:
     """``$select`` properties: companions are annotations of their lookup, which is selected instead."""
     names: dict[str, None] = {}
     for column in columns:
+        if is_file_companion(column):
+            continue  # filled from fileattachment rows (files.py), not a property of the record
         names[column.name[: -len(LOOKUP_TARGET_SUFFIX)] if is_companion(column) else column.name] = None
     return list(names)
 

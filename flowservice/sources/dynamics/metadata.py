@@ -18,6 +18,7 @@ import pyarrow as pa
 from flowservice.domain.errors import NotFound
 from flowservice.ports import Column, TableInfo, TableSchema
 
+from .files import companions
 from .http import DataverseHttp
 
 TABLE_SELECT = "LogicalName,EntitySetName,DisplayName,PrimaryIdAttribute,ChangeTrackingEnabled,IsPrivate,TableType"
@@ -230,9 +231,11 @@ def map_attribute(
                 name, pa.timestamp("us", tz="UTC"), original, {"type": "string", "format": "date-time"}, note, described
             )
         ]
-    if original in ("UniqueidentifierType", "FileType"):
-        note = "File id (the file itself is not extracted)." if original == "FileType" else None
-        return [_column(name, pa.string(), original, UUID, note, described)]
+    if original == "UniqueidentifierType":
+        return [_column(name, pa.string(), original, UUID, None, described)]
+    if original == "FileType":  # the id, plus size and MIME type from its fileattachment row (files.py)
+        note = "File id (the file itself is not in the table)."
+        return [_column(name, pa.string(), original, UUID, note, described), *companions(name)]
     if original in LOOKUP_TYPES:
         targets = [str(t) for t in extra.get("Targets") or ()]
         value = f"_{name}_value"

@@ -18,7 +18,9 @@ from flowservice.domain.errors import InvalidRequest, NotFound, SourceRefused
 from flowservice.ports import CursorInfo, Page, TableInfo, TableSchema
 
 from .auth import AuthKind, Credentials, TokenProvider, authority_from_challenge
+from .batch_get import wide_page_size
 from .cache import CACHE, ConnectionCache, connection_key
+from .files import FileInfo, file_columns
 from .http import DataverseHttp
 from .metadata import TableMeta, build_schema, check_table_name, fetch_attributes, fetch_table, iter_tables
 from .partitions import PARTITIONED, partitioned_read
@@ -111,7 +113,13 @@ class DynamicsSource:
     def preview(self, table: str, columns: list[str] | None, count: int) -> pa.Table:
         schema, meta = self._describe(table)
         count = max(1, min(int(count), meta.max_page_size))
-        return self._reader(plan_read(schema, meta, columns, count)).preview(count)
+        plan = plan_read(schema, meta, columns, count)
+        preview = self._reader(plan).preview(count)
+        files = file_columns(plan.out)
+        if not files or not preview.num_rows:
+            return preview
+        info = FileInfo(self._session(), files)
+        return pa.Table.from_batches([info.fill(b) for b in preview.to_batches()], schema=preview.schema)
 
     def read(
         self,
@@ -124,6 +132,7 @@ class DynamicsSource:
     ) -> Iterator[Page]:
         schema, meta = self._describe(table)
         watermark = None if meta.info.change_tracking else (delta_column or DEFAULT_DELTA_COLUMN)
+        page_size = wide_page_size(page_size, len(columns) if columns is not None else len(schema.columns))
         plan = plan_read(schema, meta, columns, page_size, watermark)
         reader = self._reader(plan)
         partitioned = partitioned_read(reader, schema, cursor)
@@ -131,6 +140,9 @@ class DynamicsSource:
             pages = partitioned.pages()
         else:
             pages = reader.read(cursor, delta_column)
+        files = file_columns(plan.out)
+        if files:
+            pages = FileInfo(reader.http, files).pages(pages)
         yield from _with_throttling(pages, reader.http)
 
     def cursor_info(self, cursor: dict[str, Any]) -> CursorInfo:

@@ -34,6 +34,7 @@ class _Forgetful(BaseHTTPRequestHandler):
         self.seen.append(self.headers.get("If-None-Match", ""))
         self.rfile.read(int(self.headers.get("Content-Length", "0")))
         self.send_response(200)
+        self.send_header("ETag", '"0"')  # as every S3 answers a put
         self.send_header("Content-Length", "0")
         self.end_headers()
 
