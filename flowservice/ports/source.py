@@ -63,6 +63,7 @@ class Page:
     cursor: dict[str, Any] = field(default_factory=dict)
     final: bool = False
     full_resync: bool = False  # True when the source had to restart from scratch (expired delta token)
+    resync_reason: str | None = None  # why the source restarted from scratch, for the run's document
     bytes_read: int = 0
     throttled_requests: int = 0
     throttled_seconds: float = 0.0
@@ -111,6 +112,12 @@ class SourceClient(Protocol):
 
     def cursor_info(self, cursor: dict[str, Any]) -> CursorInfo:
         """What ``cursor`` (one this source's ``read`` yielded, maybe by an earlier version) means to the engine."""
+
+    def account_identity(self) -> dict[str, str]:
+        """What the account is as found now (for Dynamics: the organization's id and version), asked once per
+        run. The engine stores it beside each cursor; a value that differs from the one of the last commit
+        (the org was copied, reset or restored) means the cursor does not apply, and the table is read in
+        full. ``{}`` when the source cannot tell (configuration is then the only identity)."""
 
     def close(self) -> None: ...
 

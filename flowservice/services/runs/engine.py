@@ -33,11 +33,11 @@ from flowservice.services.mapping import CompiledMapping, compile_mapping
 from flowservice.services.runs.commits import SavedCommit, commit_metadata
 from flowservice.services.runs.context import Counters, RunContext
 from flowservice.services.runs.documents import LostClaim
-from flowservice.services.runs.identity import identity_note, source_identity
+from flowservice.services.runs.identity import changed_fields, identity_note, source_identity
 from flowservice.services.runs.pages_ahead import READ_AHEAD_PAGES, PagesAhead
 from flowservice.services.runs.pending import PendingChanges
 from flowservice.services.runs.progress import RunProgress, error_entry, internal_error, log_end, status_from_failures
-from flowservice.services.runs.resync import RESUMED_RESYNC_NOTE, KeySpill
+from flowservice.services.runs.resync import RESUMED_RESYNC_NOTE, KeySpill, resync_note
 from flowservice.services.runs.rows import drop_already_landed, drop_rows_without_key
 
 log = logging.getLogger("flowservice.engine")
@@ -205,9 +205,10 @@ class RunEngine:
                 ctx.counters = last.counters()  # resuming this very run
             source_cursor = last.source_cursor
             info = source.cursor_info(source_cursor) if source_cursor else CursorInfo()
-            identity = source_identity(plan, self.sources.get(ctx.tenant, plan.base_connection_id).doc)
+            connection = self.sources.get(ctx.tenant, plan.base_connection_id).doc
+            identity = source_identity(plan, connection, source.account_identity())
             force_resync = info.mid_read and last.resync  # a full read of ours, interrupted
-            if source_cursor and last.identity is not None and last.identity != identity:
+            if source_cursor and last.identity is not None and changed_fields(last.identity, identity):
                 ctx.notes.append(identity_note(last.identity, identity))
                 source_cursor, info, force_resync = None, CursorInfo(), True
             ctx.cursor_extra = {"identity": identity, "resync": force_resync}
@@ -261,6 +262,8 @@ class RunEngine:
                 counters.throttled_seconds += page.throttled_seconds
                 if (page.full_resync or force_resync) and seen is None and not noted:
                     counters.full_resync = True
+                    if page.resync_reason:
+                        ctx.notes.append(resync_note(page.resync_reason))
                     if resumed_mid_read:
                         noted = True
                         ctx.notes.append(dict(RESUMED_RESYNC_NOTE))

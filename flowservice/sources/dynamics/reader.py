@@ -185,6 +185,7 @@ class Reader:
         size = page_size or plan.page_size  # a chain keeps the page size it started with
         prefer = plan.prefer("odata.track-changes", page_size=size)
         restarted = False
+        reason: str | None = None
         while True:
             try:
                 page, size_read = self._get(
@@ -195,6 +196,7 @@ class Reader:
                     raise
                 log.warning("change token of %s expired, reading it in full: %s", plan.table, exc.message)
                 url, full_resync, restarted = None, True, True
+                reason = f"Dataverse refused the change token of {plan.table} ({exc.message})."
                 size, prefer = plan.page_size, plan.prefer("odata.track-changes")
                 continue
             next_link, delta_link = page.next_link, page.delta_link
@@ -215,6 +217,7 @@ class Reader:
                 cursor=cursor,
                 final=not next_link,
                 full_resync=full_resync,
+                resync_reason=reason,
                 bytes_read=size_read,
             )
             del page

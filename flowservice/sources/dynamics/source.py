@@ -21,6 +21,7 @@ from .auth import AuthKind, Credentials, TokenProvider, authority_from_challenge
 from .cache import CACHE, ConnectionCache, connection_key
 from .http import DataverseHttp
 from .metadata import TableMeta, build_schema, check_table_name, fetch_attributes, fetch_table, iter_tables
+from .org import org_identity
 from .partitions import PARTITIONED, partitioned_read
 from .reader import DEFAULT_DELTA_COLUMN, Reader, ReadPlan, cursor_info, plan_read
 from .settings import DynamicsSettings
@@ -137,6 +138,10 @@ class DynamicsSource:
         if cursor.get("mode") == PARTITIONED:
             return CursorInfo(mid_read=True)
         return cursor_info(cursor)
+
+    def account_identity(self) -> dict[str, str]:
+        """The org's id and version now (``org.py``): a change makes the run read in full."""
+        return org_identity(self._session(), with_version=self.settings.resync_on_org_version)
 
     def close(self) -> None:
         with self._lock:
