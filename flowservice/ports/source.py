@@ -9,6 +9,10 @@ from typing import Any, Literal, Protocol
 
 import pyarrow as pa
 
+#: The factory parameter that carries a source connection's options for a call (its params beyond the
+#: table and columns, e.g. Dynamics' ``lookupNames``): a source that has none ignores it.
+SOURCE_OPTIONS = "_sourceOptions"
+
 
 @dataclass(frozen=True)
 class TableInfo:

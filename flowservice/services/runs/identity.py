@@ -26,6 +26,7 @@ def source_identity(
         "table": plan.table,
         "deltaColumn": plan.delta_column,
         "columns": sorted(set(plan.columns)) if plan.columns else None,
+        "sourceOptions": dict(sorted(plan.source_options.items())),
     }
     return {**{k: str(v) for k, v in (found or {}).items()}, **configured}
 

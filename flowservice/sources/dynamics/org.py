@@ -4,7 +4,7 @@ A Dataverse org can be copied, reset or restored behind the same address; its ro
 inside delta tokens, then belong to another org. The run engine stores this identity beside every cursor and
 reads the table in full when it changes (``services/runs/identity.py``), so a dataset never mixes the rows of
 two orgs. ``organizations`` (one row, readable by every user) gives both fields; an org that serves no row
-there falls back to ``WhoAmI``'s ``OrganizationId`` alone. A version change (a platform update also makes
+there (or none with a ``version`` property) falls back to ``WhoAmI``'s ``OrganizationId`` alone. A version change (a platform update also makes
 one) costs a full read with delete detection, which is correct either way; ``resync_on_org_version`` in the
 settings leaves the version out for those who would rather not pay it.
 """
@@ -24,7 +24,12 @@ ORG_VERSION = "orgVersion"
 
 def org_identity(http: DataverseHttp, *, with_version: bool = True) -> dict[str, str]:
     """``{"orgId": …, "orgVersion": …}`` (the version only when asked and served)."""
-    doc, _ = http.get_json(http.url("organizations", {"$select": "organizationid,version"}))
+    try:
+        doc, _ = http.get_json(http.url("organizations", {"$select": "organizationid,version"}))
+    except SourceRefused as exc:
+        if "Could not find a property" not in exc.message:
+            raise
+        doc = {}  # an org (or an emulator) whose organization table has no version: its id alone
     rows = doc.get("value") if isinstance(doc, Mapping) else None
     row: Mapping[str, Any] = rows[0] if isinstance(rows, list) and rows and isinstance(rows[0], Mapping) else {}
     org_id = row.get("organizationid")

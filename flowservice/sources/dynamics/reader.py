@@ -29,9 +29,10 @@ import pyarrow.compute as pc
 from flowservice.domain.errors import InvalidRequest, SourceRefused
 from flowservice.ports import Column, CursorInfo, Page, TableSchema
 
-from .convert import DecodedPage, PageDecoder, is_companion, next_link_hint, select_names
+from .convert import DecodedPage, PageDecoder, annotation_terms, next_link_hint, select_names
+from .derived import Derive, is_derived, source_of
 from .http import DataverseHttp, DeltaTokenExpired, Received
-from .metadata import LOOKUP_ANNOTATION, TableMeta
+from .metadata import TableMeta
 from .readahead import Key, ReadAhead, chain_key
 from .uri import same_origin
 
@@ -46,9 +47,11 @@ class ReadPlan:
 
     meta: TableMeta
     out: tuple[Column, ...]  # the batch columns: requested ones, primary key first
-    fetch: tuple[Column, ...]  # ``out`` plus the watermark column when it was not requested
+    fetch: tuple[Column, ...]  # what is decoded: ``out`` but ``derived``, plus the watermark column and the
+    # columns ``derived`` needs when they were not requested
     page_size: int
-    annotations: bool
+    annotations: tuple[str, ...]  # annotation terms the companions in ``fetch`` need
+    derived: tuple[Column, ...] = ()  # computed from decoded columns (``derived.py``), not read from the wire
 
     @property
     def table(self) -> str:
@@ -57,7 +60,7 @@ class ReadPlan:
     def prefer(self, *extra: str, page_size: int | None = None) -> list[str]:
         prefs = [*extra, f"odata.maxpagesize={page_size or self.page_size}"]
         if self.annotations:
-            prefs.append(f'odata.include-annotations="{LOOKUP_ANNOTATION}"')
+            prefs.append(f'odata.include-annotations="{",".join(self.annotations)}"')
         return prefs
 
     def select(self, skip: frozenset[str] | set[str] = frozenset()) -> str:
@@ -77,16 +80,19 @@ def plan_read(
         pk = meta.info.primary_key
         names = dict.fromkeys([pk, *columns] if pk else columns)
         wanted = [by_name[n] for n in names if n in by_name]
-    fetch = list(wanted)
-    if extra and extra in by_name and all(c.name != extra for c in fetch):
-        fetch.append(by_name[extra])
+    derived = [c for c in wanted if is_derived(c.name, meta)]
+    fetch = [c for c in wanted if c not in derived]
+    for name in [*(source_of(c.name) for c in derived), extra]:
+        if name and name in by_name and all(c.name != name for c in fetch):
+            fetch.append(by_name[name])
     size = max(1, min(int(page_size), meta.max_page_size))
     return ReadPlan(
         meta=meta,
         out=tuple(wanted),
         fetch=tuple(fetch),
         page_size=size,
-        annotations=any(is_companion(c) for c in fetch),
+        annotations=annotation_terms(fetch),
+        derived=tuple(derived),
     )
 
 
@@ -110,6 +116,7 @@ class Reader:
         self.plan = plan
         self.unselectable = unselectable if unselectable is not None else set()
         self.decoder = PageDecoder(plan.fetch, plan.table)
+        self.derive = Derive(plan.meta, plan.derived, http) if plan.derived else None
         self.ahead: ReadAhead | None = None
         self._preference_applied: str | None = None
         self.dop_hint: str | None = None  # the last answer's ``x-ms-dop-hint``
@@ -384,7 +391,9 @@ class Reader:
         return self.http.fetch(url, prefer=list(prefer), headers=dict(headers))
 
     def _out(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        if len(self.plan.out) == len(self.plan.fetch):
+        if self.derive is not None:
+            batch = self.derive(batch)  # appended: put in their place below
+        elif len(self.plan.out) == len(self.plan.fetch):
             return batch
         return batch.select([c.name for c in self.plan.out])
 

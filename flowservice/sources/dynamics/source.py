@@ -15,12 +15,14 @@ from typing import Any
 import pyarrow as pa
 
 from flowservice.domain.errors import InvalidRequest, NotFound, SourceRefused
-from flowservice.ports import CursorInfo, Page, TableInfo, TableSchema
+from flowservice.ports import SOURCE_OPTIONS, CursorInfo, Page, TableInfo, TableSchema
 
 from .auth import AuthKind, Credentials, TokenProvider, authority_from_challenge
 from .cache import CACHE, ConnectionCache, connection_key
 from .http import DataverseHttp
+from .lookups import single_targets, with_names
 from .metadata import TableMeta, build_schema, check_table_name, fetch_attributes, fetch_table, iter_tables
+from .money import with_currency_code
 from .org import org_identity
 from .partitions import PARTITIONED, partitioned_read
 from .reader import DEFAULT_DELTA_COLUMN, Reader, ReadPlan, cursor_info, plan_read
@@ -75,6 +77,8 @@ class DynamicsSource:
         self.settings = settings
         self._credentials = credentials_from(params, auth_kind, settings)
         self._uri = parse_service_uri(params.get("serviceUri"))
+        options = params.get(SOURCE_OPTIONS)
+        self._lookup_names = bool(options.get("lookupNames")) if isinstance(options, Mapping) else False
         self.connection_key = connection_key(params, auth_kind, connection_id or params.get("_connectionId"))
         self._cache = cache
         self._http: DataverseHttp | None = None
@@ -199,6 +203,11 @@ class DynamicsSource:
         )
 
     def _describe(self, table: str) -> tuple[TableSchema, TableMeta]:
+        """The table's schema (cached per connection) with what this source connection's options add."""
+        schema, meta = self._described(table)
+        return (with_names(schema) if self._lookup_names else schema), meta
+
+    def _described(self, table: str) -> tuple[TableSchema, TableMeta]:
         name = check_table_name(table)
         hit = self._cache.schema(self.connection_key, name, self.settings.metadata_ttl_seconds)
         if hit is not None:
@@ -208,6 +217,8 @@ class DynamicsSource:
         meta = next((m for m in listed or () if m.info.name == name), None) or fetch_table(http, name)
         attributes, details = fetch_attributes(http, name)
         schema, omitted = build_schema(meta.info, attributes, details, lookup_targets=self.settings.lookup_targets)
-        meta = TableMeta(info=meta.info, table_type=meta.table_type, omitted=omitted)
+        schema = with_currency_code(schema)
+        targets = tuple(sorted(single_targets(schema, attributes, details).items()))
+        meta = TableMeta(info=meta.info, table_type=meta.table_type, omitted=omitted, single_targets=targets)
         self._cache.put_schema(self.connection_key, name, schema, meta)
         return schema, meta
