@@ -4,9 +4,9 @@ A Dataverse org can be copied, reset or restored behind the same address; its ro
 inside delta tokens, then belong to another org. The run engine stores this identity beside every cursor and
 reads the table in full when it changes (``services/runs/identity.py``), so a dataset never mixes the rows of
 two orgs. ``organizations`` (one row, readable by every user) gives both fields; an org that serves no row
-there (or none with a ``version`` property) falls back to ``WhoAmI``'s ``OrganizationId`` alone. A version change (a platform update also makes
-one) costs a full read with delete detection, which is correct either way; ``resync_on_org_version`` in the
-settings leaves the version out for those who would rather not pay it.
+there (or none with a ``version`` property) falls back to ``WhoAmI``'s ``OrganizationId`` alone. A version
+change (a platform update also makes one) costs a full read with delete detection, which is correct either
+way; ``resync_on_org_version`` in the settings leaves the version out for those who would rather not pay it.
 """
 
 from __future__ import annotations
