@@ -5,9 +5,11 @@ rate and the ISO code of its transaction currency."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -119,3 +121,30 @@ def test_money_lands_with_its_base_amount_exchange_rate_and_currency_code(stack:
             value = sent[column]
             assert row[column] == (None if value is None else Decimal(str(value))), column
     assert len({r["_transactioncurrencyid_value_isocurrencycode"] for r in with_money} - {None}) >= 1
+
+
+def documented_queries() -> list[str]:
+    """The SQL of each ``flowservice query`` in the walkthrough's *Lookup names in DuckDB* section."""
+    text = (Path(__file__).parents[2] / "docs" / "walkthrough.md").read_text()
+    section = text.split("## Lookup names in DuckDB", 1)[1].split("\n## ", 1)[0]
+    return re.findall(r'flowservice query "(.+?)" --org', section, flags=re.S)
+
+
+def test_the_walkthrough_queries_of_lookup_names_and_currencies_answer_from_the_datasets(stack: Stack) -> None:
+    accounts = flow_with(stack, "account", "accounts")
+    contacts = flow_with(stack, "contact", "contacts", lookupNames=True)
+    landed(stack, accounts)
+    rows = landed(stack, contacts)
+    queries = documented_queries()
+    assert len(queries) == 3
+    grouped, joined, money = (stack.query(sql) for sql in queries)
+    assert grouped and {r["kind"] for r in grouped} <= {"account", "contact"}
+    top = grouped[0]
+    assert top["contacts"] == sum(
+        1
+        for r in rows.values()
+        if r["_parentcustomerid_value_name"] == top["customer"]
+        and r["_parentcustomerid_value_lookuplogicalname"] == top["kind"]
+    )
+    assert joined and all(r["account_now"] == r["account_then"] for r in joined)  # nothing renamed yet
+    assert money and all(len(r["currency"]) == 3 for r in money if r["currency"] is not None)
