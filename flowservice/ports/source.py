@@ -12,6 +12,9 @@ import pyarrow as pa
 #: The factory parameter that carries a source connection's options for a call (its params beyond the
 #: table and columns, e.g. Dynamics' ``lookupNames``): a source that has none ignores it.
 SOURCE_OPTIONS = "_sourceOptions"
+#: The factory parameter set (True) when a client is opened for a run: it describes tables from fresh metadata,
+#: not from a cache, so that a column added at the source lands on the next run.
+FRESH_METADATA = "_freshMetadata"
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from flowservice.ports import Column, CursorInfo, Page, TableSchema
 
 from .convert import DecodedPage, PageDecoder, annotation_terms, next_link_hint, select_names
 from .derived import Derive, is_derived, source_of
-from .http import DataverseHttp, DeltaTokenExpired, Received
+from .http import DataverseHttp, DeltaTokenExpired, Received, query_string
 from .metadata import TableMeta
 from .readahead import Key, ReadAhead, chain_key
 from .uri import same_origin
@@ -144,7 +144,12 @@ class Reader:
         mode = cursor.get("mode")
         if self.plan.meta.info.change_tracking:
             if mode == "changes" and (cursor.get("delta_link") or cursor.get("next_link")):
-                link = str(cursor.get("next_link") or cursor.get("delta_link"))
+                next_link = cursor.get("next_link")  # the middle of a chain keeps its shape
+                link = (
+                    str(next_link)
+                    if next_link
+                    else with_select(str(cursor["delta_link"]), self.plan.select(self.unselectable))
+                )
                 yield from self._changes(link, bool(cursor.get("full_resync")), int(cursor.get("page_size") or 0))
             else:  # first run, or a table that gained change tracking since the last (watermark) run
                 yield from self._changes(None, mode is not None, 0)
@@ -396,6 +401,15 @@ class Reader:
         elif len(self.plan.out) == len(self.plan.fetch):
             return batch
         return batch.select([c.name for c in self.plan.out])
+
+
+def with_select(link: str, select: str) -> str:
+    """``link`` (a delta link) asking for ``select`` instead of the ``$select`` it was issued with: the token
+    is a version stamp, not tied to the columns (verified on the emulator; the partitioned read relies on it
+    too), so an incremental read asks for the table's columns as they are now (schema drift: ``drift.py``)."""
+    base, _, query = link.partition("?")
+    rest = [part for part in query.split("&") if part and not part.startswith("$select=")]
+    return f"{base}?{'&'.join([query_string({'$select': select}), *rest])}"
 
 
 def cursor_info(cursor: dict[str, Any]) -> CursorInfo:

@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 
 from flowservice.domain.errors import InvalidRequest, NotFound, SourceRefused
-from flowservice.ports import SOURCE_OPTIONS, CursorInfo, Page, TableInfo, TableSchema
+from flowservice.ports import FRESH_METADATA, SOURCE_OPTIONS, CursorInfo, Page, TableInfo, TableSchema
 
 from .auth import AuthKind, Credentials, TokenProvider, authority_from_challenge
 from .cache import CACHE, ConnectionCache, connection_key
@@ -79,6 +79,8 @@ class DynamicsSource:
         self._uri = parse_service_uri(params.get("serviceUri"))
         options = params.get(SOURCE_OPTIONS)
         self._lookup_names = bool(options.get("lookupNames")) if isinstance(options, Mapping) else False
+        self._fresh = params.get(FRESH_METADATA) is True  # a run's client: its schemas are read, not cached
+        self._read_now: set[str] = set()  # tables this client described from fresh metadata already
         self.connection_key = connection_key(params, auth_kind, connection_id or params.get("_connectionId"))
         self._cache = cache
         self._http: DataverseHttp | None = None
@@ -210,7 +212,7 @@ class DynamicsSource:
     def _described(self, table: str) -> tuple[TableSchema, TableMeta]:
         name = check_table_name(table)
         hit = self._cache.schema(self.connection_key, name, self.settings.metadata_ttl_seconds)
-        if hit is not None:
+        if hit is not None and (not self._fresh or name in self._read_now):
             return hit
         http = self._session()
         listed = self._cache.tables(self.connection_key, self.settings.metadata_ttl_seconds)
@@ -221,4 +223,5 @@ class DynamicsSource:
         targets = tuple(sorted(single_targets(schema, attributes, details).items()))
         meta = TableMeta(info=meta.info, table_type=meta.table_type, omitted=omitted, single_targets=targets)
         self._cache.put_schema(self.connection_key, name, schema, meta)
+        self._read_now.add(name)
         return schema, meta
