@@ -1,6 +1,7 @@
-"""Through the emulator: columns added or deleted in the org between two runs. The next run describes the
-table from fresh metadata, lands the new column, keeps the deleted one as a nullable column, and says each
-change once in its document (a note and the copy activity's ``schemaChanges``)."""
+"""Through the emulator: columns added, deleted or widened in the org between two runs. The next run describes
+the table from fresh metadata, lands the new column, keeps the deleted one as a nullable column, widens the
+widened one in place, and says each change once in its document (a note and the copy activity's
+``schemaChanges``)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pyarrow as pa
 import pytest
+from deltalake import DeltaTable
 
 from tests.e2e.stack import Stack, server_env, source_rows
 
@@ -65,3 +68,23 @@ def test_a_column_added_and_one_deleted_in_the_org_show_in_the_dataset_and_the_r
     assert again["metrics"]["statusSummary"]["errors"] == []
     copy = next(a for a in again["activities"] if a["id"] == "copyActivity")
     assert "schemaChanges" not in copy["statusSummary"]["extensions"]
+
+
+def test_a_column_widened_in_the_org_is_widened_in_the_dataset_in_place_with_its_values(stack: Stack) -> None:
+    flow = stack.flow(stack.connection(), "account", "merge")
+    assert stack.wait(stack.trigger(flow))["metrics"]["statusSummary"]["status"] == "success"
+    before = {r["accountid"]: r["numberofemployees"] for r in stack.dataset_rows(flow)}
+    assert any(v is not None for v in before.values())
+    change_metadata(stack, {"op": "widen", "column": "numberofemployees", "type": "BigInt"})
+    run = stack.wait(stack.trigger(flow))
+    summary = run["metrics"]["statusSummary"]
+    assert summary["status"] == "success", summary
+    assert [e["code"] for e in summary["errors"]] == ["CONNECTOR-3004-200"]
+    assert "numberofemployees (integer to int64) widened in place" in summary["errors"][0]["message"]
+    assert stack.api is not None
+    dataset = stack.api.call("GET", f"/data/foundation/catalog/dataSets/{flow['dataset']}")[flow["dataset"]]
+    schema = DeltaTable(str(stack.data_dir / "lake" / dataset["lake"]["path"])).schema().to_arrow()
+    assert pa.schema(schema).field("numberofemployees").type == pa.int64()
+    assert {r["accountid"]: r["numberofemployees"] for r in stack.dataset_rows(flow)} == before
+    again = stack.wait(stack.trigger(flow))
+    assert again["metrics"]["statusSummary"]["errors"] == []
