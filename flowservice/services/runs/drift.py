@@ -81,5 +81,5 @@ def drift_note(changes: list[dict[str, str]]) -> dict[str, str]:
         )
     return {
         "code": "CONNECTOR-3004-200",
-        "message": f"The source's columns changed since the last run: {'; '.join(parts)}.",
+        "message": f"The columns landed changed since the dataset was last written: {'; '.join(parts)}.",
     }
