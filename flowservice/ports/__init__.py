@@ -9,9 +9,21 @@ from flowservice.ports.lake import CommitResult, Lake, LastCommit, WriteMode
 from flowservice.ports.mapping_versions import MappingVersions
 from flowservice.ports.resources import Resources, Stored, WriteWouldWait, writes_must_not_wait
 from flowservice.ports.runs import Claim, FlowBusy, RunDocuments, RunErrors, RunQueue, Schedules, TargetedClaims
-from flowservice.ports.source import Column, CursorInfo, Page, SourceClient, SourceFactory, TableInfo, TableSchema
+from flowservice.ports.source import (
+    FRESH_METADATA,
+    SOURCE_OPTIONS,
+    Column,
+    CursorInfo,
+    Page,
+    SourceClient,
+    SourceFactory,
+    TableInfo,
+    TableSchema,
+)
 
 __all__ = [
+    "FRESH_METADATA",
+    "SOURCE_OPTIONS",
     "Claim",
     "Column",
     "CommitResult",
