@@ -46,6 +46,7 @@ from flowservice.store.vault import Vault, load_or_create_key
 from flowservice.worker import Runtime, Worker
 
 if TYPE_CHECKING:
+    from flowservice.dispatch.procrastinate_queue import ProcrastinateDispatch
     from flowservice.sources.registry import SourceRegistry
 
 log = logging.getLogger("flowservice")
@@ -88,6 +89,7 @@ class Container:
     data_access: DataAccessService
     observed: ObservedState  # what /metrics reads from the database
     readiness: Readiness
+    dispatch: ProcrastinateDispatch | None = None  # FLOWSERVICE_QUEUE=procrastinate
 
     def worker(self, name: str | None = None) -> Worker:
         return Worker(self.run_engine, self.queue, stale_after=self.settings.run_stale_seconds, name=name)
@@ -108,6 +110,39 @@ class Container:
             [self.worker() for _ in range(count)],
             self.settings.scheduler_interval_seconds,
             housekeeping=[(self.settings.run_retention_interval_seconds, retention.prune)],
+        )
+
+    def serve_dispatched(self, threads: int) -> None:
+        """``flowservice worker`` with ``FLOWSERVICE_QUEUE=procrastinate``: procrastinate's worker with
+        flowservice's tasks, ``threads`` runs at once, until SIGTERM or SIGINT (``dispatch/tasks.py``)."""
+        import asyncio
+
+        from flowservice.dispatch.procrastinate_queue import worker_app
+        from flowservice.dispatch.tasks import Jobs, register, serve
+
+        dispatch = self.dispatch
+        if dispatch is None:
+            raise ValueError("serve_dispatched needs FLOWSERVICE_QUEUE=procrastinate")
+        stale = self.settings.run_stale_seconds
+        worker = self.worker()
+        retention = RunRetention(
+            self.engine, days=self.settings.run_retention_days, per_flow=self.settings.run_retention_per_flow
+        )
+        jobs = Jobs(
+            run=lambda run_id, job: worker.run_claimed(run_id, self.queue, job),
+            tick=self.scheduler.tick,
+            recover=lambda: dispatch.recover_stalled(self.engine, stale) + dispatch.adopt_orphans(self.engine, stale),
+            tick_every=self.settings.scheduler_interval_seconds,
+            recover_every=max(1.0, stale / 4),
+            housekeeping=[
+                (self.settings.run_retention_interval_seconds, retention.prune),
+                (self.settings.run_retention_interval_seconds, lambda: dispatch.prune_jobs(self.engine)),
+            ],
+        )
+        app = register(worker_app(self.settings.sqlalchemy_url), jobs)
+        log.info("worker %s: procrastinate dispatch, %d run(s) at once; SIGTERM stops", worker.id, threads)
+        asyncio.run(
+            serve(app, concurrency=threads, heartbeat=stale / 6, stalled_after=stale, on_stop=worker.stopping.set)
         )
 
     def query(self, org: str, sandbox: str, sql: str) -> Any:
@@ -180,7 +215,8 @@ def build(
     )
     connections = ConnectionService(resources, specs, sources, calls)
     lake = DeltaLake(settings.lake_path, lake_storage_options(settings))
-    queue = SqlRunQueue(engine, Limits(settings.max_runs_per_org, settings.max_runs_per_connection))
+    dispatch = dispatch_for(settings, engine)
+    queue = SqlRunQueue(engine, Limits(settings.max_runs_per_org, settings.max_runs_per_connection), dispatch=dispatch)
     catalog = CatalogService(resources, lake)
     mapping_sets = MappingSetService(resources, SqlMappingVersions(engine))
     flows = FlowService(resources, specs, connections, mapping_sets, catalog, queue)
@@ -226,6 +262,7 @@ def build(
         readiness=Readiness(
             observed.ping, partial(root_problem, settings.lake_path, lake_storage_options(settings)), store_cause
         ),
+        dispatch=dispatch,
     )
 
 
@@ -237,3 +274,19 @@ def observability_metrics() -> RunMetrics:
 
     observe.install(source_request)
     return PrometheusRunMetrics()
+
+
+def dispatch_for(settings: Settings, engine: Engine) -> ProcrastinateDispatch | None:
+    """With ``FLOWSERVICE_QUEUE=procrastinate``: procrastinate's schema applied (idempotently) and the dispatch
+    every claimable run is deferred through. Imported only then: the embedded default never loads it."""
+    if settings.queue != "procrastinate":
+        return None
+    from flowservice.dispatch.procrastinate_queue import ProcrastinateDispatch, defer_app, ensure_schema
+
+    if engine.dialect.name != "postgresql":
+        raise ValueError("FLOWSERVICE_QUEUE=procrastinate needs a PostgreSQL FLOWSERVICE_DATABASE_URL")
+    ensure_schema(engine)
+    # procrastinate logs every job deferred, started and ended, the periodic ones too (several a second); the
+    # engine logs each run's end, so procrastinate's own lines are kept for warnings and errors
+    logging.getLogger("procrastinate").setLevel(max(logging.WARNING, logging.getLogger().getEffectiveLevel()))
+    return ProcrastinateDispatch(defer_app(settings.sqlalchemy_url))

@@ -75,6 +75,11 @@ def serve(
     from flowservice.api.app import create_app
     from flowservice.bootstrap import build
 
+    if settings.queue == "procrastinate" and settings.embedded_workers:
+        raise typer.BadParameter(
+            "FLOWSERVICE_QUEUE=procrastinate runs are executed by `flowservice worker` processes: "
+            "set FLOWSERVICE_EMBEDDED_WORKERS=false"
+        )
     container = build(settings)
     container.check_lake()
     application = create_app(container, embedded_runtime=settings.embedded_workers)
@@ -152,7 +157,10 @@ def worker(
         int | None, typer.Option(help="Serve this worker's Prometheus metrics on this port (FLOWSERVICE_METRICS_PORT).")
     ] = None,
 ) -> None:
-    """Execute queued runs (scale-out: start several, on several machines, sharing FLOWSERVICE_DATABASE_URL)."""
+    """Execute queued runs (scale-out: start several, on several machines, sharing FLOWSERVICE_DATABASE_URL).
+
+    With FLOWSERVICE_QUEUE=procrastinate: procrastinate's worker with flowservice's tasks (--threads runs at once;
+    every worker fires schedules, so --scheduler is not needed)."""
     from flowservice.bootstrap import build
 
     settings = settings_for(data_dir, metrics_port=metrics_port)
@@ -164,6 +172,9 @@ def worker(
         from flowservice.observability.metrics import registry
 
         start_http_server(settings.metrics_port, addr=settings.metrics_host, registry=registry())
+    if container.settings.queue == "procrastinate":  # procrastinate's worker; its periodic tasks schedule
+        container.serve_dispatched(threads)
+        return
     runtime = container.runtime(scheduler=scheduler, workers=threads, mode="thread")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())  # a shutdown: runs in flight go back to the queue

@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     runs_post_per_minute: int = Field(default=120, ge=0)
     runs_post_per_minute_per_org: int = Field(default=600, ge=0)
 
+    # table: workers poll the run_queue table (the embedded default, SQLite or PostgreSQL); procrastinate: runs are
+    # dispatched as procrastinate jobs on the PostgreSQL database (scale-out, `flowservice worker` processes;
+    # serve needs FLOWSERVICE_EMBEDDED_WORKERS=false). docs/operations.md, "Workers on procrastinate".
+    queue: Literal["table", "procrastinate"] = "table"
+
     log_format: str = "text"
     log_level: str = "INFO"
 

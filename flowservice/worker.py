@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from flowservice.domain import log_context
-from flowservice.ports import Claim, RunQueue
+from flowservice.ports import Claim, RunQueue, TargetedClaims
 
 log = logging.getLogger("flowservice.worker")
 
@@ -74,6 +74,19 @@ class Worker:
             return False
         self.execute(claim, claimed_at=asked)
         return True
+
+    def run_claimed(self, run_id: str, claims: TargetedClaims, job: str) -> str:
+        """Claim ``run_id`` for a dispatcher's ``job`` (procrastinate mode) and execute it like a polled run;
+        ``ended`` when the run had ended already. ``FlowBusy`` passes through (the job is tried again later),
+        and so does a run stopped mid-way that could not be handed back: the job must not end as if it had."""
+        asked = self.clock()
+        claim = claims.claim_run(run_id, f"{self.id}/{job}")
+        if claim is None:
+            return "ended"
+        status = self.execute(claim, claimed_at=asked)
+        if status == "lost" and self.queue.holds(claim):
+            raise RuntimeError(f"run {run_id} stopped mid-way and could not be handed back; its job is retried")
+        return status
 
     def execute(self, claim: Claim, *, claimed_at: float | None = None) -> str:
         start = self.clock() if claimed_at is None else claimed_at

@@ -37,11 +37,12 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from flowservice.domain.errors import FlowServiceError, InvalidRequest, NotFound
-from flowservice.lake import changes, commitlog, query
+from flowservice.lake import changes, commitlog, query, widen
 from flowservice.lake.s3_probe import check_conditional_put
 from flowservice.lake.schema import delta_type, evolve, plain
 from flowservice.lake.storage import TABLE_CONFIGURATION, Storage
 from flowservice.lake.store_errors import lake_unavailable
+from flowservice.lake.widen import widened
 from flowservice.ports import CommitResult, LastCommit, WriteMode
 
 if TYPE_CHECKING:  # imported where a key lookup reads files: a first load never does, and saves its ~30 MB
@@ -107,6 +108,9 @@ class DeltaLake:
                     return CommitResult(table.version(), 0, 0, 0, noop=True)
             properties = commitlog.commit_properties(app_id, txn_version, cursor)
             try:
+                if table is not None and (schema := widened(_arrow_schema(table) or pa.schema([]), data.schema)):
+                    widen.rewrite(uri, table, schema, self._options())  # a type the source widened (widen.py)
+                    table = self._open(uri)
                 if mode == "merge":
                     version, written, deleted = self._merge(uri, table, data, primary_key, deleted_keys, properties)
                 else:

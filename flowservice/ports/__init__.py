@@ -9,14 +9,27 @@ from flowservice.ports.lake import CommitResult, Lake, LastCommit, WriteMode
 from flowservice.ports.mapping_versions import MappingVersions
 from flowservice.ports.metrics import NoMetrics, RunMetrics
 from flowservice.ports.resources import Resources, Stored, WriteWouldWait, writes_must_not_wait
-from flowservice.ports.runs import Claim, RunDocuments, RunErrors, RunQueue, Schedules
-from flowservice.ports.source import Column, CursorInfo, Page, SourceClient, SourceFactory, TableInfo, TableSchema
+from flowservice.ports.runs import Claim, FlowBusy, RunDocuments, RunErrors, RunQueue, Schedules, TargetedClaims
+from flowservice.ports.source import (
+    FRESH_METADATA,
+    SOURCE_OPTIONS,
+    Column,
+    CursorInfo,
+    Page,
+    SourceClient,
+    SourceFactory,
+    TableInfo,
+    TableSchema,
+)
 
 __all__ = [
+    "FRESH_METADATA",
+    "SOURCE_OPTIONS",
     "Claim",
     "Column",
     "CommitResult",
     "CursorInfo",
+    "FlowBusy",
     "Identities",
     "Lake",
     "LastCommit",
@@ -34,6 +47,7 @@ __all__ = [
     "Stored",
     "TableInfo",
     "TableSchema",
+    "TargetedClaims",
     "WriteMode",
     "WriteWouldWait",
     "writes_must_not_wait",

@@ -90,3 +90,16 @@ class RunErrors(Protocol):
         """Keep row errors (code, message, record JSON), at most ``limit`` per run."""
 
     def errors(self, run_id: str, start: int, limit: int) -> list[dict[str, Any]]: ...
+
+
+class FlowBusy(Exception):
+    """A targeted claim found another run of the same flow running: the run must wait and be tried again."""
+
+
+class TargetedClaims(Protocol):
+    """Claims of one named run, for a dispatcher that hands runs to workers itself (procrastinate's jobs)."""
+
+    def claim_run(self, run_id: str, worker_id: str) -> Claim | None:
+        """Take ``run_id`` whatever claim held it before (attempt + 1, so that claim is fenced), if it is queued
+        or running; None when it has ended (done, cancelled) or does not exist. Raises ``FlowBusy`` when
+        another run of its flow is running."""

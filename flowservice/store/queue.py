@@ -6,11 +6,15 @@ Heartbeats, ``finish`` and ``release`` are conditional on it (``held``), and so 
 (``store.run_documents``), so a worker that was presumed dead and woke up changes nothing its successor owns.
 Which queued run is claimed next, and the limits on running runs per org and per base connection, are
 ``store.fair_claims``. The other run roles share these tables: ``run_documents``, ``schedules`` (fired
-windows) and ``run_errors``."""
+windows) and ``run_errors``.
+
+With a ``Dispatch`` (scale-out on procrastinate, ``flowservice/dispatch``) every write that makes a run
+claimable (enqueue, requeue, release) also hands it to the dispatcher in the same transaction, so a run never
+exists without its job, nor a job without its run; ``claim_run`` is the targeted claim its jobs make."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from sqlalchemy import Engine, select, text, update
@@ -19,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from flowservice.domain.clock import now_ms
 from flowservice.domain.tenancy import Tenant
-from flowservice.ports import Claim
+from flowservice.ports import Claim, FlowBusy
 from flowservice.store.db import writing
 from flowservice.store.fair_claims import Candidate, Limits, fair_queued, room, stalled, take_turn
 from flowservice.store.resources import new_etag
@@ -32,12 +36,20 @@ class _NotClaimed(Exception):
     """The guarded UPDATE matched nothing: end the claim's transaction without keeping its turn."""
 
 
-class SqlRunQueue:
-    """The ``RunQueue`` port: enqueue, claim, heartbeat, finish, release, requeue, cancel."""
+class Dispatch(Protocol):
+    """What hands a claimable run to an outside dispatcher, inside the transaction that made it claimable."""
 
-    def __init__(self, engine: Engine, limits: Limits | None = None) -> None:
+    def defer(self, session: Session, run_id: str, flow_id: str, org: str) -> None: ...
+
+
+class SqlRunQueue:
+    """The ``RunQueue`` port: enqueue, claim, heartbeat, finish, release, requeue, cancel; and
+    ``TargetedClaims`` (``claim_run``) for a dispatcher's jobs."""
+
+    def __init__(self, engine: Engine, limits: Limits | None = None, *, dispatch: Dispatch | None = None) -> None:
         self._engine = engine
         self.limits = limits or Limits()
+        self._dispatch = dispatch
 
     def enqueue(
         self,
@@ -87,6 +99,9 @@ class SqlRunQueue:
                         connection_id=connection_id,
                     )
                 )
+                if self._dispatch is not None:
+                    session.flush()
+                    self._dispatch.defer(session, run_id, flow_id, tenant.org)
         except IntegrityError:
             if window is not None:
                 return False  # this window has fired already
@@ -141,7 +156,17 @@ class SqlRunQueue:
         return self._fenced_update(claim, status="done")
 
     def release(self, claim: Claim) -> bool:
-        return self._fenced_update(claim, status="queued", claimed_by=None, heartbeat_at=0, created_at=now_ms())
+        with writing(self._engine), Session(self._engine) as session, session.begin():
+            bounded(session)
+            result = session.execute(
+                update(RunQueueRow)
+                .where(*held(claim))
+                .values(status="queued", claimed_by=None, heartbeat_at=0, created_at=now_ms())
+            )
+            released = bool(result.rowcount)  # type: ignore[attr-defined]
+            if released and self._dispatch is not None:
+                self._dispatch.defer(session, claim.run_id, claim.flow_id, claim.org)
+            return released
 
     def requeue(self, run_id: str) -> None:
         with writing(self._engine), Session(self._engine) as session, session.begin():
@@ -150,6 +175,37 @@ class SqlRunQueue:
                 .where(RunQueueRow.run_id == run_id)
                 .values(status="queued", claimed_by=None, heartbeat_at=0, created_at=now_ms())
             )
+            if self._dispatch is not None and (row := session.get(RunQueueRow, run_id)) is not None:
+                self._dispatch.defer(session, run_id, row.flow_id, row.org)
+
+    def claim_run(self, run_id: str, worker_id: str) -> Claim | None:
+        """The targeted claim of a dispatcher's job: whoever held the run before is fenced by the new attempt
+        (the dispatcher decided that holder is gone: its job stalled, or was handed back). A queued run starts
+        only within the org's and the connection's limits (``store.fair_claims``), like a polled claim."""
+        now = now_ms()
+        try:
+            with writing(self._engine), Session(self._engine) as session, session.begin():
+                bounded(session)
+                row = session.get(RunQueueRow, run_id)
+                if row is None or row.status not in ("queued", "running"):
+                    return None
+                guard: list[Any] = [RunQueueRow.status == "running"]
+                if row.status == "queued":  # a running run is counted by the limits already
+                    take_turn(session, row.org, row.connection_id, now)
+                    guard = [RunQueueRow.status == "queued", *room(self.limits, row.org, row.connection_id)]
+                result = session.execute(
+                    update(RunQueueRow)
+                    .where(RunQueueRow.run_id == run_id, *guard)
+                    .values(status="running", claimed_by=worker_id, heartbeat_at=now, attempt=RunQueueRow.attempt + 1)
+                )
+                if result.rowcount != 1:  # type: ignore[attr-defined]
+                    raise _NotClaimed
+                session.refresh(row)
+                return Claim(row.run_id, row.flow_id, row.org, row.sandbox, row.attempt, worker_id)
+        except _NotClaimed:
+            raise FlowBusy(run_id) from None  # the org or the connection is at its limit (or the row just changed)
+        except IntegrityError:
+            raise FlowBusy(run_id) from None  # another run of this flow is running
 
     def cancel_flow(self, flow_id: str) -> list[str]:
         with writing(self._engine), Session(self._engine) as session, session.begin():

@@ -15,14 +15,17 @@ from typing import Any
 import pyarrow as pa
 
 from flowservice.domain.errors import InvalidRequest, NotFound, SourceRefused
-from flowservice.ports import CursorInfo, Page, TableInfo, TableSchema
+from flowservice.ports import FRESH_METADATA, SOURCE_OPTIONS, CursorInfo, Page, TableInfo, TableSchema
 
 from .auth import AuthKind, Credentials, TokenProvider, authority_from_challenge
 from .batch_get import wide_page_size
 from .cache import CACHE, ConnectionCache, connection_key
 from .files import FileInfo, file_columns
 from .http import DataverseHttp
+from .lookups import single_targets, with_names
 from .metadata import TableMeta, build_schema, check_table_name, fetch_attributes, fetch_table, iter_tables
+from .money import with_currency_code
+from .org import org_identity
 from .partitions import PARTITIONED, partitioned_read
 from .reader import DEFAULT_DELTA_COLUMN, Reader, ReadPlan, cursor_info, plan_read
 from .settings import DynamicsSettings
@@ -76,6 +79,10 @@ class DynamicsSource:
         self.settings = settings
         self._credentials = credentials_from(params, auth_kind, settings)
         self._uri = parse_service_uri(params.get("serviceUri"))
+        options = params.get(SOURCE_OPTIONS)
+        self._lookup_names = bool(options.get("lookupNames")) if isinstance(options, Mapping) else False
+        self._fresh = params.get(FRESH_METADATA) is True  # a run's client: its schemas are read, not cached
+        self._read_now: set[str] = set()  # tables this client described from fresh metadata already
         self.connection_key = connection_key(params, auth_kind, connection_id or params.get("_connectionId"))
         self._cache = cache
         self._http: DataverseHttp | None = None
@@ -150,6 +157,10 @@ class DynamicsSource:
             return CursorInfo(mid_read=True)
         return cursor_info(cursor)
 
+    def account_identity(self) -> dict[str, str]:
+        """The org's id and version now (``org.py``): a change makes the run read in full."""
+        return org_identity(self._session(), with_version=self.settings.resync_on_org_version)
+
     def close(self) -> None:
         with self._lock:
             if self._http is not None:
@@ -206,15 +217,23 @@ class DynamicsSource:
         )
 
     def _describe(self, table: str) -> tuple[TableSchema, TableMeta]:
+        """The table's schema (cached per connection) with what this source connection's options add."""
+        schema, meta = self._described(table)
+        return (with_names(schema) if self._lookup_names else schema), meta
+
+    def _described(self, table: str) -> tuple[TableSchema, TableMeta]:
         name = check_table_name(table)
         hit = self._cache.schema(self.connection_key, name, self.settings.metadata_ttl_seconds)
-        if hit is not None:
+        if hit is not None and (not self._fresh or name in self._read_now):
             return hit
         http = self._session()
         listed = self._cache.tables(self.connection_key, self.settings.metadata_ttl_seconds)
         meta = next((m for m in listed or () if m.info.name == name), None) or fetch_table(http, name)
         attributes, details = fetch_attributes(http, name)
         schema, omitted = build_schema(meta.info, attributes, details, lookup_targets=self.settings.lookup_targets)
-        meta = TableMeta(info=meta.info, table_type=meta.table_type, omitted=omitted)
+        schema = with_currency_code(schema)
+        targets = tuple(sorted(single_targets(schema, attributes, details).items()))
+        meta = TableMeta(info=meta.info, table_type=meta.table_type, omitted=omitted, single_targets=targets)
         self._cache.put_schema(self.connection_key, name, schema, meta)
+        self._read_now.add(name)
         return schema, meta

@@ -96,11 +96,13 @@ def test_user_local_date_only_format_stays_a_timestamp_because_the_wire_carries_
     assert column.arrow_type == pa.timestamp("us", tz="UTC")
 
 
-def test_single_target_lookup_becomes_its_value_property_without_companion():
+def test_single_target_lookup_becomes_its_value_property_and_a_target_companion_from_metadata():
     columns = mapped(attribute("parentaccountid", "LookupType"), {"Targets": ["account"]}, lookup_targets=True)
-    assert [c.name for c in columns] == ["_parentaccountid_value"]
+    assert [c.name for c in columns] == ["_parentaccountid_value", "_parentaccountid_value_lookuplogicalname"]
     assert columns[0].xdm == {"type": "string", "format": "uuid"}
     assert "account" in (columns[0].description or "")
+    assert columns[1].xdm == {"type": "string", "enum": ["account"]}
+    assert "from metadata" in (columns[1].description or "")
 
 
 @pytest.mark.parametrize("type_name", ["CustomerType", "OwnerType"])
