@@ -70,16 +70,16 @@ def serve(
     from flowservice.observability.processes import share_with_children
 
     settings = settings_for(data_dir, host=host, port=port)
-    share_with_children(settings.data_dir)  # before any metric exists: the embedded workers' counters reach /metrics
-
-    from flowservice.api.app import create_app
-    from flowservice.bootstrap import build
-
     if settings.queue == "procrastinate" and settings.embedded_workers:
         raise typer.BadParameter(
             "FLOWSERVICE_QUEUE=procrastinate runs are executed by `flowservice worker` processes: "
             "set FLOWSERVICE_EMBEDDED_WORKERS=false"
         )
+    share_with_children(settings.data_dir)  # before any metric exists: the embedded workers' counters reach /metrics
+
+    from flowservice.api.app import create_app
+    from flowservice.bootstrap import build
+
     container = build(settings)
     container.check_lake()
     application = create_app(container, embedded_runtime=settings.embedded_workers)

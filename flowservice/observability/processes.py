@@ -9,6 +9,7 @@ the database at scrape time (``database``)."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -16,11 +17,17 @@ from pathlib import Path
 VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
-def share_with_children(data_dir: Path) -> Path:
+def share_with_children(data_dir: Path) -> Path | None:
     """Point this process (and the processes it starts) at ``data_dir/metrics``, emptied: a new server starts
-    its counters from zero, as a restarted process does. Call it before anything imports prometheus_client."""
+    its counters from zero, as a restarted process does. Call it before anything imports prometheus_client;
+    when something did (``serve`` called inside a process that already has metrics), the mode stays off and
+    ``/metrics`` shows this process's counters only."""
     if "prometheus_client" in sys.modules and VARIABLE not in os.environ:
-        raise RuntimeError("prometheus_client was imported before the multi-process mode was chosen")
+        logging.getLogger("flowservice.metrics").warning(
+            "prometheus_client was imported before the multi-process mode was chosen: /metrics shows this "
+            "process's counters only, not its embedded workers'"
+        )
+        return None
     folder = Path(data_dir, "metrics").resolve()
     folder.mkdir(parents=True, exist_ok=True)
     for stale in folder.glob("*.db"):
