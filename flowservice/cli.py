@@ -10,7 +10,7 @@ import json
 import logging
 import signal
 import sys
-import threading
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -176,13 +176,15 @@ def worker(
         container.serve_dispatched(threads)
         return
     runtime = container.runtime(scheduler=scheduler, workers=threads, mode="thread")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())  # a shutdown: runs in flight go back to the queue
+    # a shutdown: runs in flight go back to the queue. The handler only records the signal (as embedded.py's
+    # children do): an Event set there takes a lock that a second SIGTERM, arriving inside it, waits on forever
+    terminated: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, _frame: terminated.append(signum))
     runtime.start()
     logging.getLogger("flowservice").info("worker running %d thread(s); Ctrl-C or SIGTERM stops", threads)
     try:
-        while not stop.wait(1):
-            pass
+        while not terminated:
+            time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     runtime.stop()
