@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, closing
 from typing import Any
 
@@ -174,17 +174,23 @@ class ConnectionService(ResourceService):
                     )
 
     # ------------------------------------------------------------------ source access
-    def open_source(self, tenant: Tenant, id: str, *, interactive: bool = False) -> SourceClient:
+    def open_source(
+        self, tenant: Tenant, id: str, *, interactive: bool = False, source_params: Mapping[str, Any] | None = None
+    ) -> SourceClient:
         """A client of the source behind base connection ``id``: for explore, test, source connections, flows
         and runs alike, so a disabled connection is refused in one place. ``interactive`` (a call on behalf of a
         request) holds one of the tenant's source-call slots and a deadline until the client is closed; raises
-        ``TooManyRequests`` when the tenant has none left."""
+        ``TooManyRequests`` when the tenant has none left. ``source_params``: the params of the source connection
+        the client reads for (or of an explore request), handed to the source as ``_sourceParams`` (e.g. the
+        Dynamics source's ``choiceLabels``)."""
         stored = self.get(tenant, id, with_secrets=True)
         require_enabled(stored)
         auth = stored.doc.get("auth")
         if not auth:
             raise InvalidRequest(f"The connection {id} has no source credentials to explore.")
         params = {**auth["params"], **stored.secrets}
+        if source_params:
+            params["_sourceParams"] = dict(source_params)
         if not interactive:
             return self.sources(stored.doc["connectionSpec"]["id"], auth["specName"], {**params, "_connectionId": id})
         stack = ExitStack()
@@ -214,7 +220,8 @@ class ConnectionService(ResourceService):
             raise InvalidRequest(
                 f"Unsupported objectType '{params.get('objectType')}'; use root, table or view.", code="1451"
             )
-        with closing(self.open_source(tenant, id, interactive=True)) as source:
+        extra = {k: v for k, v in params.items() if k not in EXPLORE_PARAMS}  # the source's own (e.g. choiceLabels)
+        with closing(self.open_source(tenant, id, interactive=True, source_params=extra)) as source:
             if object_type == "root":
                 return [
                     {
@@ -239,6 +246,9 @@ class ConnectionService(ResourceService):
                 rows = source.preview(table, None, count)
                 result["data"] = arrow_to_json_rows(rows)
             return result
+
+
+EXPLORE_PARAMS = frozenset({"objectType", "object", "preview", "previewCount", "fileType"})
 
 
 class _HeldSource:

@@ -145,7 +145,7 @@ class SourceConnectionService(ResourceService):
         message = validation_message(validator, params, "params")
         if message:
             raise InvalidRequest(message)
-        with closing(self.connections.open_source(tenant, base_id, interactive=True)) as source:
+        with closing(self.connections.open_source(tenant, base_id, interactive=True, source_params=params)) as source:
             try:
                 schema = source.describe(params["tableName"])
             except NotFound:

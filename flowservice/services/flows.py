@@ -7,7 +7,7 @@ import builtins
 import time
 from collections.abc import Callable, Iterable
 from contextlib import closing
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from flowservice.domain import listing
@@ -61,6 +61,7 @@ class FlowPlan:
     schedule: Schedule
     mapping_id: str | None = None  # the mapping set and version ``mapping`` is (None: no Mapping transformation)
     mapping_version: int | None = None
+    source_params: dict[str, Any] = field(default_factory=dict)  # the source connection's params, for the source
 
 
 class FlowService(ResourceService):
@@ -273,7 +274,8 @@ class FlowService(ResourceService):
         return copy, mapping
 
     def _source_schema(self, tenant: Tenant, source: Stored) -> TableSchema:
-        with closing(self.connections.open_source(tenant, source.doc["baseConnectionId"], interactive=True)) as client:
+        base_id, params = source.doc["baseConnectionId"], source.doc.get("params")
+        with closing(self.connections.open_source(tenant, base_id, interactive=True, source_params=params)) as client:
             return client.describe(source.doc["params"]["tableName"])
 
     @staticmethod
@@ -433,6 +435,7 @@ class FlowService(ResourceService):
             schedule=parse_schedule(flow["scheduleParams"]),
             mapping_id=mapping_ref["mappingId"] if mapping_ref else None,
             mapping_version=version,
+            source_params=dict(source.doc.get("params") or {}),
         )
 
 

@@ -15,7 +15,7 @@ in turn.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import ExitStack, closing
 from dataclasses import asdict
 from typing import Any, NamedTuple, Protocol
@@ -54,7 +54,9 @@ class Sources(Protocol):
     """The source behind a base connection, and the connection's document for the cursor's identity
     (``ConnectionService``)."""
 
-    def open_source(self, tenant: Tenant, id: str) -> SourceClient: ...
+    def open_source(
+        self, tenant: Tenant, id: str, *, source_params: Mapping[str, Any] | None = None
+    ) -> SourceClient: ...
 
     def get(self, tenant: Tenant, id: str) -> Stored: ...
 
@@ -186,7 +188,8 @@ class RunEngine:
 
     def _ingest(self, ctx: RunContext) -> None:
         plan = ctx.plan
-        with closing(self.sources.open_source(ctx.tenant, plan.base_connection_id)) as source:
+        opened = self.sources.open_source(ctx.tenant, plan.base_connection_id, source_params=plan.source_params)
+        with closing(opened) as source:
             schema = source.describe(plan.table)
             pk = schema.table.primary_key
             if not pk:
