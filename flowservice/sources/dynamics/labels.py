@@ -212,5 +212,7 @@ def single_labels(values: pa.Array, mapping: Mapping[int, str]) -> pa.Array:
 
 def multi_labels(lists: pa.Array, mapping: Mapping[int, str]) -> pa.Array:
     """Each list of values as the list of their labels (same offsets)."""
-    flat = _lookup(lists.values, mapping)  # ``values`` (not ``flatten``): the offsets index it, sliced or not
+    if lists.offset:  # a slice: offsets that start at 0 again (Arrow cannot pair sliced offsets with a mask)
+        lists = pa.concat_arrays([pa.array([], lists.type), lists])
+    flat = _lookup(lists.values, mapping)  # ``values`` (not ``flatten``): the offsets index it
     return pa.ListArray.from_arrays(lists.offsets, flat, mask=lists.is_null())
