@@ -25,3 +25,14 @@ def test_the_note_names_what_changed_and_not_its_values() -> None:
     note = _identity_note(old, new)
     assert note["code"] == "CONNECTOR-3002-200"
     assert "(columns, org)" in note["message"] and "a.example" not in note["message"]
+
+
+def test_source_options_join_the_identity_only_when_a_source_connection_has_some() -> None:
+    from flowservice.services.runs.identity import source_options
+
+    # a flow without options keeps the identity it always had, so its cursor is resumed after an upgrade
+    assert source_options({"tableName": "account", "columns": ["name"], "primaryKey": "accountid"}) == {}
+    labelled = source_options({"tableName": "account", "choiceLabels": True, "labelLanguage": 1031})
+    assert labelled == {"choiceLabels": True, "labelLanguage": 1031}
+    # turning labels off reads in full
+    assert source_options({"tableName": "account", "choiceLabels": False}) != labelled

@@ -71,13 +71,6 @@ class ChoiceView:
     schema: TableSchema
     parents: Mapping[str, str] = field(default_factory=dict)  # label column → its choice column
 
-    @property
-    def choice_types(self) -> set[str]:
-        """The ``AttributeTypeName``s whose option sets the labels need (none with labels off)."""
-        if not self.params.labels:
-            return set()
-        return {c.original_type for c in self.base.columns if c.name in self.parents.values()}
-
     def wire_columns(self, columns: Sequence[str] | None) -> list[str] | None:
         """The base columns to read for the view's ``columns`` (a label needs its choice column)."""
         if columns is None:

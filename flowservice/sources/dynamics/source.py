@@ -146,8 +146,8 @@ class DynamicsSource:
         rows = self._reader(plan_read(schema, meta, view.wire_columns(columns), count)).preview(count)
         if view.schema.columns == schema.columns:
             return rows
-        labels = self._labels(view, fresh=False)[0] if view.parents else {}
         names = view.out_names(columns)
+        labels = self._labels(view, names, fresh=False)[0]
         shaped = [view.apply(batch, names, labels) for batch in rows.to_batches()]
         return pa.Table.from_batches(shaped, schema=pa.schema([view.schema.arrow_schema().field(n) for n in names]))
 
@@ -166,10 +166,8 @@ class DynamicsSource:
             return
         schema, meta = self._describe(table)
         view = self._view(table)
-        stamp: str | None = None
-        labels: dict[str, dict[int, str]] = {}
-        if view.parents:  # labels on: this run's labels, fresh from the org
-            labels, stamp = self._labels(view, fresh=True)
+        names = view.out_names(columns)
+        labels, stamp = self._labels(view, names, fresh=True)  # this run's labels, fresh from the org
         if cursor is not None and LABELS_KEY in cursor:
             old = cursor.get(LABELS_KEY)
             cursor = {k: v for k, v in cursor.items() if k != LABELS_KEY}
@@ -187,7 +185,7 @@ class DynamicsSource:
         if view.schema.columns == schema.columns:  # no labels, no multi-select list: the pages as they come
             yield from pages
             return
-        yield from _shaped(pages, view, view.out_names(columns), labels, stamp)
+        yield from _shaped(pages, view, names, labels, stamp)
 
     def cursor_info(self, cursor: dict[str, Any]) -> CursorInfo:
         if cursor.get("mode") == osm.MODE:
@@ -241,11 +239,17 @@ class DynamicsSource:
         language: int | None = hit[0]
         return language
 
-    def _labels(self, view: ChoiceView, *, fresh: bool) -> tuple[dict[str, dict[int, str]], str]:
-        """value → label of each choice column the view labels, and the digest a cursor keeps of them."""
-        types = {c.original_type for c in view.base.columns if c.original_type in view.choice_types}
+    def _labels(
+        self, view: ChoiceView, names: list[str], *, fresh: bool
+    ) -> tuple[dict[str, dict[int, str]], str | None]:
+        """value → label of each choice column whose label is among ``names``, and the digest a cursor keeps of
+        them; nothing (and no request) when no label column is read."""
+        parents = {view.parents[n] for n in names if n in view.parents}
+        if not parents:
+            return {}, None
+        types = {c.original_type for c in view.base.columns if c.name in parents}
         sets = self._option_sets(view.base.table.name, types, fresh=fresh)
-        used = {name: sets[name] for name in view.parents.values() if name in sets}
+        used = {name: sets[name] for name in sorted(parents) if name in sets}
         language = self._language()
         return {name: o.in_language(language) for name, o in used.items()}, fingerprint(used, language)
 
