@@ -9,9 +9,19 @@ from flowservice.ports.lake import CommitResult, Lake, LastCommit, WriteMode
 from flowservice.ports.mapping_versions import MappingVersions
 from flowservice.ports.resources import Resources, Stored, WriteWouldWait, writes_must_not_wait
 from flowservice.ports.runs import Claim, RunDocuments, RunErrors, RunQueue, Schedules
-from flowservice.ports.source import Column, CursorInfo, Page, SourceClient, SourceFactory, TableInfo, TableSchema
+from flowservice.ports.source import (
+    SOURCE_OPTIONS,
+    Column,
+    CursorInfo,
+    Page,
+    SourceClient,
+    SourceFactory,
+    TableInfo,
+    TableSchema,
+)
 
 __all__ = [
+    "SOURCE_OPTIONS",
     "Claim",
     "Column",
     "CommitResult",

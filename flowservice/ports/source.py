@@ -9,6 +9,10 @@ from typing import Any, Literal, Protocol
 
 import pyarrow as pa
 
+#: The factory parameter that carries a source connection's options (its params beyond the table and columns,
+#: e.g. Dynamics' ``choiceLabels``) for a call: a source that has none ignores it.
+SOURCE_OPTIONS = "_sourceOptions"
+
 
 @dataclass(frozen=True)
 class TableInfo:

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from flowservice.domain.errors import Conflict, FlowServiceError, InvalidRequest, NotFound, SourceError
 from flowservice.domain.tenancy import Principal, Tenant
-from flowservice.ports import Column, Resources, SourceClient, SourceFactory, Stored
+from flowservice.ports import SOURCE_OPTIONS, Column, Resources, SourceClient, SourceFactory, Stored
 from flowservice.services.drafts import (
     DRAFT,
     check_types,
@@ -175,22 +175,22 @@ class ConnectionService(ResourceService):
 
     # ------------------------------------------------------------------ source access
     def open_source(
-        self, tenant: Tenant, id: str, *, interactive: bool = False, source_params: Mapping[str, Any] | None = None
+        self, tenant: Tenant, id: str, *, interactive: bool = False, options: Mapping[str, Any] | None = None
     ) -> SourceClient:
         """A client of the source behind base connection ``id``: for explore, test, source connections, flows
         and runs alike, so a disabled connection is refused in one place. ``interactive`` (a call on behalf of a
         request) holds one of the tenant's source-call slots and a deadline until the client is closed; raises
-        ``TooManyRequests`` when the tenant has none left. ``source_params``: the params of the source connection
-        the client reads for (or of an explore request), handed to the source as ``_sourceParams`` (e.g. the
-        Dynamics source's ``choiceLabels``)."""
+        ``TooManyRequests`` when the tenant has none left. ``options``: a source connection's params beyond its
+        table and columns (``flow_connections.source_options``), or an explore request's own, handed to the
+        factory as ``_sourceOptions`` (e.g. the Dynamics source's ``choiceLabels``)."""
         stored = self.get(tenant, id, with_secrets=True)
         require_enabled(stored)
         auth = stored.doc.get("auth")
         if not auth:
             raise InvalidRequest(f"The connection {id} has no source credentials to explore.")
         params = {**auth["params"], **stored.secrets}
-        if source_params:
-            params["_sourceParams"] = dict(source_params)
+        if options:
+            params[SOURCE_OPTIONS] = dict(options)
         if not interactive:
             return self.sources(stored.doc["connectionSpec"]["id"], auth["specName"], {**params, "_connectionId": id})
         stack = ExitStack()
@@ -221,7 +221,7 @@ class ConnectionService(ResourceService):
                 f"Unsupported objectType '{params.get('objectType')}'; use root, table or view.", code="1451"
             )
         extra = {k: v for k, v in params.items() if k not in EXPLORE_PARAMS}  # the source's own (e.g. choiceLabels)
-        with closing(self.open_source(tenant, id, interactive=True, source_params=extra)) as source:
+        with closing(self.open_source(tenant, id, interactive=True, options=extra)) as source:
             if object_type == "root":
                 return [
                     {

@@ -33,6 +33,16 @@ def column_names(columns: Any) -> list[str] | None:
     return [c if isinstance(c, str) else c["name"] for c in columns]
 
 
+#: source connection params that say what is read; the others are the source's options (``source_options``)
+_READ_PARAMS = frozenset({"tableName", "columns", "entityType", "primaryKey"})
+
+
+def source_options(params: Any) -> dict[str, Any]:
+    """A source connection's params beyond its table and columns (Dynamics: ``choiceLabels``), which the
+    source applies to its schema and reads."""
+    return {k: v for k, v in params.items() if k not in _READ_PARAMS} if isinstance(params, dict) else {}
+
+
 def _spec_ref(body: dict[str, Any]) -> dict[str, Any]:
     spec_ref = body.get("connectionSpec") or {}
     if not isinstance(spec_ref, dict):
@@ -145,7 +155,8 @@ class SourceConnectionService(ResourceService):
         message = validation_message(validator, params, "params")
         if message:
             raise InvalidRequest(message)
-        with closing(self.connections.open_source(tenant, base_id, interactive=True, source_params=params)) as source:
+        options = source_options(params)
+        with closing(self.connections.open_source(tenant, base_id, interactive=True, options=options)) as source:
             try:
                 schema = source.describe(params["tableName"])
             except NotFound:

@@ -27,7 +27,7 @@ from flowservice.services.drafts import (
     require_draft_support,
     require_published,
 )
-from flowservice.services.flow_connections import column_names
+from flowservice.services.flow_connections import column_names, source_options
 from flowservice.services.mapping import compile_mapping
 from flowservice.services.mapping_sets import MappingSetService
 from flowservice.services.resources import (
@@ -61,7 +61,7 @@ class FlowPlan:
     schedule: Schedule
     mapping_id: str | None = None  # the mapping set and version ``mapping`` is (None: no Mapping transformation)
     mapping_version: int | None = None
-    source_params: dict[str, Any] = field(default_factory=dict)  # the source connection's params, for the source
+    source_options: dict[str, Any] = field(default_factory=dict)  # ``flow_connections.source_options``
 
 
 class FlowService(ResourceService):
@@ -274,8 +274,9 @@ class FlowService(ResourceService):
         return copy, mapping
 
     def _source_schema(self, tenant: Tenant, source: Stored) -> TableSchema:
-        base_id, params = source.doc["baseConnectionId"], source.doc.get("params")
-        with closing(self.connections.open_source(tenant, base_id, interactive=True, source_params=params)) as client:
+        options = source_options(source.doc["params"])
+        base = source.doc["baseConnectionId"]
+        with closing(self.connections.open_source(tenant, base, interactive=True, options=options)) as client:
             return client.describe(source.doc["params"]["tableName"])
 
     @staticmethod
@@ -435,7 +436,7 @@ class FlowService(ResourceService):
             schedule=parse_schedule(flow["scheduleParams"]),
             mapping_id=mapping_ref["mappingId"] if mapping_ref else None,
             mapping_version=version,
-            source_params=dict(source.doc.get("params") or {}),
+            source_options=source_options(source.doc["params"]),
         )
 
 

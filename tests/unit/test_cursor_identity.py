@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from flowservice.domain.schedule import parse_schedule
+from flowservice.domain.tenancy import Tenant
+from flowservice.services.flow_connections import source_options
+from flowservice.services.flows import FlowPlan
 from flowservice.services.runs.identity import identity_note as _identity_note
 from flowservice.services.runs.identity import normalised_uri as _normalised_uri
+from flowservice.services.runs.identity import source_identity
 
 
 def test_one_org_has_one_spelling() -> None:
@@ -27,12 +32,34 @@ def test_the_note_names_what_changed_and_not_its_values() -> None:
     assert "(columns, org)" in note["message"] and "a.example" not in note["message"]
 
 
-def test_source_options_join_the_identity_only_when_a_source_connection_has_some() -> None:
-    from flowservice.services.runs.identity import source_options
+def plan_with(params: dict[str, object]) -> FlowPlan:
+    return FlowPlan(
+        flow_id="f",
+        tenant=Tenant("ORG@AdobeOrg", "prod"),
+        base_connection_id="c",
+        source_connection_id="s",
+        target_connection_id="t",
+        table="account",
+        columns=None,
+        delta_column="modifiedon",
+        mapping=None,
+        dataset_id="d",
+        table_path="p",
+        write_mode="merge",
+        partial_ingestion_percent=None,
+        error_diagnostics=False,
+        schedule=parse_schedule({"startTime": 1, "frequency": "once"}),
+        source_options=source_options(params),
+    )
 
+
+def test_source_options_join_the_identity_only_when_a_source_connection_has_some() -> None:
+    connection = {"auth": {"params": {"serviceUri": "https://contoso.crm.dynamics.com"}}}
     # a flow without options keeps the identity it always had, so its cursor is resumed after an upgrade
-    assert source_options({"tableName": "account", "columns": ["name"], "primaryKey": "accountid"}) == {}
-    labelled = source_options({"tableName": "account", "choiceLabels": True, "labelLanguage": 1031})
-    assert labelled == {"choiceLabels": True, "labelLanguage": 1031}
-    # turning labels off reads in full
-    assert source_options({"tableName": "account", "choiceLabels": False}) != labelled
+    plain = source_identity(plan_with({"tableName": "account", "primaryKey": "accountid"}), connection)
+    assert "sourceOptions" not in plain
+    labelled = source_identity(plan_with({"tableName": "account", "choiceLabels": True}), connection)
+    assert labelled["sourceOptions"] == {"choiceLabels": True}
+    # turning labels on, or off again, is another identity: that run reads the table in full
+    off = source_identity(plan_with({"tableName": "account", "choiceLabels": False}), connection)
+    assert len({repr(plain), repr(labelled), repr(off)}) == 3

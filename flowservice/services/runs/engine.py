@@ -54,9 +54,7 @@ class Sources(Protocol):
     """The source behind a base connection, and the connection's document for the cursor's identity
     (``ConnectionService``)."""
 
-    def open_source(
-        self, tenant: Tenant, id: str, *, source_params: Mapping[str, Any] | None = None
-    ) -> SourceClient: ...
+    def open_source(self, tenant: Tenant, id: str, *, options: Mapping[str, Any] | None = None) -> SourceClient: ...
 
     def get(self, tenant: Tenant, id: str) -> Stored: ...
 
@@ -188,7 +186,7 @@ class RunEngine:
 
     def _ingest(self, ctx: RunContext) -> None:
         plan = ctx.plan
-        opened = self.sources.open_source(ctx.tenant, plan.base_connection_id, source_params=plan.source_params)
+        opened = self.sources.open_source(ctx.tenant, plan.base_connection_id, options=plan.source_options)
         with closing(opened) as source:
             schema = source.describe(plan.table)
             pk = schema.table.primary_key

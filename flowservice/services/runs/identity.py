@@ -18,19 +18,10 @@ def source_identity(plan: FlowPlan, base_connection: dict[str, Any]) -> dict[str
         "table": plan.table,
         "deltaColumn": plan.delta_column,
         "columns": sorted(set(plan.columns)) if plan.columns else None,
-        **({"options": options} if (options := source_options(plan.source_params)) else {}),
+        # rows landed with other options have other columns: a change of them reads the table in full (absent
+        # when there are none, so the identity of a flow without options is what it always was)
+        **({"sourceOptions": dict(sorted(plan.source_options.items()))} if plan.source_options else {}),
     }
-
-
-#: Source connection params that say what a cursor is read from, not how the rows are shaped.
-_READ_PARAMS = frozenset({"tableName", "columns", "entityType", "primaryKey"})
-
-
-def source_options(params: dict[str, Any]) -> dict[str, Any]:
-    """The source connection's other params (e.g. Dynamics' ``choiceLabels``): rows landed with other options
-    have other columns, so a change of them reads the table in full (absent when there are none, so the identity
-    of a flow without options is what it always was)."""
-    return {k: params[k] for k in sorted(params) if k not in _READ_PARAMS}
 
 
 def normalised_uri(uri: Any) -> str | None:

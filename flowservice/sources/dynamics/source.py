@@ -7,6 +7,7 @@ then works through the per-connection cache: token, concurrency limit, table lis
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import replace
@@ -15,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 
 from flowservice.domain.errors import InvalidRequest, NotFound, SourceRefused
-from flowservice.ports import CursorInfo, Page, TableInfo, TableSchema
+from flowservice.ports import SOURCE_OPTIONS, CursorInfo, Page, TableInfo, TableSchema
 
 from . import option_set_table as osm
 from .auth import AuthKind, Credentials, TokenProvider, authority_from_challenge
@@ -29,6 +30,7 @@ from .reader import DEFAULT_DELTA_COLUMN, Reader, ReadPlan, cursor_info, plan_re
 from .settings import DynamicsSettings
 from .uri import parse_service_uri, resolve_checked
 
+log = logging.getLogger(__name__)
 LABELS_KEY = "labels"  # the cursor's digest of the labels its rows carry (``option_sets.fingerprint``)
 RELABEL = {"mode": "relabel"}  # not a reader mode: every read mode takes it as "read in full, as a resync"
 
@@ -95,9 +97,9 @@ class DynamicsSource:
         self._credentials = credentials_from(params, auth_kind, settings)
         self._uri = parse_service_uri(params.get("serviceUri"))
         self.connection_key = connection_key(params, auth_kind, connection_id or params.get("_connectionId"))
-        source_params = params.get("_sourceParams") or {}  # the source connection's (or explore's) params
-        self.choices = ChoiceParams.parse(source_params)
-        self._option_set_tables = osm.option_set_tables(source_params.get("optionSetTables"))
+        options = params.get(SOURCE_OPTIONS) or {}  # the source connection's (or explore's) options
+        self.choices = ChoiceParams.parse(options)
+        self._option_set_tables = osm.option_set_tables(options.get("optionSetTables"))
         self._cache = cache
         self._http: DataverseHttp | None = None
         self._lock = threading.Lock()  # one session even if threads share this source
@@ -172,6 +174,7 @@ class DynamicsSource:
             old = cursor.get(LABELS_KEY)
             cursor = {k: v for k, v in cursor.items() if k != LABELS_KEY}
             if stamp is not None and old != stamp:  # a label changed in the org: the rows are read again
+                log.info("choice labels of %s changed in the org: reading it in full to rewrite them", table)
                 cursor = dict(RELABEL)
         watermark = None if meta.info.change_tracking else (delta_column or DEFAULT_DELTA_COLUMN)
         plan = plan_read(schema, meta, view.wire_columns(columns), page_size, watermark)

@@ -29,7 +29,7 @@ def labelled_source(emulator: Any, **settings: Any) -> DynamicsSource:
         "serviceUri": emulator.org_url,
         "username": emulator.username,
         "password": emulator.password,
-        "_sourceParams": {"tableName": "account", "choiceLabels": True},
+        "_sourceOptions": {"choiceLabels": True},
     }
     return DynamicsSource(params, auth_kind="basic", settings=settings_for(emulator, **settings))
 
