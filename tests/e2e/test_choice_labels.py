@@ -248,6 +248,46 @@ def test_the_option_set_dataset_lands_every_label_and_joins_with_a_table_in_duck
     assert len(stack.dataset_rows(options)) == len(landed)
 
 
+def test_turning_labels_on_for_a_flow_that_landed_without_them_rewrites_every_row_with_labels(
+    stack: Stack, connection: str
+) -> None:
+    assert stack.api is not None
+    flow = flow_of(stack, connection, "contact_later", {"tableName": "contact", "columns": ["lastname", "statecode"]})
+    run(stack, flow)
+    assert "statecode_label" not in stack.dataset_rows(flow)[0]
+    doc = stack.api.call("GET", f"/flows/{flow['flow']}")["items"][0]
+    source_id = doc["sourceConnectionIds"][0]
+    source = stack.api.call("GET", f"/sourceConnections/{source_id}")["items"][0]
+    stack.api.call(
+        "PATCH",
+        f"/sourceConnections/{source_id}",
+        headers={"If-Match": source["etag"]},
+        json=[
+            {"op": "add", "path": "/params/choiceLabels", "value": True},
+            {"op": "add", "path": "/params/labelLanguage", "value": 1031},
+            {"op": "add", "path": "/params/columns/-", "value": "statecode_label"},
+        ],
+    )
+    result = run(stack, flow)
+    summary = result["metrics"]["statusSummary"]
+    assert [e["code"] for e in summary["errors"]] == ["CONNECTOR-3002-200"]  # says the source changed
+    assert "sourceOptions" in summary["errors"][0]["message"]
+    rows = stack.dataset_rows(flow)
+    states = org_labels(stack, "State", "statecode", 1031).values()
+    assert rows and all(r["statecode_label"] in states for r in rows)  # every row, not only changed ones
+    with pytest.raises(ApiError) as caught:  # a label column needs labels on
+        stack.api.call(
+            "PATCH",
+            f"/sourceConnections/{source_id}",
+            headers={"If-Match": stack.api.call("GET", f"/sourceConnections/{source_id}")["items"][0]["etag"]},
+            json=[
+                {"op": "replace", "path": "/params/choiceLabels", "value": False},
+                {"op": "remove", "path": "/params/labelLanguage"},
+            ],
+        )
+    assert caught.value.status_code == 400 and "statecode_label" in str(caught.value)
+
+
 # ------------------------------------------------------------------------------------------------- relabel
 
 
