@@ -95,24 +95,24 @@ class ChoiceView:
         if not self.parents and not self._multi(batch):
             return batch
         by_name = {c.name: c for c in self.schema.columns}
+        lists: dict[str, pa.Array] = {}  # multi-select values split once, for the column and its labels
+
+        def values_of(name: str) -> pa.Array:
+            if name not in lists:
+                lists[name] = multi_values(batch.column(name), f"{self.base.table.name}.{name}")
+            return lists[name]
+
         arrays: list[pa.Array] = []
         for name in names:
             parent = self.parents.get(name)
             column = by_name[name]
             if parent is None:
-                array = batch.column(name)
-                if column.original_type == MULTI_CHOICE and pa.types.is_list(column.arrow_type):
-                    array = multi_values(array, f"{self.base.table.name}.{name}")
-                arrays.append(array)
-                continue
-            values = batch.column(parent)
-            mapping = labels.get(parent) or {}
-            if pa.types.is_list(column.arrow_type):
-                if not pa.types.is_list(values.type):
-                    values = multi_values(values, f"{self.base.table.name}.{parent}")
-                arrays.append(multi_labels(values, mapping))
+                as_list = column.original_type == MULTI_CHOICE and pa.types.is_list(column.arrow_type)
+                arrays.append(values_of(name) if as_list else batch.column(name))
+            elif pa.types.is_list(column.arrow_type):
+                arrays.append(multi_labels(values_of(parent), labels.get(parent) or {}))
             else:
-                arrays.append(single_labels(values, mapping))
+                arrays.append(single_labels(batch.column(parent), labels.get(parent) or {}))
         fields = [pa.field(n, by_name[n].arrow_type, nullable=by_name[n].nullable) for n in names]
         return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
 

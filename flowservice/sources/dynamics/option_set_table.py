@@ -18,7 +18,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from flowservice.domain.errors import InvalidRequest
+from flowservice.domain.errors import InvalidRequest, NotFound
 from flowservice.ports import Column, CursorInfo, Page, TableInfo, TableSchema
 
 from .metadata import INT32, STRING, check_table_name
@@ -74,7 +74,10 @@ def option_set_tables(raw: Any) -> list[str] | None:
         return None
     if not isinstance(raw, list) or not all(isinstance(t, str) for t in raw):
         raise InvalidRequest("optionSetTables must be an array of table logical names.")
-    return sorted({check_table_name(t) for t in raw} - {OPTION_SET_TABLE})
+    try:
+        return sorted({check_table_name(t) for t in raw} - {OPTION_SET_TABLE})
+    except NotFound as exc:
+        raise InvalidRequest(f"optionSetTables: {exc.message}") from None
 
 
 def rows(option_sets: Sequence[ChoiceOptions]) -> pa.RecordBatch:

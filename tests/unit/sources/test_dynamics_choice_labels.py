@@ -173,3 +173,11 @@ def test_the_mapping_layer_copies_list_columns_by_identity_and_by_attribute_mapp
     }
     mapped = compile_mapping(parse_mapping_set(body), data.schema)(data)
     assert mapped.to_pylist() == [{"id": "id0", "names": ["One", "Nine"]}, {"id": "id1", "names": None}]
+
+
+def test_option_set_tables_must_be_logical_names_and_a_bad_one_is_a_bad_request() -> None:
+    assert option_set_table.option_set_tables(None) is None
+    assert option_set_table.option_set_tables(["Lead", "account", "optionsetmetadata"]) == ["account", "lead"]
+    for bad in (["no such table!"], "account", [1]):
+        with pytest.raises(InvalidRequest, match="optionSetTables"):
+            option_set_table.option_set_tables(bad)
