@@ -7,8 +7,11 @@ The tests share one stack and run in file order; the last one renames a label in
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -88,7 +91,11 @@ def run(stack: Stack, flow: dict[str, str]) -> dict[str, Any]:
 def query(stack: Stack, sql: str) -> list[dict[str, Any]]:
     """``flowservice query`` as a user runs it, against the server's data dir."""
     assert stack.server is not None
-    rows: list[dict[str, Any]] = json.loads(stack.server.cli("query", sql, "--org", ORG, "--output", "json"))
+    try:
+        out = stack.server.cli("query", sql, "--org", ORG, "--output", "json")
+    except subprocess.CalledProcessError as exc:
+        raise AssertionError(f"flowservice query failed: {exc.stderr}") from None
+    rows: list[dict[str, Any]] = json.loads(out)
     return rows
 
 
@@ -180,7 +187,7 @@ def test_explore_refuses_a_bad_choice_option_with_a_flow_service_error(stack: St
 def test_a_flow_with_choice_labels_lands_labels_and_multi_select_lists_that_duckdb_filters(
     stack: Stack, connection: str
 ) -> None:
-    flow = flow_of(stack, connection, "account_labelled", {"tableName": "account", "choiceLabels": True})
+    flow = flow_of(stack, connection, "accounts_labelled", {"tableName": "account", "choiceLabels": True})
     run(stack, flow)
     rows = stack.dataset_rows(flow)
     assert len(rows) == 120
@@ -197,12 +204,12 @@ def test_a_flow_with_choice_labels_lands_labels_and_multi_select_lists_that_duck
     assert having  # the emulator's data has some
     found = query(
         stack,
-        f"SELECT accountid FROM account_labelled WHERE list_contains({SERVICE_LINES}, {wanted}) ORDER BY accountid",
+        f"SELECT accountid FROM accounts_labelled WHERE list_contains({SERVICE_LINES}, {wanted}) ORDER BY accountid",
     )
     assert [r["accountid"] for r in found] == having
     by_label = query(
         stack,
-        f"SELECT count(*) AS n FROM account_labelled WHERE list_contains({SERVICE_LINES}_label, '{lines[wanted]}')",
+        f"SELECT count(*) AS n FROM accounts_labelled WHERE list_contains({SERVICE_LINES}_label, '{lines[wanted]}')",
     )
     assert by_label == [{"n": len(having)}]
 
@@ -246,6 +253,28 @@ def test_the_option_set_dataset_lands_every_label_and_joins_with_a_table_in_duck
     again = run(stack, options)  # every later run reads it in full, as a resync, and changes nothing
     assert again["metrics"]["statusSummary"]["extensions"]["fullResync"]
     assert len(stack.dataset_rows(options)) == len(landed)
+
+
+def walkthrough_queries() -> list[str]:
+    """The SQL of ``flowservice query`` in the walkthrough's choice-label section, as written there."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "walkthrough.md").read_text()
+    section = doc[doc.index("## 6. Choice labels") :]
+    return re.findall(r'flowservice query "([^"]+)"', section)
+
+
+def test_the_walkthrough_queries_of_labels_run_as_written_and_agree_with_the_datasets(stack: Stack) -> None:
+    sample, count, joined = walkthrough_queries()
+    rows = stack.dataset_rows({"name": "accounts_labelled"})
+    lines = org_labels(stack, "MultiSelectPicklist", SERVICE_LINES)
+    having = [r for r in rows if r[SERVICE_LINES] and 100000003 in r[SERVICE_LINES]]
+    found = query(stack, sample)
+    assert found and len(found) == min(5, len(having))
+    assert all(lines[100000003] in r[f"{SERVICE_LINES}_label"] for r in found)
+    managed = [v for v, label in lines.items() if label == "Managed Services"]
+    assert list(query(stack, count)[0].values()) == [sum(1 for r in rows if set(managed) & set(r[SERVICE_LINES] or ()))]
+    german = org_labels(stack, "Picklist", "industrycode", 1031)
+    assert all(r["branche"] == german.get(r.get("industrycode"), r["branche"]) for r in query(stack, joined))
+    assert any(r["branche"] in german.values() for r in query(stack, joined.replace("LIMIT 5", "")))
 
 
 def test_turning_labels_on_for_a_flow_that_landed_without_them_rewrites_every_row_with_labels(
@@ -296,7 +325,7 @@ def test_a_label_renamed_in_the_org_reaches_every_row_and_the_option_set_dataset
 ) -> None:
     assert stack.api is not None
     flows = {f["name"]: f["id"] for f in stack.api.call("GET", "/flows")["items"]}
-    labelled = {"flow": flows["account_labelled"], "name": "account_labelled"}
+    labelled = {"flow": flows["accounts_labelled"], "name": "accounts_labelled"}
     options = {"flow": flows["optionsets"], "name": "optionsets"}
     rows = stack.dataset_rows(labelled)
     value = next(r["industrycode"] for r in rows if r["industrycode"] is not None)
