@@ -179,6 +179,17 @@ def test_explore_refuses_a_bad_choice_option_with_a_flow_service_error(stack: St
             choiceLabels="true",
         )
     assert caught.value.status_code == 400 and "1036" in str(caught.value)
+    assert stack.api is not None
+    body = {
+        "name": "french labels",
+        "baseConnectionId": connection,
+        "data": {"format": "tabular"},
+        "params": {"tableName": "account", "choiceLabels": True, "labelLanguage": 1036},
+        "connectionSpec": {"id": DYNAMICS_SPEC_ID, "version": "1.0"},
+    }
+    with pytest.raises(ApiError) as caught:
+        stack.api.call("POST", "/sourceConnections", json=body)
+    assert caught.value.status_code == 400 and "1036" in str(caught.value) and "1033, 1031" in str(caught.value)
 
 
 # ------------------------------------------------------------------------------------------------- landing

@@ -130,7 +130,10 @@ class DynamicsSource:
     def describe(self, table: str) -> TableSchema:
         if osm.is_option_set_table(table):
             return osm.SCHEMA
-        return self._view(table).schema
+        view = self._view(table)
+        if self.choices.language is not None:
+            self._language()  # a language the org lacks is refused here, when a source connection is created
+        return view.schema
 
     def omitted_columns(self, table: str) -> tuple[tuple[str, str], ...]:
         """``(attribute, reason)`` for each attribute ``describe`` left out, by the documented rules."""
