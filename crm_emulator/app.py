@@ -37,6 +37,7 @@ from crm_emulator.faults import FaultPlan, FaultRule, FaultSpecError, Stats
 from crm_emulator.protection import AFFINITY_COOKIE, Budget, Throttle, WebServers
 from crm_emulator.responses import ODATA_JSON
 from crm_emulator.schema_changes import SchemaChangeError, SchemaChanges
+from crm_emulator.url_limit import too_long, url_too_long
 from crm_emulator.webapi import WebApi
 
 log = logging.getLogger("crm_emulator")
@@ -55,7 +56,9 @@ class Emulator:
         self.config = config
         if config.data_dir is not None:
             config.data_dir.mkdir(parents=True, exist_ok=True)
-        self.data = OrgData(config.seed, config.scale, config.data_dir, cache_mb, config.random_guids)
+        self.data = OrgData(
+            config.seed, config.scale, config.data_dir, cache_mb, config.random_guids, config.extra_tables
+        )
         users = self.data.rows["systemuser"]
         self.identity = Identity(
             config,
@@ -170,12 +173,17 @@ class Emulator:
         version = request.path_params["version"]
         path = request.path_params.get("path", "")
         self.stats.by_kind["webapi"] += 1
+        if path == "$batch":
+            self.stats.by_kind["batch"] += 1
         if version not in API_VERSIONS:
             return Response(
                 error_body("0x8006088a", f"Resource not found for the segment '{version}'."),
                 status_code=404,
                 media_type=ODATA_JSON,
             )
+        if request.method == "GET" and too_long(len(str(request.url)), self.config.max_url_length):
+            self.stats.by_kind["url_too_long"] += 1
+            return url_too_long()
         auth = request.headers.get("authorization", "")
         if not auth.lower().startswith("bearer "):
             return self.challenge()

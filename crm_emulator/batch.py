@@ -26,6 +26,7 @@ from starlette.responses import Response, StreamingResponse
 
 from crm_emulator.errors import INVALID_ARGUMENT, DataverseError, bad_request, unsupported
 from crm_emulator.responses import ODATA_JSON
+from crm_emulator.url_limit import operation_url_length, too_long, url_too_long
 
 MAX_OPERATIONS = 1000
 BOUNDARY = re.compile(r'boundary=(?:"([^"]+)"|([^;\s]+))', re.IGNORECASE)
@@ -220,8 +221,9 @@ def _title(name: str) -> str:
     )
 
 
-async def run_batch(request: Request, handle: Handler) -> Response:
-    """Answer a ``POST $batch``: run its operations in order through ``handle(request, path)``."""
+async def run_batch(request: Request, handle: Handler, max_url_length: int = 65_536) -> Response:
+    """Answer a ``POST $batch``: run its operations in order through ``handle(request, path)``; a ``GET`` whose
+    URL is longer than ``max_url_length`` answers 414 in its part (:mod:`crm_emulator.url_limit`)."""
     if request.method != "POST":
         raise DataverseError(405, "0x80060888", f"The HTTP method '{request.method}' is not allowed on $batch.")
     operations = parse_batch(request.headers.get("content-type", ""), await request.body())
@@ -237,7 +239,12 @@ async def run_batch(request: Request, handle: Handler) -> Response:
             version, path, query = api_path(operation.target, request)
             if path == "$batch":
                 raise bad_request("A batch can't contain other batch requests.")
-            response = await handle(sub_request(request, operation, version, path, query), path)
+            origin = f"{request.url.scheme}://{request.url.netloc}"
+            length = operation_url_length(operation.target, origin, f"{origin}/api/data/{version}/")
+            if operation.method == "GET" and too_long(length, max_url_length):
+                response = url_too_long()
+            else:
+                response = await handle(sub_request(request, operation, version, path, query), path)
         except DataverseError as exc:
             response = error_response(exc)
         parts.append(await render_part(response, operation.content_id, str(uuid.uuid4())))

@@ -9,6 +9,7 @@ separate.
 from __future__ import annotations
 
 from crm_emulator.columns import STATE_ACTIVE, STATUS_ACTIVE, lookup, memo, primary_key, standard, string, with_helpers
+from crm_emulator.files import fileattachment_table
 from crm_emulator.rows import TableSpec
 from crm_emulator.schema import Table
 from crm_emulator.tables import data_specs
@@ -300,10 +301,12 @@ def metadata_only_tables(existing: set[str]) -> list[Table]:
 class Catalog:
     """All table definitions, by logical name and by entity set name."""
 
-    def __init__(self) -> None:
-        self.specs: list[TableSpec] = data_specs()
+    def __init__(self, groups: frozenset[str] = frozenset()) -> None:
+        self.specs: list[TableSpec] = data_specs(groups)
         data = [s.table for s in self.specs]
         extra = metadata_only_tables({t.logical_name for t in data})
+        files = [t.logical_name for t in data if any(c.type_name == "FileType" for c in t.columns)]
+        extra.append(fileattachment_table(tuple(files)))  # rows computed from the file columns (files.py)
         self.tables: list[Table] = sorted(data + extra, key=lambda t: t.logical_name)
         self.by_logical = {t.logical_name: t for t in self.tables}
         self.by_set = {t.entity_set: t for t in self.tables}

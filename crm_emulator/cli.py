@@ -141,6 +141,15 @@ def build_parser() -> argparse.ArgumentParser:
     semantics.add_argument(
         "--languages", default="1033,1031", help="provisioned language codes with --crm-semantics, base first"
     )
+    tables = dyn.add_argument_group("Opt-in tables (docs/emulator.md)")
+    tables.add_argument(
+        "--wide-table", action="store_true", help="cr6f1_widerecord: 1,200 columns, a $select longer than a GET allows"
+    )
+    tables.add_argument(
+        "--activity-tables",
+        action="store_true",
+        help="rows in accountleads (intersect), activitypointer and activityparty (party lists)",
+    )
     dyn.add_argument("--log-level", default="warning")
     return parser
 
@@ -219,6 +228,9 @@ async def run(args: argparse.Namespace) -> int:
         random_guids=args.random_guids,
         crm_semantics=args.crm_semantics,
         languages=tuple(int(code) for code in args.languages.split(",") if code.strip()),
+        extra_tables=frozenset(
+            group for group, on in (("wide", args.wide_table), ("activities", args.activity_tables)) if on
+        ),
     )
     app = create_app(config, cache_mb=args.cache_mb)
     data = app.emulator.data

@@ -57,6 +57,12 @@ class EmulatorConfig:
     crm_semantics: bool = False
     #: Provisioned languages with ``crm_semantics``, the base language first.
     languages: tuple[int, ...] = (1033, 1031)
+    #: Opt-in tables with rows (crm_emulator.tables): "wide" (1,200 columns), "activities" (accountleads,
+    #: activitypointer, activityparty). Empty: the org is exactly as before.
+    extra_tables: frozenset[str] = frozenset()
+    #: The longest URL a GET may have, and a GET inside $batch (Dataverse: 32 KB and 64 KB, reference §1.1).
+    max_url_length: int = 32_768
+    max_batch_url_length: int = 65_536
 
     def __post_init__(self) -> None:
         self.org_url = self.org_url.rstrip("/")

@@ -43,13 +43,20 @@ class BaseView:
 
 class OrgData:
     def __init__(
-        self, seed: int, scale: int, data_dir: Path | None, cache_mb: int = 256, random_guids: bool = False
+        self,
+        seed: int,
+        scale: int,
+        data_dir: Path | None,
+        cache_mb: int = 256,
+        random_guids: bool = False,
+        extra_tables: frozenset[str] = frozenset(),
     ) -> None:
-        self.catalog = Catalog()
+        self.catalog = Catalog(extra_tables)
         data_specs = [s for s in self.catalog.specs if s.table.has_rows]
         self.org = Org(seed, scale, data_specs, random_guids)
         self.rows = {s.table.logical_name: TableRows(s, self.org, seed) for s in self.catalog.specs}
         org_key = f"seed={seed};scale={scale};v1" + (";random-guids" if random_guids else "")
+        org_key += "".join(f";{group}" for group in sorted(extra_tables))  # other tables, other versions
         self.overlay = Overlay(data_dir / "org.sqlite" if data_dir else None, org_key, self.org.first_write_version)
         self.overlay.load(self.base_index)
         store = RenderStore(data_dir / "rendered", fingerprint(seed, scale, self.rows.values())) if data_dir else None

@@ -35,6 +35,7 @@ from crm_emulator.errors import (
     segment_not_found,
     unsupported,
 )
+from crm_emulator.files import Files
 from crm_emulator.ids import normalize_guid, sql_key
 from crm_emulator.key_ranges import KeyRange, split_key_range
 from crm_emulator.metadata_api import MetadataApi
@@ -139,6 +140,7 @@ class WebApi:
         self.metadata = MetadataApi(config, data)
         self._ordered: dict[tuple[Any, ...], tuple[list[tuple[Any, ...]], list[Item]]] = {}
         self.readahead = ReadAhead(data)
+        self.files = Files(data)
 
     @property
     def api(self) -> str:
@@ -164,7 +166,11 @@ class WebApi:
         if self.metadata.semantics and path in ("RetrieveProvisionedLanguages", "RetrieveProvisionedLanguages()"):
             return self.metadata.provisioned_languages()
         if path == "$batch":
-            return await run_batch(request, lambda sub, sub_path: self.handle(sub, sub_path, user_index))
+            return await run_batch(
+                request,
+                lambda sub, sub_path: self.handle(sub, sub_path, user_index),
+                self.config.max_batch_url_length,
+            )
         segments = path.split("/")
         head = segments[0]
         m = KEY.match(head)
@@ -182,6 +188,8 @@ class WebApi:
         table = self.catalog.by_set.get(name)
         if table is None:
             raise segment_not_found(name)
+        if name == "fileattachments" and m is None and len(segments) == 1 and method == "GET":
+            return self.files.collection(request, self.api)
         if m is None:
             if len(segments) == 2 and segments[1] == "$count":
                 return self.count(request, table)
@@ -198,6 +206,8 @@ class WebApi:
             if "=" in key:
                 raise unsupported("Addressing records by alternate key")
             raise bad_request(f"The key value '{key}' is not a valid GUID.")
+        if len(segments) == 3 and segments[2] == "$value" and method == "GET":
+            return self.files.value(request, table, row_id, segments[1])
         if len(segments) > 1:
             raise unsupported(f"The path segment '{segments[1]}' after a record")
         if method == "GET":

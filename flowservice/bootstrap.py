@@ -22,12 +22,14 @@ from flowservice.services.flow_connections import SourceConnectionService, Targe
 from flowservice.services.flows import FlowService
 from flowservice.services.identity import IdentityService
 from flowservice.services.mapping_sets import MappingSetService
+from flowservice.services.request_budget import RequestBudget
 from flowservice.services.runs import RunEngine, RunProgress, RunService, Scheduler
 from flowservice.services.source_calls import SourceCalls
 from flowservice.services.specs import SpecCatalog
 from flowservice.services.token_guard import TokenGuard
 from flowservice.settings import Settings
 from flowservice.store.db import dispose, make_engine, migrate
+from flowservice.store.fair_claims import Limits
 from flowservice.store.identity import SqlIdentities
 from flowservice.store.mapping_versions import SqlMappingVersions
 from flowservice.store.queue import SqlRunQueue
@@ -112,16 +114,24 @@ class Container:
         }
         return self.lake.query(sql, tables)
 
+    def check_lake(self) -> None:
+        """What ``serve`` and ``worker`` do before anything else: refuse to start on a lake that cannot be used
+        (an S3 store without conditional put, a wrong bucket or credentials), with the operator's reason."""
+        self.lake.check_storage(conditional_put=self.settings.lake_s3_check_conditional_put)
+
     def close(self) -> None:
         self.connections.calls.close()
         dispose(self.engine)
 
 
 def lake_storage_options(settings: Settings) -> dict[str, str] | None:
-    """S3 options for an ``s3://`` lake; credentials come from the standard ``AWS_*`` variables."""
+    """S3 options for an ``s3://`` lake; credentials from the ``lake_s3_*`` settings, else the standard ``AWS_*``
+    variables."""
     if not settings.lake_path.startswith("s3://"):
         return None
     return s3_options(
+        access_key_id=settings.lake_s3_access_key_id,
+        secret_access_key=settings.lake_s3_secret_access_key,
         endpoint_url=settings.lake_s3_endpoint_url,
         region=settings.lake_s3_region,
         allow_http=settings.lake_s3_allow_http,
@@ -164,12 +174,18 @@ def build(
     )
     connections = ConnectionService(resources, specs, sources, calls)
     lake = DeltaLake(settings.lake_path, lake_storage_options(settings))
-    queue = SqlRunQueue(engine)
+    queue = SqlRunQueue(engine, Limits(settings.max_runs_per_org, settings.max_runs_per_connection))
     catalog = CatalogService(resources, lake)
     mapping_sets = MappingSetService(resources, SqlMappingVersions(engine))
     flows = FlowService(resources, specs, connections, mapping_sets, catalog, queue)
     run_errors = SqlRunErrors(engine)
-    runs = RunService(resources, flows, queue, run_errors)
+    runs = RunService(
+        resources,
+        flows,
+        queue,
+        run_errors,
+        RequestBudget("POST /runs", settings.runs_post_per_minute, settings.runs_post_per_minute_per_org),
+    )
     run_engine = RunEngine(
         plans=flows,
         sources=connections,

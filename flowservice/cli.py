@@ -69,7 +69,9 @@ def serve(
     from flowservice.bootstrap import build
 
     settings = settings_for(data_dir, host=host, port=port)
-    application = create_app(build(settings), embedded_runtime=settings.embedded_workers)
+    container = build(settings)
+    container.check_lake()
+    application = create_app(container, embedded_runtime=settings.embedded_workers)
     logging.getLogger("flowservice").info(
         "serving on http://%s:%s (data in %s)", settings.host, settings.port, settings.data_dir
     )
@@ -145,6 +147,7 @@ def worker(
     from flowservice.bootstrap import build
 
     container = build(settings_for(data_dir))
+    container.check_lake()
     runtime = container.runtime(scheduler=scheduler, workers=threads, mode="thread")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())  # a shutdown: runs in flight go back to the queue

@@ -214,14 +214,21 @@ class FlowServiceClient:
         return self._create("/connections", body)
 
     def create_source_connection(
-        self, name: str, *, base_connection_id: str, table: str, spec_id: str = DYNAMICS_SPEC_ID
+        self,
+        name: str,
+        *,
+        base_connection_id: str,
+        table: str,
+        spec_id: str = DYNAMICS_SPEC_ID,
+        params: dict[str, Any] | None = None,
     ) -> Created:
-        """A source connection reading one table of a base connection."""
+        """A source connection reading one table of a base connection (``params``: the spec's other params,
+        e.g. Dynamics' ``lookupNames``)."""
         body = {
             "name": name,
             "baseConnectionId": base_connection_id,
             "data": {"format": "tabular"},
-            "params": {"tableName": table},
+            "params": {**(params or {}), "tableName": table},
             "connectionSpec": {"id": spec_id, "version": SPEC_VERSION},
         }
         return self._create("/sourceConnections", body)

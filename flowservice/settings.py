@@ -22,6 +22,13 @@ class Settings(BaseSettings):
     lake_s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (MinIO, R2...).")
     lake_s3_region: str | None = None
     lake_s3_allow_http: bool = False
+    # the lake's S3 credentials (unset: delta-rs reads the standard AWS_* variables); the secret is left out of
+    # the settings' repr and never logged
+    lake_s3_access_key_id: str | None = None
+    lake_s3_secret_access_key: str | None = Field(default=None, repr=False)
+    lake_s3_check_conditional_put: bool = Field(
+        default=True, description="At serve/worker start-up, require an S3 lake to refuse a second If-None-Match put."
+    )
     host: str = "127.0.0.1"
     port: int = 8080
     token_lifetime_seconds: int = 24 * 3600
@@ -68,6 +75,12 @@ class Settings(BaseSettings):
     # queued or running run, is never pruned
     run_retention_per_flow: int = 0
     run_retention_interval_seconds: float = Field(default=3600.0, description="How often the scheduler prunes.")
+    # fair sharing (docs/operations.md): running runs at once per org and per base connection; 0: no limit
+    max_runs_per_org: int = Field(default=0, ge=0)
+    max_runs_per_connection: int = Field(default=0, ge=0)
+    # POST /runs accepted per minute from one client and from one org, per API server process; 0: no limit
+    runs_post_per_minute: int = Field(default=120, ge=0)
+    runs_post_per_minute_per_org: int = Field(default=600, ge=0)
 
     log_format: str = "text"
     log_level: str = "INFO"

@@ -13,7 +13,12 @@ import pytest
 
 from tests.throwaway_postgres import ThrowawayPostgres, answers
 
-pytest_plugins = ["tests.fixtures.server", "tests.fixtures.emulator", "tests.fixtures.hostile"]
+pytest_plugins = [
+    "tests.fixtures.server",
+    "tests.fixtures.emulator",
+    "tests.fixtures.hostile",
+    "tests.fixtures.s3_server",
+]
 
 DATABASE_URL = "FLOWSERVICE_TEST_DATABASE_URL"
 

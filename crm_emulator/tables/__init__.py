@@ -11,6 +11,15 @@ from __future__ import annotations
 from crm_emulator.heads import account_heads, contact_heads, lead_heads, opportunity_heads, project_heads
 from crm_emulator.rows import TableSpec
 from crm_emulator.tables.account import account_bundles, account_table
+from crm_emulator.tables.activities import (
+    PARTIES_PER_ACTIVITY,
+    accountleads_row,
+    accountleads_table,
+    activityparty_row,
+    activityparty_table,
+    activitypointer_row,
+    activitypointer_table,
+)
 from crm_emulator.tables.common import CURRENCIES
 from crm_emulator.tables.contact import contact_bundles, contact_table
 from crm_emulator.tables.lead import lead_bundles, lead_table
@@ -26,10 +35,42 @@ from crm_emulator.tables.system import (
     transactioncurrency_row,
     transactioncurrency_table,
 )
+from crm_emulator.tables.wide import wide_row, wide_table
+
+#: Opt-in groups of tables with rows (``EmulatorConfig.extra_tables``): off, the org is as it always was.
+WIDE = "wide"
+ACTIVITIES = "activities"
+EXTRA_TABLE_GROUPS = frozenset({WIDE, ACTIVITIES})
 
 
-def data_specs() -> list[TableSpec]:
-    """The tables that hold rows, with their size as a function of ``--scale`` (the number of accounts)."""
+def data_specs(extra: frozenset[str] = frozenset()) -> list[TableSpec]:
+    """The tables that hold rows, with their size as a function of ``--scale`` (the number of accounts), plus
+    the opt-in groups in ``extra`` (appended, so the default tables keep their ordinals)."""
+    unknown = extra - EXTRA_TABLE_GROUPS
+    if unknown:
+        raise ValueError(f"unknown table groups: {', '.join(sorted(unknown))}")
+    return [*_default_specs(), *_extra_specs(extra)]
+
+
+def _extra_specs(extra: frozenset[str]) -> list[TableSpec]:
+    specs: list[TableSpec] = []
+    if WIDE in extra:
+        specs.append(TableSpec(wide_table(), lambda s: max(20, min(400, s // 4)), wide_row))
+    if ACTIVITIES in extra:
+        specs += [
+            TableSpec(accountleads_table(), lambda s: max(10, s // 2), accountleads_row),
+            TableSpec(activitypointer_table(), activities, activitypointer_row),
+            TableSpec(activityparty_table(), lambda s: PARTIES_PER_ACTIVITY * activities(s), activityparty_row),
+        ]
+    return specs
+
+
+def activities(scale: int) -> int:
+    """Rows of ``activitypointer`` at a scale (each has ``PARTIES_PER_ACTIVITY`` parties)."""
+    return max(20, scale // 2)
+
+
+def _default_specs() -> list[TableSpec]:
     return [
         TableSpec(account_table(), lambda s: s, bundles=account_bundles(), heads=account_heads),
         TableSpec(contact_table(), lambda s: 2 * s, bundles=contact_bundles(), heads=contact_heads),

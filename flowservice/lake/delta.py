@@ -37,9 +37,12 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from flowservice.domain.errors import FlowServiceError, InvalidRequest, NotFound
-from flowservice.lake import changes, commitlog, query
+from flowservice.lake import changes, commitlog, query, widen
+from flowservice.lake.s3_probe import check_conditional_put
 from flowservice.lake.schema import delta_type, evolve, plain
 from flowservice.lake.storage import TABLE_CONFIGURATION, Storage
+from flowservice.lake.store_errors import lake_unavailable
+from flowservice.lake.widen import widened
 from flowservice.ports import CommitResult, LastCommit, WriteMode
 
 if TYPE_CHECKING:  # imported where a key lookup reads files: a first load never does, and saves its ~30 MB
@@ -54,6 +57,12 @@ class DeltaLake:
     def __init__(self, root: str, storage_options: dict[str, str] | None = None, *, attempts: int = 3) -> None:
         self._storage = Storage(root, storage_options)
         self._attempts = attempts
+
+    def check_storage(self, *, conditional_put: bool = True) -> None:
+        """At start-up: an S3 lake must answer to our credentials and refuse a second put-if-absent
+        (``lake/s3_probe.py``); ``LakeUnavailable`` says why not. A local folder needs no check."""
+        if not self._storage.is_local and conditional_put:
+            check_conditional_put(self._storage.root, self._storage.options)
 
     def location(self, table_path: str) -> str:
         """The table's URI, for tools that read Delta directly (Spark, DuckDB, Polars)."""
@@ -99,6 +108,9 @@ class DeltaLake:
                     return CommitResult(table.version(), 0, 0, 0, noop=True)
             properties = commitlog.commit_properties(app_id, txn_version, cursor)
             try:
+                if table is not None and (schema := widened(_arrow_schema(table) or pa.schema([]), data.schema)):
+                    widen.rewrite(uri, table, schema, self._options())  # a type the source widened (widen.py)
+                    table = self._open(uri)
                 if mode == "merge":
                     version, written, deleted = self._merge(uri, table, data, primary_key, deleted_keys, properties)
                 else:
@@ -116,6 +128,9 @@ class DeltaLake:
                     "Writing to the dataset failed on a storage error; nothing of this "
                     "commit landed. Re-trigger the run to continue from its last commit."
                 ) from exc
+            except OSError as exc:  # the object store refused or stopped answering in the middle of the write
+                log.warning("writing %s (%s #%s) failed: %s", uri, app_id, txn_version, exc)
+                raise lake_unavailable(exc) from exc
             if version is None:
                 version = self._version_of(uri, app_id, txn_version)
             return CommitResult(version, written, deleted, self._added_bytes(uri, version))
@@ -285,7 +300,11 @@ class DeltaLake:
     # --------------------------------------------------------------------------------------- maintain
 
     def drop(self, table_path: str) -> None:
-        self._storage.remove(table_path)
+        try:
+            self._storage.remove(table_path)
+        except OSError as exc:  # the object store refused or did not answer; dropping again finishes the job
+            log.warning("dropping %s failed: %s", table_path, exc)
+            raise lake_unavailable(exc) from exc
 
     def optimize(self, table_path: str, *, retention_hours: int = 168) -> dict[str, Any]:
         """Compact small files, then delete files unreferenced for ``retention_hours`` (including files
@@ -307,6 +326,9 @@ class DeltaLake:
             return DeltaTable(uri, storage_options=self._options())
         except TableNotFoundError:
             return None
+        except OSError as exc:  # the object store refused or did not answer: say which, without its paths
+            log.warning("opening %s failed: %s", uri, exc)
+            raise lake_unavailable(exc) from exc
 
     def _require(self, table_path: str) -> DeltaTable:
         table = self._open(self._storage.uri(table_path))

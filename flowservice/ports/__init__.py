@@ -10,6 +10,7 @@ from flowservice.ports.mapping_versions import MappingVersions
 from flowservice.ports.resources import Resources, Stored, WriteWouldWait, writes_must_not_wait
 from flowservice.ports.runs import Claim, RunDocuments, RunErrors, RunQueue, Schedules
 from flowservice.ports.source import (
+    FRESH_METADATA,
     SOURCE_OPTIONS,
     Column,
     CursorInfo,
@@ -21,6 +22,7 @@ from flowservice.ports.source import (
 )
 
 __all__ = [
+    "FRESH_METADATA",
     "SOURCE_OPTIONS",
     "Claim",
     "Column",

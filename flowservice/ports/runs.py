@@ -34,13 +34,17 @@ class RunQueue(Protocol):
         flow_id: str,
         doc: dict[str, Any],
         window: tuple[int, int] | None,
+        connection_id: str = "",
     ) -> bool:
         """Store the run document and queue it in one transaction. With a schedule ``window`` (start, end)
-        the window is recorded too, and a window already fired makes the call a no-op (returns False)."""
+        the window is recorded too, and a window already fired makes the call a no-op (returns False).
+        ``connection_id`` is the flow's base connection, which the per-connection limit counts by."""
 
     def claim(self, worker_id: str, stale_after_seconds: float) -> Claim | None:
-        """Take the oldest queued run whose flow has no running run, or a running run whose worker stopped
-        heart-beating ``stale_after_seconds`` ago (it resumes from its last commit)."""
+        """Take a running run whose worker stopped heart-beating ``stale_after_seconds`` ago (it resumes from
+        its last commit), else a queued run whose flow has no running run, fairly across orgs and within the
+        limits of running runs per org and per connection (the org with the fewest running runs, then the one
+        served least recently; the oldest run of it)."""
 
     def heartbeat(self, claim: Claim) -> bool:
         """Refresh the claim; False when the run is no longer held by it (taken over, finished, cancelled)."""

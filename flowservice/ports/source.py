@@ -9,9 +9,12 @@ from typing import Any, Literal, Protocol
 
 import pyarrow as pa
 
-#: The factory parameter that carries a source connection's options (its params beyond the table and columns,
-#: e.g. Dynamics' ``choiceLabels``) for a call: a source that has none ignores it.
+#: The factory parameter that carries a source connection's options for a call (its params beyond the
+#: table and columns, e.g. Dynamics' ``lookupNames``): a source that has none ignores it.
 SOURCE_OPTIONS = "_sourceOptions"
+#: The factory parameter set (True) when a client is opened for a run: it describes tables from fresh metadata,
+#: not from a cache, so that a column added at the source lands on the next run.
+FRESH_METADATA = "_freshMetadata"
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,7 @@ class Page:
     cursor: dict[str, Any] = field(default_factory=dict)
     final: bool = False
     full_resync: bool = False  # True when the source had to restart from scratch (expired delta token)
+    resync_reason: str | None = None  # why the source restarted from scratch, for the run's document
     bytes_read: int = 0
     throttled_requests: int = 0
     throttled_seconds: float = 0.0
@@ -115,6 +119,12 @@ class SourceClient(Protocol):
 
     def cursor_info(self, cursor: dict[str, Any]) -> CursorInfo:
         """What ``cursor`` (one this source's ``read`` yielded, maybe by an earlier version) means to the engine."""
+
+    def account_identity(self) -> dict[str, str]:
+        """What the account is as found now (for Dynamics: the organization's id and version), asked once per
+        run. The engine stores it beside each cursor; a value that differs from the one of the last commit
+        (the org was copied, reset or restored) means the cursor does not apply, and the table is read in
+        full. ``{}`` when the source cannot tell (configuration is then the only identity)."""
 
     def close(self) -> None: ...
 

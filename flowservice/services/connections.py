@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from flowservice.domain.errors import Conflict, FlowServiceError, InvalidRequest, NotFound, SourceError
 from flowservice.domain.tenancy import Principal, Tenant
-from flowservice.ports import SOURCE_OPTIONS, Column, Resources, SourceClient, SourceFactory, Stored
+from flowservice.ports import FRESH_METADATA, SOURCE_OPTIONS, Column, Resources, SourceClient, SourceFactory, Stored
 from flowservice.services.drafts import (
     DRAFT,
     check_types,
@@ -175,22 +175,29 @@ class ConnectionService(ResourceService):
 
     # ------------------------------------------------------------------ source access
     def open_source(
-        self, tenant: Tenant, id: str, *, interactive: bool = False, options: Mapping[str, Any] | None = None
+        self,
+        tenant: Tenant,
+        id: str,
+        *,
+        interactive: bool = False,
+        options: Mapping[str, Any] | None = None,
+        fresh: bool = False,
     ) -> SourceClient:
         """A client of the source behind base connection ``id``: for explore, test, source connections, flows
         and runs alike, so a disabled connection is refused in one place. ``interactive`` (a call on behalf of a
         request) holds one of the tenant's source-call slots and a deadline until the client is closed; raises
-        ``TooManyRequests`` when the tenant has none left. ``options``: a source connection's params beyond its
-        table and columns (``flow_connections.source_options``), or an explore request's own, handed to the
-        factory as ``_sourceOptions`` (e.g. the Dynamics source's ``choiceLabels``)."""
+        ``TooManyRequests`` when the tenant has none left. ``options``: a source connection's params beyond
+        its table and columns (``source_options``), or an explore request's own, handed to the factory as
+        ``_sourceOptions``; ``fresh``: a run's client, which describes tables from fresh metadata
+        (``FRESH_METADATA``)."""
         stored = self.get(tenant, id, with_secrets=True)
         require_enabled(stored)
         auth = stored.doc.get("auth")
         if not auth:
             raise InvalidRequest(f"The connection {id} has no source credentials to explore.")
-        params = {**auth["params"], **stored.secrets}
-        if options:
-            params[SOURCE_OPTIONS] = dict(options)
+        params = {**auth["params"], **stored.secrets, **({SOURCE_OPTIONS: dict(options)} if options else {})}
+        if fresh:
+            params[FRESH_METADATA] = True
         if not interactive:
             return self.sources(stored.doc["connectionSpec"]["id"], auth["specName"], {**params, "_connectionId": id})
         stack = ExitStack()

@@ -38,7 +38,7 @@ _READ_PARAMS = frozenset({"tableName", "columns", "entityType", "primaryKey"})
 
 
 def source_options(params: Any) -> dict[str, Any]:
-    """A source connection's params beyond its table and columns (Dynamics: ``choiceLabels``), which the
+    """A source connection's params beyond its table and columns (Dynamics: ``lookupNames``), which the
     source applies to its schema and reads."""
     return {k: v for k, v in params.items() if k not in _READ_PARAMS} if isinstance(params, dict) else {}
 

@@ -7,7 +7,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from flowservice.domain.errors import FlowServiceError
 
@@ -95,6 +95,25 @@ class FailureWindow:
             del self._failures[next(iter(self._failures))]
 
 
+def take_each(budgets: Iterable[tuple[FailureWindow, str]]) -> int | None:
+    """Take one from every (window, key) budget, or from none: when any is spent, the ones taken are given
+    back and the longest wait is returned (so a refused request costs no budget)."""
+    taken: list[tuple[FailureWindow, str]] = []
+    waits: list[int] = []
+    for window, key in budgets:
+        wait = window.take(key)
+        if wait is None:
+            taken.append((window, key))
+        else:
+            waits.append(wait)
+    if not waits:
+        return None
+    for window, key in taken:
+        if window.limit > 0:
+            window.give_back(key)
+    return max(waits)
+
+
 class TokenGuard:
     """The failure budgets of the token endpoint: one per client id, one per remote address."""
 
@@ -107,22 +126,11 @@ class TokenGuard:
     def attempt(self, client_id: str, address: str) -> None:
         """Count this attempt against both budgets, or raise ``TooManyFailures`` when either is spent (before
         any secret is hashed). Call ``succeeded`` when the secret was right."""
-        waits = []
-        client_wait = self.clients.take(client_id)
-        if client_wait:
-            waits.append(client_wait)
-        address_wait = self.addresses.take(address)
-        if address_wait:
-            waits.append(address_wait)
-        if waits:
-            if client_wait is None:
-                self.clients.give_back(client_id)
-            if address_wait is None:
-                self.addresses.give_back(address)
+        wait = take_each(((self.clients, client_id), (self.addresses, address)))
+        if wait is not None:
             raise TooManyFailures(
-                "Too many failed token requests for this client or from this address; retry after "
-                f"{max(waits)} seconds.",
-                retry_after=max(waits),
+                f"Too many failed token requests for this client or from this address; retry after {wait} seconds.",
+                retry_after=wait,
             )
 
     def succeeded(self, client_id: str, address: str) -> None:

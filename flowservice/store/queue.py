@@ -4,32 +4,40 @@ partial unique index allows one running run per flow, so any number of worker pr
 Every claim increments the row's ``attempt``; (``claimed_by``, ``attempt``) is the claim's fencing token.
 Heartbeats, ``finish`` and ``release`` are conditional on it (``held``), and so are run-document updates
 (``store.run_documents``), so a worker that was presumed dead and woke up changes nothing its successor owns.
-The other run roles share these tables: ``run_documents``, ``schedules`` (fired windows) and ``run_errors``."""
+Which queued run is claimed next, and the limits on running runs per org and per base connection, are
+``store.fair_claims``. The other run roles share these tables: ``run_documents``, ``schedules`` (fired
+windows) and ``run_errors``."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, and_, exists, or_, select, text, update
+from sqlalchemy import Engine, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import Session
 
 from flowservice.domain.clock import now_ms
 from flowservice.domain.tenancy import Tenant
 from flowservice.ports import Claim
 from flowservice.store.db import writing
+from flowservice.store.fair_claims import Candidate, Limits, fair_queued, room, stalled, take_turn
 from flowservice.store.resources import new_etag
 from flowservice.store.tables import FiredWindowRow, ResourceRow, RunQueueRow
 
 IDLE_IN_TRANSACTION_MS = 5000
 
 
+class _NotClaimed(Exception):
+    """The guarded UPDATE matched nothing: end the claim's transaction without keeping its turn."""
+
+
 class SqlRunQueue:
     """The ``RunQueue`` port: enqueue, claim, heartbeat, finish, release, requeue, cancel."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, limits: Limits | None = None) -> None:
         self._engine = engine
+        self.limits = limits or Limits()
 
     def enqueue(
         self,
@@ -39,6 +47,7 @@ class SqlRunQueue:
         flow_id: str,
         doc: dict[str, Any],
         window: tuple[int, int] | None,
+        connection_id: str = "",
     ) -> bool:
         stamp = now_ms()
         etag = new_etag()
@@ -75,6 +84,7 @@ class SqlRunQueue:
                         claimed_by=None,
                         heartbeat_at=0,
                         created_at=stamp,
+                        connection_id=connection_id,
                     )
                 )
         except IntegrityError:
@@ -86,52 +96,39 @@ class SqlRunQueue:
     def claim(self, worker_id: str, stale_after_seconds: float) -> Claim | None:
         now = now_ms()
         stale_before = now - int(stale_after_seconds * 1000)
-        for run_id, status in self._candidates(stale_before):
-            # the guard repeats the whole condition: the run may have finished (or been taken) since the SELECT
-            guard = (
-                and_(RunQueueRow.status == "running", RunQueueRow.heartbeat_at < stale_before)
-                if status == "running"
-                else RunQueueRow.status == "queued"
-            )
+        for candidate in self._candidates(stale_before):
             try:
                 with writing(self._engine), Session(self._engine) as session, session.begin():
                     bounded(session)
+                    # the guard repeats the whole condition: the run may have finished (or been taken) since the
+                    # SELECT, and the org may have reached its limit
+                    if candidate.status == "running":
+                        guard = [RunQueueRow.status == "running", RunQueueRow.heartbeat_at < stale_before]
+                    else:
+                        take_turn(session, candidate.org, candidate.connection_id, now)
+                        limits = room(self.limits, candidate.org, candidate.connection_id)
+                        guard = [RunQueueRow.status == "queued", *limits]
                     result = session.execute(
                         update(RunQueueRow)
-                        .where(RunQueueRow.run_id == run_id, guard)
+                        .where(RunQueueRow.run_id == candidate.run_id, *guard)
                         .values(
                             status="running", claimed_by=worker_id, heartbeat_at=now, attempt=RunQueueRow.attempt + 1
                         )
                     )
                     if result.rowcount != 1:  # type: ignore[attr-defined]
-                        continue
-                    row = session.get(RunQueueRow, run_id)
+                        raise _NotClaimed  # rolls the turn back too
+                    row = session.get(RunQueueRow, candidate.run_id)
                     assert row is not None
                     return Claim(row.run_id, row.flow_id, row.org, row.sandbox, row.attempt, worker_id)
-            except IntegrityError:
-                continue  # another run of this flow started meanwhile
+            except (_NotClaimed, IntegrityError):
+                continue  # taken or finished meanwhile, the org is full, or another run of this flow started
         return None
 
-    def _candidates(self, stale_before: int) -> list[tuple[str, str]]:
-        """Runs worth trying to claim: a stalled run first (its worker died, it resumes from its last
-        commit), then the oldest queued runs whose flow has no running run."""
-        other = aliased(RunQueueRow)
+    def _candidates(self, stale_before: int) -> list[Candidate]:
+        """Runs worth trying to claim: stalled runs first (their worker died, they resume from their last
+        commit), then queued runs in the fair order (``store.fair_claims``)."""
         with Session(self._engine) as session:
-            rows = session.execute(
-                select(RunQueueRow.run_id, RunQueueRow.status)
-                .where(
-                    or_(
-                        and_(RunQueueRow.status == "running", RunQueueRow.heartbeat_at < stale_before),
-                        and_(
-                            RunQueueRow.status == "queued",
-                            ~exists().where(other.flow_id == RunQueueRow.flow_id, other.status == "running"),
-                        ),
-                    )
-                )
-                .order_by(RunQueueRow.status.desc(), RunQueueRow.created_at)
-                .limit(8)
-            ).all()
-        return [(run_id, status) for run_id, status in rows]
+            return stalled(session, stale_before) + fair_queued(session, self.limits)
 
     def heartbeat(self, claim: Claim) -> bool:
         return self._fenced_update(claim, heartbeat_at=now_ms())

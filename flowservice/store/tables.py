@@ -74,10 +74,14 @@ class RunQueueRow(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(128), nullable=True)
     heartbeat_at: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[int] = mapped_column(BigInteger)
+    # the run's base connection (migration 0005), for the per-connection limit; "" when unknown (older rows)
+    connection_id: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
     __table_args__ = (
         Index("ix_run_queue_status_created", "status", "created_at"),
         Index("ix_run_queue_flow_status", "flow_id", "status"),
+        Index("ix_run_queue_org_status", "org", "status"),
+        Index("ix_run_queue_connection_id_status", "connection_id", "status"),
         Index(
             "uq_run_queue_running_flow",
             "flow_id",
@@ -86,6 +90,17 @@ class RunQueueRow(Base):
             postgresql_where=text("status = 'running'"),
         ),
     )
+
+
+class RunShareRow(Base):
+    """When each org (``scope`` "org") and base connection ("connection") last had a run claimed: the fair
+    order serves the least recently served first, and a claim upserts its org's row first, so on PostgreSQL
+    that row's lock serialises the claims of one org and the per-org and per-connection limits hold."""
+
+    __tablename__ = "run_shares"
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    served_at: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class FiredWindowRow(Base):

@@ -113,13 +113,17 @@ class Stack:
         return self.api.wait_for_run(run_id, timeout=timeout)
 
     def dataset_rows(self, flow: dict[str, str]) -> list[dict[str, Any]]:
+        return self.query(f'SELECT * FROM "{flow["name"]}"')
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        """``sql`` over the org's datasets, as ``flowservice query`` runs it."""
         from flowservice.bootstrap import build
         from flowservice.settings import Settings
 
         container = build(Settings(data_dir=self.data_dir, database_url=self.env.get("FLOWSERVICE_DATABASE_URL")))
         try:
-            table = container.query(ORG, "prod", f'SELECT * FROM "{flow["name"]}"')
-            return table.to_pylist()
+            rows: list[dict[str, Any]] = container.query(ORG, "prod", sql).to_pylist()
+            return rows
         finally:
             container.close()
 

@@ -81,7 +81,8 @@ def test_changing_the_columns_of_a_source_connection_reads_the_table_in_full(sta
     run = stack.wait(stack.trigger(flow))
     summary = run["metrics"]["statusSummary"]
     assert summary["status"] == "success", summary
-    assert [e["code"] for e in summary["errors"]] == ["CONNECTOR-3002-200"]
+    assert [e["code"] for e in summary["errors"]] == ["CONNECTOR-3002-200", "CONNECTOR-3004-200"]
+    assert "no longer read from the source" in summary["errors"][1]["message"]  # the columns not selected now
     contacts = source_rows(stack.emulator, "contacts", "contactid")
     assert run["metrics"]["recordSummary"]["inputRecordCount"] == len(contacts)
     assert {r["contactid"] for r in stack.dataset_rows(flow)} == set(contacts)

@@ -64,6 +64,7 @@ class FakeOrg:
         self.tables: dict[str, FakeTable] = {}
         self.faults = Faults()
         self.lock = threading.Lock()
+        self.account: dict[str, str] = {}  # what ``account_identity`` reports (an org id, say)
 
     def add_table(self, name: str, *, change_tracking: bool = True, rows: int = 0) -> FakeTable:
         pk = f"{name}id"
@@ -179,6 +180,9 @@ class FakeSource:
                 final,
                 bytes_read=100 * len(chunk),
             )
+
+    def account_identity(self) -> dict[str, str]:
+        return dict(self.org.account)
 
     def cursor_info(self, cursor: dict[str, Any]) -> CursorInfo:
         """An ``offset`` stops between two pages of a read; a watermark's ``value`` is re-read inclusively."""

@@ -94,7 +94,7 @@ def test_a_run_that_finished_between_the_claims_select_and_update_is_not_claimed
     assert first is not None
     time.sleep(0.3)  # its heartbeat is now older than stale_after
     seen = queue._candidates(now_ms() - 200)  # what another worker's SELECT saw
-    assert seen == [(run_id, "running")]
+    assert [(c.run_id, c.status) for c in seen] == [(run_id, "running")]
     assert queue.finish(first)  # the run ends before that worker's UPDATE
     monkeypatch.setattr(queue, "_candidates", lambda stale_before: seen)
 

@@ -6,9 +6,9 @@ from flowservice.domain.schedule import parse_schedule
 from flowservice.domain.tenancy import Tenant
 from flowservice.services.flow_connections import source_options
 from flowservice.services.flows import FlowPlan
+from flowservice.services.runs.identity import changed_fields, source_identity
 from flowservice.services.runs.identity import identity_note as _identity_note
 from flowservice.services.runs.identity import normalised_uri as _normalised_uri
-from flowservice.services.runs.identity import source_identity
 
 
 def test_one_org_has_one_spelling() -> None:
@@ -53,13 +53,12 @@ def plan_with(params: dict[str, object]) -> FlowPlan:
     )
 
 
-def test_source_options_join_the_identity_only_when_a_source_connection_has_some() -> None:
+def test_choice_options_are_part_of_the_identity_so_turning_labels_on_or_off_reads_in_full() -> None:
     connection = {"auth": {"params": {"serviceUri": "https://contoso.crm.dynamics.com"}}}
-    # a flow without options keeps the identity it always had, so its cursor is resumed after an upgrade
     plain = source_identity(plan_with({"tableName": "account", "primaryKey": "accountid"}), connection)
-    assert "sourceOptions" not in plain
     labelled = source_identity(plan_with({"tableName": "account", "choiceLabels": True}), connection)
-    assert labelled["sourceOptions"] == {"choiceLabels": True}
-    # turning labels on, or off again, is another identity: that run reads the table in full
     off = source_identity(plan_with({"tableName": "account", "choiceLabels": False}), connection)
-    assert len({repr(plain), repr(labelled), repr(off)}) == 3
+    assert labelled["sourceOptions"] == {"choiceLabels": True}
+    assert changed_fields(plain, labelled) == ["sourceOptions"] == changed_fields(labelled, off)
+    before = {k: v for k, v in plain.items() if k != "sourceOptions"}  # a commit from before options existed
+    assert changed_fields(before, plain) == []

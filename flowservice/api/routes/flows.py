@@ -104,7 +104,7 @@ def router(container: Container) -> tuple[APIRouter, list[Collection]]:
         "/runs",
         status_code=201,
         summary="Create an on-demand run of a flow",
-        responses=error_responses(400, 401, 403, 404, 415),
+        responses=error_responses(400, 401, 403, 404, 415, 429),
         openapi_extra=body_schema({"flowId": "{FLOW_ID}", "params": {"deltaColumn": {"name": "modifiedon"}}}),
     )(create_run)
     route(router, "POST", "/runs/{run_id}/action", summary="Re-trigger a failed run (op=re-trigger)")(run_action)

@@ -41,3 +41,4 @@ class RunContext:
     notes: list[dict[str, str]] = field(default_factory=list)
     last_progress: float = 0.0
     cursor_extra: dict[str, Any] = field(default_factory=dict)  # committed beside the source cursor
+    schema_changes: list[dict[str, str]] = field(default_factory=list)  # ``drift.schema_changes``, for activities

@@ -13,6 +13,7 @@ from flowservice.ports import Resources, RunErrors, RunQueue, Stored
 from flowservice.services.connections import require_enabled
 from flowservice.services.drafts import is_draft
 from flowservice.services.flows import FlowPlan, FlowService
+from flowservice.services.request_budget import RequestBudget
 from flowservice.services.resources import SYSTEM_FIELDS, ResourceService, new_id, require_object
 
 #: what a caller may change on a run (``PUT /runs/{id}``); everything else is the engine's or fixed at creation
@@ -83,14 +84,25 @@ def new_run_doc(
 class RunService(ResourceService):
     kind = "runs"
 
-    def __init__(self, resources: Resources, flows: FlowService, queue: RunQueue, errors: RunErrors) -> None:
+    def __init__(
+        self,
+        resources: Resources,
+        flows: FlowService,
+        queue: RunQueue,
+        errors: RunErrors,
+        budget: RequestBudget | None = None,
+    ) -> None:
         super().__init__(resources)
         self.flows = flows
         self.queue = queue
         self.row_errors = errors
+        self.budget = budget
 
     def create(self, tenant: Tenant, principal: Principal, body: Any) -> Stored:
-        """An on-demand run of a flow (any schedule; Adobe allows it for one-time flows only)."""
+        """An on-demand run of a flow (any schedule; Adobe allows it for one-time flows only). Counted in the
+        caller's budget first (429 past it), before any work."""
+        if self.budget is not None:
+            self.budget.take(tenant.org, principal.client_id)
         body = require_object(body)
         flow_id = body.get("flowId")
         if not isinstance(flow_id, str) or not flow_id:
@@ -116,7 +128,7 @@ class RunService(ResourceService):
                 raise InvalidRequest("The run params windowStartTime must be before windowEndTime.")
         run_id = new_id()
         doc = new_run_doc(flow, tenant, principal.client_id, window, "on-demand", params)
-        self.queue.enqueue(self.kind, tenant, run_id, flow_id, doc, None)
+        self.queue.enqueue(self.kind, tenant, run_id, flow_id, doc, None, connection_id=plan.base_connection_id)
         return self.get(tenant, run_id)
 
     def retrigger(self, tenant: Tenant, principal: Principal, id: str, op: str | None) -> Stored:

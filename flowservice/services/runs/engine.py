@@ -33,11 +33,12 @@ from flowservice.services.mapping import CompiledMapping, compile_mapping
 from flowservice.services.runs.commits import SavedCommit, commit_metadata
 from flowservice.services.runs.context import Counters, RunContext
 from flowservice.services.runs.documents import LostClaim
-from flowservice.services.runs.identity import identity_note, source_identity
+from flowservice.services.runs.drift import drift_note, schema_changes
+from flowservice.services.runs.identity import changed_fields, identity_note, source_identity
 from flowservice.services.runs.pages_ahead import READ_AHEAD_PAGES, PagesAhead
 from flowservice.services.runs.pending import PendingChanges
 from flowservice.services.runs.progress import RunProgress, error_entry, internal_error, log_end, status_from_failures
-from flowservice.services.runs.resync import RESUMED_RESYNC_NOTE, KeySpill
+from flowservice.services.runs.resync import RESUMED_RESYNC_NOTE, KeySpill, resync_note
 from flowservice.services.runs.rows import drop_already_landed, drop_rows_without_key
 
 log = logging.getLogger("flowservice.engine")
@@ -54,7 +55,9 @@ class Sources(Protocol):
     """The source behind a base connection, and the connection's document for the cursor's identity
     (``ConnectionService``)."""
 
-    def open_source(self, tenant: Tenant, id: str, *, options: Mapping[str, Any] | None = None) -> SourceClient: ...
+    def open_source(
+        self, tenant: Tenant, id: str, *, options: Mapping[str, Any] | None = None, fresh: bool = False
+    ) -> SourceClient: ...
 
     def get(self, tenant: Tenant, id: str) -> Stored: ...
 
@@ -186,7 +189,7 @@ class RunEngine:
 
     def _ingest(self, ctx: RunContext) -> None:
         plan = ctx.plan
-        opened = self.sources.open_source(ctx.tenant, plan.base_connection_id, options=plan.source_options)
+        opened = self.sources.open_source(ctx.tenant, plan.base_connection_id, options=plan.source_options, fresh=True)
         with closing(opened) as source:
             schema = source.describe(plan.table)
             pk = schema.table.primary_key
@@ -206,12 +209,14 @@ class RunEngine:
                 ctx.counters = last.counters()  # resuming this very run
             source_cursor = last.source_cursor
             info = source.cursor_info(source_cursor) if source_cursor else CursorInfo()
-            identity = source_identity(plan, self.sources.get(ctx.tenant, plan.base_connection_id).doc)
+            connection = self.sources.get(ctx.tenant, plan.base_connection_id).doc
+            identity = source_identity(plan, connection, source.account_identity())
             force_resync = info.mid_read and last.resync  # a full read of ours, interrupted
-            if source_cursor and last.identity is not None and last.identity != identity:
+            if source_cursor and last.identity is not None and changed_fields(last.identity, identity):
                 ctx.notes.append(identity_note(last.identity, identity))
                 source_cursor, info, force_resync = None, CursorInfo(), True
             ctx.cursor_extra = {"identity": identity, "resync": force_resync}
+            self._note_drift(ctx, compiled.schema, last)
             target = _Target(compiled, pk, out_pk, out_delta)
             if last.deleting_missing and source_cursor:  # a resync stopped while deleting missing keys
                 keys = source.read(plan.table, [pk], None, delta_column=plan.delta_column, page_size=self.page_size)
@@ -232,6 +237,16 @@ class RunEngine:
             )
             with pages:
                 self._land(ctx, pages, target, txn, overlap, info.mid_read, force_resync)
+
+    def _note_drift(self, ctx: RunContext, landing: pa.Schema, last: SavedCommit) -> None:
+        """Say which columns appeared or went since the dataset was last written (``drift.py``)."""
+        changes, gone = schema_changes(
+            self.lake.stats(ctx.plan.table_path).get("columns"), landing, last.saved.get("gone_columns") or ()
+        )
+        ctx.cursor_extra["gone_columns"] = gone
+        if changes:
+            ctx.schema_changes = changes
+            ctx.notes.append(drift_note(changes))
 
     def _land(
         self,
@@ -262,6 +277,8 @@ class RunEngine:
                 counters.throttled_seconds += page.throttled_seconds
                 if (page.full_resync or force_resync) and seen is None and not noted:
                     counters.full_resync = True
+                    if page.resync_reason:
+                        ctx.notes.append(resync_note(page.resync_reason))
                     if resumed_mid_read:
                         noted = True
                         ctx.notes.append(dict(RESUMED_RESYNC_NOTE))

@@ -256,7 +256,10 @@ def _activities(ctx: RunContext, status: str, doc: dict[str, Any], completed: in
             "recordSummary": {"inputRecordCount": c.read},
             "statusSummary": {
                 "status": status,
-                "extensions": {"type": doc["metrics"]["statusSummary"].get("extensions", {}).get("type", "scheduled")},
+                "extensions": {
+                    "type": doc["metrics"]["statusSummary"].get("extensions", {}).get("type", "scheduled"),
+                    **({"schemaChanges": ctx.schema_changes} if ctx.schema_changes else {}),
+                },
             },
             "sourceInfo": [
                 {

@@ -25,6 +25,14 @@ RESUMED_RESYNC_NOTE = {
 }
 
 
+def resync_note(reason: str) -> dict[str, str]:
+    """The run's note when the source itself restarted from scratch (an expired or refused change token)."""
+    return {
+        "code": "CONNECTOR-3003-200",
+        "message": f"{reason} The table is read in full and rows the source does not have are deleted.",
+    }
+
+
 class KeySpill:
     def __init__(self) -> None:
         self.folder = tempfile.mkdtemp(prefix="flowservice-resync-")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from flowservice.domain.errors import FlowServiceError
 from flowservice.domain.schedule import due_windows, parse_schedule
@@ -16,6 +17,7 @@ from flowservice.services.resources import new_id
 from flowservice.services.runs.documents import new_run_doc
 
 log = logging.getLogger("flowservice.scheduler")
+SOURCES = "sourceConnections"
 
 
 class Scheduler:
@@ -36,6 +38,7 @@ class Scheduler:
         """Queue the runs of every due window; return how many were created."""
         created = 0
         now = int(self.clock())
+        bases: dict[str, Any] | None = None  # source connection → base connection, read once a window is due
         for tenant, flow in self.schedules.all_of_kind("flows"):
             if flow.doc.get("state") != "enabled":
                 continue
@@ -46,7 +49,21 @@ class Scheduler:
                 continue
             last = self.schedules.last_window_end(flow.id)
             for window in due_windows(schedule, last_fired_end=last, now=now, max_catch_up=self.max_catch_up):
+                if bases is None:
+                    bases = {
+                        source.id: source.doc.get("baseConnectionId")
+                        for _, source in self.schedules.all_of_kind(SOURCES)
+                    }
+                connection = _base_connection(flow.doc, bases)
                 doc = new_run_doc(flow, tenant, "scheduler", (window.start, window.end), "scheduled")
-                if self.queue.enqueue("runs", tenant, new_id(), flow.id, doc, (window.start, window.end)):
+                span = (window.start, window.end)
+                if self.queue.enqueue("runs", tenant, new_id(), flow.id, doc, span, connection_id=connection):
                     created += 1
         return created
+
+
+def _base_connection(flow: dict[str, Any], bases: dict[str, Any]) -> str:
+    """The base connection a flow reads through (what the per-connection limit counts), "" when unknown."""
+    sources = flow.get("sourceConnectionIds") or [""]
+    base = bases.get(sources[0]) if isinstance(sources, list) and isinstance(sources[0], str) else None
+    return base if isinstance(base, str) else ""

@@ -34,7 +34,8 @@ import pyarrow.json as pajson
 from flowservice.domain.errors import SourceError
 from flowservice.ports import Column
 
-from .metadata import LOOKUP_ANNOTATION, LOOKUP_TARGET_SUFFIX
+from .files import is_file_companion
+from .lookups import wire_companion
 
 _NUMBER = rb"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?"
 _UTC = pa.timestamp("us", tz="UTC")
@@ -49,21 +50,29 @@ _HINT_WINDOW = 1 << 16  # a next link sits at the very end of a page; skip token
 
 
 def is_companion(column: Column) -> bool:
-    return column.name.startswith("_") and column.name.endswith(LOOKUP_TARGET_SUFFIX)
+    """A lookup's companion read from an annotation of the lookup (its target table or name: ``lookups.py``)."""
+    return wire_companion(column.name) is not None
+
+
+def annotation_terms(columns: Sequence[Column]) -> tuple[str, ...]:
+    """The annotation terms the companions among ``columns`` arrive under (for ``odata.include-annotations``)."""
+    return tuple(sorted({found[1] for c in columns if (found := wire_companion(c.name)) is not None}))
 
 
 def wire_key(column: Column) -> str:
-    """The JSON key a column's value arrives under (an annotation for lookup-target companions)."""
-    if is_companion(column):
-        return f"{column.name[: -len(LOOKUP_TARGET_SUFFIX)]}@{LOOKUP_ANNOTATION}"
-    return column.name
+    """The JSON key a column's value arrives under (an annotation of its lookup for companions)."""
+    found = wire_companion(column.name)
+    return f"{found[0]}@{found[1]}" if found else column.name
 
 
 def select_names(columns: Sequence[Column]) -> list[str]:
     """``$select`` properties: companions are annotations of their lookup, which is selected instead."""
     names: dict[str, None] = {}
     for column in columns:
-        names[column.name[: -len(LOOKUP_TARGET_SUFFIX)] if is_companion(column) else column.name] = None
+        if is_file_companion(column):
+            continue  # filled from fileattachment rows (files.py), not a property of the record
+        found = wire_companion(column.name)
+        names[found[0] if found else column.name] = None
     return list(names)
 
 

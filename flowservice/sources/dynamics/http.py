@@ -36,6 +36,7 @@ from flowservice.sources.net.limiter import AdaptiveLimiter
 from flowservice.sources.net.retry import RETRY_STATUSES, retry_after_seconds
 from flowservice.sources.net.tls import certificate_problem
 
+from . import batch_get
 from .settings import DynamicsSettings
 from .uri import ServiceUri, guarded_transport
 
@@ -210,7 +211,7 @@ class DataverseHttp:
         assert self.tokens is not None, "token source not set"
         with deadlines.within(self.settings.call_deadline_seconds, f"A page read from {self.uri.origin}"):
             extra["Authorization"] = f"Bearer {self.tokens.token()}"
-            with self.limiter.slot():
+            with self.limiter.slot(self):
                 return self._receive(url, extra, buffered=True, limit=self.settings.max_page_bytes)
 
     def close(self) -> None:
@@ -260,7 +261,7 @@ class DataverseHttp:
                     ahead, first = first, None
                     response, body = ahead()
                 else:
-                    with self.limiter.slot() if limited else nullcontext():
+                    with self.limiter.slot(self) if limited else nullcontext():
                         response, body = self._receive(url, headers, buffered=parse is not None, limit=limit)
                 doc = None
                 if parse is not None and body is not None:
@@ -341,7 +342,11 @@ class DataverseHttp:
         connect = self.settings.connect_timeout
         if deadline is not None:
             read, connect = deadline.timeout(read), deadline.timeout(connect)
-        request = self._client.build_request("GET", url, headers=headers, timeout=httpx.Timeout(read, connect=connect))
+        timeout = httpx.Timeout(read, connect=connect)
+        if batch_get.needs_batch(url):
+            batch = batch_get.Batch(self._client, self.uri.api_root, self.uri.origin, self.settings.max_error_bytes)
+            return batch.receive(url, headers, timeout, buffered=buffered, limit=limit)
+        request = self._client.build_request("GET", url, headers=headers, timeout=timeout)
         response = self._client.send(request, stream=True)
         body: pa.Buffer | None = None
         try:

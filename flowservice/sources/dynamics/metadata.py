@@ -18,7 +18,9 @@ import pyarrow as pa
 from flowservice.domain.errors import NotFound
 from flowservice.ports import Column, TableInfo, TableSchema
 
+from .files import companions
 from .http import DataverseHttp
+from .lookups import target_column
 
 TABLE_SELECT = "LogicalName,EntitySetName,DisplayName,PrimaryIdAttribute,ChangeTrackingEnabled,IsPrivate,TableType"
 ATTRIBUTE_SELECT = "LogicalName,AttributeType,AttributeTypeName,AttributeOf,IsValidForRead,IsPrimaryId,Description"
@@ -58,6 +60,8 @@ class TableMeta:
     info: TableInfo
     table_type: str = "Standard"
     omitted: tuple[tuple[str, str], ...] = ()
+    #: lookup-target companions filled from metadata (companion column, target table): ``lookups.py``
+    single_targets: tuple[tuple[str, str], ...] = ()
 
     @property
     def max_page_size(self) -> int:
@@ -230,26 +234,18 @@ def map_attribute(
                 name, pa.timestamp("us", tz="UTC"), original, {"type": "string", "format": "date-time"}, note, described
             )
         ]
-    if original in ("UniqueidentifierType", "FileType"):
-        note = "File id (the file itself is not extracted)." if original == "FileType" else None
-        return [_column(name, pa.string(), original, UUID, note, described)]
+    if original == "UniqueidentifierType":
+        return [_column(name, pa.string(), original, UUID, None, described)]
+    if original == "FileType":  # the id, plus size and MIME type from its fileattachment row (files.py)
+        note = "File id (the file itself is not in the table)."
+        return [_column(name, pa.string(), original, UUID, note, described), *companions(name)]
     if original in LOOKUP_TYPES:
         targets = [str(t) for t in extra.get("Targets") or ()]
         value = f"_{name}_value"
-        polymorphic = original != "LookupType" or len(targets) > 1
         note = f"Lookup to {', '.join(targets) or 'a table'} (id)."
         columns = [_column(value, pa.string(), original, UUID, note, described)]
-        if polymorphic and lookup_targets:
-            columns.append(
-                _column(
-                    f"{value}{LOOKUP_TARGET_SUFFIX}",
-                    pa.string(),
-                    "EntityNameType",
-                    STRING,
-                    f"Table of {value} (one of {', '.join(targets) or 'several'}).",
-                    None,
-                )
-            )
+        if lookup_targets:  # every lookup's target table (lookups.py): from metadata when it has one target
+            columns.append(target_column(value, original, extra))
         return columns
     if original == "MultiSelectPicklistType":
         note = "Multi-select choice values as Dataverse sends them: comma-separated integers, e.g. '1,9'."

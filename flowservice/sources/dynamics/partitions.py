@@ -29,8 +29,7 @@ from flowservice.domain.errors import SourceError, SourceRefused
 from flowservice.ports import Page, TableSchema
 
 from .convert import DecodedPage
-from .http import query_string
-from .reader import Reader, plan_read
+from .reader import Reader, plan_read, with_select
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +46,6 @@ def sql_order(guid: str) -> bytes:
     first three groups little-endian), compared from byte 10 to 15, then 8–9, 6–7, 4–5 and 0–3."""
     b = uuid.UUID(guid).bytes_le
     return b[10:16] + b[8:10] + b[6:8] + b[4:6] + b[0:4]
-
-
-def with_select(link: str, select: str) -> str:
-    """``link`` (a delta link of the key-only scan) asking for ``select`` instead of the key alone."""
-    base, _, query = link.partition("?")
-    rest = [part for part in query.split("&") if part and not part.startswith("$select=")]
-    return f"{base}?{'&'.join([query_string({'$select': select}), *rest])}"
 
 
 @dataclass(eq=False)

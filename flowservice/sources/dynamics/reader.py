@@ -29,9 +29,10 @@ import pyarrow.compute as pc
 from flowservice.domain.errors import InvalidRequest, SourceRefused
 from flowservice.ports import Column, CursorInfo, Page, TableSchema
 
-from .convert import DecodedPage, PageDecoder, is_companion, next_link_hint, select_names
-from .http import DataverseHttp, DeltaTokenExpired, Received
-from .metadata import LOOKUP_ANNOTATION, TableMeta
+from .convert import DecodedPage, PageDecoder, annotation_terms, next_link_hint, select_names
+from .derived import Derive, is_derived, source_of
+from .http import DataverseHttp, DeltaTokenExpired, Received, query_string
+from .metadata import TableMeta
 from .readahead import Key, ReadAhead, chain_key
 from .uri import same_origin
 
@@ -46,9 +47,11 @@ class ReadPlan:
 
     meta: TableMeta
     out: tuple[Column, ...]  # the batch columns: requested ones, primary key first
-    fetch: tuple[Column, ...]  # ``out`` plus the watermark column when it was not requested
+    fetch: tuple[Column, ...]  # what is decoded: ``out`` but ``derived``, plus the watermark column and the
+    # columns ``derived`` needs when they were not requested
     page_size: int
-    annotations: bool
+    annotations: tuple[str, ...]  # annotation terms the companions in ``fetch`` need
+    derived: tuple[Column, ...] = ()  # computed from decoded columns (``derived.py``), not read from the wire
 
     @property
     def table(self) -> str:
@@ -57,7 +60,7 @@ class ReadPlan:
     def prefer(self, *extra: str, page_size: int | None = None) -> list[str]:
         prefs = [*extra, f"odata.maxpagesize={page_size or self.page_size}"]
         if self.annotations:
-            prefs.append(f'odata.include-annotations="{LOOKUP_ANNOTATION}"')
+            prefs.append(f'odata.include-annotations="{",".join(self.annotations)}"')
         return prefs
 
     def select(self, skip: frozenset[str] | set[str] = frozenset()) -> str:
@@ -77,16 +80,19 @@ def plan_read(
         pk = meta.info.primary_key
         names = dict.fromkeys([pk, *columns] if pk else columns)
         wanted = [by_name[n] for n in names if n in by_name]
-    fetch = list(wanted)
-    if extra and extra in by_name and all(c.name != extra for c in fetch):
-        fetch.append(by_name[extra])
+    derived = [c for c in wanted if is_derived(c.name, meta)]
+    fetch = [c for c in wanted if c not in derived]
+    for name in [*(source_of(c.name) for c in derived), extra]:
+        if name and name in by_name and all(c.name != name for c in fetch):
+            fetch.append(by_name[name])
     size = max(1, min(int(page_size), meta.max_page_size))
     return ReadPlan(
         meta=meta,
         out=tuple(wanted),
         fetch=tuple(fetch),
         page_size=size,
-        annotations=any(is_companion(c) for c in fetch),
+        annotations=annotation_terms(fetch),
+        derived=tuple(derived),
     )
 
 
@@ -110,6 +116,7 @@ class Reader:
         self.plan = plan
         self.unselectable = unselectable if unselectable is not None else set()
         self.decoder = PageDecoder(plan.fetch, plan.table)
+        self.derive = Derive(plan.meta, plan.derived, http) if plan.derived else None
         self.ahead: ReadAhead | None = None
         self._preference_applied: str | None = None
         self.dop_hint: str | None = None  # the last answer's ``x-ms-dop-hint``
@@ -137,7 +144,12 @@ class Reader:
         mode = cursor.get("mode")
         if self.plan.meta.info.change_tracking:
             if mode == "changes" and (cursor.get("delta_link") or cursor.get("next_link")):
-                link = str(cursor.get("next_link") or cursor.get("delta_link"))
+                next_link = cursor.get("next_link")  # the middle of a chain keeps its shape
+                link = (
+                    str(next_link)
+                    if next_link
+                    else with_select(str(cursor["delta_link"]), self.plan.select(self.unselectable))
+                )
                 yield from self._changes(link, bool(cursor.get("full_resync")), int(cursor.get("page_size") or 0))
             else:  # first run, or a table that gained change tracking since the last (watermark) run
                 yield from self._changes(None, mode is not None, 0)
@@ -185,6 +197,7 @@ class Reader:
         size = page_size or plan.page_size  # a chain keeps the page size it started with
         prefer = plan.prefer("odata.track-changes", page_size=size)
         restarted = False
+        reason: str | None = None
         while True:
             try:
                 page, size_read = self._get(
@@ -195,6 +208,7 @@ class Reader:
                     raise
                 log.warning("change token of %s expired, reading it in full: %s", plan.table, exc.message)
                 url, full_resync, restarted = None, True, True
+                reason = f"Dataverse refused the change token of {plan.table} ({exc.message})."
                 size, prefer = plan.page_size, plan.prefer("odata.track-changes")
                 continue
             next_link, delta_link = page.next_link, page.delta_link
@@ -215,6 +229,7 @@ class Reader:
                 cursor=cursor,
                 final=not next_link,
                 full_resync=full_resync,
+                resync_reason=reason,
                 bytes_read=size_read,
             )
             del page
@@ -381,9 +396,20 @@ class Reader:
         return self.http.fetch(url, prefer=list(prefer), headers=dict(headers))
 
     def _out(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        if len(self.plan.out) == len(self.plan.fetch):
+        if self.derive is not None:
+            batch = self.derive(batch)  # appended: put in their place below
+        elif len(self.plan.out) == len(self.plan.fetch):
             return batch
         return batch.select([c.name for c in self.plan.out])
+
+
+def with_select(link: str, select: str) -> str:
+    """``link`` (a delta link) asking for ``select`` instead of the ``$select`` it was issued with: the token
+    is a version stamp, not tied to the columns (verified on the emulator; the partitioned read relies on it
+    too), so an incremental read asks for the table's columns as they are now (schema drift: ``drift.py``)."""
+    base, _, query = link.partition("?")
+    rest = [part for part in query.split("&") if part and not part.startswith("$select=")]
+    return f"{base}?{'&'.join([query_string({'$select': select}), *rest])}"
 
 
 def cursor_info(cursor: dict[str, Any]) -> CursorInfo:

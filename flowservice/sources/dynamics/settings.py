@@ -72,6 +72,8 @@ class DynamicsSettings:
     max_concurrency: int = 16
     token_refresh_margin: float = 300.0  # refresh tokens this long before they expire
     lookup_targets: bool = True  # add `<lookup>_lookuplogicalname` columns for polymorphic lookups
+    #: a changed org version (not only a changed org id) makes the next run read in full (``org.py``)
+    resync_on_org_version: bool = True
     watermark_lookback_seconds: float = 0.0
     #: pages a read fetches ahead of the one being converted (0: none); each holds a page's bytes in memory
     read_ahead_pages: int = 1
@@ -177,6 +179,12 @@ class DynamicsEnvironment(BaseSettings):
         default=300.0, ge=0, validation_alias="FLOWSERVICE_WATERMARK_OVERLAP_SECONDS"
     )
 
+    resync_on_org_version: bool = Field(
+        default=True,
+        description="A changed org version (a reset, a restore, a platform update) reads every flow's table in "
+        "full on its next run, as a changed org id always does.",
+    )
+
     @property
     def extra_authority_hosts(self) -> tuple[str, ...]:
         return tuple(h.strip().lower() for h in self.authority_hosts.split(",") if h.strip())
@@ -203,5 +211,6 @@ class DynamicsEnvironment(BaseSettings):
             partition_concurrency=self.partition_concurrency,
             partition_pages_in_flight=self.partition_pages_in_flight,
             partition_page_rows=self.partition_page_rows,
+            resync_on_org_version=self.resync_on_org_version,
             partition_retries=self.partition_retries,
         )

@@ -16,15 +16,20 @@ from typing import Any
 import pyarrow as pa
 
 from flowservice.domain.errors import InvalidRequest, NotFound, SourceRefused
-from flowservice.ports import SOURCE_OPTIONS, CursorInfo, Page, TableInfo, TableSchema
+from flowservice.ports import FRESH_METADATA, SOURCE_OPTIONS, CursorInfo, Page, TableInfo, TableSchema
 
 from . import option_set_table as osm
 from .auth import AuthKind, Credentials, TokenProvider, authority_from_challenge
+from .batch_get import wide_page_size
 from .cache import CACHE, ConnectionCache, connection_key
+from .files import FileInfo, file_columns
 from .http import DataverseHttp
 from .labels import ChoiceParams, ChoiceView, choice_view
+from .lookups import single_targets, with_names
 from .metadata import TableMeta, build_schema, check_table_name, fetch_attributes, fetch_table, iter_tables
+from .money import with_currency_code
 from .option_sets import ChoiceOptions, base_language, check_language, fetch_option_sets, fingerprint
+from .org import org_identity
 from .partitions import PARTITIONED, partitioned_read
 from .reader import DEFAULT_DELTA_COLUMN, Reader, ReadPlan, cursor_info, plan_read
 from .settings import DynamicsSettings
@@ -33,6 +38,7 @@ from .uri import parse_service_uri, resolve_checked
 log = logging.getLogger(__name__)
 LABELS_KEY = "labels"  # the cursor's digest of the labels its rows carry (``option_sets.fingerprint``)
 RELABEL = {"mode": "relabel"}  # not a reader mode: every read mode takes it as "read in full, as a resync"
+RELABEL_REASON = "A choice label this flow lands was renamed in the org, so every row gets the new one."
 
 REQUIRED = {
     "basic": ("serviceUri", "username", "password"),
@@ -70,13 +76,20 @@ def _with_throttling(pages: Iterator[Page], http: DataverseHttp) -> Iterator[Pag
 
 
 def _shaped(
-    pages: Iterator[Page], view: ChoiceView, names: list[str], labels: dict[str, dict[int, str]], stamp: str | None
+    pages: Iterator[Page],
+    view: ChoiceView,
+    names: list[str],
+    labels: dict[str, dict[int, str]],
+    stamp: str | None,
+    reason: str | None = None,
 ) -> Iterator[Page]:
-    """``pages`` in the view's columns, each cursor carrying the labels' digest (when labels are on)."""
+    """``pages`` in the view's columns, each cursor carrying the labels' digest (when labels are on), and
+    ``reason`` on the pages of a read restarted because labels changed."""
     try:
         for page in pages:
             cursor = {**page.cursor, LABELS_KEY: stamp} if stamp is not None else page.cursor
-            yield replace(page, batch=view.apply(page.batch, names, labels), cursor=cursor)
+            why = page.resync_reason or (reason if page.full_resync else None)
+            yield replace(page, batch=view.apply(page.batch, names, labels), cursor=cursor, resync_reason=why)
     finally:
         close = getattr(pages, "close", None)
         if close is not None:
@@ -96,8 +109,12 @@ class DynamicsSource:
         self.settings = settings
         self._credentials = credentials_from(params, auth_kind, settings)
         self._uri = parse_service_uri(params.get("serviceUri"))
+        options = params.get(SOURCE_OPTIONS)
+        options = options if isinstance(options, Mapping) else {}  # the source connection's (or explore's)
+        self._lookup_names = bool(options.get("lookupNames"))
+        self._fresh = params.get(FRESH_METADATA) is True  # a run's client: its schemas are read, not cached
+        self._read_now: set[str] = set()  # tables this client described from fresh metadata already
         self.connection_key = connection_key(params, auth_kind, connection_id or params.get("_connectionId"))
-        options = params.get(SOURCE_OPTIONS) or {}  # the source connection's (or explore's) options
         self.choices = ChoiceParams.parse(options)
         self._option_set_tables = osm.option_set_tables(options.get("optionSetTables"))
         self._cache = cache
@@ -146,14 +163,19 @@ class DynamicsSource:
             fetch = lambda name: self._option_sets(name, osm.ALL_CHOICE_TYPES, fresh=False)  # noqa: E731
             return osm.preview(self._labelled_tables(), fetch, columns, max(1, min(int(count), 5000)))
         schema, meta = self._describe(table)
-        view = self._view(table)
+        view = choice_view(schema, self.choices)
         count = max(1, min(int(count), meta.max_page_size))
-        rows = self._reader(plan_read(schema, meta, view.wire_columns(columns), count)).preview(count)
+        plan = plan_read(schema, meta, view.wire_columns(columns), count)
+        preview = self._reader(plan).preview(count)
+        files = file_columns(plan.out)
+        if files and preview.num_rows:
+            info = FileInfo(self._session(), files)
+            preview = pa.Table.from_batches([info.fill(b) for b in preview.to_batches()], schema=preview.schema)
         if view.schema.columns == schema.columns:
-            return rows
+            return preview
         names = view.out_names(columns)
         labels = self._labels(view, names, fresh=False)[0]
-        shaped = [view.apply(batch, names, labels) for batch in rows.to_batches()]
+        shaped = [view.apply(batch, names, labels) for batch in preview.to_batches()]
         return pa.Table.from_batches(shaped, schema=pa.schema([view.schema.arrow_schema().field(n) for n in names]))
 
     def read(
@@ -170,28 +192,34 @@ class DynamicsSource:
             yield from osm.read_pages(self._labelled_tables(), fetch, columns, cursor)
             return
         schema, meta = self._describe(table)
-        view = self._view(table)
+        view = choice_view(schema, self.choices)
         names = view.out_names(columns)
         labels, stamp = self._labels(view, names, fresh=True)  # this run's labels, fresh from the org
+        relabelled: str | None = None
         if cursor is not None and LABELS_KEY in cursor:
             old = cursor.get(LABELS_KEY)
             cursor = {k: v for k, v in cursor.items() if k != LABELS_KEY}
             if stamp is not None and old != stamp:  # a label changed in the org: the rows are read again
                 log.info("choice labels of %s changed in the org: reading it in full to rewrite them", table)
-                cursor = dict(RELABEL)
+                cursor, relabelled = dict(RELABEL), RELABEL_REASON
         watermark = None if meta.info.change_tracking else (delta_column or DEFAULT_DELTA_COLUMN)
-        plan = plan_read(schema, meta, view.wire_columns(columns), page_size, watermark)
+        wire = view.wire_columns(columns)
+        page_size = wide_page_size(page_size, len(wire) if wire is not None else len(schema.columns))
+        plan = plan_read(schema, meta, wire, page_size, watermark)
         reader = self._reader(plan)
         partitioned = partitioned_read(reader, schema, cursor)
         if partitioned is not None and partitioned.start():
             pages = partitioned.pages()
         else:
             pages = reader.read(cursor, delta_column)
+        files = file_columns(plan.out)
+        if files:
+            pages = FileInfo(reader.http, files).pages(pages)
         pages = _with_throttling(pages, reader.http)
         if view.schema.columns == schema.columns:  # no labels, no multi-select list: the pages as they come
             yield from pages
             return
-        yield from _shaped(pages, view, names, labels, stamp)
+        yield from _shaped(pages, view, names, labels, stamp, relabelled)
 
     def cursor_info(self, cursor: dict[str, Any]) -> CursorInfo:
         if cursor.get("mode") == osm.MODE:
@@ -199,6 +227,10 @@ class DynamicsSource:
         if cursor.get("mode") == PARTITIONED:
             return CursorInfo(mid_read=True)
         return cursor_info(cursor)
+
+    def account_identity(self) -> dict[str, str]:
+        """The org's id and version now (``org.py``): a change makes the run read in full."""
+        return org_identity(self._session(), with_version=self.settings.resync_on_org_version)
 
     def close(self) -> None:
         with self._lock:
@@ -305,15 +337,23 @@ class DynamicsSource:
         )
 
     def _describe(self, table: str) -> tuple[TableSchema, TableMeta]:
+        """The table's schema (cached per connection) with what this source connection's options add."""
+        schema, meta = self._described(table)
+        return (with_names(schema) if self._lookup_names else schema), meta
+
+    def _described(self, table: str) -> tuple[TableSchema, TableMeta]:
         name = check_table_name(table)
         hit = self._cache.schema(self.connection_key, name, self.settings.metadata_ttl_seconds)
-        if hit is not None:
+        if hit is not None and (not self._fresh or name in self._read_now):
             return hit
         http = self._session()
         listed = self._cache.tables(self.connection_key, self.settings.metadata_ttl_seconds)
         meta = next((m for m in listed or () if m.info.name == name), None) or fetch_table(http, name)
         attributes, details = fetch_attributes(http, name)
         schema, omitted = build_schema(meta.info, attributes, details, lookup_targets=self.settings.lookup_targets)
-        meta = TableMeta(info=meta.info, table_type=meta.table_type, omitted=omitted)
+        schema = with_currency_code(schema)
+        targets = tuple(sorted(single_targets(schema, attributes, details).items()))
+        meta = TableMeta(info=meta.info, table_type=meta.table_type, omitted=omitted, single_targets=targets)
         self._cache.put_schema(self.connection_key, name, schema, meta)
+        self._read_now.add(name)
         return schema, meta

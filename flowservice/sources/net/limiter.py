@@ -6,12 +6,18 @@ when it halved do not halve it again), and grows by one after a run of successes
 configured maximum: the hint is where to start, the 429s say where to stop. A hint with ``ramp`` (a partitioned
 read's) grows by one per success until the first 429 (a slow start, as TCP's: the limit doubles per round of
 requests), so a read that starts at the hint reaches the budget's concurrency within a few pages. A source
-shares one limiter between every client of the same connection in the process."""
+shares one limiter between every client of the same connection in the process.
+
+That sharing is fair: a slot that frees goes to the waiting *owner* (a run's client) served longest ago, not to
+whichever thread wakes first, so one flow reading with many threads (a partitioned read) cannot starve another
+flow of the same connection, whose single chain still gets every other free slot (Dataverse counts one user's
+requests together, whichever flow sends them)."""
 
 from __future__ import annotations
 
+import itertools
 import threading
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from contextlib import contextmanager
 
 
@@ -28,24 +34,43 @@ class AdaptiveLimiter:
         self._granted = 0  # slots granted so far
         self._hold_until = 0  # 429s are of the round already halved for until this many slots were granted
         self._cond = threading.Condition()
+        self._tickets = itertools.count()
+        self._waiting: dict[Hashable, list[int]] = {}  # owner → its waiting tickets, oldest first
+        self._served: dict[Hashable, int] = {}  # owner → the grant number of its last slot
 
     @property
     def limit(self) -> int:
         return self._limit
 
     @contextmanager
-    def slot(self) -> Iterator[None]:
+    def slot(self, owner: Hashable = None) -> Iterator[None]:
+        """Hold one of the ``limit`` slots; with other owners waiting, the one served longest ago goes first."""
         with self._cond:
-            while self._in_flight >= self._limit:
+            ticket = next(self._tickets)
+            self._waiting.setdefault(owner, []).append(ticket)
+            while self._in_flight >= self._limit or self._next_ticket() != ticket:
                 self._cond.wait()
+            tickets = self._waiting[owner]
+            tickets.pop(0)
+            if not tickets:
+                del self._waiting[owner]
             self._in_flight += 1
             self._granted += 1
+            self._served[owner] = self._granted
+            if len(self._served) > 4 * len(self._waiting) + 64:  # forget owners long gone
+                self._served = {o: n for o, n in self._served.items() if o in self._waiting or n > self._granted - 64}
+            self._cond.notify_all()  # the next ticket may be free to go too
         try:
             yield
         finally:
             with self._cond:
                 self._in_flight -= 1
-                self._cond.notify()
+                self._cond.notify_all()
+
+    def _next_ticket(self) -> int:
+        """The oldest ticket of the waiting owner whose last slot is the oldest (never served: first)."""
+        owner = min(self._waiting, key=lambda o: (self._served.get(o, -1), self._waiting[o][0]))
+        return self._waiting[owner][0]
 
     def throttled(self) -> None:
         with self._cond:
@@ -63,7 +88,7 @@ class AdaptiveLimiter:
             if self._successes >= grow_after and self._limit < self._maximum:
                 self._limit += 1
                 self._successes = 0
-                self._cond.notify()
+                self._cond.notify_all()
 
     def hint(self, dop: int, *, ramp: bool = False) -> None:
         """Start from the server's recommended degree of parallelism (never above the configured maximum);

@@ -91,6 +91,9 @@ class SecondSourceClient:
         schema = self._schema(table, columns)
         return pa.Table.from_pylist(list(self.store.rows.values())[:count], schema=schema)
 
+    def account_identity(self) -> dict[str, str]:
+        return {}  # this source cannot tell one account from another beyond its configuration
+
     def cursor_info(self, cursor: dict[str, Any]) -> CursorInfo:
         """An ``offset`` stops between two pages of a read; the watermark's ``value`` is re-read inclusively."""
         value = cursor.get("value")

@@ -21,6 +21,7 @@ DYNAMICS_CONFIGS = [
         "default": "table",
     },
     {"columnName": "primaryKey", "columnType": "string", "required": False},
+    {"columnName": "lookupNames", "columnType": "boolean", "required": False, "default": False},
     {"columnName": "choiceLabels", "columnType": "boolean", "required": False, "default": False},
     {"columnName": "labelLanguage", "columnType": "integer", "required": False},
     {

@@ -6,6 +6,7 @@ import pyarrow as pa
 import pytest
 
 from flowservice.ports import Column, TableInfo
+from flowservice.sources.dynamics.convert import select_names
 from flowservice.sources.dynamics.metadata import (
     OMIT_HELPER,
     OMIT_UNREADABLE,
@@ -64,7 +65,6 @@ def mapped(attribute: dict[str, object], extra: dict[str, object], *, lookup_tar
         ("StatusType", {}, pa.int32(), {"type": "integer", "minimum": -(2**31), "maximum": 2**31 - 1}),
         ("MultiSelectPicklistType", {}, pa.string(), {"type": "string"}),
         ("EntityNameType", {}, pa.string(), {"type": "string"}),
-        ("FileType", {}, pa.string(), {"type": "string", "format": "uuid"}),
         ("ManagedPropertyType", {}, pa.string(), {"type": "string"}),
         ("SomethingNewType", {}, pa.string(), {"type": "string"}),
     ],
@@ -96,11 +96,13 @@ def test_user_local_date_only_format_stays_a_timestamp_because_the_wire_carries_
     assert column.arrow_type == pa.timestamp("us", tz="UTC")
 
 
-def test_single_target_lookup_becomes_its_value_property_without_companion():
+def test_single_target_lookup_becomes_its_value_property_and_a_target_companion_from_metadata():
     columns = mapped(attribute("parentaccountid", "LookupType"), {"Targets": ["account"]}, lookup_targets=True)
-    assert [c.name for c in columns] == ["_parentaccountid_value"]
+    assert [c.name for c in columns] == ["_parentaccountid_value", "_parentaccountid_value_lookuplogicalname"]
     assert columns[0].xdm == {"type": "string", "format": "uuid"}
     assert "account" in (columns[0].description or "")
+    assert columns[1].xdm == {"type": "string", "enum": ["account"]}
+    assert "from metadata" in (columns[1].description or "")
 
 
 @pytest.mark.parametrize("type_name", ["CustomerType", "OwnerType"])
@@ -177,3 +179,14 @@ def test_tables_without_entity_set_private_or_virtual_are_not_listed():
     assert table_from_definition({**base, "TableType": "Virtual"}) is None
     elastic = table_from_definition({**base, "TableType": "Elastic", "ChangeTrackingEnabled": {"Value": True}})
     assert elastic is not None and elastic.max_page_size == 500 and elastic.info.change_tracking
+
+
+def test_a_file_column_becomes_its_id_its_size_and_its_mime_type_never_its_content():
+    columns = map_attribute(attribute("x", "FileType"), {}, lookup_targets=True)
+    assert isinstance(columns, list)
+    assert [(c.name, c.arrow_type, dict(c.xdm)) for c in columns] == [
+        ("x", pa.string(), {"type": "string", "format": "uuid"}),
+        ("x_filesize", pa.int64(), {"type": "integer", "minimum": 0}),
+        ("x_mimetype", pa.string(), {"type": "string"}),
+    ]
+    assert select_names(columns) == ["x"]  # size and MIME type come from fileattachment rows, not $select

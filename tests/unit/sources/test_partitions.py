@@ -7,7 +7,8 @@ import random
 import uuid
 
 from crm_emulator.ids import sql_key
-from flowservice.sources.dynamics.partitions import sql_order, with_select
+from flowservice.sources.dynamics.partitions import sql_order
+from flowservice.sources.dynamics.reader import with_select
 from flowservice.sources.net.limiter import AdaptiveLimiter
 
 

@@ -1,0 +1,90 @@
+"""Through the emulator: columns added, deleted or widened in the org between two runs. The next run describes
+the table from fresh metadata, lands the new column, keeps the deleted one as a nullable column, widens the
+widened one in place, and says each change once in its document (a note and the copy activity's
+``schemaChanges``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pyarrow as pa
+import pytest
+from deltalake import DeltaTable
+
+from tests.e2e.stack import Stack, server_env, source_rows
+
+
+@pytest.fixture
+def stack(start_emulator, tmp_path: Path) -> Iterator[Stack]:
+    emulator = start_emulator(scale=80, seed=31)
+    stack = Stack(emulator, tmp_path / "server", server_env(emulator))
+    stack.start()
+    yield stack
+    stack.stop()
+
+
+def change_metadata(stack: Stack, body: dict[str, object]) -> None:
+    emulator = stack.emulator
+    with httpx.Client(base_url=emulator.org_url, verify=emulator.verify, timeout=30) as admin:
+        answer = admin.post("/_emulator/metadata/account", json=body)
+        assert answer.status_code == 200, answer.text
+
+
+def test_a_column_added_and_one_deleted_in_the_org_show_in_the_dataset_and_the_run_on_the_next_run(
+    stack: Stack,
+) -> None:
+    flow = stack.flow(stack.connection(), "account", "merge")
+    assert stack.wait(stack.trigger(flow))["metrics"]["statusSummary"]["status"] == "success"
+    before = {r["accountid"]: r for r in stack.dataset_rows(flow)}
+    assert "cr6f1_tier" not in next(iter(before.values()))
+    change_metadata(stack, {"op": "add", "column": "cr6f1_tier", "type": "String", "max_length": 20, "values": ["A"]})
+    change_metadata(stack, {"op": "delete", "column": "telephone1"})
+    touched = sorted(source_rows(stack.emulator, "accounts", "accountid"))[0]
+    with stack.emulator.client() as client:
+        client.patch(f"accounts({touched})", json={"name": "drifted"}).raise_for_status()
+
+    run = stack.wait(stack.trigger(flow))
+    summary = run["metrics"]["statusSummary"]
+    assert summary["status"] == "success", summary
+    [note] = summary["errors"]
+    assert note["code"] == "CONNECTOR-3004-200"
+    assert "cr6f1_tier added" in note["message"] and "telephone1 no longer read" in note["message"]
+    copy = next(a for a in run["activities"] if a["id"] == "copyActivity")
+    assert copy["statusSummary"]["extensions"]["schemaChanges"] == [
+        {"column": "cr6f1_tier", "change": "added", "type": "string"},
+        {"column": "telephone1", "change": "gone"},
+    ]
+    after = {r["accountid"]: r for r in stack.dataset_rows(flow)}
+    assert set(after) == set(before)
+    assert after[touched]["cr6f1_tier"] == "A" and after[touched]["name"] == "drifted"
+    assert after[touched]["telephone1"] is None  # the deleted column stays, null in rows written since
+    untouched = [k for k in after if k != touched]
+    assert all(after[k]["cr6f1_tier"] is None for k in untouched)  # until they are read again
+    assert [after[k]["telephone1"] for k in untouched] == [before[k]["telephone1"] for k in untouched]
+
+    again = stack.wait(stack.trigger(flow))  # said once
+    assert again["metrics"]["statusSummary"]["errors"] == []
+    copy = next(a for a in again["activities"] if a["id"] == "copyActivity")
+    assert "schemaChanges" not in copy["statusSummary"]["extensions"]
+
+
+def test_a_column_widened_in_the_org_is_widened_in_the_dataset_in_place_with_its_values(stack: Stack) -> None:
+    flow = stack.flow(stack.connection(), "account", "merge")
+    assert stack.wait(stack.trigger(flow))["metrics"]["statusSummary"]["status"] == "success"
+    before = {r["accountid"]: r["numberofemployees"] for r in stack.dataset_rows(flow)}
+    assert any(v is not None for v in before.values())
+    change_metadata(stack, {"op": "widen", "column": "numberofemployees", "type": "BigInt"})
+    run = stack.wait(stack.trigger(flow))
+    summary = run["metrics"]["statusSummary"]
+    assert summary["status"] == "success", summary
+    assert [e["code"] for e in summary["errors"]] == ["CONNECTOR-3004-200"]
+    assert "numberofemployees (integer to int64) widened in place" in summary["errors"][0]["message"]
+    assert stack.api is not None
+    dataset = stack.api.call("GET", f"/data/foundation/catalog/dataSets/{flow['dataset']}")[flow["dataset"]]
+    schema = DeltaTable(str(stack.data_dir / "lake" / dataset["lake"]["path"])).schema().to_arrow()
+    assert pa.schema(schema).field("numberofemployees").type == pa.int64()
+    assert {r["accountid"]: r["numberofemployees"] for r in stack.dataset_rows(flow)} == before
+    again = stack.wait(stack.trigger(flow))
+    assert again["metrics"]["statusSummary"]["errors"] == []
