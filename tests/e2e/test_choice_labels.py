@@ -313,8 +313,9 @@ def test_turning_labels_on_for_a_flow_that_landed_without_them_rewrites_every_ro
     )
     result = run(stack, flow)
     summary = result["metrics"]["statusSummary"]
-    assert [e["code"] for e in summary["errors"]] == ["CONNECTOR-3002-200"]  # says the source changed
-    assert "sourceOptions" in summary["errors"][0]["message"]
+    notes = {e["code"]: e["message"] for e in summary["errors"]}
+    assert "sourceOptions" in notes["CONNECTOR-3002-200"]  # says the source changed, and how
+    assert "statecode_label" in notes["CONNECTOR-3004-200"]  # and which column the dataset gained
     rows = stack.dataset_rows(flow)
     states = org_labels(stack, "State", "statecode", 1031).values()
     assert rows and all(r["statecode_label"] in states for r in rows)  # every row, not only changed ones
@@ -351,7 +352,10 @@ def test_a_label_renamed_in_the_org_reaches_every_row_and_the_option_set_dataset
         )
     assert answer.status_code == 200, answer.text
     result = run(stack, labelled)
-    assert result["metrics"]["statusSummary"]["extensions"]["fullResync"]  # the run noticed and rewrote the rows
+    summary = result["metrics"]["statusSummary"]
+    assert summary["extensions"]["fullResync"]  # the run noticed and rewrote the rows, and says why
+    assert [e["code"] for e in summary["errors"]] == ["CONNECTOR-3003-200"]
+    assert "choice label" in summary["errors"][0]["message"]
     after = stack.dataset_rows(labelled)
     assert len(after) == len(rows)
     renamed = [r for r in after if r["industrycode"] == value]
