@@ -18,6 +18,12 @@ one run by the single chain and one partitioned (docs/architecture.md, *Partitio
 ceiling that the emulator's execution-time budget allows for the columns the run reads.
 
     .venv/bin/python bench/ingest.py --realistic --rows 1000000
+
+``--labels`` compares a run with choice labels on (``choiceLabels``: a ``<column>_label`` beside each of the
+account's choice columns, docs/adding-a-source.md §3.5) with the same run with them off, alternating, against an
+org with CRM semantics; the goal is labels on at ≥ 85% of the rate off. It prints and writes no doc.
+
+    .venv/bin/python bench/ingest.py --labels --rows 200000
 """
 
 from __future__ import annotations
@@ -208,7 +214,7 @@ def floor(info: dict[str, Any], rows: int) -> dict[str, float]:
     return result
 
 
-def child(info_path: str, rows: int, work: str) -> None:
+def child(info_path: str, rows: int, work: str, labels: bool = False) -> None:
     """Our whole path in this process: source pages → Arrow → mapping → Delta commits, one run."""
     from flowservice.bootstrap import build
     from flowservice.domain.tenancy import Principal, Tenant
@@ -243,7 +249,7 @@ def child(info_path: str, rows: int, work: str) -> None:
             "name": "accounts",
             "baseConnectionId": connection.id,
             "data": {"format": "tabular"},
-            "params": {"tableName": "account"},
+            "params": {"tableName": "account", **({"choiceLabels": True} if labels else {})},
             "connectionSpec": {"id": DYNAMICS_SPEC_ID},
         },
     )
@@ -300,7 +306,9 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def ours(info_dir: Path, rows: int, work: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
+def ours(
+    info_dir: Path, rows: int, work: Path, env: dict[str, str] | None = None, labels: bool = False
+) -> dict[str, Any]:
     out = subprocess.run(
         [
             sys.executable,
@@ -311,6 +319,7 @@ def ours(info_dir: Path, rows: int, work: Path, env: dict[str, str] | None = Non
             str(rows),
             "--work",
             str(work),
+            *(["--choice-labels"] if labels else []),
         ],
         capture_output=True,
         text=True,
@@ -440,6 +449,32 @@ def realistic(args: argparse.Namespace) -> None:
         )
 
 
+def labels_comparison(args: argparse.Namespace) -> None:
+    """Our run with choice labels off and on, alternating over ``--rounds``, against one org with CRM semantics."""
+    root = Path(tempfile.mkdtemp(prefix="flowservice-labels-"))
+    try:
+        emulator, _ = start_emulator(
+            root / "org", args.rows, cache_mb=args.rows * 6 // 1000 + 64, extra=("--crm-semantics",)
+        )
+        try:
+            off, on = [], []
+            for n in range(args.rounds):
+                off.append(ours(root / "org", args.rows, root / f"off-{n}"))
+                on.append(ours(root / "org", args.rows, root / f"on-{n}", labels=True))
+                print(
+                    f"{args.rows:,} rows, round {n + 1}: labels off {off[-1]['rows_per_s']:,.0f} rows/s, "
+                    f"on {on[-1]['rows_per_s']:,.0f} rows/s",
+                    flush=True,
+                )
+        finally:
+            emulator.terminate()
+            emulator.wait()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    a, b = _median(off)["rows_per_s"], _median(on)["rows_per_s"]
+    print(f"labels on: {b:,.0f} rows/s, {b / a:.0%} of labels off ({a:,.0f} rows/s; medians; goal ≥ 85%)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -448,6 +483,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="floor/ours measurements per size (medians reported)")
     parser.add_argument("--no-doc", action="store_true", help="do not update docs/performance.md")
     parser.add_argument("--realistic", action="store_true", help="a real org's costs and limits (see above)")
+    parser.add_argument("--labels", action="store_true", help="choice labels on against off (see above)")
+    parser.add_argument("--choice-labels", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--window-seconds",
         type=float,
@@ -456,7 +493,10 @@ def main() -> None:
     )
     args = parser.parse_args()
     if args.child:
-        child(args.child, args.rows, args.work)
+        child(args.child, args.rows, args.work, args.choice_labels)
+        return
+    if args.labels:
+        labels_comparison(args)
         return
     if args.realistic:
         realistic(args)

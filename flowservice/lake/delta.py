@@ -276,7 +276,17 @@ class DeltaLake:
         }
 
     def query(self, sql: str, tables: Mapping[str, str]) -> pa.Table:
-        return query.run(sql, {name: self.dataset(path) for name, path in tables.items()})
+        return query.run(sql, {name: self._query_dataset(path) for name, path in tables.items()})
+
+    def _query_dataset(self, table_path: str) -> pads.Dataset:
+        """``dataset`` with its text columns declared ``string_view``: delta-rs's merge writes text as views, and
+        Arrow cannot evaluate a filter DuckDB pushes down (``tablename = 'account'``) on such a file when the
+        dataset says ``string`` (``equal(string, string_view)`` has no kernel); declared as views, files of
+        either kind are read as one type, and DuckDB answers text as usual."""
+        table = self._require(table_path)
+        schema = table.to_pyarrow_dataset().schema
+        views = [f.with_type(pa.string_view()) if pa.types.is_string(f.type) else f for f in schema]
+        return table.to_pyarrow_dataset(schema=pa.schema(views, metadata=schema.metadata))
 
     def missing_keys(
         self, table_path: str, primary_key: str, seen: Sequence[str], chunk_rows: int, spill_dir: str

@@ -187,8 +187,9 @@ class ConnectionService(ResourceService):
         and runs alike, so a disabled connection is refused in one place. ``interactive`` (a call on behalf of a
         request) holds one of the tenant's source-call slots and a deadline until the client is closed; raises
         ``TooManyRequests`` when the tenant has none left. ``options``: a source connection's params beyond
-        its table and columns (``source_options``), handed to the factory as ``_sourceOptions``; ``fresh``: a
-        run's client, which describes tables from fresh metadata (``FRESH_METADATA``)."""
+        its table and columns (``source_options``), or an explore request's own, handed to the factory as
+        ``_sourceOptions``; ``fresh``: a run's client, which describes tables from fresh metadata
+        (``FRESH_METADATA``)."""
         stored = self.get(tenant, id, with_secrets=True)
         require_enabled(stored)
         auth = stored.doc.get("auth")
@@ -226,7 +227,8 @@ class ConnectionService(ResourceService):
             raise InvalidRequest(
                 f"Unsupported objectType '{params.get('objectType')}'; use root, table or view.", code="1451"
             )
-        with closing(self.open_source(tenant, id, interactive=True)) as source:
+        extra = {k: v for k, v in params.items() if k not in EXPLORE_PARAMS}  # the source's own (e.g. choiceLabels)
+        with closing(self.open_source(tenant, id, interactive=True, options=extra)) as source:
             if object_type == "root":
                 return [
                     {
@@ -251,6 +253,9 @@ class ConnectionService(ResourceService):
                 rows = source.preview(table, None, count)
                 result["data"] = arrow_to_json_rows(rows)
             return result
+
+
+EXPLORE_PARAMS = frozenset({"objectType", "object", "preview", "previewCount", "fileType"})
 
 
 class _HeldSource:

@@ -45,6 +45,7 @@ class _Entry:
     tables: tuple[float, list[TableMeta]] | None = None
     schemas: OrderedDict[str, tuple[float, TableSchema, TableMeta]] = field(default_factory=OrderedDict)
     unselectable: dict[str, set[str]] = field(default_factory=dict)  # by table: see ``reader.Reader``
+    choices: OrderedDict[str, tuple[float, Any]] = field(default_factory=OrderedDict)  # see ``labels.py``
     used: float = 0.0
 
     def release(self) -> None:
@@ -138,6 +139,24 @@ class ConnectionCache:
             schemas.move_to_end(table)
             while len(schemas) > MAX_SCHEMAS:
                 schemas.popitem(last=False)
+
+    def choices(self, key: str, name: str, ttl: float) -> Any | None:
+        """Cached choice metadata (a table's option sets, the org's base language) younger than ``ttl``."""
+        with self._lock:
+            entry = self._lookup(key)
+            hit = entry.choices.get(name) if entry else None
+            if entry is None or hit is None or self._clock() - hit[0] > ttl:
+                return None
+            entry.choices.move_to_end(name)
+            return hit[1]
+
+    def put_choices(self, key: str, name: str, value: Any) -> None:
+        with self._lock:
+            choices = self._entry(key).choices
+            choices[name] = (self._clock(), value)
+            choices.move_to_end(name)
+            while len(choices) > MAX_SCHEMAS:
+                choices.popitem(last=False)
 
     def unselectable(self, key: str, table: str) -> set[str]:
         """The shared, mutable set of a table's properties the Web API refused in ``$select``."""

@@ -22,6 +22,16 @@ DYNAMICS_CONFIGS = [
     },
     {"columnName": "primaryKey", "columnType": "string", "required": False},
     {"columnName": "lookupNames", "columnType": "boolean", "required": False, "default": False},
+    {"columnName": "choiceLabels", "columnType": "boolean", "required": False, "default": False},
+    {"columnName": "labelLanguage", "columnType": "integer", "required": False},
+    {
+        "columnName": "multiSelectFormat",
+        "columnType": "string",
+        "required": False,
+        "enum": ["list", "text"],
+        "default": "list",
+    },
+    {"columnName": "optionSetTables", "columnType": "array", "required": False},
 ]
 DATA_LAKE_CONFIGS = [
     {"columnName": "dataSetId", "columnType": "string", "required": True},
@@ -81,7 +91,9 @@ def test_configs_of_an_unknown_spec_are_not_found(any_api: Api) -> None:
 
 def test_the_dynamics_spec_explore_describes_the_explore_request_its_spec_defines(any_api: Api) -> None:
     rows = items(any_api, f"/connectionSpecs/{DYNAMICS_SPEC_ID}/explore")
-    assert rows == [{"columnName": "objectType", "columnType": "string", "required": False, "enum": ["root", "table"]}]
+    assert rows[0] == {"columnName": "objectType", "columnType": "string", "required": False, "enum": ["root", "table"]}
+    # the choice options a table's explore takes, as a source connection's params do (labels, language, format)
+    assert [r["columnName"] for r in rows[1:]] == ["choiceLabels", "labelLanguage", "multiSelectFormat"]
 
 
 def test_a_spec_explore_with_object_parameters_points_to_the_connection_explore(any_api: Api) -> None:

@@ -128,3 +128,14 @@ def test_table_paths_that_could_escape_the_root_are_refused(lake: DeltaLake, pat
         lake.stats(path)
     with pytest.raises(InvalidRequest, match="table path"):
         lake.drop(path)
+
+
+def test_query_filters_text_in_files_a_merge_rewrote_as_well_as_in_first_written_ones(lake: DeltaLake):
+    first = pa.table({"accountid": ["a", "b", "c"], "tablename": ["account", "lead", "account"]})
+    commit(lake, first, 1)
+    commit(lake, pa.table({"accountid": ["a", "d"], "tablename": ["account", "account"]}), 2)  # rewrites a file
+
+    result = lake.query("SELECT accountid FROM t WHERE tablename = 'account' ORDER BY accountid", {"t": TABLE})
+
+    assert result.column("accountid").to_pylist() == ["a", "c", "d"]
+    assert result.schema.field("accountid").type == pa.string()

@@ -23,7 +23,8 @@ def rows(pages) -> list[dict]:
 
 def test_lists_readable_tables_with_entity_sets_and_change_tracking(source):
     tables = {t.name: t for t in source.list_tables()}
-    assert set(tables) == {"account", "contact", "note"}  # private and virtual tables are not listed
+    # private and virtual tables are not listed; the option-set metadata table always is
+    assert set(tables) == {"account", "contact", "note", "optionsetmetadata"}
     assert tables["account"].entity_set == "accounts"
     assert tables["account"].primary_key == "accountid"
     assert tables["account"].change_tracking and not tables["contact"].change_tracking
@@ -205,7 +206,7 @@ def test_metadata_is_cached_per_connection_across_sources_until_invalidated(make
     make_source().describe("account")
     metadata_calls = len(fake.api_requests("EntityDefinitions"))
     second = make_source()
-    assert [t.name for t in second.list_tables()] == ["account", "contact", "note"]
+    assert [t.name for t in second.list_tables()] == ["account", "contact", "note", "optionsetmetadata"]
     second.describe("account")
     assert len(fake.api_requests("EntityDefinitions")) == metadata_calls
     invalidate(second.connection_key)
