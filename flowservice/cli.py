@@ -217,6 +217,9 @@ def demo(
         str, typer.Option(envvar="FLOWSERVICE_DEMO_ADMIN_DATABASE_URL", help="--scale-out: creates its database.")
     ] = "postgresql://postgres@127.0.0.1:5432/postgres",
     workers: Annotated[int, typer.Option(help="--scale-out: worker processes.")] = 3,
+    database: Annotated[
+        str, typer.Option(help="--scale-out: the database it creates (dropping an old one of that name).")
+    ] = "flowservice_demo_scale",
 ) -> None:
     """Run the whole product end to end against a local Dynamics org: connect, explore, land, query, increment."""
     from flowservice.demo import DemoError, run_demo
@@ -225,7 +228,7 @@ def demo(
         if scale_out:
             from flowservice.demo_scale import run_scale_demo
 
-            run_scale_demo(work_dir, scale, keep_running, admin_database_url, workers)
+            run_scale_demo(work_dir, scale, keep_running, admin_database_url, database, workers)
             return
         run_demo(work_dir, scale, keep_running)
     except DemoError as exc:

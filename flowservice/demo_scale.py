@@ -28,7 +28,6 @@ from flowservice.client import BASE, ApiError, FlowServiceClient
 from flowservice.demo import Child, Demo, DemoError, free_port, start_child, wait_for
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-DATABASE = "flowservice_demo_scale"
 LAKE_PREFIX = "demo"
 # the demo's two flows, and these besides, so that the runs have more workers to spread over
 EXTRA_FLOWS = (("lead", "merge"),)
@@ -42,6 +41,8 @@ def database_url(admin_url: str, name: str) -> str:
 
 def fresh_database(admin_url: str, name: str) -> str:
     """Drop the database ``name`` (left by an earlier demo) and create it empty; its URL."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name):
+        raise DemoError(f"the database name {name!r} must be lower-case letters, digits and underscores")
     try:
         with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -53,10 +54,18 @@ def fresh_database(admin_url: str, name: str) -> str:
 
 class ScaleOutDemo(Demo):
     def __init__(
-        self, work_dir: Path, scale: int, console: Console, keep_running: bool, admin_url: str, workers: int
+        self,
+        work_dir: Path,
+        scale: int,
+        console: Console,
+        keep_running: bool,
+        admin_url: str,
+        database: str,
+        workers: int,
     ) -> None:
         super().__init__(work_dir, scale, console, keep_running)
         self.admin_url = admin_url
+        self.database = database
         self.worker_count = workers
         self.workers: list[Child] = []
         self.placements: dict[str, dict[str, str]] = {}  # round title → run label → worker
@@ -71,8 +80,8 @@ class ScaleOutDemo(Demo):
 
     # ------------------------------------------------------------------ the topology
     def start_server(self, org: dict[str, Any]) -> str:
-        self.step(f"Creating the PostgreSQL database {DATABASE} (an old one of that name is dropped)")
-        url_db = fresh_database(self.admin_url, DATABASE)
+        self.step(f"Creating the PostgreSQL database {self.database} (an old one of that name is dropped)")
+        url_db = fresh_database(self.admin_url, self.database)
         self.step("Starting a local S3 server (SeaweedFS) for the lake")
         s3_dir = self.work_dir / "s3"
         s3_dir.mkdir()
@@ -99,7 +108,7 @@ class ScaleOutDemo(Demo):
         self.children.append(child)
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: httpx.get(url + "/health", timeout=1).status_code == 200, child, "starting the server")
-        self.console.print(f"  API {url}{BASE}  (database {DATABASE}, lake on S3)")
+        self.console.print(f"  API {url}{BASE}  (database {self.database}, lake on S3)")
         self.step(f"Starting {self.worker_count} flowservice worker processes on procrastinate")
         for index in range(self.worker_count):
             command = [sys.executable, "-m", "flowservice", "worker", "--data-dir", str(self.data_dir)]
@@ -172,7 +181,7 @@ class ScaleOutDemo(Demo):
         super().write_summary(flows, first, second, changes)
         path = self.work_dir / "summary.json"
         summary = json.loads(path.read_text())
-        summary["database"] = DATABASE
+        summary["database"] = self.database
         summary["lake"] = self.lake_location()
         summary["workers"] = {w.name: w.process.pid for w in self.workers}
         summary["placements"] = self.placements
@@ -181,9 +190,9 @@ class ScaleOutDemo(Demo):
         self.console.print(f"  runs went to {len(used)} of {len(self.workers)} workers: {', '.join(used)}")
 
 
-def run_scale_demo(work_dir: Path, scale: int, keep_running: bool, admin_url: str, workers: int) -> None:
+def run_scale_demo(work_dir: Path, scale: int, keep_running: bool, admin_url: str, database: str, workers: int) -> None:
     console = Console(width=None if sys.stdout.isatty() else 120)
     try:
-        ScaleOutDemo(work_dir, scale, console, keep_running, admin_url, workers).run()
+        ScaleOutDemo(work_dir, scale, console, keep_running, admin_url, database, workers).run()
     except ApiError as exc:
         raise DemoError(str(exc)) from exc
