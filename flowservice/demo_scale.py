@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -119,6 +120,18 @@ class ScaleOutDemo(Demo):
             self.workers.append(worker)
             self.console.print(f"  worker{index + 1}: pid {worker.process.pid}, log {worker.log}")
         return url
+
+    def closing_words(
+        self, url: str, api: FlowServiceClient, flows: dict[str, dict[str, str]], runs: dict[str, Any]
+    ) -> None:
+        super().closing_words(url, api, flows, runs)
+        # the commands above need the scale-out settings; they hold the S3 secret, so a private file, not the screen
+        settings = self.work_dir / "scale-out.env"
+        settings.touch(mode=0o600)
+        settings.write_text("".join(f"{name}={shlex.quote(value)}\n" for name, value in self.child_env.items()))
+        self.console.print(
+            f"The query command needs the scale-out settings (and --keep-running): set -a; . {settings}; set +a"
+        )
 
     def lake_location(self) -> str:
         return self.s3.root(LAKE_PREFIX) if self.s3 else super().lake_location()

@@ -45,6 +45,9 @@ def test_the_scale_out_demo_lands_every_run_and_spreads_them_over_several_worker
         assert all(run["status"] == "success" for run in round_runs.values()), round_runs
     assert summary["runs"]["first"]["account (merge)"]["written"] == 600
     assert summary["runs"]["first"]["contact (append)"]["written"] == 1200
+    settings = work / "scale-out.env"
+    assert settings.stat().st_mode & 0o077 == 0, "the settings hold the S3 secret: the owner's alone"
+    assert "FLOWSERVICE_QUEUE=procrastinate" in settings.read_text().splitlines()
     placements = summary["placements"]
     assert sorted(placements) == ["First run: full load", "Second run: only the changes"]
     assert all(set(placed) == set(summary["runs"]["first"]) for placed in placements.values())
