@@ -99,6 +99,7 @@ class ScaleOutDemo(Demo):
             "FLOWSERVICE_DATABASE_URL": url_db,
             "FLOWSERVICE_QUEUE": "procrastinate",
             "FLOWSERVICE_EMBEDDED_WORKERS": "false",
+            "FLOWSERVICE_LOG_LEVEL": "INFO",  # the workers' "run <id> success" lines tell where each run went
             **self.s3.env(LAKE_PREFIX),
         }
         self.step("Starting flowservice serve (no embedded workers: runs go to the queue)")
