@@ -109,15 +109,18 @@ def _create_bucket(weed: str, ports: dict[str, int], bucket: str, work_dir: Path
     command = f"s3.bucket.create -name {bucket}"
     master = f"127.0.0.1:{ports['master.port']}.{ports['master.port.grpc']}"
     filer = f"127.0.0.1:{ports['filer.port']}.{ports['filer.port.grpc']}"
-    done = subprocess.run(
-        [weed, "shell", f"-master={master}", f"-filer={filer}"],
-        input=command,
-        capture_output=True,
-        text=True,
-        timeout=30,
-        cwd=work_dir,
-        env={**os.environ, "TMPDIR": str(work_dir)},
-    )
+    try:
+        done = subprocess.run(
+            [weed, "shell", f"-master={master}", f"-filer={filer}"],
+            input=command,
+            capture_output=True,
+            text=True,
+            timeout=15,
+            cwd=work_dir,
+            env={**os.environ, "TMPDIR": str(work_dir)},
+        )
+    except subprocess.TimeoutExpired:  # the filer not reachable yet: the caller tries again until its deadline
+        return False
     return f"created bucket {bucket}" in done.stdout or "already exist" in done.stdout
 
 
@@ -170,13 +173,17 @@ def start(
     grpc = tuple(port for flag, port in ports.items() if flag.endswith(".grpc"))
     server = LocalS3(f"http://127.0.0.1:{ports['s3.port']}", access_key, secret_key, REGION, process, log, grpc)
     deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise LocalS3Error(f"SeaweedFS exited at start-up:\n{log.read_text()[-4000:]}")
-        # the gateway checks identities, then the bucket's creation tells that the filer behind it is up too
-        if _refuses_anonymous(server.endpoint_url) and _create_bucket(weed, ports, bucket, work_dir):
-            return server
-        time.sleep(0.2)
+    try:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise LocalS3Error(f"SeaweedFS exited at start-up:\n{log.read_text()[-4000:]}")
+            # the gateway checks identities, then the bucket's creation tells that the filer behind it is up too
+            if _refuses_anonymous(server.endpoint_url) and _create_bucket(weed, ports, bucket, work_dir):
+                return server
+            time.sleep(0.2)
+    except BaseException:  # Ctrl-C or any error while starting: never leave the server behind
+        stop(server)
+        raise
     stop(server)
     raise LocalS3Error(f"SeaweedFS did not answer within {START_TIMEOUT:.0f} s:\n{log.read_text()[-4000:]}")
 
