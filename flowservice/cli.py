@@ -228,11 +228,26 @@ def demo(
     ),
     scale: Annotated[int, typer.Option(help="Accounts in the local org (contacts are twice as many).")] = 20_000,
     keep_running: Annotated[bool, typer.Option(help="Leave the org and the server up at the end.")] = False,
+    scale_out: Annotated[
+        bool, typer.Option(help="On PostgreSQL, a local S3 server and worker processes on procrastinate.")
+    ] = False,
+    admin_database_url: Annotated[
+        str, typer.Option(envvar="FLOWSERVICE_DEMO_ADMIN_DATABASE_URL", help="--scale-out: creates its database.")
+    ] = "postgresql://postgres@127.0.0.1:5432/postgres",
+    workers: Annotated[int, typer.Option(help="--scale-out: worker processes.")] = 3,
+    database: Annotated[
+        str, typer.Option(help="--scale-out: the database it creates (dropping an old one of that name).")
+    ] = "flowservice_demo_scale",
 ) -> None:
     """Run the whole product end to end against a local Dynamics org: connect, explore, land, query, increment."""
     from flowservice.demo import DemoError, run_demo
 
     try:
+        if scale_out:
+            from flowservice.demo_scale import run_scale_demo
+
+            run_scale_demo(work_dir, scale, keep_running, admin_database_url, database, workers)
+            return
         run_demo(work_dir, scale, keep_running)
     except DemoError as exc:
         typer.secho(f"demo failed: {exc}", err=True, fg="red")

@@ -88,6 +88,7 @@ class Demo:
         self.keep_running = keep_running
         self.children: list[Child] = []
         self.started = time.monotonic()
+        self.child_env: dict[str, str] = {}  # settings the CLI commands it runs need too (none when embedded)
 
     # ------------------------------------------------------------------ steps
     def step(self, text: str) -> None:
@@ -159,7 +160,13 @@ class Demo:
     def login(self, url: str) -> FlowServiceClient:
         self.step("Registering an API client and getting a token from /ims/token/v3")
         command = [sys.executable, "-m", "flowservice", "clients", "create", "--org", ORG, "--name", "demo"]
-        out = subprocess.run([*command, "--data-dir", str(self.data_dir)], check=True, capture_output=True, text=True)
+        out = subprocess.run(
+            [*command, "--data-dir", str(self.data_dir)],
+            check=True,
+            capture_output=True,
+            text=True,
+            env={**os.environ, **self.child_env},
+        )
         self.client = json.loads(out.stdout)
         http = open_http(url, timeout=120)
         token = request_token(http, self.client["client_id"], self.client["client_secret"])
@@ -275,6 +282,7 @@ class Demo:
         subprocess.run(
             [sys.executable, "-m", "flowservice", "query", sql, "--org", ORG, "--data-dir", str(self.data_dir)],
             check=True,
+            env={**os.environ, **self.child_env},
         )
 
     def change_rows(self, org: dict[str, Any]) -> dict[str, dict[str, int]]:
@@ -357,10 +365,13 @@ class Demo:
         }
         (self.work_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
 
+    def lake_location(self) -> str:
+        return str(self.data_dir / "lake")
+
     def closing_words(
         self, url: str, api: FlowServiceClient, flows: dict[str, dict[str, str]], runs: dict[str, Any]
     ) -> None:
-        lake = self.data_dir / "lake"
+        lake = self.lake_location()
         first_flow = flows["account"]["flow"]
         query_hint = "SELECT count(*) FROM accounts"
         self.console.print(
