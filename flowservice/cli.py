@@ -146,6 +146,26 @@ def runs_watch(
     console.print(summary_table(runs))
 
 
+@runs_app.command("start")
+def runs_start(
+    flow_id: Annotated[str, typer.Argument(help="The flow to run now.")],
+    org: Annotated[str, typer.Option(help="The org of the flow.")],
+    sandbox: Annotated[str, typer.Option(help="The sandbox of the flow.")] = "prod",
+    full_refresh: Annotated[
+        bool, typer.Option(help="Read the table in full: rewrite every row (backfills added columns), find deletes.")
+    ] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Queue an on-demand run of a flow (as POST /runs does) and print its id; a server or worker executes it."""
+    from flowservice.bootstrap import build
+    from flowservice.domain.tenancy import Principal, Tenant
+
+    container = build(settings_for(data_dir))
+    body: dict[str, Any] = {"flowId": flow_id, **({"params": {"fullRefresh": True}} if full_refresh else {})}
+    stored = container.runs.create(Tenant(org, sandbox), Principal("flowservice-cli", org), body)
+    typer.echo(json.dumps({"id": stored.id, "flowId": flow_id, "params": stored.doc.get("params", {})}))
+
+
 @app.command()
 def worker(
     data_dir: DataDir = None,

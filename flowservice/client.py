@@ -277,9 +277,13 @@ class FlowServiceClient:
         }
         return self._create("/flows", body)
 
-    def start_run(self, flow_id: str) -> str:
-        """A run of the flow now; answers the run's id."""
-        return str(self.call("POST", "/runs", json={"flowId": flow_id})["id"])
+    def start_run(self, flow_id: str, *, full_refresh: bool = False) -> str:
+        """A run of the flow now; answers the run's id. ``full_refresh``: the run reads the table in full
+        (``params.fullRefresh``, docs/api.md), e.g. to backfill a column the org added."""
+        body: dict[str, Any] = {"flowId": flow_id}
+        if full_refresh:
+            body["params"] = {"fullRefresh": True}
+        return str(self.call("POST", "/runs", json=body)["id"])
 
     def wait_for_run(
         self,

@@ -5,6 +5,11 @@ widened one in place, and says each change once in its document (a note and the 
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +18,8 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
-from tests.e2e.stack import Stack, server_env, source_rows
+from flowservice.demo import ORG
+from tests.e2e.stack import Stack, iso, server_env, source_rows
 
 
 @pytest.fixture
@@ -88,3 +94,77 @@ def test_a_column_widened_in_the_org_is_widened_in_the_dataset_in_place_with_its
     assert {r["accountid"]: r["numberofemployees"] for r in stack.dataset_rows(flow)} == before
     again = stack.wait(stack.trigger(flow))
     assert again["metrics"]["statusSummary"]["errors"] == []
+
+
+def tiers_at_source(stack: Stack) -> dict[str, tuple[str, object]]:
+    """Every account in the emulator: key → (modifiedon, cr6f1_tier)."""
+    rows: dict[str, tuple[str, object]] = {}
+    with stack.emulator.client() as client:
+        url: str | None = "accounts?$select=accountid,modifiedon,cr6f1_tier"
+        while url:
+            page = client.get(url, headers={"Prefer": "odata.maxpagesize=5000"}).json()
+            rows.update({r["accountid"]: (iso(r["modifiedon"]), r["cr6f1_tier"]) for r in page["value"]})
+            url = page.get("@odata.nextLink")
+    return rows
+
+
+def digest(rows: dict[str, tuple[str, object]]) -> str:
+    return hashlib.sha256("\n".join(f"{k},{m},{t}" for k, (m, t) in sorted(rows.items())).encode()).hexdigest()
+
+
+def test_a_run_asked_for_a_full_refresh_backfills_an_added_column_and_the_run_after_is_incremental_again(
+    stack: Stack,
+) -> None:
+    flow = stack.flow(stack.connection(), "account", "merge")
+    assert stack.wait(stack.trigger(flow))["metrics"]["statusSummary"]["status"] == "success"
+    change_metadata(
+        stack, {"op": "add", "column": "cr6f1_tier", "type": "String", "max_length": 20, "values": ["A", "B"]}
+    )
+    drifted = stack.wait(stack.trigger(flow))
+    assert [e["code"] for e in drifted["metrics"]["statusSummary"]["errors"]] == ["CONNECTOR-3004-200"]
+    assert {r["cr6f1_tier"] for r in stack.dataset_rows(flow)} == {None}  # added, null in the rows landed before
+
+    doomed = sorted(source_rows(stack.emulator, "accounts", "accountid"))[:3]
+    with stack.emulator.client() as client:
+        for row_id in doomed:
+            client.delete(f"accounts({row_id})").raise_for_status()
+    assert stack.api is not None
+    refresh = stack.wait(stack.api.start_run(flow["flow"], full_refresh=True))
+    metrics = refresh["metrics"]
+    assert refresh["params"] == {"fullRefresh": True}
+    assert metrics["statusSummary"]["status"] == "success", metrics["statusSummary"]
+    assert metrics["statusSummary"]["extensions"]["fullResync"] is True
+    [note] = metrics["statusSummary"]["errors"]
+    assert note["code"] == "CONNECTOR-3005-200" and note["message"].startswith("Full refresh requested")
+    source = tiers_at_source(stack)
+    assert metrics["recordSummary"]["inputRecordCount"] == len(source)  # every row read again
+    assert metrics["recordSummary"]["deletedRecordCount"] == 3  # the deletes, found by the anti-join
+    landed_rows = stack.dataset_rows(flow)
+    landed = {r["accountid"]: (iso(r["modifiedon"]), r["cr6f1_tier"]) for r in landed_rows}
+    assert len(landed_rows) == len(landed) == len(source) and not set(doomed) & set(landed)
+    assert {t for _, t in landed.values()} <= {"A", "B"} and None not in {t for _, t in source.values()}
+    assert digest(landed) == digest(source)
+
+    after = stack.wait(stack.trigger(flow))
+    assert after["params"] == {}
+    summary = after["metrics"]["statusSummary"]
+    assert summary["status"] == "success" and summary["errors"] == [] and not summary["extensions"]["fullResync"]
+    assert after["metrics"]["recordSummary"]["inputRecordCount"] == 0  # incremental: nothing changed since
+
+
+def test_flowservice_runs_start_with_full_refresh_queues_a_run_that_reads_the_table_in_full(stack: Stack) -> None:
+    flow = stack.flow(stack.connection(), "account", "merge")
+    assert stack.wait(stack.trigger(flow))["metrics"]["statusSummary"]["status"] == "success"
+    command = [sys.executable, "-m", "flowservice", "runs", "start", flow["flow"], "--org", ORG, "--full-refresh"]
+    env = {**os.environ, **stack.env}
+    done = subprocess.run([*command, "--data-dir", str(stack.data_dir)], env=env, capture_output=True, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    queued = json.loads(done.stdout)
+    assert queued["params"] == {"fullRefresh": True}
+    run = stack.wait(queued["id"])
+    summary = run["metrics"]["statusSummary"]
+    assert summary["status"] == "success" and summary["extensions"]["fullResync"] is True
+    assert [e["code"] for e in summary["errors"]] == ["CONNECTOR-3005-200"]
+    assert run["metrics"]["recordSummary"]["inputRecordCount"] == len(
+        source_rows(stack.emulator, "accounts", "accountid")
+    )

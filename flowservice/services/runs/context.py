@@ -42,3 +42,4 @@ class RunContext:
     last_progress: float = 0.0
     cursor_extra: dict[str, Any] = field(default_factory=dict)  # committed beside the source cursor
     schema_changes: list[dict[str, str]] = field(default_factory=list)  # ``drift.schema_changes``, for activities
+    full_refresh: bool = False  # the run was asked to read its table in full (``params.fullRefresh``)

@@ -4,6 +4,7 @@ back. Their documents follow the run contract of Flow Service; the engine fills 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flowservice.domain.errors import InvalidRequest, NotFound, PreconditionFailed
@@ -16,6 +17,8 @@ from flowservice.services.flows import FlowPlan, FlowService
 from flowservice.services.request_budget import RequestBudget
 from flowservice.services.resources import SYSTEM_FIELDS, ResourceService, new_id, require_object
 
+#: the on-demand run param that asks this run to read its table in full (a backfill; ``engine.py``)
+FULL_REFRESH = "fullRefresh"
 #: what a caller may change on a run (``PUT /runs/{id}``); everything else is the engine's or fixed at creation
 RUN_CALLER_FIELDS = ("name", "description")
 MAX_RUN_NAME = 256
@@ -117,6 +120,10 @@ class RunService(ResourceService):
         if not isinstance(params, dict):
             raise InvalidRequest("The field 'params' must be an object.")
         plan = self._runnable(tenant, flow)
+        if FULL_REFRESH in params and not isinstance(params[FULL_REFRESH], bool):
+            raise InvalidRequest(
+                f"The run param '{FULL_REFRESH}' must be true or false; got {_shown(params[FULL_REFRESH])}."
+            )
         delta = (params.get("deltaColumn") or {}).get("name") if isinstance(params.get("deltaColumn"), dict) else None
         current = plan.delta_column
         if delta and delta != current:
@@ -245,6 +252,18 @@ def _refusal(field: str) -> str:
     else:
         why = "is not a field of a run this server stores"
     return f"The field '{field[:64]}' {why} and cannot be changed; a PUT on a run may change only {allowed}."
+
+
+def _shown(value: Any) -> str:
+    """A caller's value in a message as JSON, bounded (a string stays quoted, so "true" reads as text)."""
+    text = json.dumps(value, default=str)
+    return text if len(text) <= 40 else text[:40] + "…"
+
+
+def full_refresh_requested(doc: dict[str, Any]) -> bool:
+    """Whether the run was created with ``params.fullRefresh`` true (checked to be a bool at creation)."""
+    params = doc.get("params")
+    return isinstance(params, dict) and params.get(FULL_REFRESH) is True
 
 
 def _seconds(value: Any) -> int:

@@ -33,13 +33,13 @@ from flowservice.services.flows import FlowPlan
 from flowservice.services.mapping import CompiledMapping, compile_mapping
 from flowservice.services.runs.commits import SavedCommit, commit_metadata
 from flowservice.services.runs.context import Counters, RunContext
-from flowservice.services.runs.documents import LostClaim
+from flowservice.services.runs.documents import LostClaim, full_refresh_requested
 from flowservice.services.runs.drift import drift_note, schema_changes
 from flowservice.services.runs.identity import changed_fields, identity_note, source_identity
 from flowservice.services.runs.pages_ahead import READ_AHEAD_PAGES, PagesAhead
 from flowservice.services.runs.pending import PendingChanges
 from flowservice.services.runs.progress import RunProgress, error_entry, internal_error, log_end, status_from_failures
-from flowservice.services.runs.resync import RESUMED_RESYNC_NOTE, KeySpill, resync_note
+from flowservice.services.runs.resync import FULL_REFRESH_NOTE, RESUMED_RESYNC_NOTE, KeySpill, resync_note
 from flowservice.services.runs.rows import drop_already_landed, drop_rows_without_key
 
 log = logging.getLogger("flowservice.engine")
@@ -131,6 +131,7 @@ class RunEngine:
             return "failed"
         started = run["metrics"]["durationSummary"].get("startedAtUTC") or now_ms()
         ctx = RunContext(tenant, claim.run_id, plan, run.get("batchId") or "", started, claim, still_ours)
+        ctx.full_refresh = full_refresh_requested(run)
         self._fence(ctx)  # before anything is created in the catalog
         ctx.batch_id = ctx.batch_id or self.progress.open_batch(ctx)
         self.progress.update(ctx, "inProgress", force=True)
@@ -219,6 +220,10 @@ class RunEngine:
             if source_cursor and last.identity is not None and changed_fields(last.identity, identity):
                 ctx.notes.append(identity_note(last.identity, identity))
                 source_cursor, info, force_resync = None, CursorInfo(), True
+            if ctx.full_refresh:
+                _note_once(ctx, FULL_REFRESH_NOTE)
+                if source_cursor and not last.by(ctx.run_id):  # a commit of this run: resume its own read
+                    source_cursor, info, force_resync = None, CursorInfo(), True
             ctx.cursor_extra = {"identity": identity, "resync": force_resync}
             self._note_drift(ctx, compiled.schema, last)
             target = _Target(compiled, pk, out_pk, out_delta)
@@ -424,6 +429,12 @@ class RunEngine:
         pending.clear()  # the caller's list too: the rows are in the lake now
         pa.default_memory_pool().release_unused()  # hand the batch's memory back rather than keep it pooled
         self.progress.update(ctx, "inProgress", force=True)
+
+
+def _note_once(ctx: RunContext, note: dict[str, str]) -> None:
+    """Add ``note`` to the run's notes unless it is there (``_ingest`` runs again after ``Superseded``)."""
+    if note not in ctx.notes:
+        ctx.notes.append(dict(note))
 
 
 def _select(schema: TableSchema, wanted: list[str] | None, always: tuple[str, ...]) -> TableSchema:

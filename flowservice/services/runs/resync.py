@@ -24,6 +24,14 @@ RESUMED_RESYNC_NOTE = {
     ),
 }
 
+FULL_REFRESH_NOTE = {
+    "code": "CONNECTOR-3005-200",
+    "message": (
+        "Full refresh requested (params.fullRefresh): the table is read in full, every row is written again "
+        "with today's columns and rows the source does not have are deleted."
+    ),
+}
+
 
 def resync_note(reason: str) -> dict[str, str]:
     """The run's note when the source itself restarted from scratch (an expired or refused change token)."""

@@ -258,6 +258,20 @@ def test_on_demand_run_windows_are_checked(harness: Harness, params: dict[str, A
     assert expected in message(response) and len(message(response)) < 200
 
 
+@pytest.mark.parametrize(
+    ("value", "shown"), [("yes", '"yes"'), ("true", '"true"'), (1, "1"), (None, "null"), ({"on": True}, '{"on": true}')]
+)
+def test_an_on_demand_run_whose_full_refresh_is_not_a_boolean_is_a_400_naming_the_value(
+    harness: Harness, value: Any, shown: str
+) -> None:
+    harness.org.add_table("account", rows=1)
+    flow = harness.flow("account")
+    response = harness.api.post("/runs", json={"flowId": flow.id, "params": {"fullRefresh": value}})
+    assert response.status_code == 400, response.text
+    assert message(response) == f"The run param 'fullRefresh' must be true or false; got {shown}."
+    assert harness.api.get("/runs", params={"property": f"flowId=={flow.id}"}).json()["items"] == []  # none queued
+
+
 # ------------------------------------------------------------------------------ item 16: paging bounds
 
 
