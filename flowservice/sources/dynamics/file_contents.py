@@ -39,6 +39,7 @@ class Downloads:
         *,
         max_file_bytes: int,
         max_run_bytes: int,
+        chunk_bytes: int = CHUNK_BYTES,
     ) -> None:
         self.http = http
         self.entity_set = entity_set
@@ -47,6 +48,21 @@ class Downloads:
         self.max_file_bytes = max_file_bytes
         self.budget = max_run_bytes
         self.max_run_bytes = max_run_bytes
+        self.chunk_bytes = chunk_bytes
+
+    @classmethod
+    def of(cls, http: DataverseHttp, entity_set: str, primary_key: str, columns: Sequence[str]) -> Downloads:
+        """Downloads bounded by the connection's settings (``FLOWSERVICE_DYNAMICS_MAX_FILE_BYTES`` and others)."""
+        settings = http.settings
+        return cls(
+            http,
+            entity_set,
+            primary_key,
+            columns,
+            max_file_bytes=settings.max_file_bytes,
+            max_run_bytes=settings.max_run_file_bytes,
+            chunk_bytes=settings.file_chunk_bytes,
+        )
 
     def attach(self, page: Page, sizes: dict[str, int | None]) -> Page:
         """``page`` with an attachment per file of its rows; ``sizes``: file id → size from ``fileattachment``."""
@@ -101,8 +117,8 @@ class Downloads:
 
     def _chunk(self, url: str, start: int) -> tuple[bytes, int]:
         """Bytes from ``start`` (one chunk) and the file's total size."""
-        end = start + CHUNK_BYTES - 1
-        response = self.http.get(url, headers={"Range": f"bytes={start}-{end}"}, limit=CHUNK_BYTES)
+        end = start + self.chunk_bytes - 1
+        response = self.http.get(url, headers={"Range": f"bytes={start}-{end}"}, limit=self.chunk_bytes)
         body = response.content
         if response.status_code == 200:  # the whole file (a server that ignores Range): within one chunk
             if start:

@@ -93,6 +93,8 @@ class DynamicsSettings:
     #: downloads at most (``file_contents.py``); larger files (and those beyond the total) are skipped and named
     max_file_bytes: int = 128 * 2**20
     max_run_file_bytes: int = 10 * 2**30
+    #: bytes asked for per ``Range`` request of a download (Dataverse recommends 4 MB; tests ask for less)
+    file_chunk_bytes: int = 4 * 2**20
     #: keep Dataverse's ARR affinity cookie (sticking every request to one web server and its budget)
     keep_affinity_cookie: bool = False
     transport: httpx.BaseTransport | None = field(default=None, compare=False)

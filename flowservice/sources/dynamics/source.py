@@ -216,8 +216,7 @@ class DynamicsSource:
             pages = reader.read(cursor, delta_column)
         files, downloads = file_columns(plan.out), None
         if self._download_files and (wanted := stored_file_columns(plan.out)) and schema.table.primary_key:
-            limits = {"max_file_bytes": self.settings.max_file_bytes, "max_run_bytes": self.settings.max_run_file_bytes}
-            downloads = Downloads(reader.http, meta.info.entity_set, schema.table.primary_key, wanted, **limits)
+            downloads = Downloads.of(reader.http, meta.info.entity_set, schema.table.primary_key, wanted)
             files = list(dict.fromkeys([*files, *wanted]))
         if files:
             pages = FileInfo(reader.http, files, downloads).pages(pages)
