@@ -25,6 +25,7 @@ from .http import DataverseHttp
 
 CHUNK_BYTES = 4 * 2**20
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)$")
+_GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
 class Downloads:
@@ -76,9 +77,8 @@ class Downloads:
                 continue
             for row, file_id in zip(keys, batch.column(column).to_pylist(), strict=True):
                 if row and file_id:
-                    found.append(
-                        self._attachment(column, str(row), str(file_id).lower(), sizes.get(str(file_id).lower()))
-                    )
+                    row_key, key = _guid(row, "record id"), _guid(file_id, "file id")
+                    found.append(self._attachment(column, row_key, key, sizes.get(key)))
         return dataclasses.replace(page, attachments=page.attachments + tuple(found)) if found else page
 
     def _attachment(self, column: str, row: str, file_id: str, size: int | None) -> Attachment:
@@ -130,3 +130,11 @@ class Downloads:
         if int(match.group(2)) - start + 1 != len(body):
             raise SourceRefused(f"Dataverse's file chunk at byte {start} does not match its Content-Range")
         return body, int(match.group(3))
+
+
+def _guid(value: object, what: str) -> str:
+    """``value`` as a lower-case GUID: it becomes part of a download URL and of an object's name in the lake."""
+    text = str(value).lower()
+    if not _GUID.match(text):
+        raise SourceRefused(f"Dataverse sent a {what} of a file column that is not a GUID: {text[:60]!r}")
+    return text
