@@ -22,7 +22,8 @@ class Chunks:
     """A stand-in for ``DataverseHttp`` serving one file in ranges, with ``tamper`` to bend an answer."""
 
     def __init__(self, data: bytes, tamper: Any = None) -> None:
-        self.data, self.tamper, self.ranges = data, tamper, []
+        self.data, self.tamper = data, tamper
+        self.ranges: list[tuple[int, int]] = []
 
     def url(self, path: str) -> str:
         return f"https://org.example/api/data/v9.2/{path}"
