@@ -77,4 +77,4 @@ class Lake(Protocol):
     def put_file(self, table_path: str, column: str, key: str, chunks: Iterable[bytes], size: int | None) -> int:
         """Store a file's contents beside the table at ``<table>/_files/<column>/<key>``, replacing any object
         there, and return its size. The object appears whole or not at all; with ``size`` given, contents of
-        another length are refused (``SourceError``-free: ``InvalidRequest``) and nothing stays."""
+        another length are refused (``InvalidRequest``) and nothing is stored."""
