@@ -28,7 +28,7 @@ One flow per dataset, whose runs never overlap, is the supported shape.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -38,6 +38,7 @@ from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundErr
 
 from flowservice.domain.errors import FlowServiceError, InvalidRequest, NotFound
 from flowservice.lake import changes, commitlog, query, widen
+from flowservice.lake.files import FileStore
 from flowservice.lake.s3_probe import check_conditional_put
 from flowservice.lake.schema import delta_type, evolve, plain
 from flowservice.lake.storage import TABLE_CONFIGURATION, Storage
@@ -57,6 +58,7 @@ class DeltaLake:
     def __init__(self, root: str, storage_options: dict[str, str] | None = None, *, attempts: int = 3) -> None:
         self._storage = Storage(root, storage_options)
         self._attempts = attempts
+        self._files = FileStore(self._storage)
 
     def check_storage(self, *, conditional_put: bool = True) -> None:
         """At start-up: an S3 lake must answer to our credentials and refuse a second put-if-absent
@@ -296,6 +298,14 @@ class DeltaLake:
         for batch in query.missing_keys(self.dataset(table_path), primary_key, seen, chunk_rows, spill_dir):
             for start in range(0, batch.num_rows, chunk_rows):
                 yield batch.column(0).slice(start, chunk_rows).to_pylist()
+
+    # ------------------------------------------------------------------------------------------ files
+
+    def file_size(self, table_path: str, column: str, key: str) -> int | None:
+        return self._files.size(table_path, column, key)
+
+    def put_file(self, table_path: str, column: str, key: str, chunks: Iterable[bytes], size: int | None) -> int:
+        return self._files.put(table_path, column, key, chunks, size)
 
     # --------------------------------------------------------------------------------------- maintain
 

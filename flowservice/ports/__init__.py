@@ -13,6 +13,7 @@ from flowservice.ports.runs import Claim, FlowBusy, RunDocuments, RunErrors, Run
 from flowservice.ports.source import (
     FRESH_METADATA,
     SOURCE_OPTIONS,
+    Attachment,
     Column,
     CursorInfo,
     Page,
@@ -25,6 +26,7 @@ from flowservice.ports.source import (
 __all__ = [
     "FRESH_METADATA",
     "SOURCE_OPTIONS",
+    "Attachment",
     "Claim",
     "Column",
     "CommitResult",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -70,3 +70,11 @@ class Lake(Protocol):
         size (the join spills to ``spill_dir``); nothing when the table does not exist."""
 
     def drop(self, table_path: str) -> None: ...
+
+    def file_size(self, table_path: str, column: str, key: str) -> int | None:
+        """The size of the file ``key`` of ``column`` stored beside the table (``put_file``), None if absent."""
+
+    def put_file(self, table_path: str, column: str, key: str, chunks: Iterable[bytes], size: int | None) -> int:
+        """Store a file's contents beside the table at ``<table>/_files/<column>/<key>``, replacing any object
+        there, and return its size. The object appears whole or not at all; with ``size`` given, contents of
+        another length are refused (``InvalidRequest``) and nothing is stored."""

@@ -3,7 +3,7 @@ source yields ``Page``s of record batches typed from metadata."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -53,6 +53,25 @@ class TableSchema:
 
 
 @dataclass(frozen=True)
+class Attachment:
+    """One file a page's rows point at, whose contents the engine stores beside the dataset (``Lake.put_file``)
+    before it commits the page: the source knows how to fetch it, the lake where to keep it, neither the other.
+
+    ``key`` names the file for good (its contents never change under it: a new file gets a new key), so the
+    lake keeps one object per key and a retried page rewrites the same one. ``open()`` starts the download and
+    gives its chunks, or the reason it will not be downloaded after all (gone from the source since the page was
+    read, over the run's total); it is called only for a file the lake does not hold. ``skipped`` says why the
+    source will not download it at all (over a size limit); the engine then writes nothing and tells the run.
+    """
+
+    column: str
+    key: str
+    size: int | None
+    open: Callable[[], Iterator[bytes] | str]
+    skipped: str | None = None
+
+
+@dataclass(frozen=True)
 class Page:
     """One page of a read.
 
@@ -63,6 +82,8 @@ class Page:
     ``final`` is True on the last page of the read; its cursor is the one the next incremental run starts from
     (e.g. a delta link or a watermark). ``throttled_requests`` and ``throttled_seconds``: the remote's throttling
     answers (429) since the page before, and the time spent waiting to retry them, for the run's metrics.
+    ``attachments``: files of the page's rows to store before the page lands (empty unless the source
+    connection asked for file contents).
     """
 
     batch: pa.RecordBatch
@@ -74,6 +95,7 @@ class Page:
     bytes_read: int = 0
     throttled_requests: int = 0
     throttled_seconds: float = 0.0
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass(frozen=True)

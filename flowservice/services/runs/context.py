@@ -25,6 +25,10 @@ class Counters:
     full_resync: bool = False
     throttled: int = 0  # the source's 429s absorbed by retrying
     throttled_seconds: float = 0.0  # and the time waited for them
+    files_written: int = 0  # file contents stored beside the dataset (``attachments.py``)
+    files_kept: int = 0  # files found stored already, not downloaded again
+    files_skipped: int = 0  # files not stored (over a limit, gone), named in the run's activities
+    file_bytes: int = 0  # bytes of the files written
 
 
 @dataclass

@@ -31,6 +31,7 @@ from flowservice.ports import Claim, CursorInfo, Lake, Page, RunErrors, RunQueue
 from flowservice.ports.metrics import NoMetrics, RunMetrics
 from flowservice.services.flows import FlowPlan
 from flowservice.services.mapping import CompiledMapping, compile_mapping
+from flowservice.services.runs.attachments import FileLanding
 from flowservice.services.runs.commits import SavedCommit, commit_metadata
 from flowservice.services.runs.context import Counters, RunContext
 from flowservice.services.runs.documents import LostClaim, full_refresh_requested
@@ -273,6 +274,7 @@ class RunEngine:
         plan, counters = ctx.plan, ctx.counters
         compiled, pk, out_pk, out_delta = target
         pending = PendingChanges(out_pk)
+        files = FileLanding(self.lake, ctx)
         with ExitStack() as cleanup:
             seen: KeySpill | None = None  # the keys of a full resync, spilled to disk page by page
             noted = False
@@ -308,6 +310,7 @@ class RunEngine:
                     batch = drop_already_landed(
                         self.lake, plan.table_path, batch, pk, plan.delta_column, out_pk, out_delta, overlap
                     )
+                files.store(page)  # before the commit that lands the page's rows
                 if batch.num_rows:
                     pending.add_rows(compiled(batch))
                 pending.add_deletes(page.deleted_keys)

@@ -227,7 +227,7 @@ def _metrics(
             "deletedRecordCount": c.deleted,
             "extensions": {**old.get("recordSummary", {}).get("extensions", {}), "samples": samples},
         },
-        "fileSummary": {"outputFileCount": c.commits},
+        "fileSummary": {"outputFileCount": c.commits, **_downloads(c)},
         "statusSummary": {
             "status": status,
             "errors": errors,
@@ -292,3 +292,17 @@ def _activities(ctx: RunContext, status: str, doc: dict[str, Any], completed: in
             ],
         },
     ]
+
+
+def _downloads(c: Counters) -> dict[str, Any]:
+    """The file contents a run stored beside the dataset (``attachments.py``), when it was asked to."""
+    if not (c.files_written or c.files_kept or c.files_skipped):
+        return {}
+    return {
+        "extensions": {
+            "filesDownloaded": c.files_written,
+            "filesAlreadyStored": c.files_kept,
+            "filesSkipped": c.files_skipped,
+            "fileBytesDownloaded": c.file_bytes,
+        }
+    }

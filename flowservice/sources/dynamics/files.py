@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from flowservice.ports import Column, Page
 
+from .file_contents import Downloads
 from .http import DataverseHttp
 
 SIZE_SUFFIX = "_filesize"
@@ -63,22 +64,41 @@ def file_columns(columns: Sequence[Column]) -> list[str]:
     ]
 
 
-class FileInfo:
-    """Fills the companions of a read's pages from ``fileattachments``."""
+def stored_file_columns(columns: Sequence[Column]) -> list[str]:
+    """File columns (ids) among ``columns``: those whose contents ``downloadFiles`` stores in the lake."""
+    return [c.name for c in columns if c.original_type == FILE_TYPE and not is_file_companion(c)]
 
-    def __init__(self, http: DataverseHttp, files: list[str]) -> None:
+
+class FileInfo:
+    """Fills the companions of a read's pages from ``fileattachments``; with ``downloads`` (a source connection
+    with ``downloadFiles``), also attaches the pages' files for the engine to store (``file_contents.py``)."""
+
+    def __init__(self, http: DataverseHttp, files: list[str], downloads: Downloads | None = None) -> None:
         self.http = http
         self.files = files
+        self.downloads = downloads
 
     def pages(self, pages: Iterator[Page]) -> Iterator[Page]:
         for page in pages:
-            yield dataclasses.replace(page, batch=self.fill(page.batch)) if page.batch.num_rows else page
+            if not page.batch.num_rows:
+                yield page
+                continue
+            found = self._found(page.batch)
+            page = dataclasses.replace(page, batch=self._filled(page.batch, found))
+            if self.downloads is not None:
+                page = self.downloads.attach(page, {k: v[0] for k, v in found.items()})
+            yield page
 
     def fill(self, batch: pa.RecordBatch) -> pa.RecordBatch:
         if not self.files or not batch.num_rows:
             return batch
+        return self._filled(batch, self._found(batch))
+
+    def _found(self, batch: pa.RecordBatch) -> dict[str, tuple[int | None, str | None]]:
         ids = sorted({v for f in self.files if f in batch.schema.names for v in batch.column(f).to_pylist() if v})
-        found = self._attachments(ids)
+        return self._attachments(ids)
+
+    def _filled(self, batch: pa.RecordBatch, found: dict[str, tuple[int | None, str | None]]) -> pa.RecordBatch:
         arrays, names = list(batch.columns), batch.schema.names
         for name in self.files:
             if name not in names:

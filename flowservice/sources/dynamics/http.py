@@ -167,9 +167,18 @@ class DataverseHttp:
         """An unauthenticated GET of the service root: Dataverse answers 401 with the Entra ID authority."""
         return self._send(self.uri.api_root, {}, authenticated=False, limit=self.settings.max_error_bytes)[0]
 
-    def get(self, url: str, *, prefer: Sequence[str] = (), headers: Mapping[str, str] | None = None) -> httpx.Response:
-        """GET ``url`` (used verbatim: nextLink and deltaLink are opaque) and return a 2xx response."""
-        return self._send(url, _headers(prefer, headers), authenticated=True, limit=self.settings.max_metadata_bytes)[0]
+    def get(
+        self,
+        url: str,
+        *,
+        prefer: Sequence[str] = (),
+        headers: Mapping[str, str] | None = None,
+        limit: int | None = None,
+    ) -> httpx.Response:
+        """GET ``url`` (used verbatim: nextLink and deltaLink are opaque) and return a 2xx response whose body
+        is at most ``limit`` decoded bytes (default: the metadata limit)."""
+        limit = limit or self.settings.max_metadata_bytes
+        return self._send(url, _headers(prefer, headers), authenticated=True, limit=limit)[0]
 
     def get_json(
         self,

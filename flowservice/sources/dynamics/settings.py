@@ -89,6 +89,12 @@ class DynamicsSettings:
     partition_page_rows: int = 5000
     #: times a partition that failed with a retryable error (after the call's own retries) is taken up again
     partition_retries: int = 3
+    #: a source connection with ``downloadFiles``: the largest file downloaded, and the bytes one run attempt
+    #: downloads at most (``file_contents.py``); larger files (and those beyond the total) are skipped and named
+    max_file_bytes: int = 128 * 2**20
+    max_run_file_bytes: int = 10 * 2**30
+    #: bytes asked for per ``Range`` request of a download (Dataverse recommends 4 MB; tests ask for less)
+    file_chunk_bytes: int = 4 * 2**20
     #: keep Dataverse's ARR affinity cookie (sticking every request to one web server and its budget)
     keep_affinity_cookie: bool = False
     transport: httpx.BaseTransport | None = field(default=None, compare=False)
@@ -110,7 +116,15 @@ class DynamicsSettings:
             raise ValueError("read_ahead_pages must be >= 0")
         if self.max_retries < 0:
             raise ValueError("max_retries must be >= 0")
-        for name in ("max_page_bytes", "max_metadata_bytes", "max_auth_bytes", "max_error_bytes", "cached_connections"):
+        for name in (
+            "max_page_bytes",
+            "max_metadata_bytes",
+            "max_auth_bytes",
+            "max_error_bytes",
+            "cached_connections",
+            "max_file_bytes",
+            "max_run_file_bytes",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
         for name in ("call_deadline_seconds", "token_deadline_seconds", "connection_idle_seconds"):
@@ -173,6 +187,12 @@ class DynamicsEnvironment(BaseSettings):
     partition_pages_in_flight: int = Field(default=12, ge=1, description="Pages in flight of a partitioned read.")
     partition_page_rows: int = Field(default=5000, ge=1, le=5000, description="Rows per page when partitioned.")
     partition_retries: int = Field(default=3, ge=0, description="Retries of a failed partition.")
+    max_file_bytes: int = Field(
+        default=128 * 2**20, ge=1, description="downloadFiles: the largest file downloaded (larger: skipped, named)."
+    )
+    max_run_file_bytes: int = Field(
+        default=10 * 2**30, ge=1, description="downloadFiles: file bytes one run attempt downloads at most."
+    )
     # Watermark reads (tables without change tracking) start this long before the highest delta value seen,
     # so a row committed late with an older ``modifiedon`` is still read; re-read rows are deduplicated by key.
     watermark_overlap_seconds: float = Field(
@@ -213,4 +233,6 @@ class DynamicsEnvironment(BaseSettings):
             partition_page_rows=self.partition_page_rows,
             resync_on_org_version=self.resync_on_org_version,
             partition_retries=self.partition_retries,
+            max_file_bytes=self.max_file_bytes,
+            max_run_file_bytes=self.max_run_file_bytes,
         )

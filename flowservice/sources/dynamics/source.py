@@ -22,7 +22,8 @@ from . import option_set_table as osm
 from .auth import AuthKind, Credentials, TokenProvider, authority_from_challenge
 from .batch_get import wide_page_size
 from .cache import CACHE, ConnectionCache, connection_key
-from .files import FileInfo, file_columns
+from .file_contents import Downloads
+from .files import FileInfo, file_columns, stored_file_columns
 from .http import DataverseHttp
 from .labels import ChoiceParams, ChoiceView, choice_view
 from .lookups import single_targets, with_names
@@ -112,6 +113,7 @@ class DynamicsSource:
         options = params.get(SOURCE_OPTIONS)
         options = options if isinstance(options, Mapping) else {}  # the source connection's (or explore's)
         self._lookup_names = bool(options.get("lookupNames"))
+        self._download_files = options.get("downloadFiles") is True  # file contents into the lake
         self._fresh = params.get(FRESH_METADATA) is True  # a run's client: its schemas are read, not cached
         self._read_now: set[str] = set()  # tables this client described from fresh metadata already
         self.connection_key = connection_key(params, auth_kind, connection_id or params.get("_connectionId"))
@@ -212,9 +214,12 @@ class DynamicsSource:
             pages = partitioned.pages()
         else:
             pages = reader.read(cursor, delta_column)
-        files = file_columns(plan.out)
+        files, downloads = file_columns(plan.out), None
+        if self._download_files and (wanted := stored_file_columns(plan.out)) and schema.table.primary_key:
+            downloads = Downloads.of(reader.http, meta.info.entity_set, schema.table.primary_key, wanted)
+            files = list(dict.fromkeys([*files, *wanted]))
         if files:
-            pages = FileInfo(reader.http, files).pages(pages)
+            pages = FileInfo(reader.http, files, downloads).pages(pages)
         pages = _with_throttling(pages, reader.http)
         if view.schema.columns == schema.columns:  # no labels, no multi-select list: the pages as they come
             yield from pages
