@@ -105,7 +105,7 @@ def test_a_file_over_the_size_limit_is_named_in_the_run_and_not_stored(start_emu
         files = stored(stack)
         assert set(files) == small
         assert downloads(run)["filesSkipped"] == len(big)
-        notes = [e for e in run["metrics"]["statusSummary"]["errors"] if e["code"] == "CONNECTOR-3005-200"]
+        notes = [e for e in run["metrics"]["statusSummary"]["errors"] if e["code"] == "CONNECTOR-3006-200"]
         assert len(notes) == 1
         assert f"{len(big)} file(s) were not downloaded" in notes[0]["message"]
         assert "over the limit of 100000 per file" in notes[0]["message"]

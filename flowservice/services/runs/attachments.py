@@ -13,7 +13,7 @@ from __future__ import annotations
 from flowservice.ports import Attachment, Lake, Page
 from flowservice.services.runs.context import RunContext
 
-NOTE_CODE = "CONNECTOR-3005-200"
+NOTE_CODE = "CONNECTOR-3006-200"
 NAMED = 10  # skipped files named in the run's activity; the count covers them all
 
 
