@@ -15,6 +15,10 @@ from flowservice.settings import Settings
 from tests.fakes.source import FakeOrg
 from tests.fixtures.server import Api, make_api, seed_body
 
+# A run counts as its worker's while a heartbeat renewed it within half of this: long enough that a loaded
+# machine's scheduling delays never make a healthy run look lost, short enough for the takeover tests.
+STALE_SECONDS = 6
+
 
 @dataclass
 class Flow:
@@ -114,7 +118,8 @@ class Harness:
 def harness(tmp_path: Path) -> Iterator[Harness]:
     org = FakeOrg()
     api = make_api(
-        Settings(data_dir=tmp_path / "data", commit_every_rows=25, page_size=10, run_stale_seconds=2), sources=org
+        Settings(data_dir=tmp_path / "data", commit_every_rows=25, page_size=10, run_stale_seconds=STALE_SECONDS),
+        sources=org,
     )
     yield Harness(api, org)
     assert api.container is not None

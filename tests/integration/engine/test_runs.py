@@ -7,7 +7,7 @@ import decimal
 import pytest
 
 from tests.fakes.source import make_row, ts
-from tests.integration.engine.conftest import Harness
+from tests.integration.engine.conftest import STALE_SECONDS, Harness
 
 
 def keyed(rows: list[dict], key: str) -> dict[str, dict]:
@@ -157,12 +157,12 @@ def test_a_worker_that_dies_mid_run_is_taken_over_and_the_run_resumes(harness: H
     flow = harness.flow("account", mode="append")
     created = harness.api.post("/runs", json={"flowId": flow.id}).json()
     queue = harness.container.queue
-    dead = queue.claim("dead-worker", stale_after_seconds=2)  # claims, then never heart-beats again
+    dead = queue.claim("dead-worker", stale_after_seconds=STALE_SECONDS)  # claims, then never heart-beats again
     assert dead is not None and dead.run_id == created["id"]
-    assert queue.claim("other", stale_after_seconds=2) is None  # still fresh: nobody steals it
+    assert queue.claim("other", stale_after_seconds=STALE_SECONDS) is None  # still fresh: nobody steals it
     import time
 
-    time.sleep(2.2)
+    time.sleep(STALE_SECONDS + 0.2)
     assert harness.container.worker().run_once()
     run = harness.api.get(f"/runs/{created['id']}").json()["items"][0]
     assert run["metrics"]["statusSummary"]["status"] == "success"
