@@ -15,6 +15,7 @@ from tests.e2e.stack import Stack, change_rows, server_env
 from tests.e2e.test_lookups_and_money import flow_with
 
 FILE = "cr6f1_contractfile"
+IMAGE = "entityimage"
 
 
 def start(start_emulator, tmp_path: Path, **env: str) -> Stack:
@@ -31,9 +32,9 @@ def stack(start_emulator, tmp_path: Path) -> Iterator[Stack]:
     stack.stop()
 
 
-def stored(stack: Stack) -> dict[str, bytes]:
-    """File id → bytes of every file stored beside the dataset (one dataset per test)."""
-    folders = list(stack.data_dir.rglob(f"_files/{FILE}"))
+def stored(stack: Stack, column: str = FILE) -> dict[str, bytes]:
+    """Key (a file id) → bytes of every file of ``column`` stored beside the dataset (one dataset per test)."""
+    folders = list(stack.data_dir.rglob(f"_files/{column}"))
     assert len(folders) <= 1, folders
     if not folders:
         return {}
@@ -67,8 +68,9 @@ def test_a_run_stores_every_file_of_its_rows_byte_equal_and_a_second_run_downloa
     assert run["metrics"]["statusSummary"]["status"] == "success", run["metrics"]["statusSummary"]
     files = assert_files_equal_the_source(stack, flow)
     assert 20 <= len(files) < 300
-    assert downloads(run)["filesDownloaded"] == len(files)
-    assert downloads(run)["fileBytesDownloaded"] == sum(len(b) for b in files.values())
+    images = stored(stack, IMAGE)  # counted with the files (test_image_contents.py checks them)
+    assert downloads(run)["filesDownloaded"] == len(files) + len(images)
+    assert downloads(run)["fileBytesDownloaded"] == sum(len(b) for b in [*files.values(), *images.values()])
     rows = stack.dataset_rows(flow)
     assert all(not isinstance(v, bytes) for r in rows for v in r.values()), "file bytes landed in the table"
 

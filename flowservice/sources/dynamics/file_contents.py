@@ -10,6 +10,13 @@ any request (the run's activity names it), and so is one that announces or sends
 starts (the size is checked on every chunk's ``Content-Range``). Downloads stop at ``max_run_file_bytes`` per
 run attempt: later files are skipped and named the same way (files already stored do not count). A file
 whose record or file is gone when its download starts (404) is skipped: its row will say so on a later run.
+
+Image columns (``ImageType``) download the same way, full size (``$value?size=full``; "Use image column data",
+Microsoft), to ``_files/<image column>/<record id>-<image timestamp>``. An image has no ``fileattachment`` row
+(so no size before its download: the limits apply to the size it announces) and Dataverse does not document
+that ``<column>id`` changes when an image is replaced, whereas ``<column>_timestamp`` is the image's version: a
+replaced image gets a new key, an unchanged one keeps its key and is never downloaded again. A row without a
+timestamp has no image. Image columns are downloaded only when their ``_timestamp`` helper is read.
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ from flowservice.ports import Attachment, Page
 from .http import DataverseHttp
 
 CHUNK_BYTES = 4 * 2**20
+IMAGE_TIMESTAMP = "_timestamp"  # an image column's helper: its version (see the module doc)
+IMAGE_QUERY = {"size": "full"}  # without it, ``$value`` serves the thumbnail
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)$")
 _GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -41,6 +50,7 @@ class Downloads:
         max_file_bytes: int,
         max_run_bytes: int,
         chunk_bytes: int = CHUNK_BYTES,
+        images: Sequence[str] = (),
     ) -> None:
         self.http = http
         self.entity_set = entity_set
@@ -50,9 +60,17 @@ class Downloads:
         self.budget = max_run_bytes
         self.max_run_bytes = max_run_bytes
         self.chunk_bytes = chunk_bytes
+        self.images = list(images)
 
     @classmethod
-    def of(cls, http: DataverseHttp, entity_set: str, primary_key: str, columns: Sequence[str]) -> Downloads:
+    def of(
+        cls,
+        http: DataverseHttp,
+        entity_set: str,
+        primary_key: str,
+        columns: Sequence[str],
+        images: Sequence[str] = (),
+    ) -> Downloads:
         """Downloads bounded by the connection's settings (``FLOWSERVICE_DYNAMICS_MAX_FILE_BYTES`` and others)."""
         settings = http.settings
         return cls(
@@ -63,6 +81,7 @@ class Downloads:
             max_file_bytes=settings.max_file_bytes,
             max_run_bytes=settings.max_run_file_bytes,
             chunk_bytes=settings.file_chunk_bytes,
+            images=images,
         )
 
     def attach(self, page: Page, sizes: dict[str, int | None]) -> Page:
@@ -79,13 +98,23 @@ class Downloads:
                 if row and file_id:
                     row_key, key = _guid(row, "record id"), _guid(file_id, "file id")
                     found.append(self._attachment(column, row_key, key, sizes.get(key)))
+        for column in self.images:
+            stamps = f"{column}{IMAGE_TIMESTAMP}"
+            if stamps not in batch.schema.names:
+                continue
+            for row, stamp in zip(keys, batch.column(stamps).to_pylist(), strict=True):
+                if row and stamp is not None:
+                    row_key = _guid(row, "record id")
+                    found.append(self._attachment(column, row_key, f"{row_key}-{_stamp(stamp)}", None, IMAGE_QUERY))
         return dataclasses.replace(page, attachments=page.attachments + tuple(found)) if found else page
 
-    def _attachment(self, column: str, row: str, file_id: str, size: int | None) -> Attachment:
+    def _attachment(
+        self, column: str, row: str, file_id: str, size: int | None, query: dict[str, str] | None = None
+    ) -> Attachment:
         skipped = None
         if size is not None and size > self.max_file_bytes:
             skipped = f"{size} bytes, over the limit of {self.max_file_bytes} per file"
-        url = self.http.url(f"{self.entity_set}({row})/{column}/$value")
+        url = self.http.url(f"{self.entity_set}({row})/{column}/$value", query)
         return Attachment(column, file_id, size, lambda: self._open(url, size), skipped)
 
     def _open(self, url: str, size: int | None) -> Iterator[bytes] | str:
@@ -138,3 +167,10 @@ def _guid(value: object, what: str) -> str:
     if not _GUID.match(text):
         raise SourceRefused(f"Dataverse sent a {what} of a file column that is not a GUID: {text[:60]!r}")
     return text
+
+
+def _stamp(value: object) -> int:
+    """An image timestamp as a non-negative integer: it becomes part of an object's name in the lake."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise SourceRefused(f"Dataverse sent an image timestamp that is not a non-negative integer: {value!r}")
+    return value

@@ -9,7 +9,7 @@ below; ``TableMeta.omitted`` records each omission with its reason. The full tab
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -253,6 +253,14 @@ def map_attribute(
     if original == "ManagedPropertyType":
         return [_column(name, pa.string(), original, STRING, "Managed property as JSON text.", described)]
     return [_column(name, pa.string(), original, STRING, "Unrecognised Dataverse type, kept as text.", described)]
+
+
+def image_columns(omitted: Sequence[tuple[str, str]], read: Sequence[Column]) -> list[str]:
+    """Image columns (omitted from the table) whose ``<name>_timestamp`` helper is among the columns ``read``:
+    those whose contents ``downloadFiles`` stores in the lake, keyed by that timestamp (``file_contents.py``)."""
+    names = {c.name for c in read}
+    image = OMIT_TYPES["ImageType"]
+    return [name for name, why in omitted if why == image and f"{name}_timestamp" in names]
 
 
 def build_schema(

@@ -27,7 +27,15 @@ from .files import FileInfo, file_columns, stored_file_columns
 from .http import DataverseHttp
 from .labels import ChoiceParams, ChoiceView, choice_view
 from .lookups import single_targets, with_names
-from .metadata import TableMeta, build_schema, check_table_name, fetch_attributes, fetch_table, iter_tables
+from .metadata import (
+    TableMeta,
+    build_schema,
+    check_table_name,
+    fetch_attributes,
+    fetch_table,
+    image_columns,
+    iter_tables,
+)
 from .money import with_currency_code
 from .option_sets import ChoiceOptions, base_language, check_language, fetch_option_sets, fingerprint
 from .org import org_identity
@@ -215,10 +223,11 @@ class DynamicsSource:
         else:
             pages = reader.read(cursor, delta_column)
         files, downloads = file_columns(plan.out), None
-        if self._download_files and (wanted := stored_file_columns(plan.out)) and schema.table.primary_key:
-            downloads = Downloads.of(reader.http, meta.info.entity_set, schema.table.primary_key, wanted)
+        wanted, images = stored_file_columns(plan.out), image_columns(meta.omitted, plan.out)
+        if self._download_files and (wanted or images) and schema.table.primary_key:
+            downloads = Downloads.of(reader.http, meta.info.entity_set, schema.table.primary_key, wanted, images)
             files = list(dict.fromkeys([*files, *wanted]))
-        if files:
+        if files or downloads is not None:
             pages = FileInfo(reader.http, files, downloads).pages(pages)
         pages = _with_throttling(pages, reader.http)
         if view.schema.columns == schema.columns:  # no labels, no multi-select list: the pages as they come

@@ -24,11 +24,14 @@ class Chunks:
     def __init__(self, data: bytes, tamper: Any = None) -> None:
         self.data, self.tamper = data, tamper
         self.ranges: list[tuple[int, int]] = []
+        self.urls: list[str] = []
 
-    def url(self, path: str) -> str:
-        return f"https://org.example/api/data/v9.2/{path}"
+    def url(self, path: str, params: dict[str, str] | None = None) -> str:
+        query = "".join(f"?{k}={v}" for k, v in (params or {}).items())
+        return f"https://org.example/api/data/v9.2/{path}{query}"
 
     def get(self, url: str, *, headers: dict[str, str], limit: int) -> httpx.Response:
+        self.urls.append(url)
         start, end = (int(x) for x in headers["Range"].removeprefix("bytes=").split("-"))
         self.ranges.append((start, end))
         end = min(end, len(self.data) - 1)
@@ -95,3 +98,41 @@ def test_a_file_whose_size_is_unknown_is_skipped_when_its_download_announces_too
     [file] = downloads(Chunks(b"0123456789"), max_file_bytes=8).attach(page(ROW, FILE), {}).attachments
     assert file.skipped is None and file.size is None
     assert file.open() == "10 bytes, over the limit of 8 per file"
+
+
+def image_page(row: str, stamps: list[int | None]) -> Page:
+    return Page(batch=pa.record_batch({"accountid": [row] * len(stamps), "entityimage_timestamp": stamps}))
+
+
+def image_downloads(http: Chunks) -> Downloads:
+    return Downloads(
+        cast(DataverseHttp, http),
+        "accounts",
+        "accountid",
+        [],
+        max_file_bytes=10_000,
+        max_run_bytes=100_000,
+        chunk_bytes=4,
+        images=["entityimage"],
+    )
+
+
+def test_an_image_is_keyed_by_its_record_and_timestamp_so_a_replaced_image_gets_a_new_object() -> None:
+    http = Chunks(b"\x89PNG-image")
+    old, new = (
+        image_downloads(http).attach(image_page(ROW.upper(), [638000000000000000, 638000000010000000]), {}).attachments
+    )
+    assert (old.column, old.key, old.size) == ("entityimage", f"{ROW}-638000000000000000", None)
+    assert new.key == f"{ROW}-638000000010000000"
+    opened = new.open()
+    assert not isinstance(opened, str) and b"".join(opened) == b"\x89PNG-image"
+    assert set(http.urls) == {f"https://org.example/api/data/v9.2/accounts({ROW})/entityimage/$value?size=full"}
+
+
+def test_a_row_without_an_image_timestamp_attaches_no_image() -> None:
+    assert image_downloads(Chunks(b"x")).attach(image_page(ROW, [None]), {}).attachments == ()
+
+
+def test_an_image_timestamp_that_is_not_a_non_negative_integer_is_refused() -> None:
+    with pytest.raises(SourceRefused, match="image timestamp"):
+        image_downloads(Chunks(b"x")).attach(image_page(ROW, [-1]), {})
