@@ -37,8 +37,8 @@ STRING = {"type": "string"}
 
 # Types whose values are not readable as a column of the table (documented omission rules).
 OMIT_TYPES = {
-    "ImageType": "image bytes are not extracted (thumbnail as base64); its <name>id, <name>_timestamp and "
-    "<name>_url columns are kept",
+    "ImageType": "image bytes stay out of the table (the value is a base64 thumbnail); its <name>id, "
+    "<name>_timestamp and <name>_url columns are kept, and downloadFiles stores the full-size image in the lake",
     "PartyListType": "a party list is a collection of activityparty rows; read the activityparty table",
     "CalendarRulesType": "calendar rules are a collection, not a value",
     "VirtualType": "virtual columns carry no data readable through the Web API",

@@ -43,7 +43,7 @@ class Chunks:
 
 
 def downloads(http: Chunks, **limits: int) -> Downloads:
-    values = {"max_file_bytes": 10_000, "max_run_bytes": 100_000, "chunk_bytes": 4, **limits}
+    values: dict[str, Any] = {"max_file_bytes": 10_000, "max_run_bytes": 100_000, "chunk_bytes": 4, **limits}
     return Downloads(cast(DataverseHttp, http), "accounts", "accountid", ["doc"], **values)
 
 
