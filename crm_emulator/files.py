@@ -9,7 +9,9 @@ the file id), which the emulator computes from the file columns of the rows: ``f
 
 A file's bytes are a pure function of its id: a PDF header, then seeded bytes, 1 KB to 256 KB long. An image
 column (``entityimage``) downloads the same way; its bytes are the record's own base64 value (the thumbnail:
-full-size images are not modelled, ``?size=full`` answers the same bytes).
+full-size images are not modelled, ``?size=full`` answers the same bytes). Writing an image (create or update)
+gives it a new version, as Dataverse does: ``<column>_timestamp`` (.NET ticks of the write, always increasing)
+and the ``Timestamp`` of ``<column>_url`` change, ``<column>id`` is kept (a new one when the record had none).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import base64
 import mimetypes
 import random
 import re
-from datetime import datetime
+import uuid
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
@@ -81,6 +84,29 @@ def fileattachment_table(targets: tuple[str, ...]) -> Table:
         valid_for_advanced_find=False,
         description="One file stored in a file column of a record.",
     )
+
+
+_TICKS_AT_EPOCH = 621355968000000000  # .NET ticks (100 ns since 0001-01-01) of 1970-01-01
+
+
+def version_images(table: Table, written: dict[str, Any], values: dict[str, Any], now: datetime) -> None:
+    """Set the helpers of every image column in ``written`` (a create's or an update's payload) in ``values``."""
+    for column in table.columns:
+        if column.type_name != "ImageType" or column.name not in written:
+            continue
+        name, row_id = column.name, values.get(table.primary_id)
+        if not {f"{name}_timestamp", f"{name}_url", f"{name}id"} <= set(table.by_prop):
+            continue
+        if not written[name]:
+            values.update({f"{name}_timestamp": None, f"{name}_url": None, f"{name}id": None})
+            continue
+        ticks = _TICKS_AT_EPOCH + int((now - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()) * 10_000_000
+        stamp = max(ticks, int(values.get(f"{name}_timestamp") or 0) + 1)
+        values[f"{name}_timestamp"] = stamp
+        values[f"{name}_url"] = (
+            f"/Image/download.aspx?Entity={table.logical_name}&Attribute={name}&Id={row_id}&Timestamp={stamp}"
+        )
+        values[f"{name}id"] = values.get(f"{name}id") or str(uuid.uuid5(uuid.NAMESPACE_URL, f"{row_id}/{name}"))
 
 
 def content(file_id: str) -> bytes:

@@ -35,7 +35,7 @@ from crm_emulator.errors import (
     segment_not_found,
     unsupported,
 )
-from crm_emulator.files import Files
+from crm_emulator.files import Files, version_images
 from crm_emulator.ids import normalize_guid, sql_key
 from crm_emulator.key_ranges import KeyRange, split_key_range
 from crm_emulator.metadata_api import MetadataApi
@@ -717,6 +717,7 @@ class WebApi:
         values = self._defaults(table, user_index, now)
         values.update(payload)
         values[table.primary_id] = row_id
+        version_images(table, payload, values, now)
         self._finish(table, values)
         self.data.write(name, row_id, values)
         location = f"{self.api}{table.entity_set}({row_id})"
@@ -750,6 +751,7 @@ class WebApi:
             current["modifiedon"] = self.data.now()
         if "_modifiedby_value" in table.by_prop:
             current["_modifiedby_value"] = self.data.org.ref("systemuser", user_index)
+        version_images(table, payload, current, self.data.now())
         self._finish(table, current)
         self.data.write(name, row_id, current)
         location = f"{self.api}{table.entity_set}({row_id})"
@@ -765,6 +767,7 @@ class WebApi:
         values = self._defaults(table, user_index, self.data.now())
         values.update(payload)
         values[table.primary_id] = row_id
+        version_images(table, payload, values, self.data.now())
         self._finish(table, values)
         self.data.write(table.logical_name, row_id, values)
         location = f"{self.api}{table.entity_set}({row_id})"

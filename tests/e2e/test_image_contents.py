@@ -1,10 +1,12 @@
 """Image contents in the lake (a source connection with ``downloadFiles``): each image of the rows a run lands
 is stored full size, byte for byte, at ``<dataset>/_files/<image column>/<record id>-<image timestamp>``; a second
-run that reads the same images again downloads none of them, and an image over the size limit is skipped and
+run that reads the same images again downloads none of them, a replaced image (a new timestamp) is a new
+object downloaded once, and an image over the size limit is skipped and
 counted while its row lands with its metadata."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -37,7 +39,7 @@ def with_images(stack: Stack, flow: dict[str, str]) -> dict[str, dict[str, Any]]
     return {f"{r['accountid']}-{r[STAMP]}": r for r in stack.dataset_rows(flow) if r[STAMP] is not None}
 
 
-def test_a_run_stores_every_image_full_size_byte_equal_and_a_second_run_downloads_none_again(stack: Stack) -> None:
+def test_a_run_stores_every_image_full_size_and_later_runs_download_only_a_replaced_one(stack: Stack) -> None:
     flow = flow_with(stack, "account", "accounts_images", downloadFiles=True)
     run = stack.wait(stack.trigger(flow))
     assert run["metrics"]["statusSummary"]["status"] == "success", run["metrics"]["statusSummary"]
@@ -59,6 +61,17 @@ def test_a_run_stores_every_image_full_size_byte_equal_and_a_second_run_download
     assert downloads(again)["filesDownloaded"] == 0
     assert downloads(again)["filesAlreadyStored"] > 0
     assert stored(stack, IMAGE) == images
+
+    replaced = next(iter(rows.values()))["accountid"]
+    picture = base64.b64encode(b"\x89PNG\r\n\x1a\na replaced image").decode()
+    with stack.emulator.client() as client:
+        client.patch(f"accounts({replaced})", json={"entityimage": picture}).raise_for_status()
+    third = stack.wait(stack.trigger(flow))
+    assert third["metrics"]["statusSummary"]["status"] == "success", third["metrics"]["statusSummary"]
+    assert downloads(third)["filesDownloaded"] == 1
+    [new_key] = set(with_images(stack, flow)) - set(rows)
+    assert new_key.startswith(f"{replaced}-")
+    assert stored(stack, IMAGE) == {**images, new_key: b"\x89PNG\r\n\x1a\na replaced image"}  # the old one kept
 
 
 def test_an_image_over_the_size_limit_is_counted_as_skipped_and_not_stored(start_emulator, tmp_path: Path) -> None:

@@ -88,6 +88,29 @@ def test_an_image_column_downloads_the_bytes_of_its_base64_value() -> None:
     run(check)
 
 
+def test_writing_an_image_gives_it_a_newer_timestamp_and_url_and_keeps_its_id() -> None:
+    select = "accountid,entityimage_timestamp,entityimage_url,entityimageid"
+
+    async def check(client: httpx.AsyncClient) -> None:
+        page = await client.get(f"accounts?$select={select}&$filter=entityimage ne null&$top=1")
+        before = page.json()["value"][0]
+        image = base64.b64encode(b"\x89PNG\r\n\x1a\na replaced image").decode()
+        written = await client.patch(f"accounts({before['accountid']})", json={"entityimage": image})
+        assert written.status_code == 204
+        after = (await client.get(f"accounts({before['accountid']})?$select={select}")).json()
+        assert after["entityimage_timestamp"] > before["entityimage_timestamp"]
+        assert after["entityimage_url"].endswith(f"&Timestamp={after['entityimage_timestamp']}")
+        assert after["entityimageid"] == before["entityimageid"]
+        answer = await client.get(f"accounts({before['accountid']})/entityimage/$value?size=full")
+        assert answer.content == b"\x89PNG\r\n\x1a\na replaced image"
+        cleared = await client.patch(f"accounts({before['accountid']})", json={"entityimage": None})
+        assert cleared.status_code == 204
+        gone = (await client.get(f"accounts({before['accountid']})?$select={select}")).json()
+        assert gone["entityimage_timestamp"] is None and gone["entityimageid"] is None
+
+    run(check)
+
+
 def test_an_empty_file_column_answers_404_and_a_non_file_column_400() -> None:
     async def check(client: httpx.AsyncClient) -> None:
         page = await client.get("accounts?$select=name&$filter=cr6f1_contractfile eq null&$top=1")
