@@ -9,10 +9,10 @@ separate.
 from __future__ import annotations
 
 from crm_emulator.columns import STATE_ACTIVE, STATUS_ACTIVE, lookup, memo, primary_key, standard, string, with_helpers
-from crm_emulator.files import fileattachment_table
 from crm_emulator.rows import TableSpec
 from crm_emulator.schema import Table
 from crm_emulator.tables import data_specs
+from crm_emulator.tables.file_attachments import fileattachment_table
 
 # (logical name, entity set, object type code, flags) — flags: p private, i intersect, a activity, o org-owned,
 # n no change tracking possible, t change tracking on, v virtual, e elastic, c custom

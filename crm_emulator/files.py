@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from crm_emulator.columns import datetime_col, entity_name, integer, lookup, primary_key, string
 from crm_emulator.errors import RECORD_NOT_FOUND, DataverseError, bad_request, unsupported
 from crm_emulator.ids import stable_hash
 from crm_emulator.responses import json_response
@@ -56,34 +55,6 @@ PROPS = (
     "_objectid_value",
     "createdon",
 )
-
-
-def fileattachment_table(targets: tuple[str, ...]) -> Table:
-    cols = [
-        primary_key("fileattachmentid"),
-        string("filename", 255, primary_name=True, writable=False),
-        integer("filesizeinbytes", 0, 2147483647, writable=False),
-        string("mimetype", 256, writable=False),
-        string("regardingfieldname", 100, writable=False),
-        entity_name("objecttypecode", writable=False),
-        lookup("objectid", *targets, writable=False),
-        datetime_col("createdon", writable=False),
-    ]
-    return Table(
-        "fileattachment",
-        "fileattachments",
-        "File Attachment",
-        "File Attachments",
-        "fileattachmentid",
-        "filename",
-        55,
-        cols,
-        change_tracking=False,
-        can_change_tracking=False,
-        ownership="None",
-        valid_for_advanced_find=False,
-        description="One file stored in a file column of a record.",
-    )
 
 
 _TICKS_AT_EPOCH = 621355968000000000  # .NET ticks (100 ns since 0001-01-01) of 1970-01-01
