@@ -22,6 +22,7 @@ DYNAMICS_CONFIGS = [
     },
     {"columnName": "primaryKey", "columnType": "string", "required": False},
     {"columnName": "lookupNames", "columnType": "boolean", "required": False, "default": False},
+    {"columnName": "downloadFiles", "columnType": "boolean", "required": False, "default": False},
     {"columnName": "choiceLabels", "columnType": "boolean", "required": False, "default": False},
     {"columnName": "labelLanguage", "columnType": "integer", "required": False},
     {
