@@ -62,6 +62,7 @@ def test_a_keyboard_alone_signs_in_creates_a_dataflow_and_watches_its_run_finish
         row = page.get_by_role("row").filter(has_text=conn)
         press(page, row.get_by_role("link", name=re.compile("^Explore")))
         expect(page.get_by_role("heading", level=1)).to_contain_text("Explore")
+        page.wait_for_load_state("load")  # the shortcut's handler is in a deferred script: the heading shows first
         page.keyboard.press("/")  # the filter's shortcut
         expect(page.get_by_label("Filter tables")).to_be_focused()
         page.keyboard.type("account")
