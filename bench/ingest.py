@@ -33,6 +33,7 @@ import json
 import os
 import resource
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -333,6 +334,7 @@ def ours(
         raise RuntimeError(f"the run did not land {rows} rows: {result}")
     result["rows_per_s"] = result["rows"] / result["seconds"]
     result["mb_per_s"] = result["input_bytes"] / result["seconds"] / 1e6
+    result["cpu_per_million"] = (result["cpu_seconds"] - result["cpu_seconds_before_run"]) / rows * 1_000_000
     return result
 
 
@@ -516,7 +518,8 @@ def main() -> None:
                     runs.append(ours(root / f"org-{rows}", rows, root / f"server-{rows}-{n}"))
                     print(
                         f"{rows:,} rows, round {n + 1}: floor {floors[-1]['rows_per_s']:,.0f} rows/s, ours "
-                        f"{runs[-1]['rows_per_s']:,.0f} rows/s, peak RSS {runs[-1]['peak_rss_mb']:.0f} MB",
+                        f"{runs[-1]['rows_per_s']:,.0f} rows/s, {runs[-1]['cpu_per_million']:.1f} CPU s per 1M rows, "
+                        f"peak RSS {runs[-1]['peak_rss_mb']:.0f} MB",
                         flush=True,
                     )
                 results[rows] = {
@@ -536,8 +539,8 @@ def main() -> None:
     big, small = results[args.rows], results[args.rows // 10]
     lines = [
         f"| rows | floor rows/s (median of {args.rounds}) | floor MB/s | ours rows/s (median) | ours MB/s | ours/floor "
-        "| ours/floor per round | peak RSS MB (max) |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| ours/floor per round | CPU s per 1M rows (median) | peak RSS MB (max) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for rows, r in sorted(results.items()):
         pairs = zip(r["floors"], r["runs"], strict=True)
@@ -545,7 +548,8 @@ def main() -> None:
         lines.append(
             f"| {rows:,} | {r['floor']['rows_per_s']:,.0f} | {r['floor']['mb_per_s']:.1f} | "
             f"{r['ours']['rows_per_s']:,.0f} | {r['ours']['mb_per_s']:.1f} | "
-            f"{r['ours']['rows_per_s'] / r['floor']['rows_per_s']:.0%} | {each} | {r['peak_rss_mb']:.0f} |"
+            f"{r['ours']['rows_per_s'] / r['floor']['rows_per_s']:.0%} | {each} | "
+            f"{statistics.median(o['cpu_per_million'] for o in r['runs']):.1f} | {r['peak_rss_mb']:.0f} |"
         )
     ratio = big["peak_rss_mb"] / small["peak_rss_mb"]
     table = "\n".join(lines)
