@@ -80,9 +80,18 @@ def version_images(table: Table, written: dict[str, Any], values: dict[str, Any]
         values[f"{name}id"] = values.get(f"{name}id") or str(uuid.uuid5(uuid.NAMESPACE_URL, f"{row_id}/{name}"))
 
 
-def content(file_id: str) -> bytes:
+def _sized(file_id: str) -> tuple[random.Random, int]:
     rng = random.Random(stable_hash("file", file_id.lower()))
-    size = rng.randint(1024, 256 * 1024)
+    return rng, rng.randint(1024, 256 * 1024)
+
+
+def file_size(file_id: str) -> int:
+    """The size of :func:`content`, without making the bytes (a ``fileattachment`` read needs only this)."""
+    return _sized(file_id)[1]
+
+
+def content(file_id: str) -> bytes:
+    rng, size = _sized(file_id)
     head = b"%PDF-1.7\n%emulated file " + file_id.encode() + b"\n"
     return head + rng.randbytes(size - len(head))
 
@@ -166,7 +175,7 @@ class Files:
             return {
                 "fileattachmentid": file_id.lower(),
                 "filename": name,
-                "filesizeinbytes": len(content(file_id)),
+                "filesizeinbytes": file_size(file_id),
                 "mimetype": mime_type(name),
                 "regardingfieldname": column.name,
                 "objecttypecode": table.logical_name,
