@@ -39,16 +39,10 @@ from crm_emulator.files import Files, version_images
 from crm_emulator.ids import normalize_guid, sql_key
 from crm_emulator.key_ranges import KeyRange, split_key_range
 from crm_emulator.metadata_api import MetadataApi
-from crm_emulator.odata_query import (
-    KEY,
-    coerce_text,
-    compile_filter,
-    parse_expand,
-    parse_filter,
-    parse_orderby,
-    parse_select,
-    sort_value,
-)
+from crm_emulator.odata_eval import compile_filter
+from crm_emulator.odata_filter import parse_filter
+from crm_emulator.odata_options import KEY, parse_expand, parse_orderby, parse_select
+from crm_emulator.odata_values import coerce_text, sort_value
 from crm_emulator.paging import Cookie, _lower_escapes, delta_token, parse_delta_token
 from crm_emulator.prefer import Preferences, parse_prefer
 from crm_emulator.readahead import ReadAhead
