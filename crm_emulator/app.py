@@ -38,7 +38,7 @@ from crm_emulator.protection import AFFINITY_COOKIE, Budget, Throttle, WebServer
 from crm_emulator.responses import ODATA_JSON
 from crm_emulator.schema_changes import SchemaChangeError, SchemaChanges
 from crm_emulator.url_limit import too_long, url_too_long
-from crm_emulator.webapi import WebApi
+from crm_emulator.webapi.router import WebApi
 
 log = logging.getLogger("crm_emulator")
 API_VERSIONS = {"v9.0", "v9.1", "v9.2"}
@@ -258,9 +258,9 @@ class Emulator:
                     await asyncio.sleep(rule.delay_ms / 1000)
             if self.config.latency_ms and request.method == "GET" and table is not None:
                 await asyncio.sleep(self.config.latency_ms / 1000)
-            before = self.webapi.records_served
+            before = self.webapi.pages.records_served
             response = await self.webapi.handle(request, path, self.user_index.get(user, 1))
-            self.stats.records_served += self.webapi.records_served - before
+            self.stats.records_served += self.webapi.pages.records_served - before
         except DataverseError as exc:
             response = Response(
                 exc.body(),

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from crm_emulator.ids import sql_key
-from crm_emulator.odata_query import Cmp, Lit, Logic, Prop
+from crm_emulator.odata_filter import Cmp, Lit, Logic, Prop
 
 FLIPPED = {"gt": "lt", "ge": "le", "lt": "gt", "le": "ge", "eq": "eq"}
 

@@ -22,7 +22,9 @@ from crm_emulator.errors import (
     unsupported,
 )
 from crm_emulator.ids import normalize_guid
-from crm_emulator.odata_query import KEY, compile_metadata_filter, parse_expand, parse_filter, parse_select
+from crm_emulator.odata_eval import compile_metadata_filter
+from crm_emulator.odata_filter import parse_filter
+from crm_emulator.odata_options import KEY, parse_expand, parse_select
 from crm_emulator.responses import json_response, odata_headers
 from crm_emulator.schema import METADATA_TYPE, Column, Table, metadata_id
 from crm_emulator.semantics import OrgLifecycle, apply_global_option_sets, global_option_set_columns, localize
