@@ -18,10 +18,16 @@ import pyarrow as pa
 from flowservice.lake.delta import DeltaLake  # after the allocator setting above
 from flowservice.lake.storage import root_problem, s3_options
 
-# Arrow's default pool (mimalloc) keeps freed segments for reuse; a run's allocations are page- and commit-sized
-# buffers that the C library's allocator maps and unmaps whole. Measured on a 100,000-row load: peak RSS 425 ->
-# 388 MB, the same throughput. ``ARROW_DEFAULT_MEMORY_POOL`` set by an operator wins.
+# Arrow's pool: jemalloc (bundled with pyarrow), which reuses a freed page-sized buffer for the next page and
+# hands unused memory back to the system after a second, as delta-rs's does above. The C library's allocator
+# maps and unmaps each multi-megabyte buffer whole, and the page faults of mapping it again cost a run about a
+# fifth of its CPU (100,000 accounts: 41.8 -> 34.0 CPU s per million rows, peak RSS +8 MB; mimalloc keeps
+# ~35 MB more). ``ARROW_DEFAULT_MEMORY_POOL`` set by an operator wins.
 if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
-    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
+        pa.jemalloc_set_decay_ms(1000)
+    except NotImplementedError:  # a pyarrow built without jemalloc
+        pa.set_memory_pool(pa.system_memory_pool())
 
 __all__ = ["DeltaLake", "root_problem", "s3_options"]
