@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import http.cookiejar
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from typing import Any, Protocol
-from urllib.parse import quote, urlencode
 
 import httpx
 import orjson
@@ -94,9 +94,19 @@ class DeltaTokenExpired(SourceRefused):
     """Dataverse no longer knows the change-tracking version in a delta link: a full read is needed."""
 
 
+#: What ``query_string`` leaves as it is: ``quote``'s always-safe characters and the ones OData's examples keep.
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.~\-$,'()*:@/]+")
+
+
+def _quoted(text: str) -> str:
+    return _UNSAFE.sub(lambda m: "".join(f"%{b:02X}" for b in m.group().encode()), text)
+
+
 def query_string(params: Mapping[str, str]) -> str:
-    """OData query options encoded the way Microsoft's docs show them (``$`` and ``,`` kept, spaces ``%20``)."""
-    return urlencode(params, quote_via=quote, safe="$,'()*:@/")
+    """OData query options encoded the way Microsoft's docs show them (``$`` and ``,`` kept, spaces ``%20``):
+    ``urlencode(params, quote_via=quote, safe="$,'()*:@/")``, by a regular expression that touches only what
+    needs escaping (a filter on 600 file ids is 24 KB, and ``quote`` looks up every character of it)."""
+    return "&".join(f"{_quoted(k)}={_quoted(v)}" for k, v in params.items())
 
 
 def error_details(response: httpx.Response) -> tuple[str, str]:
