@@ -229,9 +229,7 @@ class RunEngine:
             self._note_drift(ctx, compiled.schema, last)
             target = _Target(compiled, pk, out_pk, out_delta)
             if last.deleting_missing and source_cursor:  # a resync stopped while deleting missing keys
-                keys = source.read(plan.table, [pk], None, delta_column=plan.delta_column, page_size=self.page_size)
-                with PagesAhead(keys, self.read_ahead_pages) as key_pages:
-                    self._finish_missing(ctx, key_pages, target, txn, source_cursor)
+                self._finish_missing(ctx, source, target, txn, source_cursor)
                 return
             overlap = info.overlap_until if plan.write_mode == "append" else None
 
@@ -246,7 +244,9 @@ class RunEngine:
                 self.read_ahead_pages,
             )
             with pages:
-                self._land(ctx, pages, target, txn, overlap, info.mid_read, force_resync)
+                ended = self._land(ctx, pages, target, txn, overlap, info.mid_read, force_resync)
+            if ended is not None:  # a resync resumed mid-read: what it saw before is gone with its process
+                self._finish_missing(ctx, source, target, *ended)
 
     def _note_drift(self, ctx: RunContext, landing: pa.Schema, last: SavedCommit) -> None:
         """Say which columns appeared or went since the dataset was last written (``drift.py``)."""
@@ -267,10 +267,14 @@ class RunEngine:
         overlap: str | None,
         resumed_mid_read: bool,
         force_resync: bool = False,
-    ) -> None:
+    ) -> tuple[int, dict[str, Any]] | None:
         """Map the pages and commit them every ``commit_every_rows`` rows (and at the last page), applying
         each page's changes in the source's order (``PendingChanges``). ``force_resync``: the read is a full
-        read the engine asked for (the source changed), with delete detection like an expired token's."""
+        read the engine asked for (the source changed), with delete detection like an expired token's.
+
+        A resync resumed mid-read never saw the keys read before the interruption, so it cannot tell what the
+        source deleted: its last page is committed as ``deleting_missing`` (not final) and ``(txn, final
+        cursor)`` returned, for the caller to read the source's keys again (``_finish_missing``)."""
         plan, counters = ctx.plan, ctx.counters
         compiled, pk, out_pk, out_delta = target
         pending = PendingChanges(out_pk)
@@ -316,9 +320,18 @@ class RunEngine:
                 pending.add_deletes(page.deleted_keys)
                 if page.final and seen is not None:
                     self._delete_missing(ctx, compiled.schema, pending, out_pk, txn, seen, page.cursor)
-                    return
+                    return None
+                if page.final and noted:
+                    ctx.cursor_extra["deleting_missing"] = True
+                    txn += 1
+                    self._commit(
+                        ctx, compiled.schema, pending.tables, pending.delete_list(), out_pk, txn, page.cursor, False
+                    )
+                    pending.clear()
+                    return txn, page.cursor
                 txn = self._maybe_commit(ctx, compiled.schema, pending, out_pk, txn, page.cursor, page.final)
                 del page, batch  # nothing of a landed page outlives its turn (``pending`` holds what is kept)
+        return None
 
     def _maybe_commit(
         self,
@@ -375,22 +388,23 @@ class RunEngine:
     def _finish_missing(
         self,
         ctx: RunContext,
-        pages: Iterable[Page],
+        source: SourceClient,
         target: _Target,
         txn: int,
         final_cursor: dict[str, Any],
     ) -> None:
-        """Finish the deletes of a full resync stopped half-way: the keys it saw are gone with its process, so
-        read the source's keys again (the key column only), then delete what the dataset holds beyond them.
-        Rows are not landed again: the read's final cursor stays, and the next run reads the changes since."""
+        """Finish the deletes of a full resync whose keys are gone with an earlier process (it stopped while
+        deleting, or was resumed mid-read): read the source's keys again (the key column only), then delete
+        what the dataset holds beyond them. Rows are not landed again: the read's final cursor stays, and the
+        next run reads the changes since."""
         ctx.counters.full_resync = True
-        pending = PendingChanges(target.out_pk)
-        with KeySpill() as seen:
+        plan, pending = ctx.plan, PendingChanges(target.out_pk)
+        keys = source.read(plan.table, [target.pk], None, delta_column=plan.delta_column, page_size=self.page_size)
+        with PagesAhead(keys, self.read_ahead_pages) as pages, KeySpill() as seen:
             for page in pages:
                 if not ctx.still_ours():
                     raise LostClaim()
-                keys = page.batch.column(target.pk)
-                seen.add(pc.drop_null(keys))
+                seen.add(pc.drop_null(page.batch.column(target.pk)))
             self._delete_missing(ctx, target.compiled.schema, pending, target.out_pk, txn, seen, final_cursor)
 
     def _commit(

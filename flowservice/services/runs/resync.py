@@ -19,8 +19,8 @@ KEY_SCHEMA = pa.schema([pa.field("k", pa.string())])
 RESUMED_RESYNC_NOTE = {
     "code": "CONNECTOR-3001-200",
     "message": (
-        "A full resync resumed after an interruption: deletes made at the source before it "
-        "are not detected by this run."
+        "A full resync resumed after an interruption: the source's keys were read again at its "
+        "end to find the rows deleted at the source."
     ),
 }
 

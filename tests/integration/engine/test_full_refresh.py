@@ -34,7 +34,7 @@ def test_a_full_refresh_interrupted_after_a_commit_and_re_triggered_backfills_ev
     run = harness.api.get(f"/runs/{run_id}").json()["items"][0]
     metrics = run["metrics"]
     assert metrics["statusSummary"]["status"] == "success", metrics["statusSummary"]
-    # why it read in full, and that the deletes made before the interruption are not looked for (resumed)
+    # why it read in full, and that it was resumed (so it read the keys again, to find the source's deletes)
     assert [e["code"] for e in metrics["statusSummary"]["errors"]] == ["CONNECTOR-3005-200", "CONNECTOR-3001-200"]
     assert metrics["recordSummary"]["inputRecordCount"] == 60  # the retry continued; nothing read twice
     assert metrics["recordSummary"]["outputRecordCount"] == 60
