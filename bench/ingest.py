@@ -76,10 +76,10 @@ How the ingest path spends its time and memory (what the figures above measure):
   (about 1.3 of 2 cores busy), is what holds us near 80% of the floor: the floor is one thread and never
   waits for the lock.
 - **Memory is bounded by the page and the commit, not the table.** A page's bytes go into an Arrow buffer of
-  the exact size, httpx's response/stream cycle is broken so bytes are freed when decoded, Arrow uses the C
-  allocator (it returns whole page-sized blocks; mimalloc kept ~35 MB more), and delta-rs's jemalloc returns
-  freed pages after 1 s (`lake/__init__.py`). Workers never import DuckDB or `pyarrow.dataset` (~55 MB of
-  resident libraries) unless a query or a key lookup needs them. The append shortcut of `lake/delta.py`
+  the exact size, httpx's response/stream cycle is broken so bytes are freed when decoded, Arrow's pool
+  and delta-rs's are both jemalloc, which hands freed pages back after 1 s (`lake/__init__.py`).
+  Workers never import DuckDB or `pyarrow.dataset` (~55 MB of resident libraries) unless a query or a key
+  lookup needs them. The append shortcut of `lake/delta.py`
   checks a batch's keys against each file's key range in the Delta log, so a first load reads no data file;
   tables checkpoint every 20 commits, so opening one each commit stays under ~12 ms (with the default 100 it
   grew to ~55 ms and the run slowed down as the table grew).
