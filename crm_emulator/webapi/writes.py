@@ -99,14 +99,7 @@ class Writes:
         values.update(payload)
         values[table.primary_id] = row_id
         version_images(table, payload, values, now)
-        self._finish(table, values)
-        self.data.write(name, row_id, values)
-        location = f"{self.api}{table.entity_set}({row_id})"
-        if q.prefs.representation:
-            return self.records.response(
-                table, values, q, 201, {"Preference-Applied": "return=representation", "OData-EntityId": location}
-            )
-        return Response(status_code=204, headers=odata_headers({"OData-EntityId": location}))
+        return self._written(table, row_id, values, q, 201)
 
     async def update(self, request: Request, table: Table, row_id: str, user_index: int) -> Response:
         q = Query(request)
@@ -133,12 +126,16 @@ class Writes:
         if "_modifiedby_value" in table.by_prop:
             current["_modifiedby_value"] = self.data.org.ref("systemuser", user_index)
         version_images(table, payload, current, self.data.now())
-        self._finish(table, current)
-        self.data.write(name, row_id, current)
+        return self._written(table, row_id, current, q, 200)
+
+    def _written(self, table: Table, row_id: str, values: dict[str, Any], q: Query, status: int) -> Response:
+        """Store a created or updated record and answer as the Web API does (204, or the record on request)."""
+        self._finish(table, values)
+        self.data.write(table.logical_name, row_id, values)
         location = f"{self.api}{table.entity_set}({row_id})"
         if q.prefs.representation:
             return self.records.response(
-                table, current, q, 200, {"Preference-Applied": "return=representation", "OData-EntityId": location}
+                table, values, q, status, {"Preference-Applied": "return=representation", "OData-EntityId": location}
             )
         return Response(status_code=204, headers=odata_headers({"OData-EntityId": location}))
 
