@@ -37,6 +37,7 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
 def add(queue: SqlRunQueue, org: str, flow: str | None = None, connection: str = "") -> str:
     run_id = str(uuid.uuid4())
     flow = flow or str(uuid.uuid4())
+    time.sleep(0.002)  # runs queued within one millisecond are ordered by run id, not by arrival
     assert queue.enqueue("runs", Tenant(org, "prod"), run_id, flow, {"flowId": flow}, None, connection_id=connection)
     return run_id
 
