@@ -65,7 +65,7 @@ class Tile:
 
 
 class PartitionedRead:
-    """One partitioned read: ``start`` (fresh reads only) decides whether the table is big enough, ``pages``
+    """One partitioned read: ``start`` decides whether the table is big enough and the org slow enough, ``pages``
     yields the pages. The caller's ``data`` reader decodes tiles; ``keys`` reads the key-only scan."""
 
     def __init__(self, data: Reader, keys: Reader, cursor: dict[str, Any] | None, full_resync: bool) -> None:
@@ -93,8 +93,14 @@ class PartitionedRead:
 
     # ------------------------------------------------------------------------------------------ decision
     def start(self) -> bool:
-        """Scan keys until ``partition_min_rows`` of them are seen (True: read partitioned) or the table ends
-        first (False: the caller reads it in one chain; what was scanned is dropped)."""
+        """True: read partitioned; False: the caller reads the table in one chain (what was read is dropped).
+
+        A resumed read goes on. A fresh one scans keys until ``partition_min_rows`` of them are seen (a table
+        that ends first is small), then reads the first tile's first page and times it: an org that answers at
+        ``partition_below_rows_per_second`` or more is fast, and its single chain is faster and lighter than
+        ranges side by side (docs/performance.md); a slower one is read partitioned, that page first."""
+        if self.started:
+            return True
         seen = 0
         while True:
             page = self._key_page()
@@ -103,10 +109,41 @@ class PartitionedRead:
                 return False  # ranges are compared as uniqueidentifiers; Dataverse's keys always are
             self._cut(page)
             if seen >= self.settings.partition_min_rows and seen > 0:
-                self.started = True
-                return True
+                self.started = self._slow_org()
+                return self.started
             if self.scan_done:
                 return False
+
+    def _slow_org(self) -> bool:
+        """Whether the org is slow enough to read in partitions, from the first tile's first page; when it is,
+        that page waits in the hand-out queue, first, holding one page permit, and its tile goes on from the
+        page's next link."""
+        threshold = self.settings.partition_below_rows_per_second
+        if threshold == 0:
+            return True
+        tile = self.waiting[0]
+        reader = self.data
+        page, size = reader.page(
+            None, lambda: reader.url(self._bounds(tile)), reader.plan.prefer(page_size=self.page_size)
+        )
+        rows, elapsed = page.batch.num_rows, reader.elapsed
+        rate = rows / elapsed if elapsed else float("inf")
+        slow = rows > 0 and rate < threshold
+        log.info(
+            "%s answered %d rows in %.3f s (%.0f rows/s): %s",
+            reader.plan.table,
+            rows,
+            elapsed or 0.0,
+            rate,
+            "reading it in partitions" if slow else "reading it in one chain",
+        )
+        if slow:
+            self._permits.acquire()
+            tile.fetch_at = page.next_link
+            if page.next_link is None:
+                self.waiting.popleft()
+            self._out.put(("page", (tile, page, size)))
+        return slow
 
     # ------------------------------------------------------------------------------------------- reading
     def pages(self) -> Iterator[Page]:

@@ -120,6 +120,7 @@ class Reader:
         self.ahead: ReadAhead | None = None
         self._preference_applied: str | None = None
         self.dop_hint: str | None = None  # the last answer's ``x-ms-dop-hint``
+        self.elapsed: float | None = None  # seconds from the last answer's request sent to its body read
 
     # ---------------------------------------------------------------------------------------------- entry
     def read(self, cursor: dict[str, Any] | None, delta_column: str | None) -> Iterator[Page]:
@@ -387,6 +388,10 @@ class Reader:
     def _done(self, page: DecodedPage, response: httpx.Response) -> tuple[DecodedPage, int]:
         self._preference_applied = response.headers.get("Preference-Applied")
         self.dop_hint = response.headers.get("x-ms-dop-hint")
+        try:
+            self.elapsed = response.elapsed.total_seconds()
+        except RuntimeError:  # a response never read from a connection (a ``$batch`` part) has no elapsed time
+            self.elapsed = None
         return page, page.size
 
     def _fetch_ahead(self, key: Key) -> Received:

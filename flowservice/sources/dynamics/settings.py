@@ -77,9 +77,13 @@ class DynamicsSettings:
     watermark_lookback_seconds: float = 0.0
     #: pages a read fetches ahead of the one being converted (0: none); each holds a page's bytes in memory
     read_ahead_pages: int = 1
-    #: a first full read of a change-tracked table with at least this many rows is read in key ranges side by
-    #: side (``partitions.py``); 0 turns partitioned reads off
-    partition_min_rows: int = 0  # off: opt in (see the Field below)
+    #: a first full read of a change-tracked table with at least this many rows may be read in key ranges side
+    #: by side (``partitions.py``); 0 turns partitioned reads off
+    partition_min_rows: int = 20000
+    #: ... and is, when the org answers its first data page at fewer rows per second than this (a slow org, where
+    #: ranges side by side are several times faster); a faster org is read by the single chain, which is then
+    #: faster and lighter (docs/performance.md). 0: partition whatever the speed
+    partition_below_rows_per_second: float = 10000.0
     #: worker threads of a partitioned read (their requests also go through the connection's limiter); with the
     #: key scan's one request, a partitioned read never has more than 52 in flight
     partition_concurrency: int = 12
@@ -110,8 +114,8 @@ class DynamicsSettings:
         for name in ("partition_pages_in_flight", "partition_page_rows"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
-        if self.partition_min_rows < 0 or self.partition_retries < 0:
-            raise ValueError("partition_min_rows and partition_retries must be >= 0")
+        if self.partition_min_rows < 0 or self.partition_retries < 0 or self.partition_below_rows_per_second < 0:
+            raise ValueError("partition_min_rows, partition_below_rows_per_second and partition_retries must be >= 0")
         if self.read_ahead_pages < 0:
             raise ValueError("read_ahead_pages must be >= 0")
         if self.max_retries < 0:
@@ -177,11 +181,16 @@ class DynamicsEnvironment(BaseSettings):
     cached_connections: int = Field(default=256, description="Connections whose token and metadata stay.")
     connection_idle_seconds: float = Field(default=3600.0, description="Cached state of an idle connection.")
     partition_min_rows: int = Field(
-        default=0,
+        default=20000,
         ge=0,
-        description="Rows from which a first read is partitioned (0: never, the default: on a fast org the single "
-        "chain is faster and lighter; on a real org's slow pages, e.g. 20000, partitioned reads are several times "
-        "faster, docs/performance.md).",
+        description="Rows from which a first read of a change-tracked table may be partitioned (0: never).",
+    )
+    partition_below_rows_per_second: float = Field(
+        default=10000.0,
+        ge=0,
+        description="... and is, when the org's first data page comes at fewer rows/s than this (a slow org, where "
+        "partitions are several times faster; on a fast one the single chain is faster and lighter, "
+        "docs/performance.md). 0: partition whatever the speed.",
     )
     partition_concurrency: int = Field(default=12, ge=1, le=51, description="Workers of a partitioned read.")
     partition_pages_in_flight: int = Field(default=12, ge=1, description="Pages in flight of a partitioned read.")
@@ -228,6 +237,7 @@ class DynamicsEnvironment(BaseSettings):
             connection_idle_seconds=self.connection_idle_seconds,
             watermark_lookback_seconds=self.watermark_overlap_seconds,
             partition_min_rows=self.partition_min_rows,
+            partition_below_rows_per_second=self.partition_below_rows_per_second,
             partition_concurrency=self.partition_concurrency,
             partition_pages_in_flight=self.partition_pages_in_flight,
             partition_page_rows=self.partition_page_rows,

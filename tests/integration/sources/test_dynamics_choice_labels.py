@@ -69,7 +69,12 @@ def test_only_a_rename_of_a_label_the_read_carries_makes_the_next_read_start_ove
 
 def test_a_partitioned_first_read_carries_labels_and_lists_on_every_page(start_emulator) -> None:
     emulator = start_emulator(scale=300, seed=12, crm_semantics=True)
-    settings = {"partition_min_rows": 50, "partition_page_rows": 30, "partition_concurrency": 3}
+    settings = {
+        "partition_min_rows": 50,
+        "partition_below_rows_per_second": 0,
+        "partition_page_rows": 30,
+        "partition_concurrency": 3,
+    }
     pages = read(emulator, None, None, **settings)
     table = pa.Table.from_batches([p.batch for p in pages if p.batch.num_rows])
     assert table.num_rows == 300 and any(p.cursor.get("mode") == "partitioned" for p in pages)

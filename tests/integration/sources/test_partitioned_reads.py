@@ -29,6 +29,7 @@ from tests.integration.sources.dynamics_helpers import basic_source, settings_fo
 ROWS = 2000
 PARTITIONED_SETTINGS: dict[str, Any] = {
     "partition_min_rows": 300,
+    "partition_below_rows_per_second": 0,  # whatever the speed: this emulator is fast
     "partition_page_rows": 100,
     "partition_concurrency": 6,
     "partition_pages_in_flight": 4,
@@ -117,6 +118,39 @@ def test_a_read_resumed_from_a_mid_read_composite_cursor_reads_each_remaining_ro
         after = rows_of(list(partitioned(org).read("account", ["name"], cursor)))
         assert not {key for key, _ in before} & {key for key, _ in after}, f"nothing read twice (resumed at {k})"
         assert checksum(before + after) == checksum(everything), f"nothing lost (resumed at {k})"
+
+
+def test_a_read_resumed_after_its_key_scan_ended_reads_the_remaining_tiles_once_without_scanning_again(org):
+    source = partitioned(org)
+    pages = list(source.read("account", ["name"], None))
+    k = next(i for i, p in enumerate(pages) if p.cursor.get("mode") == PARTITIONED and p.cursor["delta_link"])
+    cursor = pages[k].cursor
+    assert cursor["keys"] is None and cursor["tiles"], "the scan had ended, tiles were left to read"
+    before = rows_of(pages[: k + 1])
+    after = rows_of(list(partitioned(org).read("account", ["name"], cursor)))
+    assert not {key for key, _ in before} & {key for key, _ in after}
+    assert checksum(before + after) == checksum(rows_of(pages))
+
+
+def test_with_default_speed_settings_a_slow_org_is_read_in_partitions_and_exactly(tmp_path_factory):
+    emulator = launch(tmp_path_factory.mktemp("slow-org"), scale=ROWS, random_guids=True, cost_model=True)
+    try:
+        defaults = {k: v for k, v in PARTITIONED_SETTINGS.items() if k != "partition_below_rows_per_second"}
+        source = basic_source(emulator, **defaults)
+        _OPENED.append(source)
+        pages = list(source.read("account", ["name"], None))
+        assert any(p.cursor.get("mode") == PARTITIONED for p in pages), "~1,100 rows/s at 100-row pages: slow"
+        rows = rows_of(pages)
+        assert len(rows) == len({k for k, _ in rows}) and checksum(rows) == checksum(source_rows(emulator))
+    finally:
+        emulator.stop()
+
+
+def test_an_org_faster_than_the_speed_threshold_is_read_by_the_single_chain_with_nothing_read_twice(org):
+    pages = list(partitioned(org, partition_below_rows_per_second=500).read("account", ["name"], None))
+    assert all(p.cursor.get("mode") == "changes" for p in pages), "the timed page was dropped, one chain read"
+    rows = rows_of(pages)
+    assert len(rows) == len({k for k, _ in rows}) and checksum(rows) == checksum(source_rows(org))
 
 
 def test_a_table_below_the_threshold_is_read_by_the_single_chain_as_before(org):

@@ -30,6 +30,7 @@ ENVIRONMENT = {
     "FLOWSERVICE_DYNAMICS_PARTITION_PAGES_IN_FLIGHT": "20",
     "FLOWSERVICE_DYNAMICS_PARTITION_PAGE_ROWS": "21",
     "FLOWSERVICE_DYNAMICS_PARTITION_RETRIES": "22",
+    "FLOWSERVICE_DYNAMICS_PARTITION_BELOW_ROWS_PER_SECOND": "23.5",
 }
 
 
@@ -62,6 +63,7 @@ def test_every_documented_variable_reaches_the_settings_of_the_registered_dynami
         partition_pages_in_flight=20,
         partition_page_rows=21,
         partition_retries=22,
+        partition_below_rows_per_second=23.5,
     )
 
 
