@@ -92,7 +92,13 @@ class Container:
     dispatch: ProcrastinateDispatch | None = None  # FLOWSERVICE_QUEUE=procrastinate
 
     def worker(self, name: str | None = None) -> Worker:
-        return Worker(self.run_engine, self.queue, stale_after=self.settings.run_stale_seconds, name=name)
+        return Worker(
+            self.run_engine,
+            self.queue,
+            stale_after=self.settings.run_stale_seconds,
+            name=name,
+            share=self.connections.sources_share,
+        )
 
     def runtime(
         self, *, scheduler: bool = True, workers: int | None = None, mode: str | None = None

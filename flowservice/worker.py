@@ -57,9 +57,11 @@ class Worker:
         poll_interval: float = 0.5,
         name: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        share: Callable[[str, int], None] | None = None,
     ) -> None:
         self.engine = engine
         self.queue = queue
+        self.share = share
         self.stale_after = stale_after
         self.poll_interval = poll_interval
         self.id = name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
@@ -125,6 +127,7 @@ class Worker:
     def _beat(self, claim: Claim, hold: _Hold, done: threading.Event) -> None:
         interval = self.stale_after / self.BEATS_PER_STALE
         wait = interval
+        self._share(claim)
         while not done.wait(wait):
             sent = self.clock()  # a renewal counts from before it was sent: the database stamps it then or later
             try:
@@ -142,7 +145,22 @@ class Worker:
                 hold.lose()
                 return
             hold.renewed(sent)
+            self._share(claim)
             wait = interval
+
+    def _share(self, claim: Claim) -> None:
+        """Tell the sources how many worker processes read the run's connection now, so that each keeps to its
+        share of the connection's limits (one Dataverse user's 52 concurrent requests, whoever sends them)."""
+        if self.share is None:
+            return
+        try:
+            connection_id, processes = self.queue.connection_readers(claim, self.stale_after)
+            if connection_id:
+                self.share(connection_id, processes)
+        except Exception:  # pacing is advice: a failed count must not end the heartbeat
+            log.warning(
+                "worker %s: counting the readers of run %s's connection failed", self.id, claim.run_id, exc_info=True
+            )
 
     def serve(self, stop: threading.Event) -> None:
         log.info("worker %s started", self.id)

@@ -9,7 +9,16 @@ from flowservice.ports.lake import CommitResult, Lake, LastCommit, WriteMode
 from flowservice.ports.mapping_versions import MappingVersions
 from flowservice.ports.metrics import NoMetrics, RunMetrics
 from flowservice.ports.resources import Resources, Stored, WriteWouldWait, writes_must_not_wait
-from flowservice.ports.runs import Claim, FlowBusy, RunDocuments, RunErrors, RunQueue, Schedules, TargetedClaims
+from flowservice.ports.runs import (
+    Claim,
+    FlowBusy,
+    RunDocuments,
+    RunErrors,
+    RunQueue,
+    Schedules,
+    TargetedClaims,
+    worker_process,
+)
 from flowservice.ports.source import (
     FRESH_METADATA,
     SOURCE_OPTIONS,
@@ -52,5 +61,6 @@ __all__ = [
     "TargetedClaims",
     "WriteMode",
     "WriteWouldWait",
+    "worker_process",
     "writes_must_not_wait",
 ]

@@ -23,6 +23,14 @@ class Claim:
     worker: str = ""
 
 
+def worker_process(worker_id: str) -> str:
+    """The process a worker id names. Workers are named ``<process>:<tag>`` (``worker.py``: ``host:pid:tag``),
+    a dispatcher's job adds ``/<job>``; an id without a tag is a process of its own."""
+    base = worker_id.partition("/")[0]
+    process, sep, _ = base.rpartition(":")
+    return process if sep else base
+
+
 class RunQueue(Protocol):
     """Durable hand-off of runs to workers (embedded threads or ``flowservice worker`` processes)."""
 
@@ -60,6 +68,11 @@ class RunQueue(Protocol):
 
     def requeue(self, run_id: str) -> None:
         """Queue a finished run again (re-trigger of a failed run)."""
+
+    def connection_readers(self, claim: Claim, fresh_within_seconds: float) -> tuple[str, int]:
+        """The claim's base connection, and how many worker processes (``worker_process``; the claim's own
+        among them) hold running runs of it with a heartbeat younger than ``fresh_within_seconds``; ``("", 1)``
+        when the run's connection is not known."""
 
     def cancel_flow(self, flow_id: str) -> list[str]:
         """End every queued or running run of the flow (the flow is being deleted): a running one stops at

@@ -158,6 +158,13 @@ class ConnectionService(ResourceService):
         if invalidate is not None:
             invalidate(id)
 
+    def sources_share(self, id: str, processes: int) -> None:
+        """``processes`` worker processes read connection ``id`` at once: this one keeps to its share of the
+        source's limits (``SourceDispatch.share``), told by the worker's heartbeat."""
+        share = getattr(self.sources, "share", None)
+        if share is not None:
+            share(id, processes)
+
     def delete(self, tenant: Tenant, id: str) -> None:
         super().delete(tenant, id)
         self.sources_invalidate(id)

@@ -51,7 +51,8 @@ class SourceRegistry(Mapping[str, SourcePackage[Any]]):
 
 class SourceDispatch:
     """The ``SourceFactory`` the services use: a client comes from the factory of its connection spec's source,
-    and releasing a connection's state (``invalidate``) reaches every source that keeps some."""
+    and releasing a connection's state (``invalidate``), or its share of the connection's limits (``share``), reaches
+    every source that keeps some."""
 
     def __init__(self, factories: Mapping[str, SourceFactory]) -> None:
         self.factories = dict(factories)
@@ -67,3 +68,11 @@ class SourceDispatch:
             invalidate = getattr(factory, "invalidate", None)
             if invalidate is not None:
                 invalidate(connection_id)
+
+    def share(self, connection_id: str, processes: int) -> None:
+        """``processes`` processes (this one among them) read the connection at once: sources that pace their
+        requests keep this process to its share (the worker's heartbeat counts them)."""
+        for factory in self.factories.values():
+            share = getattr(factory, "share", None)
+            if share is not None:
+                share(connection_id, processes)

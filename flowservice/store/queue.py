@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from flowservice.domain.clock import now_ms
 from flowservice.domain.tenancy import Tenant
-from flowservice.ports import Claim, FlowBusy
+from flowservice.ports import Claim, FlowBusy, worker_process
 from flowservice.store.db import writing
 from flowservice.store.fair_claims import Candidate, Limits, fair_queued, room, stalled, take_turn
 from flowservice.store.resources import new_etag
@@ -206,6 +206,22 @@ class SqlRunQueue:
             raise FlowBusy(run_id) from None  # the org or the connection is at its limit (or the row just changed)
         except IntegrityError:
             raise FlowBusy(run_id) from None  # another run of this flow is running
+
+    def connection_readers(self, claim: Claim, fresh_within_seconds: float) -> tuple[str, int]:
+        fresh_after = now_ms() - int(fresh_within_seconds * 1000)
+        with Session(self._engine) as session:
+            connection_id = session.scalar(select(RunQueueRow.connection_id).where(RunQueueRow.run_id == claim.run_id))
+            if not connection_id:
+                return "", 1
+            holders = session.scalars(
+                select(RunQueueRow.claimed_by).where(
+                    RunQueueRow.connection_id == connection_id,
+                    RunQueueRow.status == "running",
+                    RunQueueRow.heartbeat_at >= fresh_after,
+                )
+            )
+            processes = {worker_process(worker) for worker in holders if worker}
+        return connection_id, len(processes | {worker_process(claim.worker)})
 
     def cancel_flow(self, flow_id: str) -> list[str]:
         with writing(self._engine), Session(self._engine) as session, session.begin():

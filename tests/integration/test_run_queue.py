@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import orjson
@@ -15,11 +15,13 @@ from sqlalchemy import text
 from flowservice.domain.clock import now_ms
 from flowservice.domain.errors import PreconditionFailed
 from flowservice.domain.tenancy import Tenant
+from flowservice.ports import Claim
 from flowservice.store.db import make_engine, migrate
 from flowservice.store.queue import SqlRunQueue
 from flowservice.store.run_documents import SqlRunDocuments
 from flowservice.store.run_errors import SqlRunErrors
 from flowservice.store.schedules import SqlSchedules
+from flowservice.worker import Worker
 from tests.fixtures.server import postgres_url
 
 
@@ -161,6 +163,62 @@ def test_cancelling_a_flow_ends_its_queued_and_running_runs_and_fences_the_runni
     assert not queue.holds(claim) and queue.heartbeat(claim) is False and queue.finish(claim) is False
     taken = queue.claim("w2", 60)
     assert taken is not None and taken.run_id == other  # nothing of the cancelled flow is claimed
+
+
+def add_reading(queue: RunTables, connection_id: str) -> str:
+    run_id = str(uuid.uuid4())
+    queue.enqueue("runs", Tenant("ORG", "prod"), run_id, str(uuid.uuid4()), {}, None, connection_id)
+    return run_id
+
+
+def test_the_readers_of_a_connection_are_the_distinct_worker_processes_running_its_runs_with_fresh_heartbeats(
+    queue: RunTables,
+) -> None:
+    add_reading(queue, "conn-b")
+    for _ in range(4):
+        add_reading(queue, "conn-a")
+    other = queue.claim("hostD:400:t1", 60)  # the oldest run: conn-b's
+    mine = queue.claim("hostA:100:t1", 60)
+    assert other is not None and mine is not None
+    assert queue.connection_readers(mine, 60) == ("conn-a", 1), "alone: another connection's reader is not counted"
+    assert queue.claim("hostA:100:t2", 60) is not None  # another thread of the same process
+    assert queue.claim("hostB:200:t1/7", 60) is not None  # a dispatcher's job in another process
+    assert queue.connection_readers(mine, 60) == ("conn-a", 2)
+    silent = queue.claim("hostC:300:t1", 60)
+    assert silent is not None
+    assert queue.connection_readers(mine, 60) == ("conn-a", 3)
+    with queue._engine.begin() as conn:  # its worker stopped heart-beating a minute ago
+        stamp = {"t": now_ms() - 61_000, "r": silent.run_id}
+        conn.execute(text("UPDATE run_queue SET heartbeat_at = :t WHERE run_id = :r"), stamp)
+    assert queue.connection_readers(mine, 60) == ("conn-a", 2), "a worker presumed dead reads nothing"
+    assert queue.connection_readers(other, 60) == ("conn-b", 1)
+
+
+def test_a_run_of_an_unknown_connection_has_no_readers_to_share_with(queue: RunTables) -> None:
+    add(queue, str(uuid.uuid4()))
+    claim = queue.claim("hostA:100:t1", 60)
+    assert claim is not None and queue.connection_readers(claim, 60) == ("", 1)
+
+
+def test_the_heartbeat_tells_the_sources_how_many_processes_read_the_runs_connection(queue: RunTables) -> None:
+    add_reading(queue, "conn-a")
+    add_reading(queue, "conn-a")
+    elsewhere = queue.claim("hostB:200:t1", 60)
+    assert elsewhere is not None
+    told: list[tuple[str, int]] = []
+
+    class Engine:
+        def execute(self, claim: Claim, still_ours: Callable[[], bool]) -> str:
+            deadline = time.monotonic() + 10
+            while len(told) < 2 and time.monotonic() < deadline:  # the first beat, then one renewal
+                time.sleep(0.01)
+            return "success"
+
+    worker = Worker(Engine(), queue, stale_after=0.3, name="hostA:100:t1", share=lambda c, n: told.append((c, n)))
+    mine = queue.claim(worker.id, 0.3)
+    assert mine is not None
+    worker.execute(mine)
+    assert told[:2] == [("conn-a", 2), ("conn-a", 2)]
 
 
 def status(queue: RunTables, run_id: str) -> str:

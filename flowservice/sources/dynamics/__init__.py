@@ -73,6 +73,10 @@ class DynamicsSourceFactory:
         """Release what the connection holds (token, limiter, metadata): it was patched or deleted."""
         self.cache.invalidate(connection_id)
 
+    def share(self, connection_id: str, processes: int) -> None:
+        """``processes`` processes read the connection at once: this one keeps to its share of its limits."""
+        self.cache.share(connection_id, processes)
+
 
 SOURCE = SourcePackage(
     spec_id=DYNAMICS_SPEC_ID,

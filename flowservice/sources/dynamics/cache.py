@@ -66,6 +66,7 @@ class ConnectionCache:
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self.max_entries = max_entries
         self.idle_seconds = idle_seconds
+        self._shares: dict[str, int] = {}  # connection id → processes reading it at once, when more than one
         _ALL.add(self)
 
     def __len__(self) -> int:
@@ -97,7 +98,20 @@ class ConnectionCache:
             entry = self._entry(key)
             if entry.limiter is None:
                 entry.limiter = AdaptiveLimiter(maximum)
+                entry.limiter.share(self._shares.get(_connection_id(key), 1))
             return entry.limiter
+
+    def share(self, connection_id: str, processes: int) -> None:
+        """``processes`` processes read ``connection_id`` at once: its limiters here, now and later, keep to
+        their share of the connection's concurrency (``AdaptiveLimiter.share``)."""
+        with self._lock:
+            if processes > 1:
+                self._shares[connection_id] = processes
+            else:
+                self._shares.pop(connection_id, None)
+            for key, entry in self._entries.items():
+                if entry.limiter is not None and _connection_id(key) == connection_id:
+                    entry.limiter.share(processes)
 
     def token_provider(self, key: str, authority: str, build: Callable[[], TokenProvider]) -> TokenProvider:
         with self._lock:
@@ -191,6 +205,10 @@ class ConnectionCache:
             entry.used = now
             self._entries.move_to_end(key)
         return entry
+
+
+def _connection_id(key: str) -> str:
+    return key.partition(":")[0]
 
 
 def clear_all() -> None:

@@ -11,7 +11,11 @@ shares one limiter between every client of the same connection in the process.
 That sharing is fair: a slot that frees goes to the waiting *owner* (a run's client) served longest ago, not to
 whichever thread wakes first, so one flow reading with many threads (a partitioned read) cannot starve another
 flow of the same connection, whose single chain still gets every other free slot (Dataverse counts one user's
-requests together, whichever flow sends them)."""
+requests together, whichever flow sends them).
+
+Across processes, each limiter keeps to its share: ``share(n)`` with ``n`` processes reading the connection at
+once (the worker's heartbeat counts them in the run queue) caps it at ``1/n`` of the configured maximum, so
+together they stay within it."""
 
 from __future__ import annotations
 
@@ -90,11 +94,24 @@ class AdaptiveLimiter:
                 self._successes = 0
                 self._cond.notify_all()
 
+    def share(self, parts: int) -> None:
+        """Keep to ``1/parts`` of the configured maximum (at least one slot): ``parts`` processes, each with its
+        own limiter, read the connection at once. A smaller share applies at once to new slots; a larger one is
+        grown into by successes."""
+        with self._cond:
+            self._maximum = max(1, self._configured // max(1, parts))
+            self._limit = min(self._limit, self._maximum)
+            self._cond.notify_all()
+
+    @property
+    def maximum(self) -> int:
+        return self._maximum
+
     def hint(self, dop: int, *, ramp: bool = False) -> None:
-        """Start from the server's recommended degree of parallelism (never above the configured maximum);
+        """Start from the server's recommended degree of parallelism (never above the maximum, the share);
         successes may take the limit above it, up to that maximum, one per success with ``ramp``."""
         with self._cond:
-            self._limit = max(1, min(self._configured, dop))
+            self._limit = max(1, min(self._maximum, dop))
             self._successes = 0
             self._slow_start = ramp
             self._cond.notify_all()
