@@ -3,8 +3,12 @@
 A queued run is worth claiming when its flow has no running run and its org and base connection are under
 their limits. Among those, the org with the fewest running runs goes first, then the org served least
 recently (``run_shares``), then, within the org, the connection with the fewest running runs and the one
-served least recently, then the oldest run. So one org's backlog never holds back another org's run for
+served least recently, then the run queued first. So one org's backlog never holds back another org's run for
 longer than it takes a worker to come free, and with one worker the orgs simply take turns.
+
+"Queued first" is ``queued_seq``, the place the database gave the run when it was queued (``store.queue``), not
+``created_at``: that is a millisecond of the queuing process's clock, which a burst of runs shares (ties fell to
+their random ids) and which processes on different hosts disagree on.
 
 The limits are checked twice: by the candidate query (to skip full orgs cheaply) and inside the guarded
 ``UPDATE`` that claims (the check that counts). Before that ``UPDATE`` the claim upserts its org's share row;
@@ -97,8 +101,7 @@ def fair_queued(session: Session, limits: Limits) -> list[Candidate]:
             func.coalesce(org_share.served_at, 0),
             connection_running,
             func.coalesce(connection_share.served_at, 0),
-            queued.created_at,
-            queued.run_id,
+            queued.queued_seq,
         )
         .limit(CANDIDATES)
     ).all()

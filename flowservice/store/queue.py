@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 import orjson
-from sqlalchemy import Engine, select, text, update
+from sqlalchemy import Dialect, Engine, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -97,6 +97,7 @@ class SqlRunQueue:
                         heartbeat_at=0,
                         created_at=stamp,
                         connection_id=connection_id,
+                        queued_seq=next_in_line(session.get_bind().dialect),
                     )
                 )
                 if self._dispatch is not None:
@@ -161,7 +162,13 @@ class SqlRunQueue:
             result = session.execute(
                 update(RunQueueRow)
                 .where(*held(claim))
-                .values(status="queued", claimed_by=None, heartbeat_at=0, created_at=now_ms())
+                .values(
+                    status="queued",
+                    claimed_by=None,
+                    heartbeat_at=0,
+                    created_at=now_ms(),
+                    queued_seq=next_in_line(session.get_bind().dialect),
+                )
             )
             released = bool(result.rowcount)  # type: ignore[attr-defined]
             if released and self._dispatch is not None:
@@ -173,7 +180,13 @@ class SqlRunQueue:
             session.execute(
                 update(RunQueueRow)
                 .where(RunQueueRow.run_id == run_id)
-                .values(status="queued", claimed_by=None, heartbeat_at=0, created_at=now_ms())
+                .values(
+                    status="queued",
+                    claimed_by=None,
+                    heartbeat_at=0,
+                    created_at=now_ms(),
+                    queued_seq=next_in_line(session.get_bind().dialect),
+                )
             )
             if self._dispatch is not None and (row := session.get(RunQueueRow, run_id)) is not None:
                 self._dispatch.defer(session, run_id, row.flow_id, row.org)
@@ -250,6 +263,18 @@ def bounded(session: Session) -> None:
     paused VM): otherwise the queue row it locked would stall every other worker until it wakes."""
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         session.execute(text(f"SET LOCAL idle_in_transaction_session_timeout = {IDLE_IN_TRANSACTION_MS}"))
+
+
+def next_in_line(dialect: Dialect) -> Any:
+    """The ``queued_seq`` that puts a run at the back of the queue, computed by the statement that queues it.
+
+    On PostgreSQL, the column's identity: unique, increasing in the order the statements run. On SQLite, one more
+    than the largest (an index lookup): SQLite takes its single write lock before the statement reads, and holds it
+    until commit, so no other writer, thread or process, can read the same largest meanwhile (and the unique index
+    would refuse it if one did)."""
+    if dialect.name == "postgresql":
+        return text("DEFAULT")
+    return select(func.coalesce(func.max(RunQueueRow.queued_seq), 0) + 1).scalar_subquery()
 
 
 def held(claim: Claim) -> tuple[Any, ...]:

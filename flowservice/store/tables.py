@@ -3,7 +3,7 @@ here are the single description both the repositories and ``alembic check`` use.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Index, Integer, LargeBinary, MetaData, String, Text, text
+from sqlalchemy import BigInteger, Identity, Index, Integer, LargeBinary, MetaData, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -62,7 +62,9 @@ class RunQueueRow(Base):
     """Runs waiting for or held by a worker. A partial unique index keeps one running run per flow.
 
     ``attempt`` counts the claims of the run; with ``claimed_by`` it is the fencing token of the current one.
-    A deleted flow's runs end as ``cancelled``."""
+    ``queued_seq`` is the run's place in the order of arrival: given by the database each time the run is queued
+    (``store.queue.next_in_line``), so runs queued within one millisecond, or by hosts whose clocks differ, keep
+    the order in which they came. A deleted flow's runs end as ``cancelled``."""
 
     __tablename__ = "run_queue"
     run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -76,12 +78,15 @@ class RunQueueRow(Base):
     created_at: Mapped[int] = mapped_column(BigInteger)
     # the run's base connection (migration 0005), for the per-connection limit; "" when unknown (older rows)
     connection_id: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    # migration 0006; an identity on PostgreSQL, the next after the largest on SQLite (whose writers take turns)
+    queued_seq: Mapped[int] = mapped_column(BigInteger, Identity())
 
     __table_args__ = (
         Index("ix_run_queue_status_created", "status", "created_at"),
         Index("ix_run_queue_flow_status", "flow_id", "status"),
         Index("ix_run_queue_org_status", "org", "status"),
         Index("ix_run_queue_connection_id_status", "connection_id", "status"),
+        Index("uq_run_queue_queued_seq", "queued_seq", unique=True),
         Index(
             "uq_run_queue_running_flow",
             "flow_id",

@@ -37,7 +37,6 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
 def add(queue: SqlRunQueue, org: str, flow: str | None = None, connection: str = "") -> str:
     run_id = str(uuid.uuid4())
     flow = flow or str(uuid.uuid4())
-    time.sleep(0.002)  # runs queued within one millisecond are ordered by run id, not by arrival
     assert queue.enqueue("runs", Tenant(org, "prod"), run_id, flow, {"flowId": flow}, None, connection_id=connection)
     return run_id
 
@@ -46,6 +45,43 @@ def claim(queue: SqlRunQueue, worker: str = "w") -> Claim:
     taken = queue.claim(worker, 60)
     assert taken is not None
     return taken
+
+
+def claim_and_finish(queue: SqlRunQueue) -> str:
+    taken = claim(queue)
+    assert queue.finish(taken)
+    return taken.run_id
+
+
+@pytest.fixture
+def same_millisecond(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The queue's clock stands still: every run is queued in one millisecond, as in a burst of ``POST /runs``
+    or a scheduler tick that fires many flows."""
+    monkeypatch.setattr("flowservice.store.queue.now_ms", lambda: 1_700_000_000_000)
+
+
+def test_runs_queued_in_the_same_millisecond_are_claimed_in_the_order_they_came(
+    engine: Engine, same_millisecond: None
+) -> None:
+    queue = SqlRunQueue(engine)
+    burst = [add(queue, "A") for _ in range(8)]
+    assert [claim_and_finish(queue) for _ in burst] == burst
+
+
+@pytest.mark.parametrize("how", ["released", "re-triggered"])
+def test_a_run_queued_again_goes_behind_the_runs_queued_before_it_in_the_same_millisecond(
+    engine: Engine, same_millisecond: None, how: str
+) -> None:
+    queue = SqlRunQueue(engine)
+    first, *others = [add(queue, "A") for _ in range(4)]
+    taken = claim(queue)
+    assert taken.run_id == first
+    if how == "released":
+        assert queue.release(taken)
+    else:
+        assert queue.finish(taken)
+        queue.requeue(first)
+    assert [claim_and_finish(queue) for _ in range(4)] == [*others, first]
 
 
 def test_with_one_worker_the_orgs_take_turns_whatever_their_backlog(engine: Engine) -> None:
@@ -203,6 +239,26 @@ def test_runs_queued_before_migration_0005_get_their_base_connection(engine: Eng
     with engine.connect() as conn:
         stored: dict[str, str] = dict(conn.execute(text("SELECT run_id, connection_id FROM run_queue")).all())
     assert stored == {"queued": "base-1", "gone": ""}  # a run whose flow is gone has no connection to count
+
+
+def test_runs_queued_before_migration_0006_keep_their_order_and_new_runs_come_after_them(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    command.downgrade(alembic_config(engine), "0005")
+    with engine.begin() as conn:
+        for run_id, created_at in [("b", 5), ("a", 5), ("c", 1)]:
+            conn.execute(
+                text(
+                    "INSERT INTO run_queue (run_id, flow_id, org, sandbox, status, attempt, heartbeat_at, created_at) "
+                    "VALUES (:run_id, :run_id, 'A', 'prod', 'queued', 0, 0, :created_at)"
+                ),
+                {"run_id": run_id, "created_at": created_at},
+            )
+    command.upgrade(alembic_config(engine), "head")
+    queue = SqlRunQueue(engine)
+    monkeypatch.setattr("flowservice.store.queue.now_ms", lambda: 0)  # a clock behind: only the sequence says "after"
+    late = add(queue, "A")
+    assert [claim_and_finish(queue) for _ in range(4)] == ["c", "a", "b", late]
 
 
 CLAIMER = """

@@ -13,6 +13,7 @@ from sqlalchemy import Table, event, insert
 from flowservice.domain import listing
 from flowservice.domain.tenancy import Tenant
 from flowservice.services.resources import newest_first
+from flowservice.store.queue import next_in_line
 from flowservice.store.tables import ResourceRow, RunQueueRow
 from tests.fixtures.server import Api
 
@@ -141,7 +142,7 @@ def _bulk_runs(api: Api, flow_id: str, count: int) -> str:
         )
     with engine.begin() as conn:
         conn.execute(insert(resources), rows)
-        conn.execute(insert(queue), queued)
+        conn.execute(insert(queue).values(queued_seq=next_in_line(conn.dialect)), queued)
     return run_id
 
 

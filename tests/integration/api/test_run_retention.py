@@ -10,6 +10,7 @@ from typing import Any, cast
 import orjson
 from sqlalchemy import Table, func, insert, select
 
+from flowservice.store.queue import next_in_line
 from flowservice.store.retention import RunRetention
 from flowservice.store.tables import ResourceRow, RunErrorRow, RunQueueRow
 from flowservice.worker import Runtime
@@ -51,7 +52,7 @@ def _run(api: Api, flow_id: str, *, age_days: float, status: str = "done", error
             },
         )
         conn.execute(
-            insert(QUEUE),
+            insert(QUEUE).values(queued_seq=next_in_line(conn.dialect)),
             {
                 "run_id": run_id,
                 "flow_id": flow_id,
