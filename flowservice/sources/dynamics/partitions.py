@@ -30,7 +30,8 @@ from flowservice.domain.errors import SourceError, SourceRefused
 from flowservice.ports import Page, TableSchema
 
 from .convert import DecodedPage
-from .reader import Reader, plan_read, with_select
+from .read_plan import plan_read
+from .reader import Reader, with_select
 
 log = logging.getLogger(__name__)
 

@@ -40,7 +40,8 @@ from .money import with_currency_code
 from .option_sets import ChoiceOptions, base_language, check_language, fetch_option_sets, fingerprint
 from .org import org_identity
 from .partitions import PARTITIONED, partitioned_read
-from .reader import DEFAULT_DELTA_COLUMN, Reader, ReadPlan, cursor_info, plan_read
+from .read_plan import ReadPlan, plan_read
+from .reader import DEFAULT_DELTA_COLUMN, Reader, cursor_info
 from .settings import DynamicsSettings
 from .uri import parse_service_uri, resolve_checked
 

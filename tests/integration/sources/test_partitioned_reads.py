@@ -121,8 +121,11 @@ def test_a_read_resumed_from_a_mid_read_composite_cursor_reads_each_remaining_ro
 
 
 def test_a_read_resumed_after_its_key_scan_ended_reads_the_remaining_tiles_once_without_scanning_again(org):
-    source = partitioned(org)
-    pages = list(source.read("account", ["name"], None))
+    source = partitioned(org, partition_concurrency=12)  # room for all 20 tiles: the scan never waits for workers
+    reading = source.read("account", ["name"], None)
+    pages = [next(reading)]
+    time.sleep(1)  # the scan's 20 key pages end meanwhile; the tiles wait for the 4 pages in flight to be taken
+    pages += list(reading)
     k = next(i for i, p in enumerate(pages) if p.cursor.get("mode") == PARTITIONED and p.cursor["delta_link"])
     cursor = pages[k].cursor
     assert cursor["keys"] is None and cursor["tiles"], "the scan had ended, tiles were left to read"
