@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,18 @@ from typing import Any
 from flowservice.client import FlowServiceClient, open_http
 from flowservice.demo import ORG
 from tests.fixtures.server import LiveServer, fetch_token, start_server, stop_server
+
+
+def wait_for(condition: Callable[..., Any], what: str, timeout: float = 120, every: float = 0.05) -> Any:
+    """``condition()``'s first truthy value, asked every ``every`` seconds; an AssertionError naming ``what``
+    after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"gave up waiting, after {timeout:.0f} s, for {what}")
 
 
 def spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

@@ -8,33 +8,18 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
-from tests.e2e.stack import Stack, server_env, source_rows, spawn
-from tests.fixtures.server import postgres_server
+from tests.e2e.stack import Stack, server_env, source_rows, spawn, wait_for
 
 STALE_SECONDS = "2"
 SCENARIOS = [(1, "account", "append"), (3, "account", "merge"), (6, "contact", "append"), (6, "contact", "merge")]
 KEYS = {"account": ("accounts", "accountid"), "contact": ("contacts", "contactid")}
-
-
-@pytest.fixture
-def database() -> Iterator[str]:
-    base = postgres_server()
-    name = f"flowservice_fencing_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield f"{base}/{name}"
-    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def start_worker(stack: Stack, log: Path) -> subprocess.Popen[bytes]:
@@ -66,15 +51,6 @@ def table_version(stack: Stack, dataset_id: str) -> int:
     return int(stack.api.call("GET", f"/data/foundation/catalog/dataSets/{dataset_id}")[dataset_id]["lake"]["version"])
 
 
-def wait_for(condition: Any, what: str, timeout: float = 40) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.mark.postgres
 def test_a_frozen_worker_loses_its_run_and_writes_nothing_when_it_wakes(
     start_emulator, database: str, tmp_path: Path
@@ -102,7 +78,10 @@ def test_a_frozen_worker_loses_its_run_and_writes_nothing_when_it_wakes(
                 return int(run_doc(stack, run_id)["metrics"]["fileSummary"].get("outputFileCount") or 0)
 
             wait_for(
-                lambda freeze_after=freeze_after, commits=commits: commits() >= freeze_after, f"{freeze_after} commits"
+                lambda freeze_after=freeze_after, commits=commits: commits() >= freeze_after,
+                f"{freeze_after} commits",
+                timeout=40,
+                every=0.02,  # the run must still be going when it is frozen
             )
             with psycopg.connect(database) as conn:
                 row = conn.execute("SELECT claimed_by FROM run_queue WHERE run_id = %s", (run_id,)).fetchone()
@@ -132,6 +111,7 @@ def test_a_frozen_worker_loses_its_run_and_writes_nothing_when_it_wakes(
             wait_for(
                 lambda frozen_log=frozen_log, told=told: frozen_log.read_bytes().count(b"no longer") > told,
                 "the woken worker to learn it lost the run",
+                timeout=40,
             )
             assert table_version(stack, flow["dataset"]) == version  # no commit after waking
             assert run_doc(stack, run_id)["etag"] == finished["etag"]  # no run-document update

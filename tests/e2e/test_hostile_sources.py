@@ -7,27 +7,18 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.e2e.stack import wait_for
 from tests.fixtures.hostile import API_ROOT, HostileServer, challenge_header, slow_drip
 from tests.fixtures.server import Api, LiveServer, seed_body, start_server, stop_server
 
 PER_TENANT = 4
 FLOOD = 45  # more than the 40 threads every sync route of every tenant shares
-
-
-def wait_until(condition, seconds: float = 60.0) -> bool:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 @pytest.fixture
@@ -80,7 +71,11 @@ def test_slow_sources_of_one_tenant_leave_other_tenants_and_sync_routes_answerin
     flood = [threading.Thread(target=slow_test, daemon=True) for _ in range(FLOOD)]
     for thread in flood:
         thread.start()
-    assert wait_until(lambda: dripping.open_connections >= PER_TENANT and len(answers) >= FLOOD - PER_TENANT)
+    wait_for(
+        lambda: dripping.open_connections >= PER_TENANT and len(answers) >= FLOOD - PER_TENANT,
+        "the dripping server holding its tenant's connections while the others are answered",
+        timeout=60,
+    )
     refused = list(answers)
     assert len(refused) == FLOOD - PER_TENANT
     assert all(r.status_code == 429 and int(r.headers["Retry-After"]) >= 1 for r in refused)
@@ -109,7 +104,7 @@ def test_a_source_call_whose_client_went_away_stops_reading_its_source(server, d
             f"GET /data/foundation/flowservice/connections/{slow_id}/test HTTP/1.1\r\nHost: {host}\r\n"
             f"{headers}\r\n".encode()
         )
-        assert wait_until(lambda: dripping.open_connections >= 1)
+        wait_for(lambda: dripping.open_connections >= 1, "a connection to the dripping server", timeout=60)
         # the client leaves without waiting for the answer (a closed tab, a killed script)
     assert dripping.peer_gone.wait(30), "flowservice kept reading the source after its client went away"
     assert dripping.sent_to(API_ROOT) < 600

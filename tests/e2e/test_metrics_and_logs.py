@@ -8,11 +8,9 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psycopg
@@ -20,7 +18,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from flowservice.domain.catalogue import DYNAMICS_SPEC_ID
-from tests.e2e.stack import Stack, change_rows, server_env, spawn
+from tests.e2e.stack import Stack, change_rows, server_env, spawn, wait_for
 from tests.fixtures.server import free_port, postgres_server
 
 Samples = dict[str, dict[frozenset[tuple[str, str]], float]]
@@ -46,16 +44,6 @@ def value(samples: Samples, name: str, **labels: str) -> float:
     """The sum of the samples of ``name`` whose labels include ``labels`` (0 when none)."""
     wanted = set(labels.items())
     return sum(v for key, v in samples.get(name, {}).items() if wanted <= key)
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = 120) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.1)
-    raise AssertionError(f"gave up waiting: {what}")
 
 
 def ended(read: Callable[[Stack], Samples | None], stack: Stack, runs: int) -> Samples:

@@ -10,7 +10,6 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,21 +17,9 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.e2e.stack import Stack, iso, server_env, source_rows, spawn
-from tests.e2e.test_procrastinate_workers import Cluster, checksum
+from tests.e2e.cluster import Cluster, checksum
+from tests.e2e.stack import Stack, iso, server_env, source_rows, spawn, wait_for
 from tests.fixtures.s3_server import S3Server
-from tests.fixtures.server import postgres_server
-
-
-@pytest.fixture
-def database() -> Iterator[str]:
-    base = postgres_server()
-    name = f"flowservice_scaleout_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield f"{base}/{name}"
-    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.mark.postgres
@@ -123,16 +110,6 @@ def running_holders(cluster: Cluster) -> dict[str, int]:
     """Running runs → the pid of the worker process whose claim holds each."""
     rows = cluster.sql("SELECT run_id, claimed_by FROM run_queue WHERE status = 'running' AND claimed_by IS NOT NULL")
     return {run_id: int(holder.split(":")[1]) for run_id, holder in rows}
-
-
-def wait_for(condition: Callable[[], Any], what: str, timeout: float = 120) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"{what}: not within {timeout:.0f} s")
 
 
 @pytest.mark.postgres

@@ -7,15 +7,14 @@ import os
 import signal
 import sqlite3
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
 
-from tests.e2e.stack import Stack, iso, server_env, source_rows, spawn
+from tests.e2e.stack import Stack, iso, server_env, source_rows, spawn, wait_for
 
 
 def embedded_children(server_pid: int) -> list[psutil.Process]:
@@ -36,16 +35,6 @@ def gone(process: psutil.Process) -> bool:
         return process.status() == psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return True
-
-
-def wait_until(condition: Callable[[], Any], what: str, timeout: float = 60) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"gave up waiting: {what}")
 
 
 def queue_row(stack: Stack, run_id: str) -> dict[str, Any]:
@@ -96,7 +85,7 @@ def test_runs_execute_in_worker_processes_of_serve_that_log_to_its_output(start_
     stack = Stack(emulator, tmp_path / "server", server_env(emulator, FLOWSERVICE_PAGE_SIZE="200"))
     stack.start()
     try:
-        children = wait_until(
+        children = wait_for(
             lambda: len(embedded_children(server_pid(stack))) == 2 and embedded_children(server_pid(stack)),
             "two embedded worker processes",
         )
@@ -145,7 +134,7 @@ def test_a_worker_process_killed_mid_run_is_replaced_and_the_run_resumes_exactly
             and run["metrics"]["recordSummary"]["outputRecordCount"] > 0
         )
 
-    wait_until(landed_some, "the run landing its first rows")
+    wait_for(landed_some, "the run landing its first rows")
     victim = claimer_pid(queue_row(stack, run_id))
     assert victim in {c.pid for c in embedded_children(server_pid(stack))}
     os.kill(victim, signal.SIGKILL)
@@ -154,7 +143,7 @@ def test_a_worker_process_killed_mid_run_is_replaced_and_the_run_resumes_exactly
         pids = {c.pid for c in embedded_children(server_pid(stack))}
         return len(pids) == 2 and victim not in pids
 
-    wait_until(replaced, "a new worker process in place of the killed one")
+    wait_for(replaced, "a new worker process in place of the killed one")
     run = stack.wait(run_id)
     assert run["metrics"]["statusSummary"]["status"] == "success", run["metrics"]["statusSummary"]
     row = queue_row(stack, run_id)
@@ -171,13 +160,13 @@ def test_no_worker_process_outlives_the_server(slow_stack: Stack, how: str) -> N
     stack = slow_stack
     flow = stack.flow(stack.connection(), "account", "merge")
     run_id = stack.trigger(flow)
-    wait_until(lambda: queue_row(stack, run_id)["status"] == "running", "the run being claimed")
+    wait_for(lambda: queue_row(stack, run_id)["status"] == "running", "the run being claimed")
     children = embedded_children(server_pid(stack))
     assert len(children) == 2
     assert stack.server is not None
     stack.server.process.send_signal(signal.Signals[how])
     stack.server.process.wait(timeout=60)
-    wait_until(lambda: all(gone(c) for c in children), f"every worker process ending after {how}")
+    wait_for(lambda: all(gone(c) for c in children), f"every worker process ending after {how}")
     assert [c.pid for c in children if not gone(c)] == []
     if how != "SIGKILL":  # a shutdown, not a crash: the run in flight went back to the queue
         assert queue_row(stack, run_id)["status"] == "queued"
@@ -197,7 +186,7 @@ def test_a_worker_command_stopped_by_sigterm_puts_its_run_back_in_the_queue(star
     )
     try:
         run_id = stack.trigger(stack.flow(stack.connection(), "account", "merge"))
-        wait_until(lambda: queue_row(stack, run_id)["status"] == "running", "the worker claiming the run")
+        wait_for(lambda: queue_row(stack, run_id)["status"] == "running", "the worker claiming the run")
         assert claimer_pid(queue_row(stack, run_id)) == worker.pid
         worker.send_signal(signal.SIGTERM)
         assert worker.wait(timeout=60) == 0
