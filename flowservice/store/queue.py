@@ -159,17 +159,7 @@ class SqlRunQueue:
     def release(self, claim: Claim) -> bool:
         with writing(self._engine), Session(self._engine) as session, session.begin():
             bounded(session)
-            result = session.execute(
-                update(RunQueueRow)
-                .where(*held(claim))
-                .values(
-                    status="queued",
-                    claimed_by=None,
-                    heartbeat_at=0,
-                    created_at=now_ms(),
-                    queued_seq=next_in_line(session.get_bind().dialect),
-                )
-            )
+            result = session.execute(update(RunQueueRow).where(*held(claim)).values(**_back_in_line(session)))
             released = bool(result.rowcount)  # type: ignore[attr-defined]
             if released and self._dispatch is not None:
                 self._dispatch.defer(session, claim.run_id, claim.flow_id, claim.org)
@@ -177,17 +167,7 @@ class SqlRunQueue:
 
     def requeue(self, run_id: str) -> None:
         with writing(self._engine), Session(self._engine) as session, session.begin():
-            session.execute(
-                update(RunQueueRow)
-                .where(RunQueueRow.run_id == run_id)
-                .values(
-                    status="queued",
-                    claimed_by=None,
-                    heartbeat_at=0,
-                    created_at=now_ms(),
-                    queued_seq=next_in_line(session.get_bind().dialect),
-                )
-            )
+            session.execute(update(RunQueueRow).where(RunQueueRow.run_id == run_id).values(**_back_in_line(session)))
             if self._dispatch is not None and (row := session.get(RunQueueRow, run_id)) is not None:
                 self._dispatch.defer(session, run_id, row.flow_id, row.org)
 
@@ -275,6 +255,17 @@ def next_in_line(dialect: Dialect) -> Any:
     if dialect.name == "postgresql":
         return text("DEFAULT")
     return select(func.coalesce(func.max(RunQueueRow.queued_seq), 0) + 1).scalar_subquery()
+
+
+def _back_in_line(session: Session) -> dict[str, Any]:
+    """A run queued again (handed back, re-triggered): unclaimed, and behind every run queued before it."""
+    return {
+        "status": "queued",
+        "claimed_by": None,
+        "heartbeat_at": 0,
+        "created_at": now_ms(),
+        "queued_seq": next_in_line(session.get_bind().dialect),
+    }
 
 
 def held(claim: Claim) -> tuple[Any, ...]:
