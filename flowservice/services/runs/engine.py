@@ -32,7 +32,8 @@ from flowservice.ports.metrics import NoMetrics, RunMetrics
 from flowservice.services.flows import FlowPlan
 from flowservice.services.mapping import CompiledMapping, compile_mapping
 from flowservice.services.runs.attachments import FileLanding
-from flowservice.services.runs.commits import SavedCommit, commit_metadata
+from flowservice.services.runs.commits import SavedCommit
+from flowservice.services.runs.committer import Committer, Superseded
 from flowservice.services.runs.context import Counters, RunContext
 from flowservice.services.runs.documents import LostClaim, full_refresh_requested
 from flowservice.services.runs.drift import drift_note, schema_changes
@@ -62,11 +63,6 @@ class Sources(Protocol):
     ) -> SourceClient: ...
 
     def get(self, tenant: Tenant, id: str) -> Stored: ...
-
-
-class Superseded(Exception):
-    """The lake already held the transaction this commit meant to write: another writer (a worker presumed
-    dead that woke up) committed it, so nothing of this commit landed and our position is stale."""
 
 
 class _Target(NamedTuple):
@@ -101,6 +97,7 @@ class RunEngine:
         self.page_size = page_size
         self.read_ahead_pages = read_ahead_pages
         self.metrics: RunMetrics = metrics or NoMetrics()
+        self.committer = Committer(lake, progress, self.metrics, commit_every_rows, self._fence)
 
     # ------------------------------------------------------------------ one run
     def execute(self, claim: Claim, still_ours: Callable[[], bool] = lambda: True) -> str:
@@ -319,71 +316,19 @@ class RunEngine:
                     pending.add_rows(compiled(batch))
                 pending.add_deletes(page.deleted_keys)
                 if page.final and seen is not None:
-                    self._delete_missing(ctx, compiled.schema, pending, out_pk, txn, seen, page.cursor)
+                    self.committer.delete_missing(ctx, compiled.schema, pending, out_pk, txn, seen, page.cursor)
                     return None
                 if page.final and noted:
                     ctx.cursor_extra["deleting_missing"] = True
                     txn += 1
-                    self._commit(
+                    self.committer.commit(
                         ctx, compiled.schema, pending.tables, pending.delete_list(), out_pk, txn, page.cursor, False
                     )
                     pending.clear()
                     return txn, page.cursor
-                txn = self._maybe_commit(ctx, compiled.schema, pending, out_pk, txn, page.cursor, page.final)
+                txn = self.committer.maybe(ctx, compiled.schema, pending, out_pk, txn, page.cursor, page.final)
                 del page, batch  # nothing of a landed page outlives its turn (``pending`` holds what is kept)
         return None
-
-    def _maybe_commit(
-        self,
-        ctx: RunContext,
-        schema: pa.Schema,
-        pending: PendingChanges,
-        out_pk: str,
-        txn: int,
-        cursor: dict[str, Any],
-        final: bool,
-    ) -> int:
-        """Commit the window when it is full (or ``final``); the transaction number after it."""
-        if pending.rows >= self.commit_every_rows or len(pending.deletes) >= self.commit_every_rows or final:
-            txn += 1
-            self._commit(ctx, schema, pending.tables, pending.delete_list(), out_pk, txn, cursor, final)
-            pending.clear()
-        else:
-            self.progress.update(ctx, "inProgress")
-        return txn
-
-    def _delete_missing(
-        self,
-        ctx: RunContext,
-        schema: pa.Schema,
-        pending: PendingChanges,
-        out_pk: str,
-        txn: int,
-        seen: KeySpill,
-        final_cursor: dict[str, Any],
-    ) -> None:
-        """The end of a full resync: delete the dataset's keys it did not see, ``commit_every_rows`` at a time.
-
-        Every commit but the last carries the read's final cursor marked ``deleting_missing``: a run stopped
-        between them finds the mark and finishes the deletes (``_finish_missing``) before reading changes."""
-        missing = self.lake.missing_keys(
-            ctx.plan.table_path, out_pk, seen.files(), self.commit_every_rows, seen.spill_dir()
-        )
-        try:
-            for chunk in missing:
-                while chunk:
-                    if len(pending.deletes) >= self.commit_every_rows:  # full, and more keys follow
-                        ctx.cursor_extra["deleting_missing"] = True
-                        txn = self._maybe_commit(ctx, schema, pending, out_pk, txn, final_cursor, False)
-                    room = self.commit_every_rows - len(pending.deletes)
-                    pending.add_deletes(chunk[:room])
-                    chunk = chunk[room:]
-        finally:
-            close = getattr(missing, "close", None)
-            if close is not None:
-                close()  # the anti-join's connection, when the deletes stop early
-        ctx.cursor_extra.pop("deleting_missing", None)
-        self._maybe_commit(ctx, schema, pending, out_pk, txn, final_cursor, True)
 
     def _finish_missing(
         self,
@@ -405,47 +350,7 @@ class RunEngine:
                 if not ctx.still_ours():
                     raise LostClaim()
                 seen.add(pc.drop_null(page.batch.column(target.pk)))
-            self._delete_missing(ctx, target.compiled.schema, pending, target.out_pk, txn, seen, final_cursor)
-
-    def _commit(
-        self,
-        ctx: RunContext,
-        schema: pa.Schema,
-        pending: list[pa.Table],
-        deletes: list[str],
-        pk: str,
-        txn: int,
-        source_cursor: dict[str, Any],
-        final: bool,
-    ) -> None:
-        plan, counters = ctx.plan, ctx.counters
-        data = pa.concat_tables(pending, promote_options="permissive") if pending else schema.empty_table()
-        counters.commits += 1
-        cursor = commit_metadata(ctx, source_cursor, final, data.num_rows, len(deletes))
-        self._fence(ctx)
-        result = self.lake.commit(
-            plan.table_path,
-            data,
-            mode=plan.write_mode,
-            primary_key=pk,
-            deleted_keys=deletes,
-            app_id=plan.flow_id,
-            txn_version=txn,
-            cursor=cursor,
-            change_time=now_ms(),
-        )
-        if result.noop:  # another writer holds this transaction: nothing of ours landed
-            raise Superseded()
-        deleted_before = counters.deleted
-        counters.written += result.rows_written
-        counters.deleted += result.rows_deleted if plan.write_mode == "merge" else len(deletes)
-        counters.bytes_out += result.bytes_written
-        self.metrics.committed(ctx.tenant.org, result.rows_written, counters.deleted - deleted_before)
-        ctx.committed = Counters(**asdict(counters))
-        del data
-        pending.clear()  # the caller's list too: the rows are in the lake now
-        pa.default_memory_pool().release_unused()  # hand the batch's memory back rather than keep it pooled
-        self.progress.update(ctx, "inProgress", force=True)
+            self.committer.delete_missing(ctx, target.compiled.schema, pending, target.out_pk, txn, seen, final_cursor)
 
 
 def _note_once(ctx: RunContext, note: dict[str, str]) -> None:
