@@ -24,7 +24,6 @@ import pyarrow as pa
 
 from flowservice.domain import deadlines
 from flowservice.domain.errors import (
-    NotFound,
     SourceAuthError,
     SourceError,
     SourceRefused,
@@ -39,6 +38,7 @@ from flowservice.sources.net.retry import RETRY_STATUSES, retry_after_seconds
 from flowservice.sources.net.tls import certificate_problem
 
 from . import batch_get
+from .errors import QUERY_SHAPE_TIMEOUTS, describe, error_details, error_for
 from .settings import DynamicsSettings
 from .uri import ServiceUri, guarded_transport
 
@@ -53,9 +53,6 @@ BASE_HEADERS = {
 }
 #: A response and, for a 2xx answer whose body is parsed, that body apart from it (see ``_receive``).
 Received = tuple[httpx.Response, pa.Buffer | None]
-EXPIRED_VERSION_STAMP = "0x80044352"
-#: Timeouts caused by the shape of the query: retrying the same query cannot help (``query-antipatterns.md``).
-QUERY_SHAPE_TIMEOUTS = frozenset({"0x80048573", "0x80048574", "0x80048575", "0x80048644", "0x80048744"})
 
 
 class TokenSource(Protocol):
@@ -90,10 +87,6 @@ class ThrottleStats:
             return self.requests, self.seconds
 
 
-class DeltaTokenExpired(SourceRefused):
-    """Dataverse no longer knows the change-tracking version in a delta link: a full read is needed."""
-
-
 #: What ``query_string`` leaves as it is: ``quote``'s always-safe characters and the ones OData's examples keep.
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.~\-$,'()*:@/]+")
 
@@ -107,44 +100,6 @@ def query_string(params: Mapping[str, str]) -> str:
     ``urlencode(params, quote_via=quote, safe="$,'()*:@/")``, by a regular expression that touches only what
     needs escaping (a filter on 600 file ids is 24 KB, and ``quote`` looks up every character of it)."""
     return "&".join(f"{_quoted(k)}={_quoted(v)}" for k, v in params.items())
-
-
-def error_details(response: httpx.Response) -> tuple[str, str]:
-    """``(code, message)`` from a Dataverse error body ``{"error": {"code", "message"}}``. Any other body is
-    described by its size and type, never quoted: a remote body is not ours to reflect."""
-    try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        body = None
-    error = body.get("error") if isinstance(body, dict) else None
-    if isinstance(error, dict):
-        message = str(error.get("message") or "")
-        inner = error.get("innererror")
-        if not message and isinstance(inner, dict):
-            message = str(inner.get("message") or "")
-        return _printable(str(error.get("code") or ""), 40), _printable(message, 300)
-    if not response.content:
-        return "", ""
-    kind = _printable(response.headers.get("Content-Type", "").split(";")[0], 60) or "untyped"
-    return "", f"not a Dataverse error body ({len(response.content):,} bytes of {kind})"
-
-
-def _printable(text: str, limit: int) -> str:
-    cleaned = "".join(c if c.isprintable() else " " for c in text).strip()
-    return cleaned[:limit] + ("…" if len(cleaned) > limit else "")
-
-
-def describe(response: httpx.Response) -> str:
-    code, message = error_details(response)
-    request_id = response.headers.get("x-ms-service-request-id")
-    text = f"Dataverse answered {response.status_code}"
-    if code:
-        text += f" {code}"
-    if message:
-        text += f": {message}"
-    if request_id:
-        text += f" (request id {request_id})"
-    return text
 
 
 class DataverseHttp:
@@ -344,7 +299,7 @@ class DataverseHttp:
                 if status == 429:
                     self.throttling.add(paused)
                 continue
-            raise self._error(response)
+            raise error_for(response)
 
     def _observed(self, url: str, headers: dict[str, str], *, buffered: bool, limit: int) -> Received:
         """``_receive``, reported to the operator's metrics (``net.observe``) with its status and latency."""
@@ -407,18 +362,6 @@ class DataverseHttp:
         else:
             deadline.sleep(delay)
         return delay
-
-    def _error(self, response: httpx.Response) -> SourceError | NotFound:
-        status = response.status_code
-        code, _ = error_details(response)
-        text = describe(response)
-        if code == EXPIRED_VERSION_STAMP or "version stamp associated with the client has expired" in text.lower():
-            return DeltaTokenExpired(text)
-        if status == 403:
-            return SourceAuthError(f"The Dynamics user lacks a privilege. {text}")
-        if status == 404:
-            return NotFound(text)
-        return SourceRefused(text)
 
 
 def _headers(prefer: Sequence[str], headers: Mapping[str, str] | None) -> dict[str, str]:

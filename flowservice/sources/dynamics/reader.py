@@ -30,7 +30,8 @@ from flowservice.ports import Column, CursorInfo, Page
 
 from .convert import DecodedPage, PageDecoder, next_link_hint, select_names
 from .derived import Derive
-from .http import DataverseHttp, DeltaTokenExpired, Received, query_string
+from .errors import DeltaTokenExpired
+from .http import DataverseHttp, Received, query_string
 from .read_plan import ReadPlan
 from .readahead import Key, ReadAhead, chain_key
 from .uri import same_origin
