@@ -8,8 +8,6 @@ factory keeps for it (token, limiter, metadata).
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, closing
 from typing import Any
@@ -18,7 +16,7 @@ import pyarrow as pa
 
 from flowservice.domain.errors import Conflict, FlowServiceError, InvalidRequest, NotFound, SourceError
 from flowservice.domain.tenancy import Principal, Tenant
-from flowservice.ports import FRESH_METADATA, SOURCE_OPTIONS, Column, Resources, SourceClient, SourceFactory, Stored
+from flowservice.ports import FRESH_METADATA, SOURCE_OPTIONS, Resources, SourceClient, SourceFactory, Stored
 from flowservice.services.drafts import (
     DRAFT,
     check_types,
@@ -28,11 +26,10 @@ from flowservice.services.drafts import (
     require_draft_support,
     shape_message,
 )
+from flowservice.services.explore_format import arrow_to_json_rows, explore_column, preview_count
 from flowservice.services.resources import ResourceService, audit_fields, new_id, require_object
 from flowservice.services.source_calls import SourceCalls
 from flowservice.services.specs import MASK, ConnectionSpec, SpecCatalog, validation_message
-
-MAX_PREVIEW = 100
 
 
 class ConnectionService(ResourceService):
@@ -256,7 +253,7 @@ class ConnectionService(ResourceService):
                 "schema": {"columns": [explore_column(c) for c in schema.columns]},
             }
             if params.get("preview", "false").strip().lower() == "true":
-                count = _preview_count(params.get("previewCount"))
+                count = preview_count(params.get("previewCount"))
                 rows = source.preview(table, None, count)
                 result["data"] = arrow_to_json_rows(rows)
             return result
@@ -312,71 +309,6 @@ def require_enabled(connection: Stored) -> None:
             "'enabled') before using it.",
             code="1422",
         )
-
-
-def explore_column(column: Column) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "name": column.name,
-        "type": explore_type(column.arrow_type),
-        "meta": {"originalType": column.original_type},
-        "xdm": dict(column.xdm),
-    }
-    if column.is_primary_key:
-        entry["meta"]["primaryKey"] = True
-    if pa.types.is_decimal(column.arrow_type):  # so a client can type sample rows as a run does (mapping preview)
-        entry["meta"]["precision"] = column.arrow_type.precision
-        entry["meta"]["scale"] = column.arrow_type.scale
-    if column.description:
-        entry["description"] = column.description
-    return entry
-
-
-def explore_type(arrow_type: pa.DataType) -> str:
-    if pa.types.is_boolean(arrow_type):
-        return "boolean"
-    if pa.types.is_int64(arrow_type):
-        return "long"
-    if pa.types.is_integer(arrow_type):
-        return "integer"
-    if pa.types.is_decimal(arrow_type):
-        return "decimal"
-    if pa.types.is_floating(arrow_type):
-        return "double"
-    if pa.types.is_date(arrow_type):
-        return "date"
-    if pa.types.is_timestamp(arrow_type):
-        return "date-time"
-    if pa.types.is_list(arrow_type):
-        return "array"
-    return "string"
-
-
-def arrow_to_json_rows(table: pa.Table) -> list[dict[str, Any]]:
-    """Preview rows as JSON values typed as the schema says (decimals as strings keep their precision)."""
-    rows: list[dict[str, Any]] = table.to_pylist()
-    for row in rows:
-        for key, value in row.items():
-            if isinstance(value, decimal.Decimal):
-                row[key] = str(value)
-            elif isinstance(value, dt.datetime):
-                row[key] = value.isoformat().replace("+00:00", "Z")
-            elif isinstance(value, dt.date):
-                row[key] = value.isoformat()
-            elif isinstance(value, bytes):
-                row[key] = value.hex()
-    return rows
-
-
-def _preview_count(raw: str | None) -> int:
-    if raw is None:
-        return 10
-    try:
-        count = int(raw)
-    except ValueError:
-        raise InvalidRequest(f"previewCount must be an integer between 1 and {MAX_PREVIEW}; got {raw!r}.") from None
-    if not 1 <= count <= MAX_PREVIEW:
-        raise InvalidRequest(f"previewCount must be between 1 and {MAX_PREVIEW}; got {count}.")
-    return count
 
 
 def _spec_ref(spec: ConnectionSpec, body: dict[str, Any]) -> dict[str, str]:

@@ -16,7 +16,7 @@ import orjson
 from flowservice.domain.tenancy import Tenant
 from flowservice.ports import Lake
 from flowservice.services.catalog import CatalogService
-from flowservice.services.connections import arrow_to_json_rows
+from flowservice.services.explore_format import arrow_to_json_rows
 
 MAX_ROWS = 100
 MAX_BYTES = 4 * 1024 * 1024

@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 from flowservice.domain.errors import InvalidRequest
 from flowservice.domain.expressions import MappingError, columns_of
 from flowservice.domain.mapping import Mapping, MappingSet, check_destinations, parse_mapping, parse_mapping_set
-from flowservice.services.connections import arrow_to_json_rows, explore_type
+from flowservice.services.explore_format import arrow_to_json_rows, explore_type
 from flowservice.services.mapping import compile_mapping
 from flowservice.services.resources import require_object
 

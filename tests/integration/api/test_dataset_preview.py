@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from flowservice.services import export
-from flowservice.services.connections import arrow_to_json_rows
+from flowservice.services.explore_format import arrow_to_json_rows
 from flowservice.settings import Settings
 from tests.fakes.source import FakeOrg
 from tests.fixtures.server import make_api
