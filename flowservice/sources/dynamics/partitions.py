@@ -41,6 +41,8 @@ _TRACKED = {"Cache-Control": "no-cache"}
 #: pages decoded at once, whatever the number of workers: decoding is CPU work (two cores make it no faster
 #: beyond two), and each decode holds a page's worth of temporaries in the heap of the thread doing it
 DECODERS = 2
+#: rows of the probe that times the org before a read is partitioned (``PartitionedRead._slow_org``)
+PROBE_ROWS = 500
 
 
 def sql_order(guid: str) -> bytes:
@@ -97,9 +99,9 @@ class PartitionedRead:
         """True: read partitioned; False: the caller reads the table in one chain (what was read is dropped).
 
         A resumed read goes on. A fresh one scans keys until ``partition_min_rows`` of them are seen (a table
-        that ends first is small), then reads the first tile's first page and times it: an org that answers at
+        that ends first is small), then times a probe of the first tile's rows: an org that answers at
         ``partition_below_rows_per_second`` or more is fast, and its single chain is faster and lighter than
-        ranges side by side (docs/performance.md); a slower one is read partitioned, that page first."""
+        ranges side by side (docs/performance.md); a slower one is read partitioned."""
         if self.started:
             return True
         seen = 0
@@ -116,34 +118,28 @@ class PartitionedRead:
                 return False
 
     def _slow_org(self) -> bool:
-        """Whether the org is slow enough to read in partitions, from the first tile's first page; when it is,
-        that page waits in the hand-out queue, first, holding one page permit, and its tile goes on from the
-        page's next link."""
+        """Whether the org is slow enough to read in partitions: the first tile's first ``PROBE_ROWS`` rows
+        (all its columns) are asked for alone and timed, then dropped (the tile reads them again). A small
+        probe decides in a fraction of a slow page's seconds; a request's fixed part only makes a slow org
+        look slower, and a fast one answers it in milliseconds either way."""
         threshold = self.settings.partition_below_rows_per_second
         if threshold == 0:
             return True
-        tile = self.waiting[0]
-        reader = self.data
-        page, size = reader.page(
-            None, lambda: reader.url(self._bounds(tile)), reader.plan.prefer(page_size=self.page_size)
-        )
-        rows, elapsed = page.batch.num_rows, reader.elapsed
-        rate = rows / elapsed if elapsed else float("inf")
-        slow = rows > 0 and rate < threshold
+        rows = min(PROBE_ROWS, self.page_size)
+        tile, reader = self.waiting[0], self.data
+        bounds = {**self._bounds(tile), "$top": str(rows)}
+        page, _ = reader.page(None, lambda: reader.url(bounds), reader.plan.prefer(page_size=rows))
+        got, elapsed = page.batch.num_rows, reader.elapsed
+        rate = got / elapsed if elapsed else float("inf")
+        slow = got > 0 and rate < threshold
         log.info(
             "%s answered %d rows in %.3f s (%.0f rows/s): %s",
             reader.plan.table,
-            rows,
+            got,
             elapsed or 0.0,
             rate,
             "reading it in partitions" if slow else "reading it in one chain",
         )
-        if slow:
-            self._permits.acquire()
-            tile.fetch_at = page.next_link
-            if page.next_link is None:
-                self.waiting.popleft()
-            self._out.put(("page", (tile, page, size)))
         return slow
 
     # ------------------------------------------------------------------------------------------- reading

@@ -80,10 +80,10 @@ class DynamicsSettings:
     #: a first full read of a change-tracked table with at least this many rows may be read in key ranges side
     #: by side (``partitions.py``); 0 turns partitioned reads off
     partition_min_rows: int = 20000
-    #: ... and is, when the org answers its first data page at fewer rows per second than this (a slow org, where
-    #: ranges side by side are several times faster); a faster org is read by the single chain, which is then
-    #: faster and lighter (docs/performance.md). 0: partition whatever the speed
-    partition_below_rows_per_second: float = 10000.0
+    #: ... and is, when the org answers a probe of its first rows at fewer rows per second than this (a slow
+    #: org, where ranges side by side are several times faster); a faster org is read by the single chain,
+    #: which is then faster and lighter (docs/performance.md). 0: partition whatever the speed
+    partition_below_rows_per_second: float = 5000.0
     #: worker threads of a partitioned read (their requests also go through the connection's limiter); with the
     #: key scan's one request, a partitioned read never has more than 52 in flight
     partition_concurrency: int = 12
@@ -186,10 +186,10 @@ class DynamicsEnvironment(BaseSettings):
         description="Rows from which a first read of a change-tracked table may be partitioned (0: never).",
     )
     partition_below_rows_per_second: float = Field(
-        default=10000.0,
+        default=5000.0,
         ge=0,
-        description="... and is, when the org's first data page comes at fewer rows/s than this (a slow org, where "
-        "partitions are several times faster; on a fast one the single chain is faster and lighter, "
+        description="... and is, when the org answers a probe of the table at fewer rows/s than this (a slow org, "
+        "where partitions are several times faster; on a fast one the single chain is faster and lighter, "
         "docs/performance.md). 0: partition whatever the speed.",
     )
     partition_concurrency: int = Field(default=12, ge=1, le=51, description="Workers of a partitioned read.")
