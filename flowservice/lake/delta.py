@@ -39,6 +39,7 @@ from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundErr
 from flowservice.domain.errors import FlowServiceError, InvalidRequest, NotFound
 from flowservice.lake import changes, commitlog, query, widen
 from flowservice.lake.files import FileStore
+from flowservice.lake.open_tables import OpenTables, digest
 from flowservice.lake.s3_probe import check_conditional_put
 from flowservice.lake.schema import delta_type, evolve, plain
 from flowservice.lake.storage import TABLE_CONFIGURATION, Storage
@@ -55,10 +56,13 @@ log = logging.getLogger(__name__)
 class DeltaLake:
     """Datasets as Delta tables under ``root``: a folder, or ``s3://bucket/prefix`` with storage options."""
 
-    def __init__(self, root: str, storage_options: dict[str, str] | None = None, *, attempts: int = 3) -> None:
+    def __init__(
+        self, root: str, storage_options: dict[str, str] | None = None, *, attempts: int = 3, keep_open: int = 8
+    ) -> None:
         self._storage = Storage(root, storage_options)
         self._attempts = attempts
         self._files = FileStore(self._storage)
+        self._open_tables = OpenTables(limit=keep_open)  # between commits (lake/open_tables.py)
 
     def check_storage(self, *, conditional_put: bool = True) -> None:
         """At start-up: an S3 lake must answer to our credentials and refuse a second put-if-absent
@@ -96,7 +100,7 @@ class DeltaLake:
         commitlog.commit_properties(app_id, txn_version, cursor)  # reject a bad cursor before any I/O
         failure: Exception | None = None
         for _ in range(self._attempts):
-            table = self._open(uri)
+            table = self._open_to_commit(uri)
             if table is None and txn_version > 1:
                 # the writer built on an earlier commit of this table, which is gone: the dataset was deleted
                 # under a running run. Re-creating it would leave an orphan table holding part of a read.
@@ -134,8 +138,8 @@ class DeltaLake:
                 log.warning("writing %s (%s #%s) failed: %s", uri, app_id, txn_version, exc)
                 raise lake_unavailable(exc) from exc
             if version is None:
-                version = self._version_of(uri, app_id, txn_version)
-            return CommitResult(version, written, deleted, self._added_bytes(uri, version))
+                version, table = self._version_of(uri, app_id, txn_version)
+            return CommitResult(version, written, deleted, self._landed(uri, version, table))
         log.warning("writing %s (%s #%s) kept conflicting: %s", uri, app_id, txn_version, failure)
         raise FlowServiceError(
             "Writing to the dataset failed: other writers kept committing to it at the same "
@@ -216,15 +220,21 @@ class DeltaLake:
                 raise _CreatedMeanwhile() from exc
             raise
 
-    def _added_bytes(self, uri: str, version: int) -> int:
-        """A metric only: the commit has landed, so failing to read its size must not fail the write."""
+    def _landed(self, uri: str, version: int, table: DeltaTable | None) -> int:
+        """The bytes commit ``version`` added; keeps ``table`` open for the next commit when its snapshot is
+        that version. The size is a metric only: the commit has landed, so failing to read it must not fail
+        the write (the table is then not kept)."""
         try:
-            return commitlog.added_bytes(uri, self._storage.options, version)
+            entry = commitlog.log_entry(uri, self._storage.options, version)
+            added = commitlog.added_bytes(entry)
         except (OSError, ValueError, DeltaError) as exc:
             log.warning("could not read the size of commit %s of %s: %s", version, uri, exc)
             return 0
+        if table is not None and table.version() == version:
+            self._open_tables.keep(uri, table, version, entry)
+        return added
 
-    def _version_of(self, uri: str, app_id: str, txn_version: int) -> int:
+    def _version_of(self, uri: str, app_id: str, txn_version: int) -> tuple[int, DeltaTable | None]:
         table = self._open(uri)
         found = commitlog.find_commit(table, app_id, txn_version) if table is not None else None
         if found is None:
@@ -233,7 +243,7 @@ class DeltaLake:
                 "A commit just written is missing from the dataset's log; the run stops. "
                 "Re-trigger it to continue from its last commit."
             )
-        return found[0]
+        return found[0], table
 
     # -------------------------------------------------------------------------------------------- read
 
@@ -310,6 +320,7 @@ class DeltaLake:
     # --------------------------------------------------------------------------------------- maintain
 
     def drop(self, table_path: str) -> None:
+        self._open_tables.forget(self._storage.uri(table_path))
         try:
             self._storage.remove(table_path)
         except OSError as exc:  # the object store refused or did not answer; dropping again finishes the job
@@ -330,6 +341,21 @@ class DeltaLake:
 
     def _options(self) -> dict[str, str] | None:
         return self._storage.options or None
+
+    def _open_to_commit(self, uri: str) -> DeltaTable | None:
+        """The table at its newest version, to commit to: the one kept open since this lake's last commit to it,
+        brought up to date from the log's newer entries, if the entry of the version it was kept at is still the
+        one it committed (``lake/open_tables.py``); otherwise, or on any doubt, the table opened afresh."""
+        kept = self._open_tables.take(uri)
+        if kept is not None:
+            try:
+                kept.table.update_incremental()
+                if digest(commitlog.log_entry(uri, self._storage.options, kept.version)) == kept.entry_digest:
+                    return kept.table
+                log.info("the log of %s changed under its kept snapshot (re-created?); opening it again", uri)
+            except (OSError, ValueError, DeltaError) as exc:  # gone, or unreadable: let a fresh open tell
+                log.info("refreshing the kept snapshot of %s failed (%s); opening it again", uri, exc)
+        return self._open(uri)
 
     def _open(self, uri: str) -> DeltaTable | None:
         try:
