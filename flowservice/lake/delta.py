@@ -37,7 +37,7 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from flowservice.domain.errors import FlowServiceError, InvalidRequest, NotFound
-from flowservice.lake import changes, commitlog, query, widen
+from flowservice.lake import changes, commitlog, key_stats, query, widen
 from flowservice.lake.files import FileStore
 from flowservice.lake.open_tables import OpenTables, digest
 from flowservice.lake.s3_probe import check_conditional_put
@@ -117,6 +117,8 @@ class DeltaLake:
                 if table is not None and (schema := widened(_arrow_schema(table) or pa.schema([]), data.schema)):
                     widen.rewrite(uri, table, schema, self._options())  # a type the source widened (widen.py)
                     table = self._open(uri)
+                if table is not None:
+                    table = self._with_key_stats(uri, table, primary_key)
                 if mode == "merge":
                     version, written, deleted = self._merge(uri, table, data, primary_key, deleted_keys, properties)
                 else:
@@ -162,7 +164,7 @@ class DeltaLake:
         deletes = changes.keys_array(deleted_keys, rows.schema.field(primary_key).type)
         upserts = changes.upserts(rows, primary_key, deletes)
         if table is None:  # first commit creates the table: nothing to delete yet
-            self._create(uri, upserts, properties)
+            self._create(uri, upserts, primary_key, properties)
             return None, upserts.num_rows, 0
         before = table.version()
         if _holds_any(table, primary_key, pa.concat_arrays([upserts.column(primary_key).combine_chunks(), deletes])):
@@ -195,13 +197,14 @@ class DeltaLake:
         deletes = changes.keys_array(deleted_keys, data.schema.field(primary_key).type)
         rows = evolve(target, changes.change_rows(data, primary_key, deletes, change_time))
         if table is None:
-            self._create(uri, rows, properties)
+            self._create(uri, rows, primary_key, properties)
             return None, data.num_rows, len(deletes)
         _append_rows(table, rows, target, properties)
         return table.version(), data.num_rows, len(deletes)
 
-    def _create(self, uri: str, rows: pa.Table, properties: CommitProperties) -> None:
-        """Create the table with its first rows in one commit. Its version is looked up afterwards.
+    def _create(self, uri: str, rows: pa.Table, primary_key: str, properties: CommitProperties) -> None:
+        """Create the table with its first rows in one commit, with statistics for the key wherever it is in the
+        schema (``key_stats.py``). Its version is looked up afterwards.
 
         ``mode="error"``: a writer that found no table, then was paused while another created it, must not
         append its first transaction blindly to that table (delta-rs does not refuse a transaction version
@@ -211,7 +214,7 @@ class DeltaLake:
                 uri,
                 rows,
                 mode="error",
-                configuration=TABLE_CONFIGURATION,
+                configuration={**TABLE_CONFIGURATION, **key_stats.configuration(rows.schema, primary_key)},
                 storage_options=self._options(),
                 commit_properties=properties,
             )
@@ -219,6 +222,26 @@ class DeltaLake:
             if self._open(uri) is not None:
                 raise _CreatedMeanwhile() from exc
             raise
+
+    def _with_key_stats(self, uri: str, table: DeltaTable, primary_key: str) -> DeltaTable:
+        """``table``, given statistics for its key first if its files get none (a table created before the lake
+        set them, ``key_stats.py``): a commit of its own, without a transaction, like a widening. Its older
+        files keep no key ranges until ``optimize`` rewrites them. Best effort: the commit goes on without."""
+        schema = _arrow_schema(table)
+        if schema is None or primary_key not in schema.names:
+            return table
+        if key_stats.has_stats(table.metadata().configuration, schema, primary_key):
+            return table
+        wanted = key_stats.configuration(schema, primary_key)
+        if not wanted:
+            return table
+        try:
+            table.alter.set_table_properties(wanted)
+            log.info("%s: statistics for the key column %s from now on", uri, primary_key)
+            return table
+        except DeltaError as exc:
+            log.warning("could not give %s statistics for its key %s: %s", uri, primary_key, exc)
+            return self._open(uri) or table
 
     def _landed(self, uri: str, version: int, table: DeltaTable | None) -> int:
         """The bytes commit ``version`` added; keeps ``table`` open for the next commit when its snapshot is
