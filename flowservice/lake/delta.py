@@ -7,7 +7,8 @@ Exactly once, by construction:
 * before writing we ask the table for ``app_id``'s last transaction, and do nothing when it is already at
   or past ``txn_version`` (``noop``: a retried run, or another worker wrote it). delta-rs itself does not
   refuse a repeated ``(app_id, version)``: from a fresh snapshot it appends it again (measured, 1.6.6), so
-  this check is the guard, and it is made on the very snapshot the commit is then made against;
+  this check is the guard, and it is made on the very snapshot the commit is then made against (a table kept
+  open since the lake's previous commit to it is first brought up to date, ``open_tables.py``);
 * a commit whose snapshot is older than any commit carrying a ``txn`` of the same app id fails Delta's
   conflict check (``ConcurrentTransaction``), whatever its own version; we then re-read and decide again.
   Check and commit are therefore atomic: transaction n+1 lands only on top of the table's transaction n.
