@@ -101,7 +101,7 @@ class DeltaLake:
         commitlog.commit_properties(app_id, txn_version, cursor)  # reject a bad cursor before any I/O
         failure: Exception | None = None
         for _ in range(self._attempts):
-            table = self._open_to_commit(uri)
+            table, opened_at = self._open_to_commit(uri)
             if table is None and txn_version > 1:
                 # the writer built on an earlier commit of this table, which is gone: the dataset was deleted
                 # under a running run. Re-creating it would leave an orphan table holding part of a read.
@@ -118,6 +118,7 @@ class DeltaLake:
                 if table is not None and (schema := widened(_arrow_schema(table) or pa.schema([]), data.schema)):
                     widen.rewrite(uri, table, schema, self._options())  # a type the source widened (widen.py)
                     table = self._open(uri)
+                    opened_at = table.version() if table is not None else -1
                 if table is not None:
                     table = self._with_key_stats(uri, table, primary_key)
                 if mode == "merge":
@@ -142,7 +143,8 @@ class DeltaLake:
                 raise lake_unavailable(exc) from exc
             if version is None:
                 version, table = self._version_of(uri, app_id, txn_version)
-            return CommitResult(version, written, deleted, self._landed(uri, version, table))
+                opened_at = version
+            return CommitResult(version, written, deleted, self._landed(uri, version, table, opened_at))
         log.warning("writing %s (%s #%s) kept conflicting: %s", uri, app_id, txn_version, failure)
         raise FlowServiceError(
             "Writing to the dataset failed: other writers kept committing to it at the same "
@@ -242,12 +244,12 @@ class DeltaLake:
             return table
         except DeltaError as exc:
             log.warning("could not give %s statistics for its key %s: %s", uri, primary_key, exc)
-            return self._open(uri) or table
+            return table  # as it was: the commit's own conflict check judges its snapshot
 
-    def _landed(self, uri: str, version: int, table: DeltaTable | None) -> int:
-        """The bytes commit ``version`` added; keeps ``table`` open for the next commit when its snapshot is
-        that version. The size is a metric only: the commit has landed, so failing to read it must not fail
-        the write (the table is then not kept)."""
+    def _landed(self, uri: str, version: int, table: DeltaTable | None, opened_at: int) -> int:
+        """The bytes commit ``version`` added; keeps ``table`` (opened at version ``opened_at``) open for the next
+        commit when its snapshot is that version. The size is a metric only: the commit has landed, so failing
+        to read it must not fail the write (the table is then not kept)."""
         try:
             entry = commitlog.log_entry(uri, self._storage.options, version)
             added = commitlog.added_bytes(entry)
@@ -255,7 +257,7 @@ class DeltaLake:
             log.warning("could not read the size of commit %s of %s: %s", version, uri, exc)
             return 0
         if table is not None and table.version() == version:
-            self._open_tables.keep(uri, table, version, entry)
+            self._open_tables.keep(uri, table, version, entry, opened_at)
         return added
 
     def _version_of(self, uri: str, app_id: str, txn_version: int) -> tuple[int, DeltaTable | None]:
@@ -366,20 +368,22 @@ class DeltaLake:
     def _options(self) -> dict[str, str] | None:
         return self._storage.options or None
 
-    def _open_to_commit(self, uri: str) -> DeltaTable | None:
-        """The table at its newest version, to commit to: the one kept open since this lake's last commit to it,
-        brought up to date from the log's newer entries, if the entry of the version it was kept at is still the
-        one it committed (``lake/open_tables.py``); otherwise, or on any doubt, the table opened afresh."""
+    def _open_to_commit(self, uri: str) -> tuple[DeltaTable | None, int]:
+        """The table at its newest version, to commit to, and the version it was opened afresh at: the one kept
+        open since this lake's last commit to it, brought up to date from the log's newer entries, if the entry
+        of the version it was kept at is still the one it committed (``lake/open_tables.py``); otherwise, or on
+        any doubt, the table opened afresh."""
         kept = self._open_tables.take(uri)
         if kept is not None:
             try:
                 kept.table.update_incremental()
                 if digest(commitlog.log_entry(uri, self._storage.options, kept.version)) == kept.entry_digest:
-                    return kept.table
+                    return kept.table, kept.opened_at
                 log.info("the log of %s changed under its kept snapshot (re-created?); opening it again", uri)
             except (OSError, ValueError, DeltaError) as exc:  # gone, or unreadable: let a fresh open tell
                 log.info("refreshing the kept snapshot of %s failed (%s); opening it again", uri, exc)
-        return self._open(uri)
+        table = self._open(uri)
+        return table, table.version() if table is not None else -1
 
     def _open(self, uri: str) -> DeltaTable | None:
         try:

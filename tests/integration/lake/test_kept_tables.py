@@ -35,7 +35,7 @@ def test_the_commits_of_one_writer_open_the_table_once(lake: DeltaLake, monkeypa
     for txn in range(2, 31):  # past a checkpoint (every 20 commits)
         commit(lake, accounts((f"k{txn}", "x", txn), ("k1", "again", txn)), txn, mode=mode)
 
-    assert opened == []  # each commit refreshed the table the one before kept
+    assert opened == [lake.location(TABLE)]  # kept for 20 commits after it was opened, then opened afresh
     last = lake.last_commit(TABLE, "flow-1")
     assert last is not None and (last.txn_version, last.table_version) == (30, 29)
     expected = 30 if mode == "merge" else 59
@@ -118,12 +118,12 @@ def test_a_takeover_committing_between_the_refresh_and_the_write_still_fails_the
     real = DeltaLake._open_to_commit
     refreshed: list[int] = []
 
-    def refresh_then_lose_the_race(self: DeltaLake, uri: str) -> DeltaTable | None:
-        table = real(self, uri)
+    def refresh_then_lose_the_race(self: DeltaLake, uri: str) -> tuple[DeltaTable | None, int]:
+        table, opened_at = real(self, uri)
         if self is lake and not refreshed:
             refreshed.append(table.version() if table is not None else -1)
             commit(successor, accounts(("c", "Gamma by the successor", 3)), 3, mode=mode)
-        return table
+        return table, opened_at
 
     monkeypatch.setattr(DeltaLake, "_open_to_commit", refresh_then_lose_the_race)
     late = commit(lake, accounts(("c", "Gamma by the stale worker", 3)), 3, mode=mode)
@@ -160,10 +160,19 @@ def test_tables_are_kept_a_few_at_a_time_and_not_for_long():
     tables = OpenTables(limit=2, idle_seconds=60, clock=lambda: now[0])
     table = object()
     for uri in ("a", "b", "c"):
-        tables.keep(uri, table, 0, b"entry")  # type: ignore[arg-type]
+        tables.keep(uri, table, 0, b"entry", 0)  # type: ignore[arg-type]
 
     assert tables.take("a") is None  # the oldest made room
     kept = tables.take("b")
     assert kept is not None and kept.table is table and tables.take("b") is None  # taken out: no sharing
     now[0] = 61
     assert tables.take("c") is None  # idle past a minute
+
+
+def test_a_table_refreshed_for_twenty_commits_since_it_was_opened_is_not_kept_again():
+    tables = OpenTables()
+    table = object()
+    tables.keep("a", table, 19, b"entry", 0)  # type: ignore[arg-type]
+    tables.keep("b", table, 20, b"entry", 0)  # type: ignore[arg-type]
+
+    assert tables.take("a") is not None and tables.take("b") is None
