@@ -17,8 +17,9 @@ kept for ``REFRESHES`` commits after it was opened, then opened afresh, from a c
 lake's tables checkpoint every 20 commits, ``storage.TABLE_CONFIGURATION``).
 
 Tables are checked out: ``take`` removes a table, so no two commits (threads of one process) ever share one, and
-the lake gives it back only after a commit landed on it. Few are kept, and none for long: the memory a snapshot
-holds (its file list with statistics) should not outlive the runs writing to it.
+the lake gives it back only after a commit landed on it. Few are kept, and not for long: the memory a snapshot
+holds (its file list with statistics) should not outlive the runs writing to it, so the next commit to any table
+lets go of the tables idle for five minutes.
 """
 
 from __future__ import annotations
