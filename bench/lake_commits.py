@@ -100,7 +100,7 @@ def report(where: str, samples: list[dict[str, float]], buckets: int = 4) -> Non
     ms = 1000.0
     total = len(samples)
     print(f"\n{where}: {total} commits")
-    print("versions      wall ms/commit  cpu ms/commit  open ms/commit  opens/commit")
+    print("versions      wall ms/commit  cpu ms/commit  open ms/commit  opens/commit   (medians)")
     size = max(1, total // buckets)
     for start in range(0, total, size):
         part = samples[start : start + size]
@@ -111,6 +111,11 @@ def report(where: str, samples: list[dict[str, float]], buckets: int = 4) -> Non
             f"{statistics.median(s['open'] for s in part) * ms:>14.1f}  "
             f"{statistics.mean(s['opens'] for s in part):>12.2f}"
         )
+    print(
+        f"all (median)  {statistics.median(s['wall'] for s in samples) * ms:>10.1f}  "
+        f"{statistics.median(s['cpu'] for s in samples) * ms:>13.1f}  "
+        f"{statistics.median(s['open'] for s in samples) * ms:>14.1f}"
+    )
     print(
         f"all (mean)    {statistics.mean(s['wall'] for s in samples) * ms:>10.1f}  "
         f"{statistics.mean(s['cpu'] for s in samples) * ms:>13.1f}  "
