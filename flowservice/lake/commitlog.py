@@ -55,13 +55,17 @@ def find_commit(table: DeltaTable, app_id: str, txn_version: int) -> tuple[int, 
         limit *= 8
 
 
-def added_bytes(uri: str, options: dict[str, str], version: int) -> int:
-    """Bytes of the data files a commit added, summed from the ``add`` actions of its log entry."""
+def log_entry(uri: str, options: dict[str, str], version: int) -> bytes:
+    """The bytes of version ``version``'s entry in the table's log (``_delta_log/<version>.json``)."""
     handler = DeltaStorageHandler(uri, options)
     with handler.open_input_file(f"_delta_log/{version:020d}.json") as entry:
-        lines = entry.read().splitlines()
+        return bytes(entry.read())
+
+
+def added_bytes(entry: bytes) -> int:
+    """Bytes of the data files a commit added, summed from the ``add`` actions of its log ``entry``."""
     total = 0
-    for line in lines:
+    for line in entry.splitlines():
         action = orjson.loads(line) if line.strip() else {}
         add = action.get("add")
         if add and add.get("dataChange", True):

@@ -7,7 +7,8 @@ Exactly once, by construction:
 * before writing we ask the table for ``app_id``'s last transaction, and do nothing when it is already at
   or past ``txn_version`` (``noop``: a retried run, or another worker wrote it). delta-rs itself does not
   refuse a repeated ``(app_id, version)``: from a fresh snapshot it appends it again (measured, 1.6.6), so
-  this check is the guard, and it is made on the very snapshot the commit is then made against;
+  this check is the guard, and it is made on the very snapshot the commit is then made against (a table kept
+  open since the lake's previous commit to it is first brought up to date, ``open_tables.py``);
 * a commit whose snapshot is older than any commit carrying a ``txn`` of the same app id fails Delta's
   conflict check (``ConcurrentTransaction``), whatever its own version; we then re-read and decide again.
   Check and commit are therefore atomic: transaction n+1 lands only on top of the table's transaction n.
@@ -37,8 +38,9 @@ from deltalake import CommitProperties, DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 from flowservice.domain.errors import FlowServiceError, InvalidRequest, NotFound
-from flowservice.lake import changes, commitlog, query, widen
+from flowservice.lake import changes, commitlog, key_stats, query, widen
 from flowservice.lake.files import FileStore
+from flowservice.lake.open_tables import OpenTables, digest
 from flowservice.lake.s3_probe import check_conditional_put
 from flowservice.lake.schema import delta_type, evolve, plain
 from flowservice.lake.storage import TABLE_CONFIGURATION, Storage
@@ -55,10 +57,13 @@ log = logging.getLogger(__name__)
 class DeltaLake:
     """Datasets as Delta tables under ``root``: a folder, or ``s3://bucket/prefix`` with storage options."""
 
-    def __init__(self, root: str, storage_options: dict[str, str] | None = None, *, attempts: int = 3) -> None:
+    def __init__(
+        self, root: str, storage_options: dict[str, str] | None = None, *, attempts: int = 3, keep_open: int = 8
+    ) -> None:
         self._storage = Storage(root, storage_options)
         self._attempts = attempts
         self._files = FileStore(self._storage)
+        self._open_tables = OpenTables(limit=keep_open)  # between commits (lake/open_tables.py)
 
     def check_storage(self, *, conditional_put: bool = True) -> None:
         """At start-up: an S3 lake must answer to our credentials and refuse a second put-if-absent
@@ -96,7 +101,7 @@ class DeltaLake:
         commitlog.commit_properties(app_id, txn_version, cursor)  # reject a bad cursor before any I/O
         failure: Exception | None = None
         for _ in range(self._attempts):
-            table = self._open(uri)
+            table, opened_at = self._open_to_commit(uri)
             if table is None and txn_version > 1:
                 # the writer built on an earlier commit of this table, which is gone: the dataset was deleted
                 # under a running run. Re-creating it would leave an orphan table holding part of a read.
@@ -113,6 +118,9 @@ class DeltaLake:
                 if table is not None and (schema := widened(_arrow_schema(table) or pa.schema([]), data.schema)):
                     widen.rewrite(uri, table, schema, self._options())  # a type the source widened (widen.py)
                     table = self._open(uri)
+                    opened_at = table.version() if table is not None else -1
+                if table is not None:
+                    table = self._with_key_stats(uri, table, primary_key)
                 if mode == "merge":
                     version, written, deleted = self._merge(uri, table, data, primary_key, deleted_keys, properties)
                 else:
@@ -134,8 +142,9 @@ class DeltaLake:
                 log.warning("writing %s (%s #%s) failed: %s", uri, app_id, txn_version, exc)
                 raise lake_unavailable(exc) from exc
             if version is None:
-                version = self._version_of(uri, app_id, txn_version)
-            return CommitResult(version, written, deleted, self._added_bytes(uri, version))
+                version, table = self._version_of(uri, app_id, txn_version)
+                opened_at = version
+            return CommitResult(version, written, deleted, self._landed(uri, version, table, opened_at))
         log.warning("writing %s (%s #%s) kept conflicting: %s", uri, app_id, txn_version, failure)
         raise FlowServiceError(
             "Writing to the dataset failed: other writers kept committing to it at the same "
@@ -158,7 +167,7 @@ class DeltaLake:
         deletes = changes.keys_array(deleted_keys, rows.schema.field(primary_key).type)
         upserts = changes.upserts(rows, primary_key, deletes)
         if table is None:  # first commit creates the table: nothing to delete yet
-            self._create(uri, upserts, properties)
+            self._create(uri, upserts, primary_key, properties)
             return None, upserts.num_rows, 0
         before = table.version()
         if _holds_any(table, primary_key, pa.concat_arrays([upserts.column(primary_key).combine_chunks(), deletes])):
@@ -191,13 +200,14 @@ class DeltaLake:
         deletes = changes.keys_array(deleted_keys, data.schema.field(primary_key).type)
         rows = evolve(target, changes.change_rows(data, primary_key, deletes, change_time))
         if table is None:
-            self._create(uri, rows, properties)
+            self._create(uri, rows, primary_key, properties)
             return None, data.num_rows, len(deletes)
         _append_rows(table, rows, target, properties)
         return table.version(), data.num_rows, len(deletes)
 
-    def _create(self, uri: str, rows: pa.Table, properties: CommitProperties) -> None:
-        """Create the table with its first rows in one commit. Its version is looked up afterwards.
+    def _create(self, uri: str, rows: pa.Table, primary_key: str, properties: CommitProperties) -> None:
+        """Create the table with its first rows in one commit, with statistics for the key wherever it is in the
+        schema (``key_stats.py``). Its version is looked up afterwards.
 
         ``mode="error"``: a writer that found no table, then was paused while another created it, must not
         append its first transaction blindly to that table (delta-rs does not refuse a transaction version
@@ -207,7 +217,7 @@ class DeltaLake:
                 uri,
                 rows,
                 mode="error",
-                configuration=TABLE_CONFIGURATION,
+                configuration={**TABLE_CONFIGURATION, **key_stats.configuration(rows.schema, primary_key)},
                 storage_options=self._options(),
                 commit_properties=properties,
             )
@@ -216,15 +226,41 @@ class DeltaLake:
                 raise _CreatedMeanwhile() from exc
             raise
 
-    def _added_bytes(self, uri: str, version: int) -> int:
-        """A metric only: the commit has landed, so failing to read its size must not fail the write."""
+    def _with_key_stats(self, uri: str, table: DeltaTable, primary_key: str) -> DeltaTable:
+        """``table``, given statistics for its key first if its files get none (a table created before the lake
+        set them, ``key_stats.py``): a commit of its own, without a transaction, like a widening. Its older
+        files keep no key ranges until ``optimize`` rewrites them. Best effort: the commit goes on without."""
+        schema = _arrow_schema(table)
+        if schema is None or primary_key not in schema.names:
+            return table
+        if key_stats.has_stats(table.metadata().configuration, schema, primary_key):
+            return table
+        wanted = key_stats.configuration(schema, primary_key)
+        if not wanted:
+            return table
         try:
-            return commitlog.added_bytes(uri, self._storage.options, version)
+            table.alter.set_table_properties(wanted)
+            log.info("%s: statistics for the key column %s from now on", uri, primary_key)
+            return table
+        except DeltaError as exc:
+            log.warning("could not give %s statistics for its key %s: %s", uri, primary_key, exc)
+            return table  # as it was: the commit's own conflict check judges its snapshot
+
+    def _landed(self, uri: str, version: int, table: DeltaTable | None, opened_at: int) -> int:
+        """The bytes commit ``version`` added; keeps ``table`` (opened at version ``opened_at``) open for the next
+        commit when its snapshot is that version. The size is a metric only: the commit has landed, so failing
+        to read it must not fail the write (the table is then not kept)."""
+        try:
+            entry = commitlog.log_entry(uri, self._storage.options, version)
+            added = commitlog.added_bytes(entry)
         except (OSError, ValueError, DeltaError) as exc:
             log.warning("could not read the size of commit %s of %s: %s", version, uri, exc)
             return 0
+        if table is not None and table.version() == version:
+            self._open_tables.keep(uri, table, version, entry, opened_at)
+        return added
 
-    def _version_of(self, uri: str, app_id: str, txn_version: int) -> int:
+    def _version_of(self, uri: str, app_id: str, txn_version: int) -> tuple[int, DeltaTable | None]:
         table = self._open(uri)
         found = commitlog.find_commit(table, app_id, txn_version) if table is not None else None
         if found is None:
@@ -233,7 +269,7 @@ class DeltaLake:
                 "A commit just written is missing from the dataset's log; the run stops. "
                 "Re-trigger it to continue from its last commit."
             )
-        return found[0]
+        return found[0], table
 
     # -------------------------------------------------------------------------------------------- read
 
@@ -310,6 +346,7 @@ class DeltaLake:
     # --------------------------------------------------------------------------------------- maintain
 
     def drop(self, table_path: str) -> None:
+        self._open_tables.forget(self._storage.uri(table_path))
         try:
             self._storage.remove(table_path)
         except OSError as exc:  # the object store refused or did not answer; dropping again finishes the job
@@ -330,6 +367,23 @@ class DeltaLake:
 
     def _options(self) -> dict[str, str] | None:
         return self._storage.options or None
+
+    def _open_to_commit(self, uri: str) -> tuple[DeltaTable | None, int]:
+        """The table at its newest version, to commit to, and the version it was opened afresh at: the one kept
+        open since this lake's last commit to it, brought up to date from the log's newer entries, if the entry
+        of the version it was kept at is still the one it committed (``lake/open_tables.py``); otherwise, or on
+        any doubt, the table opened afresh."""
+        kept = self._open_tables.take(uri)
+        if kept is not None:
+            try:
+                kept.table.update_incremental()
+                if digest(commitlog.log_entry(uri, self._storage.options, kept.version)) == kept.entry_digest:
+                    return kept.table, kept.opened_at
+                log.info("the log of %s changed under its kept snapshot (re-created?); opening it again", uri)
+            except (OSError, ValueError, DeltaError) as exc:  # gone, or unreadable: let a fresh open tell
+                log.info("refreshing the kept snapshot of %s failed (%s); opening it again", uri, exc)
+        table = self._open(uri)
+        return table, table.version() if table is not None else -1
 
     def _open(self, uri: str) -> DeltaTable | None:
         try:

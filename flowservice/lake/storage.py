@@ -17,8 +17,9 @@ from flowservice.domain.errors import InvalidRequest
 # Delta log JSON files are the only place a commit's metadata (our cursor) lives; checkpoints keep the
 # application transaction versions but not commitInfo. Keep the log far longer than the 30-day default so a
 # flow paused for months still finds its cursor. A checkpoint every 20 commits (the default is 100): a run
-# commits every few thousand rows and opens the table each time, and replaying up to 100 JSON commits made
-# that open grow to ~55 ms (measured); from a checkpoint it stays under ~12 ms.
+# commits every few thousand rows and opened the table each time, and replaying up to 100 JSON commits made
+# that open grow to ~55 ms (measured); from a checkpoint it stays under ~12 ms. (A run's commits now refresh
+# the table they keep open, ``open_tables.py``; readers and a run's first commit still open it.)
 TABLE_CONFIGURATION: dict[str, str | None] = {
     "delta.logRetentionDuration": "interval 3650 days",
     "delta.checkpointInterval": "20",

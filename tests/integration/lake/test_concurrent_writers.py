@@ -39,14 +39,15 @@ def test_delta_itself_accepts_a_repeated_transaction_from_a_fresh_snapshot(lake:
 
 @pytest.mark.parametrize("mode", ["append", "merge"])
 def test_a_writer_that_found_no_table_and_woke_after_another_created_it_writes_nothing(
-    lake: DeltaLake, monkeypatch, mode
+    lake: DeltaLake, monkeypatch, mode, tmp_path
 ):
     commit(lake, accounts(("a", "Alpha", 1), ("b", "Beta", 2)), 1, mode=mode)  # the successor's first commit
+    paused = DeltaLake(str(tmp_path / "lake"))  # another worker's lake: it keeps no table of the successor's
     real_open = DeltaLake._open
     calls = iter([None])  # the paused writer looked before that commit: no table yet
     monkeypatch.setattr(DeltaLake, "_open", lambda self, uri: next(calls, "real") and real_open(self, uri))
 
-    late = commit(lake, accounts(("a", "Alpha", 1), ("b", "Beta", 2)), 1, mode=mode)
+    late = commit(paused, accounts(("a", "Alpha", 1), ("b", "Beta", 2)), 1, mode=mode)
 
     assert late.noop
     assert lake.read(TABLE).num_rows == 2 and sorted(by_key(lake.read(TABLE))) == ["a", "b"]

@@ -107,15 +107,16 @@ def test_failed_write_leaves_the_previous_version_intact(lake: DeltaLake, monkey
     assert lake.read(TABLE).num_rows == expected
 
 
-def test_a_writer_that_lost_the_race_for_the_same_transaction_writes_nothing(lake: DeltaLake, monkeypatch):
+def test_a_writer_that_lost_the_race_for_the_same_transaction_writes_nothing(lake: DeltaLake, monkeypatch, tmp_path):
     commit(lake, accounts(("a", "Alpha", 1)), 1)
     stale = DeltaTable(lake.location(TABLE))  # what a second worker read before the first one committed
     commit(lake, accounts(("b", "Beta", 2)), 2)
 
+    second_worker = DeltaLake(str(tmp_path / "lake"))
     opened = iter([stale])
     real_open = DeltaLake._open
     monkeypatch.setattr(DeltaLake, "_open", lambda self, uri: next(opened, None) or real_open(self, uri))
-    late = commit(lake, accounts(("b", "Beta", 2)), 2)
+    late = commit(second_worker, accounts(("b", "Beta", 2)), 2)
 
     assert late.noop and late.version == 1
     assert sorted(by_key(lake.read(TABLE))) == ["a", "b"]
