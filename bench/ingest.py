@@ -81,9 +81,8 @@ How the ingest path spends its time and memory (what the figures above measure):
   Workers never import DuckDB or `pyarrow.dataset` (~55 MB of resident libraries) unless a query or a key
   lookup needs them. The append shortcut of `lake/delta.py`
   checks a batch's keys against each file's key range in the Delta log, so a first load reads no data file;
-  tables checkpoint every 20 commits, so opening one stays under ~12 ms (with the default 100 it grew to
-  ~55 ms and the run slowed down as the table grew); a run's commits refresh the table they keep open instead
-  (`lake/open_tables.py`).
+  tables checkpoint every 20 commits, so opening one each commit stays under ~12 ms (with the default 100 it
+  grew to ~55 ms and the run slowed down as the table grew).
 - **Defaults chosen for memory.** `page_size` 1,600 rows (~7 MB of JSON a page for `account`),
   `commit_every_rows` 6,400, one page read ahead. At a million rows: 157 commits and files of ~1.1 MB (run
   `optimize` to compact them); a crash redoes at most 6,400 rows.

@@ -22,7 +22,8 @@ from flowservice.lake.storage import root_problem, s3_options
 # hands unused memory back to the system after a second, as delta-rs's does above. The C library's allocator
 # maps and unmaps each multi-megabyte buffer whole, and the page faults of mapping it again cost a run about a
 # fifth of its CPU (100,000 accounts: 41.8 -> 34.0 CPU s per million rows, peak RSS +8 MB; mimalloc keeps
-# ~35 MB more). ``ARROW_DEFAULT_MEMORY_POOL`` set by an operator wins.
+# ~35 MB more). ``ARROW_DEFAULT_MEMORY_POOL`` set by an operator wins. A partitioned read, whose dozen threads
+# each hold pages, takes the C allocator while it runs (``sources/net/arrow_pool.py``).
 if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
     try:
         pa.set_memory_pool(pa.jemalloc_memory_pool())

@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from flowservice.domain.errors import SourceError, SourceRefused
 from flowservice.ports import Page, TableSchema
+from flowservice.sources.net.arrow_pool import system_pool
 
 from .convert import DecodedPage
 from .read_plan import plan_read
@@ -145,6 +146,10 @@ class PartitionedRead:
     # ------------------------------------------------------------------------------------------- reading
     def pages(self) -> Iterator[Page]:
         assert self.started, "start() first"
+        with system_pool():  # a dozen threads holding pages: see ``net/arrow_pool.py``
+            yield from self._pages()
+
+    def _pages(self) -> Iterator[Page]:
         workers = self.settings.partition_concurrency
         if not self.scan_done:
             self._spawn(self._scan, "dataverse-key-scan")

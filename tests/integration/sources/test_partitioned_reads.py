@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from flowservice.domain.catalogue import CRM_TO_AEP_FLOW_SPEC_ID, DATA_LAKE_SPEC_ID, DYNAMICS_SPEC_ID
@@ -83,7 +84,12 @@ def source_rows(emulator: EmulatorHandle) -> list[tuple[str, str | None]]:
 # ------------------------------------------------------------------------------------------------ the source
 def test_a_partitioned_first_read_yields_every_row_once_and_ends_with_a_delta_link_of_the_flows_columns(org):
     expected = source_rows(org)
-    pages = list(partitioned(org).read("account", ["name"], None))
+    own, pools, pages = pa.default_memory_pool().backend_name, set(), []
+    for page in partitioned(org).read("account", ["name"], None):
+        pools.add(pa.default_memory_pool().backend_name)
+        pages.append(page)
+    assert pools == {"system"}, "its pages come from the C allocator (sources/net/arrow_pool.py)"
+    assert pa.default_memory_pool().backend_name == own, "and the process's own pool after it"
     rows = rows_of(pages)
     assert len(rows) == len(expected) == len({k for k, _ in rows}) >= ROWS
     assert checksum(rows) == checksum(expected)
