@@ -17,6 +17,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,9 +34,13 @@ from flowservice.lake import delta as delta_module
 TABLE = "bench/prod/datasets/accounts"
 
 
-def page(start: int, rows: int, columns: int, key_position: int) -> pa.Table:
-    """``rows`` rows of keys ``start..``, zero-padded so text order is key order; ``columns`` columns in all."""
-    keys = pa.array([f"{start + i:012d}" for i in range(rows)], pa.string())
+def page(start: int, rows: int, columns: int, key_position: int, random_keys: bool = False) -> pa.Table:
+    """``rows`` rows of keys ``start..``, zero-padded so text order is key order (or random GUIDs, as a real org's
+    first load lands them: every file's key range then spans nearly all keys); ``columns`` columns in all."""
+    if random_keys:
+        keys = pa.array([str(uuid.uuid4()) for _ in range(rows)], pa.string())
+    else:
+        keys = pa.array([f"{start + i:012d}" for i in range(rows)], pa.string())
     fields: dict[str, pa.Array] = {}
     for c in range(columns - 1):
         if c == key_position:
@@ -73,11 +78,15 @@ def timed_opens() -> Iterator[list[float]]:
         setattr(delta_module.DeltaLake, name, real)
 
 
-def run(lake: DeltaLake, commits: int, rows: int, columns: int, key_position: int) -> list[dict[str, float]]:
+def run(
+    lake: DeltaLake, commits: int, rows: int, columns: int, key_position: int, random_keys: bool = False
+) -> list[dict[str, float]]:
     samples = []
     with timed_opens() as opens:
         for n in range(1, commits + 1):
-            data = page((n - 1) * rows, rows, columns, key_position)  # made before the clock starts, one at a time
+            data = page(
+                (n - 1) * rows, rows, columns, key_position, random_keys
+            )  # made before the clock, one at a time
             before = len(opens)
             wall, cpu = time.perf_counter(), time.process_time()
             result = lake.commit(
@@ -131,10 +140,12 @@ def main() -> None:
     parser.add_argument("--columns", type=int, default=117, help="columns of a row (account lands 117)")
     parser.add_argument("--key-position", type=int, default=0, help="0-based position of the key column")
     parser.add_argument("--where", choices=["local", "s3", "both"], default="both")
+    parser.add_argument("--random-keys", action="store_true", help="random GUIDs instead of keys in order")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="lake-commits-") as work:
         if args.where in ("local", "both"):
-            samples = run(DeltaLake(str(Path(work, "lake"))), args.commits, args.rows, args.columns, args.key_position)
+            lake = DeltaLake(str(Path(work, "lake")))
+            samples = run(lake, args.commits, args.rows, args.columns, args.key_position, args.random_keys)
             report("local folder", samples)
         if args.where in ("s3", "both"):
             server = local_s3.start(Path(work, "s3"))
@@ -147,7 +158,8 @@ def main() -> None:
                     allow_http=True,
                 )
                 lake = DeltaLake(server.root("bench"), options)
-                report("local S3 (SeaweedFS)", run(lake, args.commits, args.rows, args.columns, args.key_position))
+                shape = (args.commits, args.rows, args.columns, args.key_position, args.random_keys)
+                report("local S3 (SeaweedFS)", run(lake, *shape))
             finally:
                 local_s3.stop(server)
 

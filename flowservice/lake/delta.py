@@ -40,6 +40,7 @@ from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundErr
 from flowservice.domain.errors import FlowServiceError, InvalidRequest, NotFound
 from flowservice.lake import changes, commitlog, key_stats, query, widen
 from flowservice.lake.files import FileStore
+from flowservice.lake.key_index import KeyIndex, KeyIndexes, fingerprints
 from flowservice.lake.open_tables import OpenTables, digest
 from flowservice.lake.s3_probe import check_conditional_put
 from flowservice.lake.schema import delta_type, evolve, plain
@@ -64,6 +65,7 @@ class DeltaLake:
         self._attempts = attempts
         self._files = FileStore(self._storage)
         self._open_tables = OpenTables(limit=keep_open)  # between commits (lake/open_tables.py)
+        self._key_indexes = KeyIndexes()  # what a merge checks a batch's keys against (lake/key_index.py)
 
     def check_storage(self, *, conditional_put: bool = True) -> None:
         """At start-up: an S3 lake must answer to our credentials and refuse a second put-if-absent
@@ -170,10 +172,12 @@ class DeltaLake:
             self._create(uri, upserts, primary_key, properties)
             return None, upserts.num_rows, 0
         before = table.version()
-        if _holds_any(table, primary_key, pa.concat_arrays([upserts.column(primary_key).combine_chunks(), deletes])):
+        keys = pa.concat_arrays([upserts.column(primary_key).combine_chunks(), deletes])
+        if self._holds_any(uri, table, primary_key, keys):
             source = changes.merge_source(upserts, primary_key, deletes)
             metrics = _merge_into(table, source, rows.column_names, primary_key, target, properties)
             if table.version() != before:
+                self._key_indexes.landed(uri, primary_key, before, table.version(), upserts.column(primary_key))
                 written = metrics["num_target_rows_inserted"] + metrics["num_target_rows_updated"]
                 return table.version(), written, metrics["num_target_rows_deleted"]
             upserts = upserts.slice(0, 0)  # the MERGE changed nothing, so delta-rs committed nothing
@@ -181,7 +185,20 @@ class DeltaLake:
         # appending is then the same as merging, without a MERGE whose memory grows with the table; with
         # no rows it still commits, so the transaction and the cursor advance.
         _append_rows(table, upserts, target, properties)
+        self._key_indexes.landed(uri, primary_key, before, table.version(), upserts.column(primary_key))
         return table.version(), upserts.num_rows, 0
+
+    def _holds_any(self, uri: str, table: DeltaTable, primary_key: str, keys: pa.Array) -> bool:
+        """Whether any of ``keys`` is in the table: no, at once, when no file's key range (the log's statistics)
+        meets theirs, or when the index of the table's keys (``key_index.py``) finds none of them; otherwise
+        the key column of the files whose range meets theirs is read (``_scan_holds_any``)."""
+        if len(keys) == 0 or not _log_ranges_meet(table, primary_key, keys):
+            return False
+        limit = self._key_indexes.max_keys
+        index = self._key_indexes.at(uri, primary_key, table.version(), lambda: _index_of(table, primary_key, limit))
+        if index is not None and not index.may_hold_any(fingerprints(keys.cast(_key_type(table, primary_key)))):
+            return False
+        return _scan_holds_any(table, primary_key, keys)
 
     def _append(
         self,
@@ -347,6 +364,7 @@ class DeltaLake:
 
     def drop(self, table_path: str) -> None:
         self._open_tables.forget(self._storage.uri(table_path))
+        self._key_indexes.forget(self._storage.uri(table_path))
         try:
             self._storage.remove(table_path)
         except OSError as exc:  # the object store refused or did not answer; dropping again finishes the job
@@ -417,18 +435,26 @@ def _with_key(data: pa.Table, primary_key: str, target: pa.Schema | None) -> pa.
     return data.append_column(pa.field(primary_key, key_type), pa.array([], key_type))
 
 
-def _holds_any(table: DeltaTable, primary_key: str, keys: pa.Array) -> bool:
-    """Whether any of ``keys`` is in the table, reading only the key column of the files that may hold one.
+def _index_of(table: DeltaTable, primary_key: str, max_keys: int) -> KeyIndex | None:
+    """The index of every key in ``table`` (read one file's batches at a time), or None for a table of more than
+    ``max_keys`` rows or one whose log does not count them."""
+    counts = pa.table(table.get_add_actions(flatten=True)).column("num_records")
+    if counts.null_count or (pc.sum(counts).as_py() or 0) > max_keys:
+        return None
+    key_type = _key_type(table, primary_key)
+    batches = table.to_pyarrow_dataset().to_batches(columns=[primary_key])
+    return KeyIndex.of(primary_key, table.version(), [fingerprints(b.column(0).cast(key_type)) for b in batches])
 
-    First, from the log alone: if no file's key range (its statistics) meets ``keys``' range, none is there
-    — the usual case of a first load, which pages through the source in key order, so each batch lies beyond
-    every file already written, and nothing is read however large the table grows. Otherwise the files whose
-    range meets ``keys``' are scanned, one after the other (memory: one file's key column).
-    """
-    if len(keys) == 0:
-        return False
-    if not _log_ranges_meet(table, primary_key, keys):
-        return False
+
+def _key_type(table: DeltaTable, primary_key: str) -> pa.DataType:
+    schema = _arrow_schema(table)
+    assert schema is not None
+    return plain(schema.field(primary_key).type)
+
+
+def _scan_holds_any(table: DeltaTable, primary_key: str, keys: pa.Array) -> bool:
+    """Whether any of ``keys`` is in the table, reading only the key column of the files whose range meets
+    ``keys``' range, one after the other (memory: one file's key column)."""
     import pyarrow.dataset as pads
 
     dataset = table.to_pyarrow_dataset()
