@@ -24,6 +24,11 @@ account's choice columns, docs/adding-a-source.md §3.5) with the same run with 
 org with CRM semantics; the goal is labels on at ≥ 85% of the rate off. It prints and writes no doc.
 
     .venv/bin/python bench/ingest.py --labels --rows 200000
+
+``--against REV`` runs our path at this checkout and at git revision ``REV`` (a temporary worktree), alternating
+on one emulator, and prints CPU seconds per 1,000,000 rows and rows/s of each, with their medians.
+
+    .venv/bin/python bench/ingest.py --against HEAD~3 --rows 100000 --rounds 5
 """
 
 from __future__ import annotations
@@ -61,17 +66,17 @@ How the ingest path spends its time and memory (what the figures above measure):
   bytes per row in pages of 5,000. Before the measurements the emulator renders every record once into its
   memory (`--cache-mb`), so neither side waits on rendering and the emulator's own CPU (it shares the two
   cores) stays out of the comparison; then floor and ours alternate, three times, and medians are reported.
-- **Pages become Arrow in C++, two halves at once.** `sources/dynamics/convert.PageDecoder` parses a page's
+- **Pages become Arrow in C++, whole.** `sources/dynamics/convert.PageDecoder` parses a page's
   bytes with Arrow's JSON reader against a schema built from metadata (numbers from their own digits,
   decimals never through a float, ISO date-times to UTC, GUIDs lower-cased); any page Arrow does not read
   exactly as the exact path would goes to the exact path (orjson, column-wise), which defines the behaviour.
-  A page over 1 MB is cut at a record boundary near its middle and the halves are parsed in two threads
-  (Arrow holds no lock while parsing): ~28 µs a row on one core, about half that in wall time when the other
-  core is free. The floor's orjson parse costs ~25 µs a row.
+  Arrow holds no lock while it parses, so the engine and the next page's fetch use the other core meanwhile.
+  (Cutting pages in two and parsing the halves in two threads, as before 2026-12-06, cost a fifth more CPU.)
 - **Four threads overlap, and the GIL is what they share.** The next page is fetched while the current one is
   decoded (`readahead.py`, one page ahead), and the engine maps and commits in its own thread while pages are
   read (`PagesAhead`). `py-spy --gil` on a 200,000-row run: the interpreter lock is held ~70% of the time —
-  httpx/h11 handling the 16 KB TLS records of each page (~12 µs a row, which the floor pays too), the engine's
+  httpx/h11 handling each page's TLS records (a read takes every record the socket holds, up to 256 KB:
+  `sources/net/guard.py`; the floor reads them one 16 KB record at a time), the engine's
   per-page mapping and per-commit bookkeeping (~11 µs a row), decode orchestration (~6 µs). That, not CPU
   (about 1.3 of 2 cores busy), is what holds us near 80% of the floor: the floor is one thread and never
   waits for the lock.
@@ -309,12 +314,18 @@ def _cpu_seconds() -> float:
 
 
 def ours(
-    info_dir: Path, rows: int, work: Path, env: dict[str, str] | None = None, labels: bool = False
+    info_dir: Path,
+    rows: int,
+    work: Path,
+    env: dict[str, str] | None = None,
+    labels: bool = False,
+    script: Path = Path(__file__),
 ) -> dict[str, Any]:
+    """One run in a child process; ``script`` is this file in another checkout to run that checkout's code."""
     out = subprocess.run(
         [
             sys.executable,
-            __file__,
+            str(script),
             "--child",
             str(info_dir / "emulator.json"),
             "--rows",
@@ -478,6 +489,47 @@ def labels_comparison(args: argparse.Namespace) -> None:
     print(f"labels on: {b:,.0f} rows/s, {b / a:.0%} of labels off ({a:,.0f} rows/s; medians; goal ≥ 85%)")
 
 
+def against(args: argparse.Namespace) -> None:
+    """Our run at this checkout against our run at ``--against`` (a git revision), alternating, on one org.
+
+    The revision is checked out in a temporary git worktree and its own ``bench/ingest.py`` runs the child, so
+    each side runs its own code in the same venv, against the same emulator, on the same machine minutes apart.
+    Prints per round and the medians; writes no doc (the command and the figures go where they are discussed).
+    """
+    repo = Path(__file__).resolve().parent.parent
+    root = Path(tempfile.mkdtemp(prefix="flowservice-ingest-against-"))
+    other = root / "checkout"
+    subprocess.run(["git", "-C", str(repo), "worktree", "add", "--detach", str(other), args.against], check=True)
+    sides = {args.against: other / "bench" / "ingest.py", "this checkout": Path(__file__).resolve()}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in sides}
+    try:
+        emulator, _ = start_emulator(root / "org", args.rows, cache_mb=args.rows * 5 // 1000 + 64)
+        try:
+            ours(root / "org", args.rows, root / "warm-up")  # the emulator renders every record once
+            for n in range(args.rounds):
+                for name, script in sides.items():
+                    run = ours(root / "org", args.rows, root / f"{n}-{len(runs[name])}-{name[:8]}", script=script)
+                    runs[name].append(run)
+                    print(
+                        f"{args.rows:,} rows, round {n + 1}, {name}: {run['cpu_per_million']:.1f} CPU s per 1M rows, "
+                        f"{run['rows_per_s']:,.0f} rows/s, peak RSS {run['peak_rss_mb']:.0f} MB",
+                        flush=True,
+                    )
+        finally:
+            emulator.terminate()
+            emulator.wait()
+    finally:
+        subprocess.run(["git", "-C", str(repo), "worktree", "remove", "--force", str(other)], check=False)
+        shutil.rmtree(root, ignore_errors=True)
+    base, mine = (statistics.median(r["cpu_per_million"] for r in runs[name]) for name in sides)
+    base_rate, my_rate = (statistics.median(r["rows_per_s"] for r in runs[name]) for name in sides)
+    print(
+        f"medians of {args.rounds}: {args.against} {base:.1f} CPU s per 1M rows ({base_rate:,.0f} rows/s), this "
+        f"checkout {mine:.1f} ({my_rate:,.0f} rows/s): {mine / base:.0%} of the CPU, {my_rate / base_rate:.0%} of "
+        "the rate"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -488,6 +540,7 @@ def main() -> None:
     parser.add_argument("--realistic", action="store_true", help="a real org's costs and limits (see above)")
     parser.add_argument("--labels", action="store_true", help="choice labels on against off (see above)")
     parser.add_argument("--choice-labels", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--against", metavar="REV", help="our run here against our run at git revision REV")
     parser.add_argument(
         "--window-seconds",
         type=float,
@@ -500,6 +553,9 @@ def main() -> None:
         return
     if args.labels:
         labels_comparison(args)
+        return
+    if args.against:
+        against(args)
         return
     if args.realistic:
         realistic(args)

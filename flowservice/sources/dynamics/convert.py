@@ -18,7 +18,6 @@ the column: data is never silently nulled.
 
 from __future__ import annotations
 
-import concurrent.futures
 import datetime as dt
 import decimal
 import re
@@ -236,7 +235,6 @@ class PageDecoder:
         self._options = _wire_options(self.columns)
         self._finish = [_finisher(c) for c in self.columns]
         self._floats = [i for i, c in enumerate(self.columns) if pa.types.is_floating(c.arrow_type)]
-        self.split_bytes = SPLIT_BYTES
         self.fast_pages = 0
         self.exact_pages = 0
 
@@ -259,26 +257,13 @@ class PageDecoder:
     def _fast(self, body: bytes | pa.Buffer) -> DecodedPage | None:
         """The page through Arrow's JSON reader, or None when the exact path must decide.
 
-        A big page is cut in two at a record boundary and the halves parsed at once, one in a helper thread:
-        the reader holds no lock while it parses, so a free core halves the time the reading thread spends
-        per page (measured: the decode is what a run waits for)."""
+        The page is parsed whole, in the reading thread. Cutting it in two and parsing the halves in two
+        threads halved its wall time when a core was free, but cost a fifth more CPU (the halves' copies, the
+        columns joined again), and on two cores the engine and the next page's fetch use the other core anyway
+        (docs/performance.md, *CPU per million rows*)."""
         assert self._options is not None
         try:
-            halves = split_page(body, self.split_bytes)
-            if halves is None:
-                parsed = self._parse(body)
-            else:
-                later = _HELPER.submit(self._parse, halves[0])
-                second = self._parse(halves[1])
-                first = later.result()
-                parsed = (
-                    None
-                    if first is None or second is None
-                    else (
-                        [pa.concat_arrays([a, b]) for a, b in zip(first[0], second[0], strict=True)],
-                        {k: second[1][k] or first[1][k] for k in (NEXT_LINK, DELTA_LINK)},
-                    )
-                )  # wherever the page had them
+            parsed = self._parse(body)
             if parsed is None:
                 return None
             arrays, links = parsed
@@ -296,7 +281,7 @@ class PageDecoder:
         return DecodedPage(batch, [], links[NEXT_LINK], links[DELTA_LINK])
 
     def _parse(self, body: bytes | pa.Buffer) -> tuple[list[pa.Array], dict[str, Any]] | None:
-        """One JSON page (or half of one) as finished column arrays and its links, or None for the exact path."""
+        """One JSON page as finished column arrays and its links, or None for the exact path."""
         try:
             table = pajson.read_json(
                 pa.BufferReader(body),
@@ -316,35 +301,6 @@ class PageDecoder:
             return arrays, table.select([NEXT_LINK, DELTA_LINK]).to_pylist()[0]
         except (pa.ArrowException, *_ARROW_ERRORS):
             return None
-
-
-#: Where one record of a page ends and the next begins: every record Dataverse sends starts with its etag, and
-#: an unescaped quote cannot occur inside a JSON string, so this only matches between two records.
-_BOUNDARY = re.compile(re.escape(b'},{"@odata.etag":'))
-_HELPER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="page-decoder")
-SPLIT_BYTES = 1 << 20  # pages below this are parsed in one piece
-
-
-def split_page(body: bytes | pa.Buffer, at_least: int = SPLIT_BYTES) -> tuple[pa.Buffer, pa.Buffer] | None:
-    """A page of at least ``at_least`` bytes as two pages (the records before and after a boundary near the
-    middle; its other members go with the half they are in), or None when it is small or has no boundary."""
-    data = memoryview(body)
-    if len(data) < at_least:
-        return None
-    found = _BOUNDARY.search(data, len(data) // 2)
-    if found is None:
-        return None
-    cut = found.start() + 1  # just after the record's closing brace
-    return _joined(data[:cut], b"]}"), _joined(b'{"value":[', data[cut + 1 :])
-
-
-def _joined(*parts: bytes | memoryview) -> pa.Buffer:
-    """One Arrow buffer (from Arrow's pool, which hands memory back; see ``http._read_buffer``)."""
-    buffer = pa.allocate_buffer(sum(len(p) for p in parts))
-    sink = pa.FixedSizeBufferWriter(buffer)
-    for part in parts:
-        sink.write(part)
-    return buffer
 
 
 def _wire_options(columns: Sequence[Column]) -> pajson.ParseOptions | None:

@@ -29,6 +29,9 @@ Resolver = Callable[[str, int], Sequence[str]]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
+#: The most a connection's read returns (httpcore asks for 64 KiB; a read takes every TLS record ready, up to this).
+READ_BYTES = 256 * 1024
+
 #: Instance-metadata endpoints of AWS (v4 and v6), GCP and Azure (169.254.169.254), Alibaba (100.100.100.200),
 #: and Azure's wire server (168.63.129.16, a public address that only ever means the host platform).
 METADATA_ADDRESSES = frozenset(
@@ -155,13 +158,43 @@ class _DeadlineStream(httpcore.NetworkStream):
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         deadline = deadlines.current()
         if deadline is None:
-            return self._inner.read(max_bytes, timeout)
+            return self._with_ready(self._inner.read(max_bytes, timeout), max_bytes)
         with deadline.on_cancel(self._interrupt):
             try:
-                return self._inner.read(max_bytes, deadline.timeout(timeout))
+                return self._with_ready(self._inner.read(max_bytes, deadline.timeout(timeout)), max_bytes)
             except (httpcore.ReadTimeout, httpcore.ReadError):
                 deadline.check()  # the deadline (or a cancellation) is what cut the read short
                 raise
+
+    def _with_ready(self, data: bytes, max_bytes: int) -> bytes:
+        """``data`` and whatever else the socket holds already, up to ``READ_BYTES``, read without waiting.
+
+        A TLS read returns one record (16 KB at most), and each read costs HTTP/1.1's Python layers (httpcore,
+        h11) about as much CPU as decrypting it; a large body arrives as many records at once, so they are
+        taken in one read (measured: a third less CPU per fetched row, docs/performance.md)."""
+        size = max(max_bytes, READ_BYTES)
+        sock = self._inner.get_extra_info("socket")
+        if not data or len(data) >= size or sock is None:
+            return data
+        buffer = bytearray(size)
+        view = memoryview(buffer)
+        got = len(data)
+        view[:got] = data
+        previous = sock.gettimeout()
+        sock.settimeout(0)  # what is there now, never a wait
+        try:
+            while got < size:
+                count = sock.recv_into(view[got:])
+                if not count:
+                    break  # the peer closed: the next read says so
+                got += count
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+            pass  # nothing more yet
+        except OSError:
+            pass  # a failed connection: the next read raises it, after these bytes are taken
+        finally:
+            sock.settimeout(previous)
+        return bytes(view[:got])
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         deadline = deadlines.current()

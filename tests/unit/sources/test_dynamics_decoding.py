@@ -12,7 +12,7 @@ import pytest
 
 from flowservice.domain.errors import SourceError
 from flowservice.ports import Column
-from flowservice.sources.dynamics.convert import PageDecoder, next_link_hint, split_page
+from flowservice.sources.dynamics.convert import PageDecoder, next_link_hint
 
 UUID = {"type": "string", "format": "uuid"}
 COLUMNS = [
@@ -167,22 +167,14 @@ def test_the_next_link_is_read_from_the_last_bytes_of_a_page():
     assert next_link_hint(page(row(1))[:-30]) is None  # cut short: no guess
 
 
-def split_decoder() -> PageDecoder:
-    decoder = PageDecoder(COLUMNS, "account")
-    decoder.split_bytes = 1  # every page is cut in two and its halves parsed at once
-    return decoder
-
-
 @pytest.mark.parametrize("links_first", [False, True])
-def test_a_page_cut_in_two_decodes_to_what_the_exact_path_makes_of_it_with_its_links(links_first):
+def test_a_page_decodes_to_what_the_exact_path_makes_of_it_wherever_its_links_are(links_first):
     body = page(*(row(i) for i in range(40)), row(40, name="null"), *(row(i) for i in range(41, 60)))
-    if links_first:  # the links ahead of the items: they land in the first half
+    if links_first:  # the links ahead of the items
         body = body.replace(b',"@odata.nextLink":' + orjson.dumps(NEXT), b"").replace(
             b'{"@odata.context"', b'{"@odata.deltaLink":' + orjson.dumps(NEXT) + b',"@odata.context"'
         )
-    decoder = split_decoder()
-    halves = split_page(body, 1)
-    assert halves is not None and 0 < halves[0].size < len(body) and 0 < halves[1].size < len(body)
+    decoder = PageDecoder(COLUMNS, "account")
     decoded = decoder(pa.py_buffer(body))
     exact = decoder.exact(body)
     assert decoder.fast_pages == 1
@@ -191,14 +183,9 @@ def test_a_page_cut_in_two_decodes_to_what_the_exact_path_makes_of_it_with_its_l
     assert (decoded.delta_link if links_first else decoded.next_link) == NEXT
 
 
-def test_when_one_half_of_a_cut_page_needs_the_exact_path_the_whole_page_takes_it():
+def test_when_some_rows_of_a_page_need_the_exact_path_the_whole_page_takes_it():
     body = page(*(row(i) for i in range(20)), *(row(i, numberofemployees='"12"') for i in range(20, 40)))
-    decoder = split_decoder()
+    decoder = PageDecoder(COLUMNS, "account")
     decoded = decoder(pa.py_buffer(body))
     assert decoder.exact_pages == 1 and decoder.fast_pages == 0
     assert decoded.batch.equals(decoder.exact(body).batch)
-
-
-def test_a_page_without_a_record_boundary_past_its_middle_is_not_cut():
-    assert split_page(page(row(1)), 1) is None  # one record
-    assert split_page(page(*(row(i) for i in range(10))), 1 << 20) is None  # small
