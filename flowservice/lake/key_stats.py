@@ -2,7 +2,7 @@
 
 delta-rs writes a file's min/max statistics for the first 32 leaf columns only (``delta.dataSkippingNumIndexedCols``
 defaults to 32). The lake decides from the key's ranges in the log whether a merge batch can meet a file at all
-(``delta._log_ranges_meet``); a key beyond column 32 — a mapping is free to put it anywhere in a 150-column
+(``key_check._log_ranges_meet``); a key beyond column 32 — a mapping is free to put it anywhere in a 150-column
 ``account`` — has no ranges, so every merge would scan the key column of every file. Such a table is given
 ``delta.dataSkippingStatsColumns``: the top-level columns among the first 32 leaves (what it would have had
 statistics for anyway), and the key.

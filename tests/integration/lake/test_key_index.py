@@ -9,8 +9,7 @@ import uuid
 import pyarrow as pa
 import pytest
 
-from flowservice.lake import DeltaLake
-from flowservice.lake import delta as delta_module
+from flowservice.lake import DeltaLake, key_check
 
 from .tables import TABLE, accounts, by_key, commit
 
@@ -23,13 +22,13 @@ def random_batch(count: int) -> pa.Table:
 def file_scans(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Counts the key checks that read files (``_scan_holds_any``)."""
     scans: list[int] = []
-    real = delta_module._scan_holds_any
+    real = key_check._scan_holds_any
 
     def counted(*args: object, **kwargs: object) -> bool:
         scans.append(1)
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(delta_module, "_scan_holds_any", counted)
+    monkeypatch.setattr(key_check, "_scan_holds_any", counted)
     return scans
 
 
