@@ -20,6 +20,7 @@ from flowservice.ports.runs import (
     worker_process,
 )
 from flowservice.ports.source import (
+    EXPLORING,
     FRESH_METADATA,
     SOURCE_OPTIONS,
     Attachment,
@@ -33,6 +34,7 @@ from flowservice.ports.source import (
 )
 
 __all__ = [
+    "EXPLORING",
     "FRESH_METADATA",
     "SOURCE_OPTIONS",
     "Attachment",

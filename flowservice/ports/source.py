@@ -15,6 +15,10 @@ SOURCE_OPTIONS = "_sourceOptions"
 #: The factory parameter set (True) when a client is opened for a run: it describes tables from fresh metadata,
 #: not from a cache, so that a column added at the source lands on the next run.
 FRESH_METADATA = "_freshMetadata"
+#: The factory parameter set (True) when a client is opened for an explore: a source that caches metadata keeps
+#: it only briefly for such a client, so that an explore shows the source as it is now (a column added a minute
+#: ago included) while the calls of one screen still share one read.
+EXPLORING = "_exploring"
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import pyarrow as pa
 
 from flowservice.domain.errors import Conflict, FlowServiceError, InvalidRequest, NotFound, SourceError
 from flowservice.domain.tenancy import Principal, Tenant
-from flowservice.ports import FRESH_METADATA, SOURCE_OPTIONS, Resources, SourceClient, SourceFactory, Stored
+from flowservice.ports import EXPLORING, FRESH_METADATA, SOURCE_OPTIONS, Resources, SourceClient, SourceFactory, Stored
 from flowservice.services.drafts import (
     DRAFT,
     check_types,
@@ -186,6 +186,7 @@ class ConnectionService(ResourceService):
         interactive: bool = False,
         options: Mapping[str, Any] | None = None,
         fresh: bool = False,
+        exploring: bool = False,
     ) -> SourceClient:
         """A client of the source behind base connection ``id``: for explore, test, source connections, flows
         and runs alike, so a disabled connection is refused in one place. ``interactive`` (a call on behalf of a
@@ -193,7 +194,7 @@ class ConnectionService(ResourceService):
         ``TooManyRequests`` when the tenant has none left. ``options``: a source connection's params beyond
         its table and columns (``source_options``), or an explore request's own, handed to the factory as
         ``_sourceOptions``; ``fresh``: a run's client, which describes tables from fresh metadata
-        (``FRESH_METADATA``)."""
+        (``FRESH_METADATA``); ``exploring``: an explore's, whose metadata is at most briefly cached (``EXPLORING``)."""
         stored = self.get(tenant, id, with_secrets=True)
         require_enabled(stored)
         auth = stored.doc.get("auth")
@@ -202,6 +203,8 @@ class ConnectionService(ResourceService):
         params = {**auth["params"], **stored.secrets, **({SOURCE_OPTIONS: dict(options)} if options else {})}
         if fresh:
             params[FRESH_METADATA] = True
+        if exploring:
+            params[EXPLORING] = True
         if not interactive:
             return self.sources(stored.doc["connectionSpec"]["id"], auth["specName"], {**params, "_connectionId": id})
         stack = ExitStack()
@@ -232,7 +235,7 @@ class ConnectionService(ResourceService):
                 f"Unsupported objectType '{params.get('objectType')}'; use root, table or view.", code="1451"
             )
         extra = {k: v for k, v in params.items() if k not in EXPLORE_PARAMS}  # the source's own (e.g. choiceLabels)
-        with closing(self.open_source(tenant, id, interactive=True, options=extra)) as source:
+        with closing(self.open_source(tenant, id, interactive=True, options=extra, exploring=True)) as source:
             if object_type == "root":
                 return [
                     {

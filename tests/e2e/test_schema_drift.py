@@ -1,7 +1,7 @@
 """Through the emulator: columns added, deleted or widened in the org between two runs. The next run describes
 the table from fresh metadata, lands the new column, keeps the deleted one as a nullable column, widens the
 widened one in place, and says each change once in its document (a note and the copy activity's
-``schemaChanges``)."""
+``schemaChanges``). An explore shows such a change within its minute of cached metadata (here none)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,9 @@ from tests.e2e.stack import Stack, iso, server_env, source_rows
 @pytest.fixture
 def stack(start_emulator, tmp_path: Path) -> Iterator[Stack]:
     emulator = start_emulator(scale=80, seed=31)
-    stack = Stack(emulator, tmp_path / "server", server_env(emulator))
+    # explore without its minute of cached metadata, so a change shows at once (a unit test covers the minute)
+    env = server_env(emulator, FLOWSERVICE_DYNAMICS_EXPLORE_METADATA_SECONDS="0")
+    stack = Stack(emulator, tmp_path / "server", env)
     stack.start()
     yield stack
     stack.stop()
@@ -74,6 +76,26 @@ def test_a_column_added_and_one_deleted_in_the_org_show_in_the_dataset_and_the_r
     assert again["metrics"]["statusSummary"]["errors"] == []
     copy = next(a for a in again["activities"] if a["id"] == "copyActivity")
     assert "schemaChanges" not in copy["statusSummary"]["extensions"]
+
+
+def test_an_explore_shows_a_column_added_in_the_org_a_moment_ago_and_not_one_deleted(stack: Stack) -> None:
+    api = stack.api
+    assert api is not None
+    connection = stack.connection()
+    explore = f"/connections/{connection}/explore"
+
+    def columns() -> set[str]:
+        described = api.call("GET", explore, params={"objectType": "table", "object": "account", "preview": "true"})
+        names = {c["name"] for c in described["schema"]["columns"]}
+        assert set(described["data"][0]) <= names
+        return names
+
+    before = columns()  # described now: runs and source connections take this from the cache for 15 minutes
+    assert "cr6f1_tier" not in before and "telephone1" in before
+    change_metadata(stack, {"op": "add", "column": "cr6f1_tier", "type": "String", "max_length": 20, "values": ["A"]})
+    change_metadata(stack, {"op": "delete", "column": "telephone1"})
+    after = columns()
+    assert after == (before - {"telephone1"}) | {"cr6f1_tier"}
 
 
 def test_a_column_widened_in_the_org_is_widened_in_the_dataset_in_place_with_its_values(stack: Stack) -> None:

@@ -69,6 +69,8 @@ class DynamicsSettings:
     #: a connection's cached state is dropped after this long without use
     connection_idle_seconds: float = 3600.0
     metadata_ttl_seconds: float = 900.0
+    #: an explore's client takes cached metadata this much younger at most (``ports.EXPLORING``)
+    explore_metadata_seconds: float = 60.0
     max_concurrency: int = 16
     token_refresh_margin: float = 300.0  # refresh tokens this long before they expire
     lookup_targets: bool = True  # add `<lookup>_lookuplogicalname` columns for polymorphic lookups
@@ -170,6 +172,9 @@ class DynamicsEnvironment(BaseSettings):
     allow_private_addresses: bool = False
     public_client_id: str = DEFAULT_PUBLIC_CLIENT_ID
     metadata_ttl_seconds: int = Field(default=900, validation_alias="FLOWSERVICE_METADATA_TTL_SECONDS")
+    explore_metadata_seconds: float = Field(
+        default=60.0, ge=0, description="Explore takes cached metadata at most this old (0: never cached)."
+    )
     max_page_bytes: int = Field(default=64 * 2**20, description="Decoded bytes of one page of rows.")
     max_metadata_bytes: int = Field(default=16 * 2**20, description="Decoded bytes of a metadata answer.")
     max_auth_bytes: int = Field(default=2**20, description="Decoded bytes of an Entra ID answer.")
@@ -225,6 +230,7 @@ class DynamicsEnvironment(BaseSettings):
             allow_private_addresses=self.allow_private_addresses,
             public_client_id=self.public_client_id,
             metadata_ttl_seconds=self.metadata_ttl_seconds,
+            explore_metadata_seconds=self.explore_metadata_seconds,
             max_page_bytes=self.max_page_bytes,
             max_metadata_bytes=self.max_metadata_bytes,
             max_auth_bytes=self.max_auth_bytes,

@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 
 from flowservice.domain.errors import InvalidRequest, NotFound, SourceRefused
-from flowservice.ports import FRESH_METADATA, SOURCE_OPTIONS, CursorInfo, Page, TableInfo, TableSchema
+from flowservice.ports import EXPLORING, FRESH_METADATA, SOURCE_OPTIONS, CursorInfo, Page, TableInfo, TableSchema
 
 from . import option_set_table as osm
 from .auth import AuthKind, Credentials, TokenProvider, authority_from_challenge
@@ -125,6 +125,9 @@ class DynamicsSource:
         self._download_files = options.get("downloadFiles") is True  # file contents into the lake
         self._fresh = params.get(FRESH_METADATA) is True  # a run's client: its schemas are read, not cached
         self._read_now: set[str] = set()  # tables this client described from fresh metadata already
+        self._metadata_ttl = settings.metadata_ttl_seconds  # how old cached metadata this client takes
+        if params.get(EXPLORING) is True:  # an explore: the org as it is now, give or take a screen's calls
+            self._metadata_ttl = min(self._metadata_ttl, settings.explore_metadata_seconds)
         self.connection_key = connection_key(params, auth_kind, connection_id or params.get("_connectionId"))
         self.choices = ChoiceParams.parse(options)
         self._option_set_tables = osm.option_set_tables(options.get("optionSetTables"))
@@ -144,7 +147,7 @@ class DynamicsSource:
             http.limiter.hint(int(hint))
 
     def list_tables(self) -> Iterator[TableInfo]:
-        cached = self._cache.tables(self.connection_key, self.settings.metadata_ttl_seconds)
+        cached = self._cache.tables(self.connection_key, self._metadata_ttl)
         if cached is not None:
             yield from (meta.info for meta in cached)
         else:
@@ -268,7 +271,7 @@ class DynamicsSource:
     def _option_sets(self, table: str, types: Any, *, fresh: bool) -> dict[str, ChoiceOptions]:
         """The options of ``table``'s choice columns of ``types``: cached for explore, ``fresh`` for a run."""
         name = f"options:{table}:{','.join(sorted(types))}"
-        ttl = self.settings.metadata_ttl_seconds
+        ttl = self._metadata_ttl
         hit = None if fresh else self._cache.choices(self.connection_key, name, ttl)
         if hit is None:
             hit = fetch_option_sets(self._session(), check_table_name(table), types)
@@ -277,7 +280,7 @@ class DynamicsSource:
 
     def _language(self) -> int | None:
         """The label language: the params' (checked once against the org's languages) or the org's base one."""
-        ttl = self.settings.metadata_ttl_seconds
+        ttl = self._metadata_ttl
         chosen = self.choices.language
         name = f"language:{chosen}"
         hit = self._cache.choices(self.connection_key, name, ttl)
@@ -358,11 +361,11 @@ class DynamicsSource:
 
     def _described(self, table: str) -> tuple[TableSchema, TableMeta]:
         name = check_table_name(table)
-        hit = self._cache.schema(self.connection_key, name, self.settings.metadata_ttl_seconds)
+        hit = self._cache.schema(self.connection_key, name, self._metadata_ttl)
         if hit is not None and (not self._fresh or name in self._read_now):
             return hit
         http = self._session()
-        listed = self._cache.tables(self.connection_key, self.settings.metadata_ttl_seconds)
+        listed = self._cache.tables(self.connection_key, self._metadata_ttl)
         meta = next((m for m in listed or () if m.info.name == name), None) or fetch_table(http, name)
         attributes, details = fetch_attributes(http, name)
         schema, omitted = build_schema(meta.info, attributes, details, lookup_targets=self.settings.lookup_targets)

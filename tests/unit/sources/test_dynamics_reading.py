@@ -12,6 +12,7 @@ import pytest
 
 from flowservice.domain.catalogue import DATA_LAKE_SPEC_ID, DYNAMICS_SPEC_ID
 from flowservice.domain.errors import InvalidRequest, SourceRefused
+from flowservice.ports import EXPLORING
 from flowservice.sources.dynamics import DynamicsSourceFactory, invalidate
 
 from .fake_dataverse import ORG, Attr, Table, account_row
@@ -219,6 +220,23 @@ def test_metadata_cache_expires_after_its_ttl(make_source, fake, settings):
     list(make_source(settings_=short).list_tables())
     list(make_source(settings_=short).list_tables())
     assert len(fake.api_requests("EntityDefinitions?")) == 2
+
+
+def test_an_explores_client_takes_cached_metadata_only_while_it_is_younger_than_the_explore_age(
+    make_source, fake, settings
+):
+    exploring = {EXPLORING: True}
+    make_source().describe("account")  # cached now, for the TTL (15 minutes)
+    calls = len(fake.api_requests("EntityDefinitions"))
+    make_source(**exploring).describe("account")  # within the explore age (a minute): one screen's calls share it
+    assert len(fake.api_requests("EntityDefinitions")) == calls
+    now = dataclasses.replace(settings, explore_metadata_seconds=0)
+    make_source(settings_=now, **exploring).describe("account")
+    list(make_source(settings_=now, **exploring).list_tables())
+    assert len(fake.api_requests("EntityDefinitions")) > calls + 1  # the table and the list read again
+    calls = len(fake.api_requests("EntityDefinitions"))
+    make_source(settings_=now).describe("account")  # any other client still takes the cache
+    assert len(fake.api_requests("EntityDefinitions")) == calls
 
 
 def test_factory_routes_auth_specs_and_invalidates_by_connection_id(settings, fake):
